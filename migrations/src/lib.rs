@@ -1,0 +1,29 @@
+//! Schema migrations for aispend.
+//!
+//! A migration that has landed is never edited: a schema change is a new file. The DDL
+//! is written per backend (SQLite and PostgreSQL) rather than through a portable
+//! builder, because the differences matter for the ledger: on SQLite the event id must
+//! be an `INTEGER PRIMARY KEY` (the rowid) to keep inserts cheap, on PostgreSQL it is an
+//! identity column whose sequence the ingest path reserves ids from.
+//!
+//! Conventions shared by every table:
+//! - times are `BIGINT` microseconds since the Unix epoch (UTC), so ordering and range
+//!   scans are integer comparisons on both backends;
+//! - money is `BIGINT` nano-dollars (1e-9 USD), exact, summable in SQL;
+//! - rates are decimal strings inside a JSON rate card, parsed into `rust_decimal`;
+//! - natural keys are unique indexes, and writes are upserts against them.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261123_000001_ledger_core;
+mod sql;
+
+/// The ordered list of migrations the server applies at start-up.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261123_000001_ledger_core::Migration)]
+    }
+}

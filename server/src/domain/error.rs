@@ -1,0 +1,148 @@
+//! The one error type of the domain. Transports translate it exactly once
+//! (`graphql::error`, `http::error`); nothing below them knows about status codes.
+
+use std::fmt;
+
+/// One invalid piece of input, with the path of the field it came from
+/// (`inputs.3.inputTokens`), so a client can point at it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    /// Dotted path to the field, as the client named it.
+    pub field: String,
+    /// What is wrong, in words a user can act on.
+    pub message: String,
+}
+
+impl FieldError {
+    /// Builds a field error; used by every parser in the domain.
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    /// Prefixes the path, e.g. `inputTokens` becomes `inputs.3.inputTokens`.
+    pub fn under(mut self, prefix: &str) -> Self {
+        self.field = if self.field.is_empty() {
+            prefix.to_owned()
+        } else {
+            format!("{prefix}.{}", self.field)
+        };
+        self
+    }
+}
+
+impl fmt::Display for FieldError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.field, self.message)
+    }
+}
+
+/// Every way a domain operation can fail. The variants map one-to-one onto the
+/// error codes of the API contract (`INVALID_INPUT`, `NOT_FOUND`, ...).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The input was rejected; nothing was written.
+    #[error("invalid input: {}", summarize(.0))]
+    InvalidInput(Vec<FieldError>),
+    /// A time range whose start is after its end.
+    #[error("invalid date range: {0}")]
+    InvalidDateRange(String),
+    /// No credentials, or credentials that are wrong or revoked.
+    #[error("authentication required: send a valid token as `Authorization: Bearer <token>`")]
+    Unauthorized,
+    /// Authenticated, but not allowed to do this.
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    /// The thing asked for does not exist (or is not visible to the caller).
+    #[error("{what} not found")]
+    NotFound {
+        /// What kind of thing, e.g. "project".
+        what: &'static str,
+    },
+    /// The request conflicts with existing state (a duplicate name, say).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// Too many requests; try again later.
+    #[error("rate limited")]
+    RateLimited {
+        /// Seconds to wait, when known.
+        retry_after_secs: Option<u64>,
+    },
+    /// A provider plugin failed; the message names the plugin and its version.
+    #[error("plugin {plugin}: {message}")]
+    Plugin {
+        /// `id@version` of the plugin.
+        plugin: String,
+        /// What went wrong, safe to show.
+        message: String,
+    },
+    /// A failure the client cannot fix. The context is logged, never shown.
+    #[error("internal error while {context}: {source}")]
+    Internal {
+        /// What the server was doing.
+        context: &'static str,
+        /// The underlying cause.
+        #[source]
+        source: anyhow::Error,
+    },
+}
+
+fn summarize(errors: &[FieldError]) -> String {
+    errors
+        .iter()
+        .take(5)
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+impl Error {
+    /// A single invalid field.
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::InvalidInput(vec![FieldError::new(field, message)])
+    }
+
+    /// Wraps an unexpected failure with what the server was doing at the time.
+    pub fn internal(context: &'static str, source: impl Into<anyhow::Error>) -> Self {
+        Self::Internal {
+            context,
+            source: source.into(),
+        }
+    }
+
+    /// The stable code clients switch on.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::InvalidInput(_) => "INVALID_INPUT",
+            Error::InvalidDateRange(_) => "INVALID_DATE_RANGE",
+            Error::Unauthorized => "UNAUTHORIZED",
+            Error::Forbidden(_) => "FORBIDDEN",
+            Error::NotFound { .. } => "NOT_FOUND",
+            Error::Conflict(_) => "CONFLICT",
+            Error::RateLimited { .. } => "RATE_LIMITED",
+            Error::Plugin { .. } => "PLUGIN_ERROR",
+            Error::Internal { .. } => "INTERNAL",
+        }
+    }
+}
+
+/// The result type of every domain service.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Adds "what was I doing" to database and other infrastructure errors, so that a
+/// logged internal error says where it happened.
+pub trait Context<T> {
+    /// Converts the error into [`Error::Internal`] with the given context.
+    fn context(self, context: &'static str) -> Result<T>;
+}
+
+impl<T, E> Context<T> for std::result::Result<T, E>
+where
+    E: Into<anyhow::Error>,
+{
+    fn context(self, context: &'static str) -> Result<T> {
+        self.map_err(|e| Error::internal(context, e))
+    }
+}

@@ -1,0 +1,18 @@
+//! The domain: the ledger, pricing, projects, tokens. It knows neither axum,
+//! async-graphql nor wasmtime; services take `&impl ConnectionTrait` so they run
+//! inside a caller's transaction, and parse raw input into the types below before
+//! doing anything.
+
+pub mod api_token;
+pub mod auth;
+pub mod error;
+pub mod ids;
+pub mod money;
+pub mod price;
+pub mod project;
+pub mod provider;
+pub mod time;
+pub mod tokens;
+pub mod usage;
+
+pub use error::{Error, FieldError, Result};

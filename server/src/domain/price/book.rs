@@ -1,0 +1,139 @@
+//! The price book: every price row in memory, indexed for matching.
+//!
+//! Ingest prices thousands of events per batch, so matching never touches the
+//! database. The book is rebuilt from the `prices` and `model_aliases` tables whenever
+//! this process changes a price, and periodically to pick up other processes' changes.
+
+use super::model_name::{is_safe_prefix, match_key, strip_one_suffix};
+use super::{MatchRule, Price};
+use crate::domain::provider::Provider;
+use chrono::{DateTime, Utc};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// How a price was found for a model id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MatchKind {
+    /// The id itself.
+    Exact,
+    /// A stored alias of the id.
+    Alias,
+    /// The id with a date or version suffix removed.
+    Suffix,
+    /// The longest known id the model id starts with.
+    Prefix,
+}
+
+/// A price chosen for an event.
+#[derive(Debug, Clone)]
+pub struct PriceMatch {
+    /// The row that prices the event.
+    pub price: Arc<Price>,
+    /// How it was found.
+    pub kind: MatchKind,
+}
+
+#[derive(Debug, Default)]
+struct ProviderBook {
+    /// Rows by lower-cased model id.
+    models: HashMap<String, Vec<Arc<Price>>>,
+    /// Lower-cased alias -> lower-cased model id.
+    aliases: HashMap<String, String>,
+    /// Model ids that may serve as prefixes, longest first.
+    prefixes: Vec<String>,
+}
+
+/// An immutable snapshot of every price, ready for matching.
+#[derive(Debug, Default)]
+pub struct PriceBook {
+    providers: HashMap<Provider, ProviderBook>,
+    rows: usize,
+}
+
+impl PriceBook {
+    /// Builds the index from all price rows and aliases (`(provider, alias, model)`).
+    pub fn new(prices: Vec<Price>, aliases: Vec<(Provider, String, String)>) -> PriceBook {
+        let mut providers: HashMap<Provider, ProviderBook> = HashMap::new();
+        let rows = prices.len();
+        for price in prices {
+            let book = providers.entry(price.provider.clone()).or_default();
+            book.models
+                .entry(match_key(&price.model))
+                .or_default()
+                .push(Arc::new(price));
+        }
+        for (provider, alias, model) in aliases {
+            providers
+                .entry(provider)
+                .or_default()
+                .aliases
+                .insert(match_key(&alias), match_key(&model));
+        }
+        for book in providers.values_mut() {
+            let mut prefixes: Vec<String> = book
+                .models
+                .iter()
+                .filter(|(_, rows)| rows.iter().any(|p| p.match_rule == MatchRule::Prefix))
+                .map(|(model, _)| model.clone())
+                .collect();
+            prefixes.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+            book.prefixes = prefixes;
+        }
+        PriceBook { providers, rows }
+    }
+
+    /// Number of price rows in the book.
+    pub fn len(&self) -> usize {
+        self.rows
+    }
+
+    /// Whether the book has no prices at all.
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+
+    /// Finds the price for a model at a time: the exact id, a stored alias, the id
+    /// without its date/version suffix, then the longest safe prefix.
+    pub fn find(&self, provider: &Provider, model: &str, at: DateTime<Utc>) -> Option<PriceMatch> {
+        let book = self.providers.get(provider)?;
+        let key = match_key(model);
+        let found = |model: &str| Self::effective(book.models.get(model)?, at);
+        let via_alias = |model: &str| book.aliases.get(model).and_then(|target| found(target));
+
+        if let Some(price) = found(&key) {
+            return Some(PriceMatch { price, kind: MatchKind::Exact });
+        }
+        if let Some(price) = via_alias(&key) {
+            return Some(PriceMatch { price, kind: MatchKind::Alias });
+        }
+        let mut current = key.as_str();
+        while let Some(stripped) = strip_one_suffix(current) {
+            if let Some(price) = found(stripped).or_else(|| via_alias(stripped)) {
+                return Some(PriceMatch { price, kind: MatchKind::Suffix });
+            }
+            current = stripped;
+        }
+        book.prefixes
+            .iter()
+            .filter(|prefix| is_safe_prefix(&key, prefix))
+            .find_map(|prefix| {
+                let rows = book.models.get(prefix.as_str())?;
+                let prefix_rows: Vec<Arc<Price>> = rows
+                    .iter()
+                    .filter(|p| p.match_rule == MatchRule::Prefix)
+                    .cloned()
+                    .collect();
+                Self::effective(&prefix_rows, at)
+            })
+            .map(|price| PriceMatch { price, kind: MatchKind::Prefix })
+    }
+
+    /// Among the rows of one model, the one in effect at `at`: a user's price beats an
+    /// imported one, which beats the built-in catalog; then the latest start wins.
+    fn effective(rows: &[Arc<Price>], at: DateTime<Utc>) -> Option<Arc<Price>> {
+        rows.iter()
+            .filter(|p| p.effective_from <= at && p.effective_to.is_none_or(|to| at < to))
+            .max_by_key(|p| (p.source.precedence(), p.effective_from))
+            .cloned()
+    }
+}

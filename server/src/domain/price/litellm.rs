@@ -1,0 +1,236 @@
+//! Import of LiteLLM's public price map (`model_prices_and_context_window.json`).
+//!
+//! LiteLLM lists per-token USD rates as JSON numbers; aispend stores per-million decimal
+//! strings. Each number is read from its shortest decimal form (the way it is written
+//! in the file) and multiplied by one million exactly, so `1.875e-08` becomes `0.01875`.
+
+use super::rates::{LongContext, RateCard, RateSet, TokenClass};
+use super::{ImportReport, MatchRule, PriceDraft, PriceSource, RawPrice};
+use crate::domain::error::{Error, Result};
+use crate::domain::provider::Provider;
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde_json::Value;
+use std::collections::{BTreeMap, HashSet};
+use std::str::FromStr;
+
+/// LiteLLM field name (per token) for each of our classes on a tier; `suffix` is
+/// `""`, `_batches`, `_priority` or `_flex`.
+fn field(class: TokenClass, suffix: &str) -> String {
+    let base = match class {
+        TokenClass::Input => "input_cost_per_token",
+        TokenClass::Output => "output_cost_per_token",
+        TokenClass::CacheRead => "cache_read_input_token_cost",
+        TokenClass::CacheWrite => "cache_creation_input_token_cost",
+        TokenClass::CacheWrite1h => "cache_creation_input_token_cost_above_1hr",
+        TokenClass::Reasoning => "output_cost_per_reasoning_token",
+    };
+    format!("{base}{suffix}")
+}
+
+/// A JSON number as an exact decimal per million tokens.
+fn per_million(value: &Value) -> Option<std::result::Result<Decimal, String>> {
+    let number = value.as_number()?;
+    let text = number.to_string();
+    let parsed = Decimal::from_str(&text)
+        .or_else(|_| Decimal::from_scientific(&text))
+        .map_err(|e| format!("rate `{text}`: {e}"))
+        .and_then(|d| d.checked_mul(Decimal::from(1_000_000)).ok_or_else(|| format!("rate `{text}` overflows")))
+        .map(|d| d.normalize());
+    Some(parsed)
+}
+
+fn rate_set(entry: &serde_json::Map<String, Value>, suffix: &str) -> std::result::Result<Option<RateSet>, String> {
+    let mut set = RateSet::default();
+    for class in TokenClass::ALL {
+        if let Some(v) = entry.get(&field(class, suffix)) {
+            set.set(class, per_million(v).transpose()?);
+        }
+    }
+    Ok((!set.is_empty()).then_some(set))
+}
+
+/// Reads `*_above_<N>k_tokens` rates into a long-context set.
+fn long_context(entry: &serde_json::Map<String, Value>) -> std::result::Result<Option<LongContext>, String> {
+    let mut threshold = None;
+    let mut set = RateSet::default();
+    for (key, value) in entry {
+        let Some((head, tail)) = key.split_once("_above_") else { continue };
+        let Some(k) = tail.strip_suffix("k_tokens") else { continue };
+        let Ok(k) = k.parse::<i64>() else { continue };
+        let class = TokenClass::ALL.into_iter().find(|c| field(*c, "") == head);
+        let Some(class) = class else { continue };
+        match threshold {
+            None => threshold = Some(k * 1000),
+            Some(t) if t != k * 1000 => return Err(format!("several long-context thresholds ({t} and {})", k * 1000)),
+            Some(_) => {}
+        }
+        set.set(class, per_million(value).transpose()?);
+    }
+    Ok(threshold.map(|threshold| LongContext { threshold, rates: set }))
+}
+
+/// Builds a rate card from one LiteLLM entry.
+pub fn card_from_entry(entry: &Value) -> std::result::Result<RateCard, String> {
+    let entry = entry.as_object().ok_or("entry is not an object")?;
+    let standard = rate_set(entry, "")?.ok_or("no per-token rates")?;
+    if standard.input.is_none() {
+        return Err("no input_cost_per_token".into());
+    }
+    Ok(RateCard {
+        standard,
+        batch: rate_set(entry, "_batches")?,
+        priority: rate_set(entry, "_priority")?,
+        flex: rate_set(entry, "_flex")?,
+        long_context: long_context(entry)?,
+    })
+}
+
+/// Modes whose usage is token-priced the way aispend records it.
+const TOKEN_MODES: &[&str] = &["chat", "completion", "responses", "embedding"];
+
+/// LiteLLM provider names that are one of ours under another name.
+fn provider_for(litellm_provider: &str) -> Option<Provider> {
+    let mapped = match litellm_provider {
+        "text-completion-openai" => "openai",
+        "gemini" | "vertex_ai-language-models" => "google",
+        "codestral" | "text-completion-codestral" => "mistral",
+        other => other,
+    };
+    Provider::parse(mapped)
+}
+
+/// Turns a LiteLLM price map into drafts, and counts what it had to skip and why.
+pub fn drafts_from_map(map: &Value, effective_from: DateTime<Utc>) -> Result<(Vec<PriceDraft>, ImportReport)> {
+    let entries = map
+        .as_object()
+        .ok_or_else(|| Error::invalid("document", "a LiteLLM price map is a JSON object keyed by model"))?;
+    let mut report = ImportReport::default();
+    let mut skipped: BTreeMap<String, u64> = BTreeMap::new();
+    let mut seen = HashSet::new();
+    let mut drafts = vec![];
+    for (key, entry) in entries {
+        let mut skip = |reason: &str| *skipped.entry(reason.to_owned()).or_default() += 1;
+        if key == "sample_spec" {
+            skip("sample_spec is documentation");
+            continue;
+        }
+        let Some(obj) = entry.as_object() else {
+            skip("entry is not an object");
+            continue;
+        };
+        if let Some(mode) = obj.get("mode").and_then(Value::as_str)
+            && !TOKEN_MODES.contains(&mode)
+        {
+            skip("not token-priced (image, audio, rerank, ...)");
+            continue;
+        }
+        let Some(provider) = obj.get("litellm_provider").and_then(Value::as_str).and_then(provider_for) else {
+            skip("no usable litellm_provider");
+            continue;
+        };
+        let model = key
+            .split_once('/')
+            .filter(|(head, _)| provider_for(head).as_ref() == Some(&provider) || *head == obj.get("litellm_provider").and_then(Value::as_str).unwrap_or_default())
+            .map(|(_, rest)| rest)
+            .unwrap_or(key)
+            .to_owned();
+        let card = match card_from_entry(entry) {
+            Ok(card) => card,
+            Err(_) => {
+                skip("no per-token input rate");
+                continue;
+            }
+        };
+        let raw = RawPrice {
+            provider: provider.as_str().to_owned(),
+            model: model.clone(),
+            match_rule: Some(MatchRule::Exact),
+            effective_from: Some(effective_from),
+            effective_to: None,
+            card,
+            kind: obj.get("mode").and_then(Value::as_str).map(str::to_owned),
+            tier: None,
+            source_url: obj.get("source").and_then(Value::as_str).map(str::to_owned),
+            note: Some(format!("imported from LiteLLM key `{key}`")),
+        };
+        match raw.parse() {
+            Ok(draft) => {
+                if seen.insert((draft.provider.clone(), draft.model.to_ascii_lowercase())) {
+                    drafts.push(draft);
+                } else {
+                    skip("duplicate of an earlier entry for the same provider and model");
+                }
+            }
+            Err(_) => skip("rates out of range"),
+        }
+    }
+    report.skipped = skipped.into_iter().collect();
+    Ok((drafts, report))
+}
+
+/// Imports a LiteLLM map: one transaction, source `IMPORT`, rows matched exactly (an
+/// imported row never prices other ids by prefix).
+pub async fn import<C: sea_orm::TransactionTrait>(
+    db: &C,
+    map: &Value,
+    effective_from: DateTime<Utc>,
+) -> Result<ImportReport> {
+    let (drafts, mut report) = drafts_from_map(map, effective_from)?;
+    let with_aliases: Vec<(PriceDraft, Vec<String>)> = drafts.into_iter().map(|d| (d, vec![])).collect();
+    let written = super::upsert_all(db, &with_aliases, PriceSource::Import).await?;
+    report.imported = written.imported;
+    report.updated = written.updated;
+    report.unchanged = written.unchanged;
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal_macros::dec;
+    use serde_json::json;
+
+    #[test]
+    fn reads_every_rate_litellm_lists() {
+        let card = card_from_entry(&json!({
+            "input_cost_per_token": 3e-06,
+            "output_cost_per_token": 1.5e-05,
+            "cache_read_input_token_cost": 3e-07,
+            "cache_creation_input_token_cost": 3.75e-06,
+            "cache_creation_input_token_cost_above_1hr": 6e-06,
+            "input_cost_per_token_above_200k_tokens": 6e-06,
+            "output_cost_per_token_above_200k_tokens": 2.25e-05,
+            "input_cost_per_token_batches": 1.5e-06,
+            "output_cost_per_token_priority": 2.5e-05,
+            "input_cost_per_token_flex": 1.875e-08
+        }))
+        .unwrap();
+        assert_eq!(card.standard.input, Some(dec!(3)));
+        assert_eq!(card.standard.output, Some(dec!(15)));
+        assert_eq!(card.standard.cache_read, Some(dec!(0.3)));
+        assert_eq!(card.standard.cache_write, Some(dec!(3.75)));
+        assert_eq!(card.standard.cache_write_1h, Some(dec!(6)));
+        let lc = card.long_context.unwrap();
+        assert_eq!((lc.threshold, lc.rates.input, lc.rates.output), (200_000, Some(dec!(6)), Some(dec!(22.5))));
+        assert_eq!(card.batch.unwrap().input, Some(dec!(1.5)));
+        assert_eq!(card.priority.unwrap().output, Some(dec!(25)));
+        assert_eq!(card.flex.unwrap().input, Some(dec!(0.01875)));
+    }
+
+    #[test]
+    fn skips_what_it_cannot_use_and_says_why() {
+        let map = json!({
+            "sample_spec": {"input_cost_per_token": 0},
+            "gpt-4o": {"litellm_provider": "openai", "mode": "chat", "input_cost_per_token": 2.5e-06, "output_cost_per_token": 1e-05},
+            "gemini/gemini-2.5-pro": {"litellm_provider": "gemini", "mode": "chat", "input_cost_per_token": 1.25e-06, "output_cost_per_token": 1e-05},
+            "dall-e-3": {"litellm_provider": "openai", "mode": "image_generation", "output_cost_per_image": 0.04},
+            "whisper": {"litellm_provider": "openai", "mode": "chat"}
+        });
+        let (drafts, report) = drafts_from_map(&map, DateTime::UNIX_EPOCH).unwrap();
+        let mut names: Vec<String> = drafts.iter().map(|d| format!("{}/{}", d.provider, d.model)).collect();
+        names.sort();
+        assert_eq!(names, vec!["google/gemini-2.5-pro", "openai/gpt-4o"]);
+        assert_eq!(report.skipped_total(), 3);
+    }
+}

@@ -1,0 +1,464 @@
+//! Recording usage: validate the whole request, price every event in memory, then
+//! write through one writer task that groups concurrent requests into a single
+//! transaction (group commit).
+//!
+//! Why a writer task: SQLite allows one writer at a time, and a request that waits on
+//! SQLite's busy handler sleeps in milliseconds. Funnelling event writes through one
+//! task turns 32 concurrent single-event requests into a few multi-row transactions,
+//! which is both faster and fairer. PostgreSQL gets the same grouping, which saves
+//! commits.
+//!
+//! Why ids are reserved before the insert: `INSERT .. ON CONFLICT DO NOTHING
+//! RETURNING id` reports which rows went in, but not in a guaranteed order. Assigning
+//! each row its id first (SQLite: after `MAX(id)` inside an `IMMEDIATE` transaction;
+//! PostgreSQL: from the identity sequence) makes "which input became which row" exact,
+//! and lets the unique index on `(project_id, idempotency_key)` alone decide what is a
+//! duplicate — also when 50 identical requests arrive at once.
+
+use super::input::{NewUsage, ParseContext, RawUsage};
+use super::{CostSource, UsageEvent, UsageSource};
+use crate::domain::auth::{Principal, Scope};
+use crate::domain::error::{Context, Error, FieldError, Result};
+use crate::domain::ids::{PriceId, ProjectId, UsageEventId};
+use crate::domain::money::Usd;
+use crate::domain::price::PriceCache;
+use crate::domain::price::book::PriceBook;
+use crate::domain::{project, time};
+use crate::entity::usage_event::{self, Column};
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Expr, OnConflict, Query};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter,
+    SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
+};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, RwLock};
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+/// Most events one `recordUsageBatch` may carry.
+pub const MAX_BATCH: usize = 10_000;
+
+/// An event with its cost decided, ready to store.
+#[derive(Debug, Clone)]
+pub struct PricedUsage {
+    /// The validated input.
+    pub usage: NewUsage,
+    /// Its cost, unless unpriced.
+    pub cost: Option<Usd>,
+    /// Where the cost came from.
+    pub cost_source: CostSource,
+    /// The price row used.
+    pub price_id: Option<PriceId>,
+}
+
+/// Prices one event: a provider-reported cost wins; otherwise the price in effect at
+/// `occurred_at`; otherwise it stays unpriced.
+pub fn price(usage: NewUsage, book: &PriceBook) -> std::result::Result<PricedUsage, FieldError> {
+    if let Some(cost) = usage.reported_cost {
+        return Ok(PricedUsage { usage, cost: Some(cost), cost_source: CostSource::Reported, price_id: None });
+    }
+    match book.find(&usage.provider, &usage.model, usage.occurred_at) {
+        Some(found) => {
+            let cost = found
+                .price
+                .card
+                .cost(&usage.tokens, usage.requests, usage.service_tier)
+                .ok_or_else(|| FieldError::new("", "the cost of this event is too large to store"))?;
+            Ok(PricedUsage {
+                usage,
+                cost: Some(cost),
+                cost_source: CostSource::Computed,
+                price_id: Some(found.price.id),
+            })
+        }
+        None => Ok(PricedUsage { usage, cost: None, cost_source: CostSource::Unpriced, price_id: None }),
+    }
+}
+
+/// One stored event and whether it was already there.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    /// The stored event (for a duplicate: the one stored first).
+    pub event: UsageEvent,
+    /// True when the idempotency key had been seen: nothing was written.
+    pub duplicate: bool,
+}
+
+/// Rows per `INSERT`: 23 columns x 1000 rows stays under SQLite's 32,766 bind limit.
+const ROWS_PER_STATEMENT: usize = 1000;
+
+async fn reserve_ids(conn: &impl ConnectionTrait, n: usize) -> Result<Vec<i64>> {
+    let backend = conn.get_database_backend();
+    match backend {
+        DbBackend::Postgres => {
+            let rows = conn
+                .query_all_raw(Statement::from_sql_and_values(
+                    backend,
+                    "SELECT nextval(pg_get_serial_sequence('usage_events', 'id')) AS id FROM generate_series(1, $1)",
+                    [(n as i64).into()],
+                ))
+                .await
+                .context("reserving usage event ids")?;
+            rows.iter()
+                .map(|r| r.try_get::<i64>("", "id"))
+                .collect::<std::result::Result<Vec<_>, _>>()
+                .context("reading reserved usage event ids")
+        }
+        _ => {
+            let row = conn
+                .query_one_raw(Statement::from_string(
+                    backend,
+                    "SELECT COALESCE(MAX(id), 0) AS id FROM usage_events",
+                ))
+                .await
+                .context("reading the last usage event id")?;
+            let last: i64 = match row {
+                Some(row) => row.try_get("", "id").context("reading the last usage event id")?,
+                None => 0,
+            };
+            Ok((1..=n as i64).map(|i| last + i).collect())
+        }
+    }
+}
+
+fn to_event(row: &PricedUsage, id: i64, received_at: DateTime<Utc>) -> UsageEvent {
+    let u = &row.usage;
+    UsageEvent {
+        id: UsageEventId(id),
+        project: u.project,
+        provider: u.provider.clone(),
+        model: u.model.clone(),
+        endpoint: u.endpoint.clone(),
+        source: u.source,
+        occurred_at: u.occurred_at,
+        received_at,
+        tokens: u.tokens,
+        requests: u.requests,
+        service_tier: u.service_tier,
+        latency_ms: u.latency_ms,
+        cost: row.cost,
+        cost_source: row.cost_source,
+        price_id: row.price_id,
+        idempotency_key: u.idempotency_key.clone(),
+        user: u.user.clone(),
+        metadata: u.metadata.as_deref().and_then(|m| serde_json::from_str(m).ok()),
+    }
+}
+
+/// Inserts events inside the caller's transaction and reports, per input, the stored
+/// event and whether it was a duplicate. On SQLite the transaction must be
+/// `IMMEDIATE` (it reserves ids from `MAX(id)`).
+pub async fn insert_events(conn: &impl ConnectionTrait, rows: &[PricedUsage]) -> Result<Vec<Recorded>> {
+    if rows.is_empty() {
+        return Ok(vec![]);
+    }
+    let ids = reserve_ids(conn, rows.len()).await?;
+    let received_at = time::now();
+    let received = time::to_micros(received_at);
+    let mut inserted: HashSet<i64> = HashSet::with_capacity(rows.len());
+    for (chunk, chunk_ids) in rows.chunks(ROWS_PER_STATEMENT).zip(ids.chunks(ROWS_PER_STATEMENT)) {
+        let mut stmt = Query::insert();
+        stmt.into_table(usage_event::Entity).columns([
+            Column::Id,
+            Column::ProjectId,
+            Column::Provider,
+            Column::Model,
+            Column::Endpoint,
+            Column::Source,
+            Column::OccurredAt,
+            Column::ReceivedAt,
+            Column::InputTokens,
+            Column::OutputTokens,
+            Column::CacheReadTokens,
+            Column::CacheWriteTokens,
+            Column::CacheWrite1hTokens,
+            Column::ReasoningTokens,
+            Column::Requests,
+            Column::ServiceTier,
+            Column::LatencyMs,
+            Column::CostNanos,
+            Column::CostSource,
+            Column::PriceId,
+            Column::IdempotencyKey,
+            Column::EndUser,
+            Column::Metadata,
+        ]);
+        for (row, id) in chunk.iter().zip(chunk_ids) {
+            let u = &row.usage;
+            stmt.values([
+                Expr::val(*id),
+                Expr::val(u.project.0),
+                Expr::val(u.provider.as_str()),
+                Expr::val(u.model.as_str()),
+                Expr::val(u.endpoint.clone()),
+                Expr::val(u.source.as_str()),
+                Expr::val(time::to_micros(u.occurred_at)),
+                Expr::val(received),
+                Expr::val(u.tokens.input),
+                Expr::val(u.tokens.output),
+                Expr::val(u.tokens.cache_read),
+                Expr::val(u.tokens.cache_write),
+                Expr::val(u.tokens.cache_write_1h),
+                Expr::val(u.tokens.reasoning),
+                Expr::val(u.requests),
+                Expr::val(u.service_tier.as_str()),
+                Expr::val(u.latency_ms),
+                Expr::val(row.cost.map(Usd::nanos)),
+                Expr::val(row.cost_source.as_str()),
+                Expr::val(row.price_id.map(|p| p.0)),
+                Expr::val(u.idempotency_key.clone()),
+                Expr::val(u.user.clone()),
+                Expr::val(u.metadata.clone()),
+            ])
+            .context("building a usage event insert")?;
+        }
+        stmt.on_conflict(
+            OnConflict::columns([Column::ProjectId, Column::IdempotencyKey])
+                .do_nothing()
+                .to_owned(),
+        );
+        stmt.returning_col(Column::Id);
+        for r in conn.query_all(&stmt).await.context("inserting usage events")? {
+            inserted.insert(r.try_get::<i64>("", "id").context("reading an inserted usage event id")?);
+        }
+    }
+
+    // Inputs whose id did not come back lost to an existing idempotency key.
+    let mut wanted: HashMap<ProjectId, Vec<String>> = HashMap::new();
+    for (row, id) in rows.iter().zip(&ids) {
+        if !inserted.contains(id)
+            && let Some(key) = &row.usage.idempotency_key
+        {
+            wanted.entry(row.usage.project).or_default().push(key.clone());
+        }
+    }
+    let mut existing: HashMap<(ProjectId, String), UsageEvent> = HashMap::new();
+    for (project, keys) in wanted {
+        for keys in keys.chunks(ROWS_PER_STATEMENT) {
+            let found = usage_event::Entity::find()
+                .filter(Column::ProjectId.eq(project.0))
+                .filter(Column::IdempotencyKey.is_in(keys.iter().cloned()))
+                .all(conn)
+                .await
+                .context("reading events that already had these idempotency keys")?;
+            for m in found {
+                let event = UsageEvent::try_from(m)?;
+                if let Some(key) = event.idempotency_key.clone() {
+                    existing.insert((project, key), event);
+                }
+            }
+        }
+    }
+    rows.iter()
+        .zip(ids)
+        .map(|(row, id)| {
+            if inserted.contains(&id) {
+                return Ok(Recorded { event: to_event(row, id, received_at), duplicate: false });
+            }
+            // Several inputs with one key: the first inserted the row the others find.
+            let key = row.usage.idempotency_key.clone().unwrap_or_default();
+            existing
+                .get(&(row.usage.project, key))
+                .cloned()
+                .map(|event| Recorded { event, duplicate: true })
+                .ok_or_else(|| {
+                    Error::internal(
+                        "matching duplicate usage events",
+                        anyhow::anyhow!("row {id} was neither inserted nor found by its idempotency key"),
+                    )
+                })
+        })
+        .collect()
+}
+
+struct Job {
+    rows: Vec<PricedUsage>,
+    reply: oneshot::Sender<Result<Vec<Recorded>>>,
+}
+
+/// Most rows one group transaction takes from the queue.
+const GROUP_ROWS: usize = 20_000;
+
+/// The single writer of usage events in this process (see the module docs).
+#[derive(Clone)]
+pub struct IngestWriter {
+    jobs: mpsc::Sender<Job>,
+    stored: broadcast::Sender<Arc<[UsageEvent]>>,
+}
+
+impl IngestWriter {
+    /// Starts the writer task on the current runtime.
+    pub fn start(db: DatabaseConnection) -> IngestWriter {
+        let (jobs, rx) = mpsc::channel(1024);
+        let (stored, _) = broadcast::channel(1024);
+        tokio::spawn(run_writer(db, rx, stored.clone()));
+        IngestWriter { jobs, stored }
+    }
+
+    /// Stores priced events; one call is one atomic unit.
+    pub async fn write(&self, rows: Vec<PricedUsage>) -> Result<Vec<Recorded>> {
+        let (reply, answer) = oneshot::channel();
+        self.jobs
+            .send(Job { rows, reply })
+            .await
+            .map_err(|_| Error::internal("queueing usage events", anyhow::anyhow!("the ingest writer has stopped")))?;
+        answer
+            .await
+            .map_err(|_| Error::internal("waiting for usage events to be stored", anyhow::anyhow!("the ingest writer dropped the request")))?
+    }
+
+    /// Newly stored (not duplicate) events, after their transaction committed.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<[UsageEvent]>> {
+        self.stored.subscribe()
+    }
+}
+
+async fn write_group(db: &DatabaseConnection, rows: &[&PricedUsage]) -> Result<Vec<Recorded>> {
+    let owned: Vec<PricedUsage> = rows.iter().map(|r| (*r).clone()).collect();
+    let txn = db
+        .begin_with_options(TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..Default::default()
+        })
+        .await
+        .context("starting an ingest transaction")?;
+    let recorded = insert_events(&txn, &owned).await?;
+    txn.commit().await.context("committing usage events")?;
+    Ok(recorded)
+}
+
+async fn run_writer(db: DatabaseConnection, mut rx: mpsc::Receiver<Job>, stored: broadcast::Sender<Arc<[UsageEvent]>>) {
+    while let Some(first) = rx.recv().await {
+        let mut total = first.rows.len();
+        let mut jobs = vec![first];
+        while total < GROUP_ROWS {
+            match rx.try_recv() {
+                Ok(job) => {
+                    total += job.rows.len();
+                    jobs.push(job);
+                }
+                Err(_) => break,
+            }
+        }
+        let all: Vec<&PricedUsage> = jobs.iter().flat_map(|j| j.rows.iter()).collect();
+        match write_group(&db, &all).await {
+            Ok(mut recorded) => {
+                publish(&stored, &recorded);
+                for job in jobs.into_iter().rev() {
+                    let mine = recorded.split_off(recorded.len() - job.rows.len());
+                    let _ = job.reply.send(Ok(mine));
+                }
+            }
+            Err(e) if jobs.len() == 1 => {
+                let _ = jobs.remove(0).reply.send(Err(e));
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, jobs = jobs.len(), "group ingest failed; retrying each request alone");
+                for job in jobs {
+                    let rows: Vec<&PricedUsage> = job.rows.iter().collect();
+                    let result = write_group(&db, &rows).await;
+                    if let Ok(recorded) = &result {
+                        publish(&stored, recorded);
+                    }
+                    let _ = job.reply.send(result);
+                }
+            }
+        }
+    }
+}
+
+fn publish(stored: &broadcast::Sender<Arc<[UsageEvent]>>, recorded: &[Recorded]) {
+    if stored.receiver_count() == 0 {
+        return;
+    }
+    let fresh: Arc<[UsageEvent]> = recorded.iter().filter(|r| !r.duplicate).map(|r| r.event.clone()).collect();
+    if !fresh.is_empty() {
+        let _ = stored.send(fresh);
+    }
+}
+
+/// The recording service: authorisation, validation, pricing, then the writer.
+pub struct Ledger {
+    db: DatabaseConnection,
+    prices: Arc<PriceCache>,
+    writer: IngestWriter,
+    known_projects: RwLock<HashSet<ProjectId>>,
+}
+
+impl Ledger {
+    /// Builds the service and starts its writer.
+    pub fn new(db: DatabaseConnection, prices: Arc<PriceCache>) -> Ledger {
+        let writer = IngestWriter::start(db.clone());
+        Ledger { db, prices, writer, known_projects: RwLock::new(HashSet::new()) }
+    }
+
+    /// The writer, for subscribers to stored events.
+    pub fn writer(&self) -> &IngestWriter {
+        &self.writer
+    }
+
+    /// Records one or more events as one atomic unit. `field` names the argument, for
+    /// error paths (`input`, or `inputs` for a batch whose items get their index).
+    /// The whole request is validated before anything is written.
+    pub async fn record(
+        &self,
+        principal: &Principal,
+        raws: Vec<RawUsage>,
+        field: &str,
+        batch: bool,
+        source: UsageSource,
+    ) -> Result<Vec<Recorded>> {
+        principal.require(Scope::Ingest)?;
+        if raws.len() > MAX_BATCH {
+            return Err(Error::invalid(field, format!("at most {MAX_BATCH} events per batch (got {})", raws.len())));
+        }
+        let ctx = ParseContext { default_project: principal.project(), now: time::now(), source };
+        let path = |i: usize| if batch { format!("{field}.{i}") } else { field.to_owned() };
+        let mut errors = vec![];
+        let mut parsed = Vec::with_capacity(raws.len());
+        for (i, raw) in raws.into_iter().enumerate() {
+            match raw.parse(&ctx) {
+                Ok(usage) => parsed.push(usage),
+                Err(errs) => errors.extend(errs.into_iter().map(|e| e.under(&path(i)))),
+            }
+        }
+        if !errors.is_empty() {
+            return Err(Error::InvalidInput(errors));
+        }
+        let projects: HashSet<ProjectId> = parsed.iter().map(|u| u.project).collect();
+        for p in &projects {
+            principal.require_on(Scope::Ingest, *p)?;
+        }
+        self.ensure_projects_exist(&projects).await?;
+        let book = self.prices.book();
+        let mut priced = Vec::with_capacity(parsed.len());
+        for (i, usage) in parsed.into_iter().enumerate() {
+            match price(usage, &book) {
+                Ok(p) => priced.push(p),
+                Err(e) => errors.push(e.under(&path(i))),
+            }
+        }
+        if !errors.is_empty() {
+            return Err(Error::InvalidInput(errors));
+        }
+        self.writer.write(priced).await
+    }
+
+    async fn ensure_projects_exist(&self, projects: &HashSet<ProjectId>) -> Result<()> {
+        let unknown: Vec<ProjectId> = {
+            let known = self.known_projects.read().map_err(|_| Error::internal("reading the project cache", anyhow::anyhow!("poisoned lock")))?;
+            projects.iter().filter(|p| !known.contains(p)).copied().collect()
+        };
+        if unknown.is_empty() {
+            return Ok(());
+        }
+        let found = project::existing(&self.db, &unknown).await?;
+        if found.len() != unknown.len() {
+            return Err(Error::NotFound { what: "project" });
+        }
+        if let Ok(mut known) = self.known_projects.write() {
+            known.extend(found);
+        }
+        Ok(())
+    }
+}

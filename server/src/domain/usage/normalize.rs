@@ -1,0 +1,266 @@
+//! Normalises a provider's raw `usage` object into aispend's token classes.
+//!
+//! | shape | recognised by | input | cache read | cache write | output | reasoning |
+//! | --- | --- | --- | --- | --- | --- | --- |
+//! | OpenAI chat completions | `prompt_tokens` | `prompt_tokens - cached_tokens` | `prompt_tokens_details.cached_tokens` | - | `completion_tokens` | `completion_tokens_details.reasoning_tokens` |
+//! | OpenAI Responses | `input_tokens` + `output_tokens_details`/`input_tokens_details`/`total_tokens` | `input_tokens - cached_tokens` | `input_tokens_details.cached_tokens` | - | `output_tokens` | `output_tokens_details.reasoning_tokens` |
+//! | Anthropic messages | `input_tokens` + `cache_*` fields, or provider `anthropic` | `input_tokens` | `cache_read_input_tokens` | `cache_creation.ephemeral_5m/1h_input_tokens` (else `cache_creation_input_tokens` as 5m) | `output_tokens` | - |
+//! | Gemini `usageMetadata` | `promptTokenCount` | `promptTokenCount - cachedContentTokenCount + toolUsePromptTokenCount` | `cachedContentTokenCount` | - | `candidatesTokenCount + thoughtsTokenCount` | `thoughtsTokenCount` |
+//! | Perplexity | `prompt_tokens` + `cost` | as OpenAI chat | - | - | `completion_tokens + reasoning_tokens` | `reasoning_tokens` |
+//!
+//! Perplexity's `cost.total_cost` becomes the reported cost, which wins over our price.
+
+use crate::domain::error::FieldError;
+use crate::domain::provider::Provider;
+use crate::domain::tokens::TokenCounts;
+use rust_decimal::Decimal;
+use serde_json::{Map, Value};
+use std::str::FromStr;
+
+/// Token classes (and a cost, when the provider reports one) read from a raw object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Normalized {
+    /// The token classes.
+    pub tokens: TokenCounts,
+    /// The cost the provider itself reported.
+    pub reported_cost: Option<Decimal>,
+    /// Which shape was recognised, for diagnostics.
+    pub shape: &'static str,
+}
+
+type Obj = Map<String, Value>;
+
+fn err(message: impl Into<String>) -> FieldError {
+    FieldError::new("usage", message)
+}
+
+/// A non-negative integer field; absent or null is zero.
+fn count(obj: &Obj, path: &[&str]) -> Result<i64, FieldError> {
+    let mut current = obj;
+    for (i, key) in path.iter().enumerate() {
+        match current.get(*key) {
+            None | Some(Value::Null) => return Ok(0),
+            Some(Value::Object(inner)) if i + 1 < path.len() => current = inner,
+            Some(value) if i + 1 == path.len() => {
+                return value
+                    .as_i64()
+                    .filter(|n| *n >= 0)
+                    .ok_or_else(|| err(format!("`{}` must be a non-negative integer", path.join("."))));
+            }
+            Some(_) => return Err(err(format!("`{}` must be an object", path[..=i].join(".")))),
+        }
+    }
+    Ok(0)
+}
+
+fn minus(total: i64, part: i64, what: &str) -> Result<i64, FieldError> {
+    total
+        .checked_sub(part)
+        .filter(|n| *n >= 0)
+        .ok_or_else(|| err(format!("{what} is larger than the total it is part of")))
+}
+
+fn openai_chat(u: &Obj) -> Result<TokenCounts, FieldError> {
+    let prompt = count(u, &["prompt_tokens"])?;
+    let cached = count(u, &["prompt_tokens_details", "cached_tokens"])?;
+    Ok(TokenCounts {
+        input: minus(prompt, cached, "`prompt_tokens_details.cached_tokens`")?,
+        cache_read: cached,
+        output: count(u, &["completion_tokens"])?,
+        reasoning: count(u, &["completion_tokens_details", "reasoning_tokens"])?,
+        ..Default::default()
+    })
+}
+
+fn openai_responses(u: &Obj) -> Result<TokenCounts, FieldError> {
+    let input = count(u, &["input_tokens"])?;
+    let cached = count(u, &["input_tokens_details", "cached_tokens"])?;
+    Ok(TokenCounts {
+        input: minus(input, cached, "`input_tokens_details.cached_tokens`")?,
+        cache_read: cached,
+        output: count(u, &["output_tokens"])?,
+        reasoning: count(u, &["output_tokens_details", "reasoning_tokens"])?,
+        ..Default::default()
+    })
+}
+
+fn anthropic(u: &Obj) -> Result<TokenCounts, FieldError> {
+    let (write_5m, write_1h) = match u.get("cache_creation") {
+        Some(Value::Object(_)) => (
+            count(u, &["cache_creation", "ephemeral_5m_input_tokens"])?,
+            count(u, &["cache_creation", "ephemeral_1h_input_tokens"])?,
+        ),
+        _ => (count(u, &["cache_creation_input_tokens"])?, 0),
+    };
+    Ok(TokenCounts {
+        input: count(u, &["input_tokens"])?,
+        cache_read: count(u, &["cache_read_input_tokens"])?,
+        cache_write: write_5m,
+        cache_write_1h: write_1h,
+        output: count(u, &["output_tokens"])?,
+        reasoning: 0,
+    })
+}
+
+fn gemini(u: &Obj) -> Result<TokenCounts, FieldError> {
+    let prompt = count(u, &["promptTokenCount"])?;
+    let cached = count(u, &["cachedContentTokenCount"])?;
+    let tool_prompt = count(u, &["toolUsePromptTokenCount"])?;
+    let candidates = count(u, &["candidatesTokenCount"])?;
+    let thoughts = count(u, &["thoughtsTokenCount"])?;
+    Ok(TokenCounts {
+        input: minus(prompt, cached, "`cachedContentTokenCount`")? + tool_prompt,
+        cache_read: cached,
+        output: candidates + thoughts,
+        reasoning: thoughts,
+        ..Default::default()
+    })
+}
+
+fn perplexity(u: &Obj) -> Result<(TokenCounts, Option<Decimal>), FieldError> {
+    let reasoning = count(u, &["reasoning_tokens"])?;
+    let tokens = TokenCounts {
+        input: count(u, &["prompt_tokens"])?,
+        output: count(u, &["completion_tokens"])? + reasoning,
+        reasoning,
+        ..Default::default()
+    };
+    let cost = match u.get("cost") {
+        Some(Value::Object(c)) => match c.get("total_cost") {
+            Some(Value::Number(n)) => Some(
+                Decimal::from_str(&n.to_string())
+                    .or_else(|_| Decimal::from_scientific(&n.to_string()))
+                    .map_err(|_| err("`cost.total_cost` is not a decimal number"))?,
+            ),
+            Some(Value::String(s)) => Some(
+                Decimal::from_str(s.trim()).map_err(|_| err("`cost.total_cost` is not a decimal number"))?,
+            ),
+            None | Some(Value::Null) => None,
+            Some(_) => return Err(err("`cost.total_cost` must be a number")),
+        },
+        Some(Value::Number(n)) => Some(
+            Decimal::from_str(&n.to_string())
+                .or_else(|_| Decimal::from_scientific(&n.to_string()))
+                .map_err(|_| err("`cost` is not a decimal number"))?,
+        ),
+        _ => None,
+    };
+    Ok((tokens, cost))
+}
+
+/// Reads a raw usage object. `provider` disambiguates shapes that look alike
+/// (Anthropic and the Responses API both use `input_tokens`).
+pub fn normalize(provider: Option<&Provider>, raw: &Value) -> Result<Normalized, FieldError> {
+    let Value::Object(outer) = raw else {
+        return Err(err("must be a JSON object (the provider's `usage` or `usageMetadata`)"));
+    };
+    // Accept a whole response or wrapper too: {"usage": {...}} / {"usageMetadata": {...}}.
+    let u = match (outer.get("usageMetadata"), outer.get("usage")) {
+        (Some(Value::Object(inner)), _) | (None, Some(Value::Object(inner))) => inner,
+        _ => outer,
+    };
+    let provider = provider.map(Provider::as_str);
+    let has = |k: &str| u.contains_key(k);
+    let (tokens, reported_cost, shape) = if has("promptTokenCount") || has("candidatesTokenCount") {
+        (gemini(u)?, None, "gemini")
+    } else if has("prompt_tokens") || has("completion_tokens") {
+        if has("cost") || provider == Some("perplexity") {
+            let (t, c) = perplexity(u)?;
+            (t, c, "perplexity")
+        } else {
+            (openai_chat(u)?, None, "openai-chat")
+        }
+    } else if has("input_tokens") || has("output_tokens") {
+        let anthropic_like = has("cache_read_input_tokens")
+            || has("cache_creation_input_tokens")
+            || has("cache_creation")
+            || provider == Some("anthropic");
+        if anthropic_like {
+            (anthropic(u)?, None, "anthropic")
+        } else {
+            (openai_responses(u)?, None, "openai-responses")
+        }
+    } else {
+        return Err(err(
+            "unrecognised usage object: expected OpenAI (prompt_tokens / input_tokens), Anthropic (input_tokens, cache_*), Gemini (promptTokenCount) or Perplexity (usage.cost)",
+        ));
+    };
+    if tokens.reasoning > tokens.output {
+        return Err(err("reasoning tokens exceed output tokens"));
+    }
+    Ok(Normalized { tokens, reported_cost, shape })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn tokens(provider: Option<&str>, raw: Value) -> TokenCounts {
+        let p = provider.and_then(Provider::parse);
+        normalize(p.as_ref(), &raw).unwrap().tokens
+    }
+
+    #[test]
+    fn openai_chat_cached_prompt_is_not_billed_twice() {
+        let t = tokens(None, json!({
+            "prompt_tokens": 2006, "completion_tokens": 300, "total_tokens": 2306,
+            "prompt_tokens_details": {"cached_tokens": 1920, "audio_tokens": 0},
+            "completion_tokens_details": {"reasoning_tokens": 192, "audio_tokens": 0}
+        }));
+        assert_eq!(t, TokenCounts { input: 86, cache_read: 1920, output: 300, reasoning: 192, ..Default::default() });
+    }
+
+    #[test]
+    fn openai_responses_api() {
+        let t = tokens(Some("openai"), json!({
+            "input_tokens": 328, "input_tokens_details": {"cached_tokens": 128},
+            "output_tokens": 52, "output_tokens_details": {"reasoning_tokens": 20}, "total_tokens": 380
+        }));
+        assert_eq!(t, TokenCounts { input: 200, cache_read: 128, output: 52, reasoning: 20, ..Default::default() });
+    }
+
+    #[test]
+    fn anthropic_splits_five_minute_and_one_hour_cache_writes() {
+        let t = tokens(Some("anthropic"), json!({
+            "input_tokens": 50, "cache_read_input_tokens": 10000, "cache_creation_input_tokens": 2500,
+            "cache_creation": {"ephemeral_5m_input_tokens": 500, "ephemeral_1h_input_tokens": 2000},
+            "output_tokens": 400, "service_tier": "standard"
+        }));
+        assert_eq!(t, TokenCounts { input: 50, cache_read: 10000, cache_write: 500, cache_write_1h: 2000, output: 400, reasoning: 0 });
+    }
+
+    #[test]
+    fn anthropic_without_the_cache_creation_object_bills_five_minute_writes() {
+        let t = tokens(None, json!({"input_tokens": 10, "cache_creation_input_tokens": 300, "cache_read_input_tokens": 0, "output_tokens": 5}));
+        assert_eq!((t.cache_write, t.cache_write_1h), (300, 0));
+    }
+
+    #[test]
+    fn gemini_thoughts_are_output_and_cached_content_is_not_input() {
+        let t = tokens(Some("google"), json!({"usageMetadata": {
+            "promptTokenCount": 1200, "cachedContentTokenCount": 1000,
+            "candidatesTokenCount": 80, "thoughtsTokenCount": 420, "totalTokenCount": 1700
+        }}));
+        assert_eq!(t, TokenCounts { input: 200, cache_read: 1000, output: 500, reasoning: 420, ..Default::default() });
+    }
+
+    #[test]
+    fn perplexity_reports_its_own_cost() {
+        let n = normalize(None, &json!({
+            "prompt_tokens": 12, "completion_tokens": 300, "total_tokens": 312, "search_context_size": "low",
+            "cost": {"input_tokens_cost": 0.0, "output_tokens_cost": 0.0003, "request_cost": 0.005, "total_cost": 0.0053}
+        })).unwrap();
+        assert_eq!(n.reported_cost, Some(Decimal::from_str("0.0053").unwrap()));
+        assert_eq!((n.tokens.input, n.tokens.output), (12, 300));
+    }
+
+    #[test]
+    fn rejects_what_it_cannot_read() {
+        assert!(normalize(None, &json!({"foo": 1})).is_err());
+        assert!(normalize(None, &json!([1, 2])).is_err());
+        assert!(normalize(None, &json!({"prompt_tokens": -5})).is_err());
+        assert!(normalize(None, &json!({"prompt_tokens": 10, "prompt_tokens_details": {"cached_tokens": 20}})).is_err());
+        assert!(normalize(None, &json!({"prompt_tokens": "ten"})).is_err());
+    }
+}

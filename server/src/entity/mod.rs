@@ -1,0 +1,13 @@
+//! SeaORM entities: the shape of each table, nothing more. Only `domain/` uses them;
+//! they are never GraphQL or REST types. Times are microseconds since the epoch and
+//! money is nano-dollars (see the migrations crate).
+//!
+//! Fields mirror the columns documented in the migrations crate; the derive macros
+//! generate many public items, so documentation lints are relaxed here only.
+#![allow(missing_docs)]
+
+pub mod api_token;
+pub mod model_alias;
+pub mod price;
+pub mod project;
+pub mod usage_event;

@@ -1,0 +1,92 @@
+//! The GraphQL API: thin resolvers that read the context, parse input into domain
+//! types, call the domain and map results to output types. Only this module imports
+//! async-graphql; SeaORM entities never appear here.
+
+pub mod api_token;
+pub mod context;
+pub mod error;
+pub mod price;
+pub mod project;
+pub mod usage;
+
+use crate::domain::auth::Principal;
+use crate::state::AppState;
+use async_graphql::{EmptySubscription, MergedObject, Object, Schema, SimpleObject};
+use context::ContextExt;
+
+/// Who the caller is.
+#[derive(SimpleObject)]
+pub struct Viewer {
+    /// `ANONYMOUS`, `OPERATOR` (the bootstrap token) or `TOKEN`.
+    pub kind: String,
+    /// The token's id.
+    pub token_id: Option<async_graphql::ID>,
+    /// The project the caller is bound to.
+    pub project_id: Option<async_graphql::ID>,
+    /// Scopes.
+    pub scopes: Vec<api_token::ScopeGql>,
+}
+
+/// Queries about the API itself.
+#[derive(Default)]
+pub struct MetaQuery;
+
+#[Object]
+impl MetaQuery {
+    /// The caller, as the server sees it (handy to check a token).
+    async fn viewer(&self, ctx: &async_graphql::Context<'_>) -> Viewer {
+        match ctx.principal() {
+            Principal::Anonymous => Viewer { kind: "ANONYMOUS".into(), token_id: None, project_id: None, scopes: vec![] },
+            Principal::Operator => Viewer {
+                kind: "OPERATOR".into(),
+                token_id: None,
+                project_id: None,
+                scopes: vec![api_token::ScopeGql::Admin],
+            },
+            Principal::Token { id, project, scopes } => Viewer {
+                kind: "TOKEN".into(),
+                token_id: Some(async_graphql::ID(id.to_string())),
+                project_id: project.map(|p| async_graphql::ID(p.to_string())),
+                scopes: scopes.iter().map(Into::into).collect(),
+            },
+        }
+    }
+
+    /// The server's version.
+    async fn version(&self) -> &'static str {
+        env!("CARGO_PKG_VERSION")
+    }
+}
+
+/// The query root.
+#[derive(MergedObject, Default)]
+pub struct Query(
+    MetaQuery,
+    project::ProjectQuery,
+    api_token::ApiTokenQuery,
+    usage::UsageQuery,
+    price::PriceQuery,
+);
+
+/// The mutation root.
+#[derive(MergedObject, Default)]
+pub struct Mutation(
+    project::ProjectMutation,
+    api_token::ApiTokenMutation,
+    usage::UsageMutation,
+    price::PriceMutation,
+);
+
+/// The schema type.
+pub type AispendSchema = Schema<Query, Mutation, EmptySubscription>;
+
+/// Builds the schema with the process state. Depth and complexity limits keep a
+/// hostile query from taking the server down.
+pub fn schema(state: AppState) -> AispendSchema {
+    Schema::build(Query::default(), Mutation::default(), EmptySubscription)
+        .data(state)
+        .limit_depth(16)
+        .limit_complexity(20_000)
+        .limit_recursive_depth(64)
+        .finish()
+}

@@ -1,0 +1,375 @@
+//! Prices over GraphQL: list, upsert, import.
+
+use super::context::ContextExt;
+use super::error::{GqlResult, under_argument};
+use crate::domain::auth::Scope;
+use crate::domain::ids::PriceId;
+use crate::domain::price::rates::{LongContext, RateCard, RateSet};
+use crate::domain::price::{self, MatchRule, Price, PriceFilter, PriceSource, RawPrice, litellm};
+use crate::domain::provider::Provider;
+use crate::domain::{Error, FieldError};
+use async_graphql::{Context, Enum, ID, InputObject, Json, Object, SimpleObject};
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+
+/// Whether a price may also price longer model ids.
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(name = "MatchRule", remote = "MatchRule")]
+pub enum MatchRuleGql {
+    /// Only the id, its aliases and its date-suffixed forms.
+    Exact,
+    /// Also longer ids it is a safe prefix of.
+    Prefix,
+}
+
+/// Where a price came from.
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(name = "PriceSource", remote = "PriceSource")]
+pub enum PriceSourceGql {
+    /// The built-in catalog.
+    Builtin,
+    /// Entered by an operator (wins over the others).
+    User,
+    /// Imported from a price map.
+    Import,
+}
+
+/// Price map formats `importPrices` reads.
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+pub enum PriceFormat {
+    /// LiteLLM's `model_prices_and_context_window.json`.
+    Litellm,
+}
+
+/// USD per one million tokens for each token class.
+#[derive(SimpleObject, InputObject, Clone, Default)]
+#[graphql(input_name = "RateSetInput", name = "RateSet")]
+pub struct RateSetGql {
+    /// Uncached input.
+    pub input: Option<Decimal>,
+    /// Output (reasoning included).
+    pub output: Option<Decimal>,
+    /// Cache reads (default: input).
+    pub cache_read: Option<Decimal>,
+    /// 5-minute cache writes (default: input).
+    pub cache_write: Option<Decimal>,
+    /// 1-hour cache writes (default: cacheWrite).
+    #[graphql(name = "cacheWrite1h")]
+    pub cache_write_1h: Option<Decimal>,
+    /// Reasoning tokens, when billed apart from output (default: output).
+    pub reasoning: Option<Decimal>,
+}
+
+impl From<RateSet> for RateSetGql {
+    fn from(r: RateSet) -> Self {
+        RateSetGql {
+            input: r.input,
+            output: r.output,
+            cache_read: r.cache_read,
+            cache_write: r.cache_write,
+            cache_write_1h: r.cache_write_1h,
+            reasoning: r.reasoning,
+        }
+    }
+}
+
+impl From<RateSetGql> for RateSet {
+    fn from(r: RateSetGql) -> Self {
+        RateSet {
+            input: r.input,
+            output: r.output,
+            cache_read: r.cache_read,
+            cache_write: r.cache_write,
+            cache_write_1h: r.cache_write_1h,
+            reasoning: r.reasoning,
+        }
+    }
+}
+
+/// Rates that apply to a whole request when its prompt exceeds the threshold.
+#[derive(SimpleObject, InputObject, Clone)]
+#[graphql(input_name = "LongContextInput", name = "LongContextRates")]
+pub struct LongContextGql {
+    /// Prompt tokens (input + cache) per request above which these rates apply.
+    pub threshold: i64,
+    /// The rates above the threshold (a missing class keeps its standard rate).
+    pub rates: RateSetGql,
+}
+
+/// A price: one rate card of one model for one period, from one source.
+pub struct PriceGql(pub Price);
+
+impl From<Price> for PriceGql {
+    fn from(p: Price) -> Self {
+        PriceGql(p)
+    }
+}
+
+#[Object(name = "Price")]
+impl PriceGql {
+    /// Id.
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    /// Provider.
+    async fn provider(&self) -> &str {
+        self.0.provider.as_str()
+    }
+    /// Model id.
+    async fn model(&self) -> &str {
+        &self.0.model
+    }
+    /// Whether it also prices longer ids.
+    async fn match_rule(&self) -> MatchRuleGql {
+        self.0.match_rule.into()
+    }
+    /// First instant it applies to.
+    async fn effective_from(&self) -> DateTime<Utc> {
+        self.0.effective_from
+    }
+    /// First instant it no longer applies to.
+    async fn effective_to(&self) -> Option<DateTime<Utc>> {
+        self.0.effective_to
+    }
+    /// Where it came from.
+    async fn source(&self) -> PriceSourceGql {
+        self.0.source.into()
+    }
+    /// Standard-tier rates.
+    async fn standard(&self) -> RateSetGql {
+        self.0.card.standard.clone().into()
+    }
+    /// Batch rates, when the price has its own (otherwise half of standard).
+    async fn batch(&self) -> Option<RateSetGql> {
+        self.0.card.batch.clone().map(Into::into)
+    }
+    /// Priority rates, when the price has its own (otherwise standard).
+    async fn priority(&self) -> Option<RateSetGql> {
+        self.0.card.priority.clone().map(Into::into)
+    }
+    /// Flex rates, when the price has its own (otherwise standard).
+    async fn flex(&self) -> Option<RateSetGql> {
+        self.0.card.flex.clone().map(Into::into)
+    }
+    /// Above-threshold rates.
+    async fn long_context(&self) -> Option<LongContextGql> {
+        self.0
+            .card
+            .long_context
+            .clone()
+            .map(|l| LongContextGql { threshold: l.threshold, rates: l.rates.into() })
+    }
+    /// `chat`, `reasoning`, `embedding` or `search`.
+    async fn kind(&self) -> Option<&str> {
+        self.0.kind.as_deref()
+    }
+    /// Capability tier (`frontier`, `strong`, `balanced`, `fast`, `embedding`).
+    async fn tier(&self) -> Option<&str> {
+        self.0.tier.as_deref()
+    }
+    /// The provider's pricing page.
+    async fn source_url(&self) -> Option<&str> {
+        self.0.source_url.as_deref()
+    }
+    /// Why the rates are what they are.
+    async fn note(&self) -> Option<&str> {
+        self.0.note.as_deref()
+    }
+    /// Last change.
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
+    }
+}
+
+/// A price to create or replace (natural key: provider, model, effectiveFrom).
+#[derive(InputObject)]
+pub struct PriceInput {
+    /// Provider.
+    pub provider: String,
+    /// Model id.
+    pub model: String,
+    /// Default PREFIX.
+    pub match_rule: Option<MatchRuleGql>,
+    /// Default: the beginning of time (prices all history).
+    pub effective_from: Option<DateTime<Utc>>,
+    /// Exclusive end.
+    pub effective_to: Option<DateTime<Utc>>,
+    /// Standard-tier rates (input is required).
+    pub standard: RateSetGql,
+    /// Batch rates.
+    pub batch: Option<RateSetGql>,
+    /// Priority rates.
+    pub priority: Option<RateSetGql>,
+    /// Flex rates.
+    pub flex: Option<RateSetGql>,
+    /// Above-threshold rates.
+    pub long_context: Option<LongContextGql>,
+    /// Model kind.
+    pub kind: Option<String>,
+    /// Capability tier.
+    pub tier: Option<String>,
+    /// Pricing page.
+    pub source_url: Option<String>,
+    /// Note.
+    pub note: Option<String>,
+    /// Other ids of this model at these rates.
+    pub aliases: Option<Vec<String>>,
+}
+
+/// Which prices to list.
+#[derive(InputObject, Default)]
+pub struct PriceFilterInput {
+    /// Providers.
+    pub providers: Option<Vec<String>>,
+    /// Model ids containing this text.
+    pub model: Option<String>,
+    /// Sources.
+    pub sources: Option<Vec<PriceSourceGql>>,
+    /// Only prices in effect at this time.
+    pub effective_at: Option<DateTime<Utc>>,
+}
+
+/// How many entries of a skipped kind.
+#[derive(SimpleObject)]
+pub struct SkipReason {
+    /// Why they were skipped.
+    pub reason: String,
+    /// How many.
+    pub count: i64,
+}
+
+/// What an import did.
+#[derive(SimpleObject)]
+pub struct ImportPricesPayload {
+    /// New price rows.
+    pub imported: i64,
+    /// Rows whose rates changed.
+    pub updated: i64,
+    /// Rows that already had these rates.
+    pub unchanged: i64,
+    /// Entries that could not be used.
+    pub skipped: i64,
+    /// Why, grouped.
+    pub skipped_reasons: Vec<SkipReason>,
+}
+
+/// Price queries.
+#[derive(Default)]
+pub struct PriceQuery;
+
+#[Object]
+impl PriceQuery {
+    /// Prices, by provider, model and start.
+    async fn prices(&self, ctx: &Context<'_>, filter: Option<PriceFilterInput>) -> async_graphql::Result<Vec<PriceGql>> {
+        let state = ctx.state()?;
+        ctx.principal().require(Scope::Read).gql()?;
+        let f = filter.unwrap_or_default();
+        let mut errors = vec![];
+        let providers = f
+            .providers
+            .unwrap_or_default()
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| {
+                Provider::parse(p).or_else(|| {
+                    errors.push(FieldError::new(format!("filter.providers.{i}"), "is not a provider name"));
+                    None
+                })
+            })
+            .collect();
+        if !errors.is_empty() {
+            return Err(Error::InvalidInput(errors)).gql();
+        }
+        let filter = PriceFilter {
+            providers,
+            model_contains: f.model.filter(|m| !m.trim().is_empty()),
+            sources: f.sources.unwrap_or_default().into_iter().map(Into::into).collect(),
+            effective_at: f.effective_at,
+        };
+        Ok(price::list(&state.db, &filter).await.gql()?.into_iter().map(PriceGql).collect())
+    }
+
+    /// One price.
+    async fn price(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<PriceGql> {
+        let state = ctx.state()?;
+        ctx.principal().require(Scope::Read).gql()?;
+        let id: PriceId = id.parse().map_err(|_| Error::invalid("id", "is not a price id")).gql()?;
+        price::get(&state.db, id).await.gql().map(PriceGql)
+    }
+}
+
+/// Price mutations.
+#[derive(Default)]
+pub struct PriceMutation;
+
+#[Object]
+impl PriceMutation {
+    /// Creates or replaces a USER price (which wins over built-in and imported prices
+    /// for the same model and time). Run `recomputeCosts` to re-price past events.
+    async fn upsert_price(&self, ctx: &Context<'_>, input: PriceInput) -> async_graphql::Result<PriceGql> {
+        let state = ctx.state()?;
+        ctx.principal().require_global_admin().gql()?;
+        let aliases = input.aliases.clone().unwrap_or_default();
+        let draft = RawPrice {
+            provider: input.provider,
+            model: input.model,
+            match_rule: input.match_rule.map(Into::into),
+            effective_from: input.effective_from,
+            effective_to: input.effective_to,
+            card: RateCard {
+                standard: input.standard.into(),
+                batch: input.batch.map(Into::into),
+                priority: input.priority.map(Into::into),
+                flex: input.flex.map(Into::into),
+                long_context: input.long_context.map(|l| LongContext { threshold: l.threshold, rates: l.rates.into() }),
+            },
+            kind: input.kind,
+            tier: input.tier,
+            source_url: input.source_url,
+            note: input.note,
+        }
+        .parse()
+        .map_err(|e| under_argument(e, "input"))
+        .gql()?;
+        let report = price::upsert_all(&state.db, &[(draft.clone(), aliases)], PriceSource::User).await.gql()?;
+        tracing::info!(provider = %draft.provider, model = %draft.model, created = report.imported, "user price stored");
+        state.prices.reload(&state.db).await.gql()?;
+        let stored = price::list(
+            &state.db,
+            &PriceFilter { providers: vec![draft.provider.clone()], sources: vec![PriceSource::User], ..Default::default() },
+        )
+        .await
+        .gql()?
+        .into_iter()
+        .find(|p| p.model == draft.model && p.effective_from == draft.effective_from)
+        .ok_or_else(|| Error::internal("reading back a stored price", anyhow::anyhow!("not found")))
+        .gql()?;
+        Ok(PriceGql(stored))
+    }
+
+    /// Imports a price map (LiteLLM's `model_prices_and_context_window.json`) as
+    /// IMPORT prices, effective from `effectiveFrom` (default: all history).
+    async fn import_prices(
+        &self,
+        ctx: &Context<'_>,
+        format: PriceFormat,
+        document: Json<serde_json::Value>,
+        effective_from: Option<DateTime<Utc>>,
+    ) -> async_graphql::Result<ImportPricesPayload> {
+        let state = ctx.state()?;
+        ctx.principal().require_global_admin().gql()?;
+        let report = match format {
+            PriceFormat::Litellm => litellm::import(&state.db, &document.0, effective_from.unwrap_or(DateTime::UNIX_EPOCH))
+                .await
+                .gql()?,
+        };
+        state.prices.reload(&state.db).await.gql()?;
+        Ok(ImportPricesPayload {
+            imported: report.imported as i64,
+            updated: report.updated as i64,
+            unchanged: report.unchanged as i64,
+            skipped: report.skipped_total() as i64,
+            skipped_reasons: report.skipped.into_iter().map(|(reason, count)| SkipReason { reason, count: count as i64 }).collect(),
+        })
+    }
+}

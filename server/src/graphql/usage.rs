@@ -1,0 +1,489 @@
+//! Usage events over GraphQL: recording, reading, re-pricing.
+
+use super::context::ContextExt;
+use super::error::{GqlResult, under_argument};
+use super::price::PriceGql;
+use crate::domain::ids::UsageEventId;
+use crate::domain::price;
+use crate::domain::tokens::ServiceTier;
+use crate::domain::usage::ingest::Recorded;
+use crate::domain::usage::input::RawUsage;
+use crate::domain::usage::query::{self, RawUsageFilter, UsageFilter, UsageOrder};
+use crate::domain::usage::{CostSource, UsageEvent, UsageSource};
+use crate::domain::{Error, money::Usd};
+use async_graphql::{Context, Enum, ID, InputObject, Json, Object, SimpleObject};
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+
+/// The service tier a request ran on.
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(name = "ServiceTier")]
+pub enum ServiceTierGql {
+    /// The default tier.
+    Standard,
+    /// The asynchronous Batch API.
+    Batch,
+    /// Priority processing.
+    Priority,
+    /// Flex processing.
+    Flex,
+}
+
+impl From<ServiceTierGql> for ServiceTier {
+    fn from(t: ServiceTierGql) -> Self {
+        match t {
+            ServiceTierGql::Standard => ServiceTier::Standard,
+            ServiceTierGql::Batch => ServiceTier::Batch,
+            ServiceTierGql::Priority => ServiceTier::Priority,
+            ServiceTierGql::Flex => ServiceTier::Flex,
+        }
+    }
+}
+
+impl From<ServiceTier> for ServiceTierGql {
+    fn from(t: ServiceTier) -> Self {
+        match t {
+            ServiceTier::Standard => ServiceTierGql::Standard,
+            ServiceTier::Batch => ServiceTierGql::Batch,
+            ServiceTier::Priority => ServiceTierGql::Priority,
+            ServiceTier::Flex => ServiceTierGql::Flex,
+        }
+    }
+}
+
+/// How an event reached aispend.
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(name = "UsageSource", remote = "UsageSource")]
+pub enum UsageSourceGql {
+    /// Recorded through the API.
+    Api,
+    /// Received over OpenTelemetry.
+    Otlp,
+    /// Bulk-imported.
+    Import,
+}
+
+/// Where an event's cost came from.
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(name = "CostSource", remote = "CostSource")]
+pub enum CostSourceGql {
+    /// Priced by aispend.
+    Computed,
+    /// Reported by the provider with the call.
+    Reported,
+    /// No price matched yet.
+    Unpriced,
+}
+
+/// One LLM call (or several to one model at one time), as recorded.
+#[derive(InputObject, Default)]
+pub struct UsageInput {
+    /// The project; optional for a token bound to a project.
+    pub project_id: Option<ID>,
+    /// Provider (`openai`, `anthropic`, ...); optional when the model is prefixed
+    /// (`openai/gpt-4o`).
+    pub provider: Option<String>,
+    /// Model id as the provider named it.
+    pub model: String,
+    /// Input tokens billed at the base rate (excluding cache reads and writes).
+    pub input_tokens: Option<i64>,
+    /// Output tokens, reasoning included.
+    pub output_tokens: Option<i64>,
+    /// Input tokens read from the prompt cache.
+    pub cache_read_tokens: Option<i64>,
+    /// Input tokens written to a 5-minute cache.
+    pub cache_write_tokens: Option<i64>,
+    /// Input tokens written to a 1-hour cache.
+    #[graphql(name = "cacheWrite1hTokens")]
+    pub cache_write_1h_tokens: Option<i64>,
+    /// The reasoning part of `outputTokens`.
+    pub reasoning_tokens: Option<i64>,
+    /// Requests this event stands for (default 1).
+    pub requests: Option<i64>,
+    /// The application feature that made the call.
+    pub endpoint: Option<String>,
+    /// Service tier (default STANDARD).
+    pub service_tier: Option<ServiceTierGql>,
+    /// Latency in milliseconds.
+    pub latency_ms: Option<i64>,
+    /// When the call happened (default: now; at most 24 hours ahead).
+    pub occurred_at: Option<DateTime<Utc>>,
+    /// A key that makes retries safe: the same key in the same project is stored once.
+    pub idempotency_key: Option<String>,
+    /// A cost the provider returned with the call; it wins over aispend's price.
+    pub reported_cost_usd: Option<Decimal>,
+    /// Your end-user's id, for per-user analytics.
+    pub user: Option<String>,
+    /// A JSON object stored with the event.
+    pub metadata: Option<Json<serde_json::Value>>,
+    /// The provider's raw `usage` object (OpenAI, Anthropic, Gemini `usageMetadata`,
+    /// Perplexity), instead of the token fields.
+    pub usage: Option<Json<serde_json::Value>>,
+}
+
+impl From<UsageInput> for RawUsage {
+    fn from(i: UsageInput) -> Self {
+        RawUsage {
+            project_id: i.project_id.map(|id| id.0),
+            provider: i.provider,
+            model: Some(i.model),
+            input_tokens: i.input_tokens,
+            output_tokens: i.output_tokens,
+            cache_read_tokens: i.cache_read_tokens,
+            cache_write_tokens: i.cache_write_tokens,
+            cache_write_1h_tokens: i.cache_write_1h_tokens,
+            reasoning_tokens: i.reasoning_tokens,
+            requests: i.requests,
+            endpoint: i.endpoint,
+            service_tier: i.service_tier.map(|t| ServiceTier::from(t).as_str().to_owned()),
+            latency_ms: i.latency_ms,
+            occurred_at: i.occurred_at,
+            idempotency_key: i.idempotency_key,
+            reported_cost_usd: i.reported_cost_usd,
+            user: i.user,
+            metadata: i.metadata.map(|j| j.0),
+            usage: i.usage.map(|j| j.0),
+        }
+    }
+}
+
+/// A stored usage event.
+pub struct UsageEventGql(pub UsageEvent);
+
+#[Object(name = "UsageEvent")]
+impl UsageEventGql {
+    /// Id.
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    /// Owning project.
+    async fn project_id(&self) -> ID {
+        ID(self.0.project.to_string())
+    }
+    /// Provider (normalised).
+    async fn provider(&self) -> &str {
+        self.0.provider.as_str()
+    }
+    /// Model id as recorded.
+    async fn model(&self) -> &str {
+        &self.0.model
+    }
+    /// Application feature.
+    async fn endpoint(&self) -> Option<&str> {
+        self.0.endpoint.as_deref()
+    }
+    /// How it arrived.
+    async fn source(&self) -> UsageSourceGql {
+        self.0.source.into()
+    }
+    /// When the call happened.
+    async fn occurred_at(&self) -> DateTime<Utc> {
+        self.0.occurred_at
+    }
+    /// When aispend stored it.
+    async fn received_at(&self) -> DateTime<Utc> {
+        self.0.received_at
+    }
+    /// Input tokens billed at the base rate.
+    async fn input_tokens(&self) -> i64 {
+        self.0.tokens.input
+    }
+    /// Output tokens, reasoning included.
+    async fn output_tokens(&self) -> i64 {
+        self.0.tokens.output
+    }
+    /// Cache reads.
+    async fn cache_read_tokens(&self) -> i64 {
+        self.0.tokens.cache_read
+    }
+    /// 5-minute cache writes.
+    async fn cache_write_tokens(&self) -> i64 {
+        self.0.tokens.cache_write
+    }
+    /// 1-hour cache writes.
+    #[graphql(name = "cacheWrite1hTokens")]
+    async fn cache_write_1h_tokens(&self) -> i64 {
+        self.0.tokens.cache_write_1h
+    }
+    /// The reasoning part of output.
+    async fn reasoning_tokens(&self) -> i64 {
+        self.0.tokens.reasoning
+    }
+    /// Every token, reasoning counted once.
+    async fn total_tokens(&self) -> i64 {
+        self.0.tokens.total()
+    }
+    /// Requests represented.
+    async fn requests(&self) -> i64 {
+        self.0.requests
+    }
+    /// Service tier.
+    async fn service_tier(&self) -> ServiceTierGql {
+        self.0.service_tier.into()
+    }
+    /// Latency in milliseconds.
+    async fn latency_ms(&self) -> Option<i64> {
+        self.0.latency_ms
+    }
+    /// Cost in USD (exact decimal string); null when unpriced.
+    async fn cost_usd(&self) -> Option<Decimal> {
+        self.0.cost.map(Usd::to_decimal)
+    }
+    /// Where the cost came from.
+    async fn cost_source(&self) -> CostSourceGql {
+        self.0.cost_source.into()
+    }
+    /// The price row used, when computed.
+    async fn price_id(&self) -> Option<ID> {
+        self.0.price_id.map(|p| ID(p.to_string()))
+    }
+    /// The price row used, when computed.
+    async fn price(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<PriceGql>> {
+        let Some(id) = self.0.price_id else { return Ok(None) };
+        let state = ctx.state()?;
+        match price::get(&state.db, id).await {
+            Ok(p) => Ok(Some(p.into())),
+            Err(Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e).gql(),
+        }
+    }
+    /// The client's idempotency key.
+    async fn idempotency_key(&self) -> Option<&str> {
+        self.0.idempotency_key.as_deref()
+    }
+    /// End-user tag.
+    async fn user(&self) -> Option<&str> {
+        self.0.user.as_deref()
+    }
+    /// The JSON object stored with the event.
+    async fn metadata(&self) -> Option<Json<serde_json::Value>> {
+        self.0.metadata.clone().map(Json)
+    }
+}
+
+/// The result of `recordUsage`.
+#[derive(SimpleObject)]
+pub struct RecordUsagePayload {
+    /// The stored event (for a duplicate: the one stored first).
+    pub event: UsageEventGql,
+    /// True when the idempotency key had been seen and nothing was stored.
+    pub duplicate: bool,
+}
+
+impl From<Recorded> for RecordUsagePayload {
+    fn from(r: Recorded) -> Self {
+        RecordUsagePayload { event: UsageEventGql(r.event), duplicate: r.duplicate }
+    }
+}
+
+/// The result of `recordUsageBatch`.
+pub struct RecordUsageBatchPayload(Vec<Recorded>);
+
+#[Object]
+impl RecordUsageBatchPayload {
+    /// Events stored by this call.
+    async fn accepted(&self) -> i64 {
+        self.0.iter().filter(|r| !r.duplicate).count() as i64
+    }
+    /// Inputs whose idempotency key had been seen (nothing stored for them).
+    async fn duplicates(&self) -> i64 {
+        self.0.iter().filter(|r| r.duplicate).count() as i64
+    }
+    /// Stored events this call added that no price matched.
+    async fn unpriced(&self) -> i64 {
+        self.0.iter().filter(|r| !r.duplicate && r.event.cost_source == CostSource::Unpriced).count() as i64
+    }
+    /// Total cost of the events this call stored (duplicates excluded).
+    async fn total_cost_usd(&self) -> Decimal {
+        self.0
+            .iter()
+            .filter(|r| !r.duplicate)
+            .filter_map(|r| r.event.cost)
+            .map(Usd::to_decimal)
+            .sum()
+    }
+    /// The event for each input, in input order.
+    async fn events(&self) -> Vec<UsageEventGql> {
+        self.0.iter().map(|r| UsageEventGql(r.event.clone())).collect()
+    }
+    /// Each input's event and whether it was a duplicate, in input order.
+    async fn results(&self) -> Vec<RecordUsagePayload> {
+        self.0.iter().cloned().map(Into::into).collect()
+    }
+}
+
+/// Which usage to look at. Empty or absent lists mean "any"; `from` is inclusive,
+/// `to` exclusive.
+#[derive(InputObject, Default, Clone)]
+pub struct UsageFilterInput {
+    /// Projects.
+    pub projects: Option<Vec<ID>>,
+    /// Providers.
+    pub providers: Option<Vec<String>>,
+    /// Models, exactly as recorded.
+    pub models: Option<Vec<String>>,
+    /// Endpoints.
+    pub endpoints: Option<Vec<String>>,
+    /// Sources.
+    pub sources: Option<Vec<UsageSourceGql>>,
+    /// End-user tags.
+    pub users: Option<Vec<String>>,
+    /// Start (inclusive).
+    pub from: Option<DateTime<Utc>>,
+    /// End (exclusive).
+    pub to: Option<DateTime<Utc>>,
+}
+
+impl UsageFilterInput {
+    /// Parses into the domain filter; errors name the `filter` argument.
+    pub fn parse(self) -> Result<UsageFilter, Error> {
+        RawUsageFilter {
+            projects: self.projects.map(|v| v.into_iter().map(|id| id.0).collect()),
+            providers: self.providers,
+            models: self.models,
+            endpoints: self.endpoints,
+            sources: self.sources.map(|v| v.into_iter().map(Into::into).collect()),
+            users: self.users,
+            from: self.from,
+            to: self.to,
+        }
+        .parse()
+        .map_err(|e| under_argument(e, "filter"))
+    }
+}
+
+/// Sort order of `usageEvents`.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Default)]
+#[graphql(name = "UsageOrder", remote = "UsageOrder")]
+pub enum UsageOrderGql {
+    /// Newest first.
+    #[default]
+    OccurredAtDesc,
+    /// Oldest first.
+    OccurredAtAsc,
+    /// Dearest first (unpriced last).
+    CostDesc,
+    /// Cheapest first (unpriced first).
+    CostAsc,
+}
+
+/// Relay page information.
+#[derive(SimpleObject)]
+pub struct PageInfo {
+    /// More events follow `endCursor`.
+    pub has_next_page: bool,
+    /// Events precede this page.
+    pub has_previous_page: bool,
+    /// Cursor of the first edge.
+    pub start_cursor: Option<String>,
+    /// Cursor of the last edge; pass it as `after` for the next page.
+    pub end_cursor: Option<String>,
+}
+
+/// One event and its cursor.
+#[derive(SimpleObject)]
+pub struct UsageEventEdge {
+    /// Opaque, stable cursor.
+    pub cursor: String,
+    /// The event.
+    pub node: UsageEventGql,
+}
+
+/// A page of usage events.
+#[derive(SimpleObject)]
+pub struct UsageEventConnection {
+    /// The events.
+    pub edges: Vec<UsageEventEdge>,
+    /// Page information.
+    pub page_info: PageInfo,
+    /// Events matching the filter (computed only when selected).
+    pub total_count: Option<i64>,
+}
+
+/// Usage queries.
+#[derive(Default)]
+pub struct UsageQuery;
+
+#[Object]
+impl UsageQuery {
+    /// One usage event.
+    async fn usage_event(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<UsageEventGql> {
+        let state = ctx.state()?;
+        let id: UsageEventId = id.parse().map_err(|_| Error::invalid("id", "is not a usage event id")).gql()?;
+        query::get(&state.db, ctx.principal(), id).await.gql().map(UsageEventGql)
+    }
+
+    /// Usage events, newest first by default; at most 1,000 per page.
+    async fn usage_events(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<UsageFilterInput>,
+        #[graphql(default = 100)] first: i64,
+        after: Option<String>,
+        #[graphql(default)] order_by: UsageOrderGql,
+    ) -> async_graphql::Result<UsageEventConnection> {
+        let state = ctx.state()?;
+        let filter = filter.unwrap_or_default().parse().gql()?;
+        let want_total = ctx.look_ahead().field("totalCount").exists();
+        let page = query::page(&state.db, ctx.principal(), filter, Some(first), after.as_deref(), order_by.into(), want_total)
+            .await
+            .gql()?;
+        let edges: Vec<UsageEventEdge> = page
+            .events
+            .into_iter()
+            .map(|(e, c)| UsageEventEdge { cursor: c.encode(), node: UsageEventGql(e) })
+            .collect();
+        Ok(UsageEventConnection {
+            page_info: PageInfo {
+                has_next_page: page.has_next,
+                has_previous_page: page.has_previous,
+                start_cursor: edges.first().map(|e| e.cursor.clone()),
+                end_cursor: edges.last().map(|e| e.cursor.clone()),
+            },
+            edges,
+            total_count: page.total.map(|t| t as i64),
+        })
+    }
+}
+
+/// Usage mutations.
+#[derive(Default)]
+pub struct UsageMutation;
+
+#[Object]
+impl UsageMutation {
+    /// Records one LLM call and returns it priced. Retrying with the same
+    /// `idempotencyKey` returns the stored event with `duplicate: true`.
+    async fn record_usage(&self, ctx: &Context<'_>, input: UsageInput) -> async_graphql::Result<RecordUsagePayload> {
+        let state = ctx.state()?;
+        let mut recorded = state
+            .ledger
+            .record(ctx.principal(), vec![input.into()], "input", false, UsageSource::Api)
+            .await
+            .gql()?;
+        recorded
+            .pop()
+            .map(Into::into)
+            .ok_or_else(|| Error::internal("recording usage", anyhow::anyhow!("the writer returned no event")))
+            .gql()
+    }
+
+    /// Records up to 10,000 events in one transaction. The batch is validated whole
+    /// first: one bad input rejects it all and nothing is written.
+    async fn record_usage_batch(&self, ctx: &Context<'_>, inputs: Vec<UsageInput>) -> async_graphql::Result<RecordUsageBatchPayload> {
+        let state = ctx.state()?;
+        let raws = inputs.into_iter().map(Into::into).collect();
+        let recorded = state.ledger.record(ctx.principal(), raws, "inputs", true, UsageSource::Api).await.gql()?;
+        Ok(RecordUsageBatchPayload(recorded))
+    }
+
+    /// Re-prices the events matching the filter with the current prices (events with a
+    /// provider-reported cost keep it); returns how many events changed.
+    async fn recompute_costs(&self, ctx: &Context<'_>, filter: Option<UsageFilterInput>) -> async_graphql::Result<i64> {
+        let state = ctx.state()?;
+        let filter = filter.unwrap_or_default().parse().gql()?;
+        let book = state.prices.book();
+        let changed = query::recompute_costs(&state.db, ctx.principal(), &book, filter).await.gql()?;
+        Ok(changed as i64)
+    }
+}

@@ -1,0 +1,100 @@
+//! GraphQL over HTTP. The body is read and parsed here (not by an extractor) so that
+//! an oversized or malformed body gets a GraphQL-shaped `INVALID_INPUT` error, and
+//! errors async-graphql raises itself (parsing, validation, variable coercion) get the
+//! same `extensions.code` as the domain's.
+
+use super::HttpState;
+use crate::domain::Error;
+use crate::graphql::error::to_gql;
+use async_graphql::http::GraphiQLSource;
+use async_graphql::{BatchRequest, BatchResponse, ServerError};
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use serde_json::json;
+
+/// The GraphiQL playground.
+pub async fn graphiql() -> Html<String> {
+    Html(GraphiQLSource::build().endpoint("/graphql").subscription_endpoint("/graphql/ws").title("aispend").finish())
+}
+
+/// The bearer token of a request, if any.
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.trim().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then_some(token.trim())
+}
+
+fn request_error(status: StatusCode, message: String) -> Response {
+    (status, axum::Json(json!({"errors": [{"message": message, "extensions": {"code": "INVALID_INPUT"}}]}))).into_response()
+}
+
+/// Executes a query, a mutation or a batch of them.
+pub async fn execute(State(state): State<HttpState>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => {
+            let status = rejection.status();
+            let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
+                format!("request body exceeds the limit of {} bytes", super::MAX_BODY_BYTES)
+            } else {
+                rejection.body_text()
+            };
+            return request_error(status, message);
+        }
+    };
+    let request: BatchRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return request_error(StatusCode::BAD_REQUEST, format!("malformed JSON request: {e}")),
+    };
+    let principal = match state.app.auth.authenticate(&state.app.db, bearer(&headers)).await {
+        Ok(p) => p,
+        Err(e) => {
+            let error = to_gql(e);
+            return (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(json!({"errors": [{"message": error.message, "extensions": {"code": "INTERNAL"}}]}))).into_response();
+        }
+    };
+    let mut response = state.schema.execute_batch(request.data(principal)).await;
+    match &mut response {
+        BatchResponse::Single(r) => r.errors.iter_mut().for_each(classify),
+        BatchResponse::Batch(rs) => rs.iter_mut().flat_map(|r| r.errors.iter_mut()).for_each(classify),
+    }
+    axum::Json(response).into_response()
+}
+
+/// Gives errors raised by async-graphql itself a code. Errors without a path were
+/// raised before execution (syntax, validation, variable coercion): the client sent
+/// something invalid. An error with a path but no code was not produced by us: treat
+/// it as internal.
+fn classify(error: &mut ServerError) {
+    if error.extensions.as_ref().is_some_and(|e| e.get("code").is_some()) {
+        return;
+    }
+    let ext = error.extensions.get_or_insert_with(Default::default);
+    if error.path.is_empty() {
+        ext.set("code", "INVALID_INPUT");
+        if let Some(field) = field_of(&error.message) {
+            ext.set("field", field);
+        }
+    } else {
+        let translated = to_gql(Error::internal("executing a GraphQL field", anyhow::anyhow!(error.message.clone())));
+        error.message = translated.message;
+        ext.set("code", "INTERNAL");
+    }
+}
+
+/// Pulls the argument or variable path out of async-graphql's validation messages,
+/// e.g. `Invalid value for argument "input.serviceTier", ...`.
+fn field_of(message: &str) -> Option<String> {
+    for marker in ["argument \"", "variable \"$", "variable \""] {
+        if let Some(start) = message.find(marker) {
+            let rest = &message[start + marker.len()..];
+            if let Some(end) = rest.find('"') {
+                return Some(rest[..end].to_owned());
+            }
+        }
+    }
+    None
+}

@@ -1,0 +1,39 @@
+//! The HTTP surface (axum): `/graphql` (POST queries, GET GraphiQL), `/healthz`. Thin:
+//! authenticate, hand over to GraphQL or the domain, translate errors once.
+
+pub mod graphql;
+pub mod health;
+
+use crate::graphql::{AispendSchema, schema};
+use crate::state::AppState;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::routing::get;
+use std::time::Duration;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+/// Largest request body accepted (a full 10,000-event batch is a few megabytes).
+pub const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
+
+/// What handlers share.
+#[derive(Clone)]
+pub struct HttpState {
+    /// Process state.
+    pub app: AppState,
+    /// The GraphQL schema.
+    pub schema: AispendSchema,
+}
+
+/// The full router.
+pub fn router(app: AppState) -> Router {
+    let state = HttpState { schema: schema(app.clone()), app };
+    Router::new()
+        .route("/graphql", get(graphql::graphiql).post(graphql::execute))
+        .route("/healthz", get(health::healthz))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(120)))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}

@@ -1,0 +1,14 @@
+//! aispend: a self-hosted ledger of AI API spend. See `ARCHITECTURE.md` for the map.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod entity;
+pub mod graphql;
+pub mod http;
+pub mod startup;
+pub mod state;
+pub mod telemetry;

@@ -1,0 +1,6 @@
+//! The `aispend` binary.
+#![forbid(unsafe_code)]
+
+fn main() -> std::process::ExitCode {
+    aispend::cli::main()
+}

@@ -1,0 +1,144 @@
+//! Building and running the server: connect, migrate, seed prices, bootstrap a token,
+//! serve until a shutdown signal.
+
+use crate::config::Settings;
+use crate::domain::api_token::{self, NewToken};
+use crate::domain::auth::{Authenticator, Scope, Scopes};
+use crate::domain::price::{self, PriceCache};
+use crate::domain::usage::ingest::Ledger;
+use crate::state::AppState;
+use crate::{db, http};
+use anyhow::Context;
+use sea_orm::DatabaseConnection;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+/// How often the price book is re-read to pick up other processes' price changes.
+const PRICE_REFRESH: Duration = Duration::from_secs(30);
+
+/// Connects, migrates and writes the built-in catalog: everything `serve`, `migrate`
+/// and the other commands need before they start.
+pub async fn prepare_database(settings: &Settings) -> anyhow::Result<(DatabaseConnection, &'static str)> {
+    let target = settings.database()?;
+    std::fs::create_dir_all(&settings.data_dir)
+        .with_context(|| format!("creating the data directory {}", settings.data_dir.display()))?;
+    let db = db::connect(&target).await?;
+    db::migrate(&db).await?;
+    let report = price::catalog::seed(&db).await.context("writing the built-in price catalog")?;
+    tracing::info!(
+        created = report.imported,
+        updated = report.updated,
+        unchanged = report.unchanged,
+        "built-in price catalog is up to date"
+    );
+    Ok((db, target.kind()))
+}
+
+/// A server that is bound and ready to run.
+pub struct Application {
+    listener: TcpListener,
+    router: axum::Router,
+    state: AppState,
+}
+
+impl Application {
+    /// Prepares the database and binds the listener (port 0 picks a free port).
+    pub async fn build(settings: &Settings) -> anyhow::Result<Application> {
+        let (db, db_kind) = prepare_database(settings).await?;
+        let auth = Arc::new(Authenticator::new(settings.admin_token.as_deref()));
+        bootstrap_admin_token(&db, &auth).await?;
+        let prices = Arc::new(PriceCache::new(price::load_book(&db).await.context("loading prices")?));
+        let ledger = Arc::new(Ledger::new(db.clone(), prices.clone()));
+        let state = AppState { db: db.clone(), db_kind, auth, prices: prices.clone(), ledger };
+        tokio::spawn(refresh_prices(db, prices));
+        let listener = TcpListener::bind(settings.listen)
+            .await
+            .with_context(|| format!("binding {}", settings.listen))?;
+        let router = http::router(state.clone());
+        Ok(Application { listener, router, state })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> anyhow::Result<SocketAddr> {
+        self.listener.local_addr().context("reading the bound address")
+    }
+
+    /// The shared state (for tests and embedding).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` completes, then finishes in-flight requests.
+    pub async fn run_until<F>(self, shutdown: F) -> anyhow::Result<()>
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        tracing::info!(address = %self.listener.local_addr()?, "aispend is serving");
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .context("serving HTTP")
+    }
+}
+
+/// Completes on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}
+
+/// On a first start with no operator token and no stored token, creates an admin
+/// token and prints it once, so a new user can log in.
+async fn bootstrap_admin_token(db: &DatabaseConnection, auth: &Authenticator) -> anyhow::Result<()> {
+    if auth.has_operator_token() || api_token::count(db).await? > 0 {
+        return Ok(());
+    }
+    let (token, text) = api_token::insert(
+        db,
+        NewToken { name: "bootstrap admin".into(), project: None, scopes: Scopes::new(vec![Scope::Admin]) },
+    )
+    .await?;
+    println!(
+        "\naispend: no admin token was configured and none is stored, so one was created (id {}).\n\
+         It is shown only this once; use it as `Authorization: Bearer <token>`:\n\n    {text}\n",
+        token.id
+    );
+    Ok(())
+}
+
+async fn refresh_prices(db: DatabaseConnection, prices: Arc<PriceCache>) {
+    let mut tick = tokio::time::interval(PRICE_REFRESH);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        if let Err(e) = prices.reload(&db).await {
+            tracing::warn!(error = %e, "could not refresh the price book; keeping the previous one");
+        }
+    }
+}

@@ -1,0 +1,22 @@
+//! Process-wide state shared by every transport.
+
+use crate::domain::auth::Authenticator;
+use crate::domain::price::PriceCache;
+use crate::domain::usage::ingest::Ledger;
+use sea_orm::DatabaseConnection;
+use std::sync::Arc;
+
+/// Cheap to clone; everything inside is shared.
+#[derive(Clone)]
+pub struct AppState {
+    /// The connection pool.
+    pub db: DatabaseConnection,
+    /// `sqlite` or `postgres`, for `/healthz`.
+    pub db_kind: &'static str,
+    /// Resolves bearer tokens.
+    pub auth: Arc<Authenticator>,
+    /// The price book.
+    pub prices: Arc<PriceCache>,
+    /// The recording service.
+    pub ledger: Arc<Ledger>,
+}

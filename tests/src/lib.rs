@@ -1,0 +1,277 @@
+//! The end-to-end harness: starts the real aispend server on port 0 with a fresh
+//! database (a SQLite file in a temporary directory, or a new PostgreSQL database
+//! created for the test and dropped after it) and talks to it over HTTP.
+//!
+//! Every scenario runs on SQLite, and on PostgreSQL as well when
+//! `AISPEND_TEST_POSTGRES_URL` points at a server the tests may create databases on
+//! (see [`db_tests!`]).
+
+use aispend::config::Settings;
+use aispend::startup::Application;
+use aispend::state::AppState;
+use rand::Rng;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::net::SocketAddr;
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+
+pub use serde_json;
+
+/// Which database a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// A SQLite file in a temporary directory.
+    Sqlite,
+    /// A fresh database on the server named by `AISPEND_TEST_POSTGRES_URL`.
+    Postgres,
+}
+
+/// The environment variable naming the PostgreSQL server for the second pass.
+pub const POSTGRES_ENV: &str = "AISPEND_TEST_POSTGRES_URL";
+
+/// A fresh PostgreSQL database, dropped when this is dropped (also after a panic).
+struct PgDatabase {
+    admin_url: String,
+    name: String,
+}
+
+impl PgDatabase {
+    async fn create(admin_url: &str) -> (PgDatabase, String) {
+        let name = format!("aispend_test_{:016x}", rand::rng().random::<u64>());
+        let admin = sea_orm::Database::connect(admin_url).await.expect("connecting to AISPEND_TEST_POSTGRES_URL");
+        sea_orm::ConnectionTrait::execute_unprepared(&admin, &format!("CREATE DATABASE {name}"))
+            .await
+            .expect("creating a test database");
+        let _ = admin.close().await;
+        let mut url = reqwest::Url::parse(admin_url).expect("AISPEND_TEST_POSTGRES_URL is a URL");
+        url.set_path(&format!("/{name}"));
+        (PgDatabase { admin_url: admin_url.to_owned(), name }, url.to_string())
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let (url, name) = (self.admin_url.clone(), self.name.clone());
+        // Drop runs inside the test's runtime; do the async work on a thread of its own.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+            rt.block_on(async {
+                let admin = sea_orm::Database::connect(&url).await.ok()?;
+                let _ = sea_orm::ConnectionTrait::execute_unprepared(&admin, &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+                let _ = admin.close().await;
+                Some(())
+            })
+        })
+        .join();
+    }
+}
+
+/// A running server and a client for it.
+pub struct TestApp {
+    /// Where it listens.
+    pub address: SocketAddr,
+    /// `http://address`.
+    pub base_url: String,
+    /// The operator token it was started with.
+    pub admin_token: String,
+    /// An HTTP client.
+    pub client: reqwest::Client,
+    /// The server's state (database handle, services), for assertions about storage.
+    pub state: AppState,
+    /// The backend.
+    pub backend: Backend,
+    /// The settings it was started with (to start a second process on the same data).
+    pub settings: Settings,
+    shutdown: Option<oneshot::Sender<()>>,
+    _data_dir: TempDir,
+    _pg: Option<PgDatabase>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Settings for a server on port 0 with its own data directory.
+pub fn test_settings(data_dir: &std::path::Path, database_url: Option<String>, admin_token: &str) -> Settings {
+    Settings {
+        listen: "127.0.0.1:0".parse().expect("a socket address"),
+        data_dir: data_dir.to_path_buf(),
+        database_url,
+        master_key: None,
+        admin_token: Some(admin_token.to_owned()),
+        plugin_dir: None,
+        plugin_allow_hosts: vec![],
+    }
+}
+
+/// Starts the real server on a fresh database.
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    aispend::telemetry::init();
+    let data_dir = tempfile::tempdir().expect("a temporary directory");
+    let (pg, database_url) = match backend {
+        Backend::Sqlite => (None, None),
+        Backend::Postgres => {
+            let admin_url = std::env::var(POSTGRES_ENV).unwrap_or_else(|_| {
+                panic!("{POSTGRES_ENV} is not set: PostgreSQL variants need a server (scripts/test skips them without it)")
+            });
+            let (db, url) = PgDatabase::create(&admin_url).await;
+            (Some(db), Some(url))
+        }
+    };
+    let admin_token = format!("test-admin-{:016x}", rand::rng().random::<u64>());
+    let settings = test_settings(data_dir.path(), database_url, &admin_token);
+    let app = Application::build(&settings).await.expect("the server starts");
+    let address = app.local_addr().expect("a bound address");
+    let state = app.state().clone();
+    let (tx, rx) = oneshot::channel::<()>();
+    tokio::spawn(app.run_until(async move {
+        let _ = rx.await;
+    }));
+    TestApp {
+        address,
+        base_url: format!("http://{address}"),
+        admin_token,
+        client: reqwest::Client::new(),
+        state,
+        backend,
+        settings,
+        shutdown: Some(tx),
+        _data_dir: data_dir,
+        _pg: pg,
+    }
+}
+
+/// A GraphQL response.
+#[derive(Debug, Clone)]
+pub struct Gql {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// The JSON body.
+    pub body: Value,
+}
+
+impl Gql {
+    /// `data`, asserting there were no errors.
+    pub fn data(&self) -> &Value {
+        assert!(self.body.get("errors").is_none(), "unexpected GraphQL errors: {:#}", self.body);
+        &self.body["data"]
+    }
+
+    /// The errors (empty when none).
+    pub fn errors(&self) -> Vec<Value> {
+        self.body["errors"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// `extensions.code` of the first error, asserting there is one.
+    pub fn code(&self) -> String {
+        let errors = self.errors();
+        assert!(!errors.is_empty(), "expected an error, got {:#}", self.body);
+        errors[0]["extensions"]["code"].as_str().unwrap_or("<no code>").to_owned()
+    }
+
+    /// `extensions.field` of the first error.
+    pub fn field(&self) -> Option<String> {
+        self.errors().first()?["extensions"]["field"].as_str().map(str::to_owned)
+    }
+
+    /// Every `extensions.errors[].field` of the first error.
+    pub fn fields(&self) -> Vec<String> {
+        self.errors()
+            .first()
+            .and_then(|e| e["extensions"]["errors"].as_array().cloned())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|e| e["field"].as_str().map(str::to_owned))
+            .collect()
+    }
+}
+
+impl TestApp {
+    /// Sends a GraphQL request with an optional bearer token.
+    pub async fn graphql(&self, token: Option<&str>, query: &str, variables: Value) -> Gql {
+        let mut request = self.client.post(format!("{}/graphql", self.base_url)).json(&json!({"query": query, "variables": variables}));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("the server answers");
+        let status = response.status();
+        let body = response.json().await.expect("a JSON body");
+        Gql { status, body }
+    }
+
+    /// Sends a GraphQL request as the operator.
+    pub async fn admin(&self, query: &str, variables: Value) -> Gql {
+        self.graphql(Some(&self.admin_token.clone()), query, variables).await
+    }
+
+    /// Creates a project and returns its id.
+    pub async fn create_project(&self, name: &str) -> String {
+        let r = self.admin("mutation($n: String!) { createProject(name: $n) { id } }", json!({"n": name})).await;
+        r.data()["createProject"]["id"].as_str().expect("a project id").to_owned()
+    }
+
+    /// Creates a token and returns its text.
+    pub async fn create_token(&self, project: Option<&str>, scopes: &[&str]) -> String {
+        let r = self
+            .admin(
+                "mutation($p: ID, $s: [Scope!]!) { createApiToken(name: \"test\", projectId: $p, scopes: $s) { token } }",
+                json!({"p": project, "s": scopes}),
+            )
+            .await;
+        r.data()["createApiToken"]["token"].as_str().expect("a token").to_owned()
+    }
+
+    /// Records one event as the operator; returns the `recordUsage` payload.
+    pub async fn record(&self, input: Value) -> Value {
+        let r = self.admin(RECORD_USAGE, json!({"input": input})).await;
+        r.data()["recordUsage"].clone()
+    }
+
+    /// Counts events visible to the operator.
+    pub async fn event_count(&self) -> i64 {
+        let r = self.admin("{ usageEvents(first: 0) { totalCount } }", json!({})).await;
+        r.data()["usageEvents"]["totalCount"].as_i64().expect("a count")
+    }
+}
+
+/// The `recordUsage` mutation with every event field selected.
+pub const RECORD_USAGE: &str = r#"mutation($input: UsageInput!) {
+  recordUsage(input: $input) {
+    duplicate
+    event {
+      id projectId provider model endpoint source occurredAt receivedAt
+      inputTokens outputTokens cacheReadTokens cacheWriteTokens cacheWrite1hTokens reasoningTokens totalTokens
+      requests serviceTier latencyMs costUsd costSource priceId idempotencyKey user metadata
+      price { model source }
+    }
+  }
+}"#;
+
+/// Declares scenarios that run on SQLite, and on PostgreSQL in the second pass.
+/// Each name must be an `async fn name(app: TestApp)` in the calling module.
+#[macro_export]
+macro_rules! db_tests {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::spawn_app($crate::Backend::Sqlite).await).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::spawn_app($crate::Backend::Postgres).await).await
+                }
+            )*
+        }
+    };
+}

@@ -1,0 +1,3 @@
+//! End-to-end scenarios against the real server (see the `aispend-e2e` harness).
+
+mod smoke;
