@@ -91,7 +91,10 @@ enum PricesCommand {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     telemetry::init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("aispend: cannot start the async runtime: {e}");
@@ -118,7 +121,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             startup::prepare_database(&settings).await?;
             println!("database is migrated and the built-in price catalog is written");
         }
-        Command::Token(TokenCommand::Create { name, project, scopes }) => {
+        Command::Token(TokenCommand::Create {
+            name,
+            project,
+            scopes,
+        }) => {
             let (db, _) = startup::prepare_database(&settings).await?;
             let scopes = scopes
                 .into_iter()
@@ -135,14 +142,24 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             let new = NewToken::parse(&name, project, scopes)?;
             let (token, text) = api_token::insert(&db, new).await?;
-            eprintln!("created token {} ({}); it is shown only once:", token.id, token.scopes);
+            eprintln!(
+                "created token {} ({}); it is shown only once:",
+                token.id, token.scopes
+            );
             println!("{text}");
         }
-        Command::Prices(PricesCommand::Import { format: PriceFormatArg::Litellm, effective_from, file }) => {
+        Command::Prices(PricesCommand::Import {
+            format: PriceFormatArg::Litellm,
+            effective_from,
+            file,
+        }) => {
             let (db, _) = startup::prepare_database(&settings).await?;
-            let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
-            let map: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("parsing {} as JSON", file.display()))?;
-            let report = litellm::import(&db, &map, effective_from.unwrap_or(DateTime::UNIX_EPOCH)).await?;
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let map: serde_json::Value = serde_json::from_str(&text)
+                .with_context(|| format!("parsing {} as JSON", file.display()))?;
+            let report =
+                litellm::import(&db, &map, effective_from.unwrap_or(DateTime::UNIX_EPOCH)).await?;
             println!(
                 "imported {}, updated {}, unchanged {}, skipped {}",
                 report.imported,
@@ -155,8 +172,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Prices(PricesCommand::Check { litellm: file }) => {
-            let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
-            let map: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("parsing {} as JSON", file.display()))?;
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let map: serde_json::Value = serde_json::from_str(&text)
+                .with_context(|| format!("parsing {} as JSON", file.display()))?;
             let catalog = catalog::parse(catalog::CATALOG_TOML)?;
             let differences = catalog::compare_with_litellm(&catalog, &map);
             let unexplained: Vec<_> = differences.iter().filter(|d| d.note.is_none()).collect();
@@ -166,13 +185,23 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     d.row,
                     d.rate,
                     d.ours.map(|r| r.to_string()).unwrap_or_else(|| "-".into()),
-                    d.theirs.map(|r| r.to_string()).unwrap_or_else(|| "-".into()),
-                    if d.note.is_some() { "(explained in the catalog)" } else { "UNEXPLAINED" }
+                    d.theirs
+                        .map(|r| r.to_string())
+                        .unwrap_or_else(|| "-".into()),
+                    if d.note.is_some() {
+                        "(explained in the catalog)"
+                    } else {
+                        "UNEXPLAINED"
+                    }
                 );
             }
             println!(
                 "{} rows compared with LiteLLM {}: {} differences, {} unexplained",
-                catalog.prices.iter().filter(|r| r.litellm_key.is_some()).count(),
+                catalog
+                    .prices
+                    .iter()
+                    .filter(|r| r.litellm_key.is_some())
+                    .count(),
                 catalog.litellm_version,
                 differences.len(),
                 unexplained.len()

@@ -9,24 +9,49 @@ use std::path::PathBuf;
 #[derive(Args, Debug, Clone)]
 pub struct Settings {
     /// Address the server listens on.
-    #[arg(long, env = "AISPEND_LISTEN", default_value = "127.0.0.1:8080", global = true)]
+    #[arg(
+        long,
+        env = "AISPEND_LISTEN",
+        default_value = "127.0.0.1:8080",
+        global = true
+    )]
     pub listen: SocketAddr,
 
     /// Directory for the SQLite database, the master key file and other state.
-    #[arg(long, env = "AISPEND_DATA_DIR", default_value = "./data", global = true)]
+    #[arg(
+        long,
+        env = "AISPEND_DATA_DIR",
+        default_value = "./data",
+        global = true
+    )]
     pub data_dir: PathBuf,
 
     /// Database URL: `postgres://…` for PostgreSQL; default is SQLite in the data dir.
-    #[arg(long, env = "AISPEND_DATABASE_URL", global = true, hide_env_values = true)]
+    #[arg(
+        long,
+        env = "AISPEND_DATABASE_URL",
+        global = true,
+        hide_env_values = true
+    )]
     pub database_url: Option<String>,
 
     /// Master key for credentials at rest (base64, 32 bytes); default is a key file
     /// created in the data directory on first start.
-    #[arg(long, env = "AISPEND_MASTER_KEY", global = true, hide_env_values = true)]
+    #[arg(
+        long,
+        env = "AISPEND_MASTER_KEY",
+        global = true,
+        hide_env_values = true
+    )]
     pub master_key: Option<String>,
 
     /// A bootstrap admin token accepted in addition to stored tokens.
-    #[arg(long, env = "AISPEND_ADMIN_TOKEN", global = true, hide_env_values = true)]
+    #[arg(
+        long,
+        env = "AISPEND_ADMIN_TOKEN",
+        global = true,
+        hide_env_values = true
+    )]
     pub admin_token: Option<String>,
 
     /// A folder of extra provider plugins (`*.wasm`).
@@ -35,7 +60,12 @@ pub struct Settings {
 
     /// Hosts (`host:port`, comma-separated) plugins may reach beyond their own;
     /// loopback entries may use plain http.
-    #[arg(long, env = "AISPEND_PLUGIN_ALLOW_HOSTS", global = true, value_delimiter = ',')]
+    #[arg(
+        long,
+        env = "AISPEND_PLUGIN_ALLOW_HOSTS",
+        global = true,
+        value_delimiter = ','
+    )]
     pub plugin_allow_hosts: Vec<String>,
 }
 
@@ -61,13 +91,20 @@ impl DatabaseTarget {
 impl Settings {
     /// Decides the database from the URL (or its absence).
     pub fn database(&self) -> anyhow::Result<DatabaseTarget> {
-        match self.database_url.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        match self
+            .database_url
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
             None => Ok(DatabaseTarget::Sqlite(self.data_dir.join("aispend.db"))),
             Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
                 Ok(DatabaseTarget::Postgres(url.to_owned()))
             }
             Some(url) if url.starts_with("sqlite:") => {
-                let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
+                let path = url
+                    .trim_start_matches("sqlite://")
+                    .trim_start_matches("sqlite:");
                 let path = path.split('?').next().unwrap_or(path);
                 Ok(DatabaseTarget::Sqlite(PathBuf::from(path)))
             }

@@ -18,13 +18,15 @@ pub async fn connect(target: &DatabaseTarget) -> anyhow::Result<DatabaseConnecti
                     .with_context(|| format!("creating the data directory {}", parent.display()))?;
             }
             let mut o = ConnectOptions::new(format!("sqlite://{}?mode=rwc", path.display()));
-            o.max_connections(8).min_connections(1).map_sqlx_sqlite_opts(|opts| {
-                opts.journal_mode(SqliteJournalMode::Wal)
-                    .synchronous(SqliteSynchronous::Normal)
-                    .busy_timeout(Duration::from_secs(10))
-                    .foreign_keys(true)
-                    .create_if_missing(true)
-            });
+            o.max_connections(8)
+                .min_connections(1)
+                .map_sqlx_sqlite_opts(|opts| {
+                    opts.journal_mode(SqliteJournalMode::Wal)
+                        .synchronous(SqliteSynchronous::Normal)
+                        .busy_timeout(Duration::from_secs(10))
+                        .foreign_keys(true)
+                        .create_if_missing(true)
+                });
             o
         }
         DatabaseTarget::Postgres(url) => {
@@ -44,5 +46,7 @@ pub async fn connect(target: &DatabaseTarget) -> anyhow::Result<DatabaseConnecti
 
 /// Applies every pending migration.
 pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
-    Migrator::up(db, None).await.context("migrating the database")
+    Migrator::up(db, None)
+        .await
+        .context("migrating the database")
 }

@@ -21,13 +21,21 @@ const PRICE_REFRESH: Duration = Duration::from_secs(30);
 
 /// Connects, migrates and writes the built-in catalog: everything `serve`, `migrate`
 /// and the other commands need before they start.
-pub async fn prepare_database(settings: &Settings) -> anyhow::Result<(DatabaseConnection, &'static str)> {
+pub async fn prepare_database(
+    settings: &Settings,
+) -> anyhow::Result<(DatabaseConnection, &'static str)> {
     let target = settings.database()?;
-    std::fs::create_dir_all(&settings.data_dir)
-        .with_context(|| format!("creating the data directory {}", settings.data_dir.display()))?;
+    std::fs::create_dir_all(&settings.data_dir).with_context(|| {
+        format!(
+            "creating the data directory {}",
+            settings.data_dir.display()
+        )
+    })?;
     let db = db::connect(&target).await?;
     db::migrate(&db).await?;
-    let report = price::catalog::seed(&db).await.context("writing the built-in price catalog")?;
+    let report = price::catalog::seed(&db)
+        .await
+        .context("writing the built-in price catalog")?;
     tracing::info!(
         created = report.imported,
         updated = report.updated,
@@ -50,20 +58,34 @@ impl Application {
         let (db, db_kind) = prepare_database(settings).await?;
         let auth = Arc::new(Authenticator::new(settings.admin_token.as_deref()));
         bootstrap_admin_token(&db, &auth).await?;
-        let prices = Arc::new(PriceCache::new(price::load_book(&db).await.context("loading prices")?));
+        let prices = Arc::new(PriceCache::new(
+            price::load_book(&db).await.context("loading prices")?,
+        ));
         let ledger = Arc::new(Ledger::new(db.clone(), prices.clone()));
-        let state = AppState { db: db.clone(), db_kind, auth, prices: prices.clone(), ledger };
+        let state = AppState {
+            db: db.clone(),
+            db_kind,
+            auth,
+            prices: prices.clone(),
+            ledger,
+        };
         tokio::spawn(refresh_prices(db, prices));
         let listener = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("binding {}", settings.listen))?;
         let router = http::router(state.clone());
-        Ok(Application { listener, router, state })
+        Ok(Application {
+            listener,
+            router,
+            state,
+        })
     }
 
     /// The bound address.
     pub fn local_addr(&self) -> anyhow::Result<SocketAddr> {
-        self.listener.local_addr().context("reading the bound address")
+        self.listener
+            .local_addr()
+            .context("reading the bound address")
     }
 
     /// The shared state (for tests and embedding).
@@ -115,13 +137,20 @@ pub async fn shutdown_signal() {
 
 /// On a first start with no operator token and no stored token, creates an admin
 /// token and prints it once, so a new user can log in.
-async fn bootstrap_admin_token(db: &DatabaseConnection, auth: &Authenticator) -> anyhow::Result<()> {
+async fn bootstrap_admin_token(
+    db: &DatabaseConnection,
+    auth: &Authenticator,
+) -> anyhow::Result<()> {
     if auth.has_operator_token() || api_token::count(db).await? > 0 {
         return Ok(());
     }
     let (token, text) = api_token::insert(
         db,
-        NewToken { name: "bootstrap admin".into(), project: None, scopes: Scopes::new(vec![Scope::Admin]) },
+        NewToken {
+            name: "bootstrap admin".into(),
+            project: None,
+            scopes: Scopes::new(vec![Scope::Admin]),
+        },
     )
     .await?;
     println!(

@@ -39,14 +39,22 @@ struct PgDatabase {
 impl PgDatabase {
     async fn create(admin_url: &str) -> (PgDatabase, String) {
         let name = format!("aispend_test_{:016x}", rand::rng().random::<u64>());
-        let admin = sea_orm::Database::connect(admin_url).await.expect("connecting to AISPEND_TEST_POSTGRES_URL");
+        let admin = sea_orm::Database::connect(admin_url)
+            .await
+            .expect("connecting to AISPEND_TEST_POSTGRES_URL");
         sea_orm::ConnectionTrait::execute_unprepared(&admin, &format!("CREATE DATABASE {name}"))
             .await
             .expect("creating a test database");
         let _ = admin.close().await;
         let mut url = reqwest::Url::parse(admin_url).expect("AISPEND_TEST_POSTGRES_URL is a URL");
         url.set_path(&format!("/{name}"));
-        (PgDatabase { admin_url: admin_url.to_owned(), name }, url.to_string())
+        (
+            PgDatabase {
+                admin_url: admin_url.to_owned(),
+                name,
+            },
+            url.to_string(),
+        )
     }
 }
 
@@ -55,10 +63,17 @@ impl Drop for PgDatabase {
         let (url, name) = (self.admin_url.clone(), self.name.clone());
         // Drop runs inside the test's runtime; do the async work on a thread of its own.
         let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
             rt.block_on(async {
                 let admin = sea_orm::Database::connect(&url).await.ok()?;
-                let _ = sea_orm::ConnectionTrait::execute_unprepared(&admin, &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+                let _ = sea_orm::ConnectionTrait::execute_unprepared(
+                    &admin,
+                    &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+                )
+                .await;
                 let _ = admin.close().await;
                 Some(())
             })
@@ -97,7 +112,11 @@ impl Drop for TestApp {
 }
 
 /// Settings for a server on port 0 with its own data directory.
-pub fn test_settings(data_dir: &std::path::Path, database_url: Option<String>, admin_token: &str) -> Settings {
+pub fn test_settings(
+    data_dir: &std::path::Path,
+    database_url: Option<String>,
+    admin_token: &str,
+) -> Settings {
     Settings {
         listen: "127.0.0.1:0".parse().expect("a socket address"),
         data_dir: data_dir.to_path_buf(),
@@ -125,7 +144,9 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
     };
     let admin_token = format!("test-admin-{:016x}", rand::rng().random::<u64>());
     let settings = test_settings(data_dir.path(), database_url, &admin_token);
-    let app = Application::build(&settings).await.expect("the server starts");
+    let app = Application::build(&settings)
+        .await
+        .expect("the server starts");
     let address = app.local_addr().expect("a bound address");
     let state = app.state().clone();
     let (tx, rx) = oneshot::channel::<()>();
@@ -158,7 +179,11 @@ pub struct Gql {
 impl Gql {
     /// `data`, asserting there were no errors.
     pub fn data(&self) -> &Value {
-        assert!(self.body.get("errors").is_none(), "unexpected GraphQL errors: {:#}", self.body);
+        assert!(
+            self.body.get("errors").is_none(),
+            "unexpected GraphQL errors: {:#}",
+            self.body
+        );
         &self.body["data"]
     }
 
@@ -171,12 +196,17 @@ impl Gql {
     pub fn code(&self) -> String {
         let errors = self.errors();
         assert!(!errors.is_empty(), "expected an error, got {:#}", self.body);
-        errors[0]["extensions"]["code"].as_str().unwrap_or("<no code>").to_owned()
+        errors[0]["extensions"]["code"]
+            .as_str()
+            .unwrap_or("<no code>")
+            .to_owned()
     }
 
     /// `extensions.field` of the first error.
     pub fn field(&self) -> Option<String> {
-        self.errors().first()?["extensions"]["field"].as_str().map(str::to_owned)
+        self.errors().first()?["extensions"]["field"]
+            .as_str()
+            .map(str::to_owned)
     }
 
     /// Every `extensions.errors[].field` of the first error.
@@ -194,7 +224,10 @@ impl Gql {
 impl TestApp {
     /// Sends a GraphQL request with an optional bearer token.
     pub async fn graphql(&self, token: Option<&str>, query: &str, variables: Value) -> Gql {
-        let mut request = self.client.post(format!("{}/graphql", self.base_url)).json(&json!({"query": query, "variables": variables}));
+        let mut request = self
+            .client
+            .post(format!("{}/graphql", self.base_url))
+            .json(&json!({"query": query, "variables": variables}));
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
@@ -206,13 +239,22 @@ impl TestApp {
 
     /// Sends a GraphQL request as the operator.
     pub async fn admin(&self, query: &str, variables: Value) -> Gql {
-        self.graphql(Some(&self.admin_token.clone()), query, variables).await
+        self.graphql(Some(&self.admin_token.clone()), query, variables)
+            .await
     }
 
     /// Creates a project and returns its id.
     pub async fn create_project(&self, name: &str) -> String {
-        let r = self.admin("mutation($n: String!) { createProject(name: $n) { id } }", json!({"n": name})).await;
-        r.data()["createProject"]["id"].as_str().expect("a project id").to_owned()
+        let r = self
+            .admin(
+                "mutation($n: String!) { createProject(name: $n) { id } }",
+                json!({"n": name}),
+            )
+            .await;
+        r.data()["createProject"]["id"]
+            .as_str()
+            .expect("a project id")
+            .to_owned()
     }
 
     /// Creates a token and returns its text.
@@ -223,7 +265,10 @@ impl TestApp {
                 json!({"p": project, "s": scopes}),
             )
             .await;
-        r.data()["createApiToken"]["token"].as_str().expect("a token").to_owned()
+        r.data()["createApiToken"]["token"]
+            .as_str()
+            .expect("a token")
+            .to_owned()
     }
 
     /// Records one event as the operator; returns the `recordUsage` payload.
@@ -234,8 +279,12 @@ impl TestApp {
 
     /// Counts events visible to the operator.
     pub async fn event_count(&self) -> i64 {
-        let r = self.admin("{ usageEvents(first: 0) { totalCount } }", json!({})).await;
-        r.data()["usageEvents"]["totalCount"].as_i64().expect("a count")
+        let r = self
+            .admin("{ usageEvents(first: 0) { totalCount } }", json!({}))
+            .await;
+        r.data()["usageEvents"]["totalCount"]
+            .as_i64()
+            .expect("a count")
     }
 }
 

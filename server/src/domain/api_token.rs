@@ -40,10 +40,9 @@ impl TryFrom<api_token::Model> for ApiToken {
             id: ApiTokenId(m.id),
             name: m.name,
             project: m.project_id.map(ProjectId),
-            scopes: m
-                .scopes
-                .parse()
-                .map_err(|e: String| Error::internal("decoding token scopes", anyhow::anyhow!(e)))?,
+            scopes: m.scopes.parse().map_err(|e: String| {
+                Error::internal("decoding token scopes", anyhow::anyhow!(e))
+            })?,
             hint: m.token_hint,
             created_at: time::from_micros(m.created_at),
             last_used_at: m.last_used_at.map(time::from_micros),
@@ -72,21 +71,34 @@ impl NewToken {
         }
         let scopes = Scopes::new(scopes);
         if scopes.is_empty() {
-            return Err(Error::invalid("scopes", "give at least one of INGEST, READ, ADMIN"));
+            return Err(Error::invalid(
+                "scopes",
+                "give at least one of INGEST, READ, ADMIN",
+            ));
         }
-        Ok(NewToken { name: name.to_owned(), project, scopes })
+        Ok(NewToken {
+            name: name.to_owned(),
+            project,
+            scopes,
+        })
     }
 }
 
 /// Creates a token and returns it with its text, which is never shown again. A bound
 /// admin may only create tokens for its own project.
-pub async fn create(conn: &impl ConnectionTrait, principal: &Principal, new: NewToken) -> Result<(ApiToken, String)> {
+pub async fn create(
+    conn: &impl ConnectionTrait,
+    principal: &Principal,
+    new: NewToken,
+) -> Result<(ApiToken, String)> {
     match (principal.project(), new.project) {
         (None, _) => principal.require(Scope::Admin)?,
         (Some(_), Some(target)) => principal.require_on(Scope::Admin, target)?,
         (Some(_), None) => {
             principal.require(Scope::Admin)?;
-            return Err(Error::Forbidden("a token bound to a project may only create tokens for that project".into()));
+            return Err(Error::Forbidden(
+                "a token bound to a project may only create tokens for that project".into(),
+            ));
         }
     }
     if let Some(p) = new.project
@@ -129,7 +141,11 @@ pub async fn insert(conn: &impl ConnectionTrait, new: NewToken) -> Result<(ApiTo
 
 /// Revokes a token (idempotent). Takes effect at once for this process's cache when
 /// the caller also calls [`auth::Authenticator::forget_all`].
-pub async fn revoke(conn: &impl ConnectionTrait, principal: &Principal, id: ApiTokenId) -> Result<ApiToken> {
+pub async fn revoke(
+    conn: &impl ConnectionTrait,
+    principal: &Principal,
+    id: ApiTokenId,
+) -> Result<ApiToken> {
     principal.require(Scope::Admin)?;
     let row = api_token::Entity::find_by_id(id.0)
         .one(conn)
@@ -174,5 +190,8 @@ pub async fn list(conn: &impl ConnectionTrait, principal: &Principal) -> Result<
 
 /// Number of stored tokens, revoked or not (to decide on a bootstrap token).
 pub async fn count(conn: &impl ConnectionTrait) -> Result<u64> {
-    api_token::Entity::find().count(conn).await.context("counting API tokens")
+    api_token::Entity::find()
+        .count(conn)
+        .await
+        .context("counting API tokens")
 }

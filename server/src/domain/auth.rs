@@ -47,7 +47,9 @@ impl FromStr for Scope {
             "INGEST" => Ok(Scope::Ingest),
             "READ" => Ok(Scope::Read),
             "ADMIN" => Ok(Scope::Admin),
-            other => Err(format!("unknown scope `{other}`; expected INGEST, READ or ADMIN")),
+            other => Err(format!(
+                "unknown scope `{other}`; expected INGEST, READ or ADMIN"
+            )),
         }
     }
 }
@@ -333,7 +335,10 @@ mod tests {
     fn a_bound_token_stays_in_its_project() {
         let (p, q) = (ProjectId::generate(), ProjectId::generate());
         let t = token(Some(p), &[Scope::Admin]);
-        assert_eq!(t.require_on(Scope::Ingest, q).unwrap_err().code(), "FORBIDDEN");
+        assert_eq!(
+            t.require_on(Scope::Ingest, q).unwrap_err().code(),
+            "FORBIDDEN"
+        );
         assert_eq!(t.readable_projects(&[]).unwrap(), vec![p]);
         assert_eq!(t.readable_projects(&[q]).unwrap_err().code(), "FORBIDDEN");
         assert_eq!(t.require_global_admin().unwrap_err().code(), "FORBIDDEN");
@@ -341,7 +346,13 @@ mod tests {
 
     #[test]
     fn nobody_is_unauthorized() {
-        assert_eq!(Principal::Anonymous.require(Scope::Ingest).unwrap_err().code(), "UNAUTHORIZED");
+        assert_eq!(
+            Principal::Anonymous
+                .require(Scope::Ingest)
+                .unwrap_err()
+                .code(),
+            "UNAUTHORIZED"
+        );
     }
 
     #[test]

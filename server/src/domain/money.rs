@@ -65,7 +65,10 @@ mod tests {
     fn rounds_to_nine_places_midpoint_away_from_zero() {
         assert_eq!(Usd::from_decimal(dec!(0.0000000015)).unwrap().nanos(), 2);
         assert_eq!(Usd::from_decimal(dec!(0.0000000014)).unwrap().nanos(), 1);
-        assert_eq!(Usd::from_decimal(dec!(12.5)).unwrap().nanos(), 12_500_000_000);
+        assert_eq!(
+            Usd::from_decimal(dec!(12.5)).unwrap().nanos(),
+            12_500_000_000
+        );
     }
 
     #[test]

@@ -7,8 +7,7 @@ use crate::domain::time;
 use crate::entity::project;
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    SqlErr,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, SqlErr,
 };
 
 /// A project.
@@ -44,7 +43,10 @@ impl ProjectName {
     pub fn parse(raw: &str) -> Result<ProjectName> {
         let name = raw.trim();
         if name.is_empty() || name.chars().count() > MAX_NAME_LEN {
-            return Err(Error::invalid("name", format!("must be 1 to {MAX_NAME_LEN} characters")));
+            return Err(Error::invalid(
+                "name",
+                format!("must be 1 to {MAX_NAME_LEN} characters"),
+            ));
         }
         Ok(ProjectName(name.to_owned()))
     }
@@ -56,7 +58,11 @@ impl ProjectName {
 }
 
 /// Creates a project (global admins only); a taken name is a `CONFLICT`.
-pub async fn create(conn: &impl ConnectionTrait, principal: &Principal, name: &ProjectName) -> Result<Project> {
+pub async fn create(
+    conn: &impl ConnectionTrait,
+    principal: &Principal,
+    name: &ProjectName,
+) -> Result<Project> {
     principal.require_global_admin()?;
     let created = Project {
         id: ProjectId::generate(),
@@ -68,10 +74,16 @@ pub async fn create(conn: &impl ConnectionTrait, principal: &Principal, name: &P
         name: Set(created.name.clone()),
         created_at: Set(time::to_micros(created.created_at)),
     };
-    match project::Entity::insert(row).exec_without_returning(conn).await {
+    match project::Entity::insert(row)
+        .exec_without_returning(conn)
+        .await
+    {
         Ok(_) => {}
         Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
-            return Err(Error::Conflict(format!("a project named `{}` already exists", name.as_str())));
+            return Err(Error::Conflict(format!(
+                "a project named `{}` already exists",
+                name.as_str()
+            )));
         }
         Err(e) => return Err(Error::internal("creating a project", e)),
     }
@@ -85,13 +97,25 @@ pub async fn list(conn: &impl ConnectionTrait, principal: &Principal) -> Result<
     if !visible.is_empty() {
         query = query.filter(project::Column::Id.is_in(visible.iter().map(|p| p.0)));
     }
-    Ok(query.all(conn).await.context("listing projects")?.into_iter().map(Project::from).collect())
+    Ok(query
+        .all(conn)
+        .await
+        .context("listing projects")?
+        .into_iter()
+        .map(Project::from)
+        .collect())
 }
 
 /// One project, if the caller may read it.
-pub async fn get(conn: &impl ConnectionTrait, principal: &Principal, id: ProjectId) -> Result<Project> {
+pub async fn get(
+    conn: &impl ConnectionTrait,
+    principal: &Principal,
+    id: ProjectId,
+) -> Result<Project> {
     principal.readable_projects(&[id])?;
-    find(conn, id).await?.ok_or(Error::NotFound { what: "project" })
+    find(conn, id)
+        .await?
+        .ok_or(Error::NotFound { what: "project" })
 }
 
 /// Looks a project up without an authorisation check (for other services).

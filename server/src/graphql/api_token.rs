@@ -3,12 +3,12 @@
 use super::context::ContextExt;
 use super::error::GqlResult;
 use super::project::project_id as parse_project_id;
+use super::scalars::Timestamp;
+use crate::domain::Error;
 use crate::domain::api_token::{self, ApiToken, NewToken};
 use crate::domain::auth::Scope;
 use crate::domain::ids::ApiTokenId;
-use crate::domain::Error;
 use async_graphql::{Context, Enum, ID, Object, SimpleObject};
-use chrono::{DateTime, Utc};
 
 /// What a token may do.
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
@@ -57,11 +57,11 @@ pub struct ApiTokenGql {
     /// The first characters of the token, to recognise it.
     pub hint: String,
     /// Creation time.
-    pub created_at: DateTime<Utc>,
+    pub created_at: Timestamp,
     /// Last use (updated at most every few minutes).
-    pub last_used_at: Option<DateTime<Utc>>,
+    pub last_used_at: Option<Timestamp>,
     /// Revocation time.
-    pub revoked_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<Timestamp>,
     /// Whether it was revoked.
     pub revoked: bool,
 }
@@ -74,10 +74,10 @@ impl From<ApiToken> for ApiTokenGql {
             project_id: t.project.map(|p| ID(p.to_string())),
             scopes: t.scopes.iter().map(Into::into).collect(),
             hint: t.hint,
-            created_at: t.created_at,
-            last_used_at: t.last_used_at,
+            created_at: t.created_at.into(),
+            last_used_at: t.last_used_at.map(Into::into),
             revoked: t.revoked_at.is_some(),
-            revoked_at: t.revoked_at,
+            revoked_at: t.revoked_at.map(Into::into),
         }
     }
 }
@@ -100,7 +100,12 @@ impl ApiTokenQuery {
     /// Tokens the caller administers.
     async fn api_tokens(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<ApiTokenGql>> {
         let state = ctx.state()?;
-        Ok(api_token::list(&state.db, ctx.principal()).await.gql()?.into_iter().map(Into::into).collect())
+        Ok(api_token::list(&state.db, ctx.principal())
+            .await
+            .gql()?
+            .into_iter()
+            .map(Into::into)
+            .collect())
     }
 }
 
@@ -119,17 +124,36 @@ impl ApiTokenMutation {
         scopes: Vec<ScopeGql>,
     ) -> async_graphql::Result<CreateApiTokenPayload> {
         let state = ctx.state()?;
-        let project = project_id.as_ref().map(|p| parse_project_id(p, "projectId")).transpose().gql()?;
-        let new = NewToken::parse(&name, project, scopes.into_iter().map(Into::into).collect()).gql()?;
-        let (token, text) = api_token::create(&state.db, ctx.principal(), new).await.gql()?;
-        Ok(CreateApiTokenPayload { token: text, api_token: token.into() })
+        let project = project_id
+            .as_ref()
+            .map(|p| parse_project_id(p, "projectId"))
+            .transpose()
+            .gql()?;
+        let new =
+            NewToken::parse(&name, project, scopes.into_iter().map(Into::into).collect()).gql()?;
+        let (token, text) = api_token::create(&state.db, ctx.principal(), new)
+            .await
+            .gql()?;
+        Ok(CreateApiTokenPayload {
+            token: text,
+            api_token: token.into(),
+        })
     }
 
     /// Revokes a token; it stops working at once.
-    async fn revoke_api_token(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<ApiTokenGql> {
+    async fn revoke_api_token(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> async_graphql::Result<ApiTokenGql> {
         let state = ctx.state()?;
-        let id: ApiTokenId = id.parse().map_err(|_| Error::invalid("id", "is not a token id")).gql()?;
-        let token = api_token::revoke(&state.db, ctx.principal(), id).await.gql()?;
+        let id: ApiTokenId = id
+            .parse()
+            .map_err(|_| Error::invalid("id", "is not a token id"))
+            .gql()?;
+        let token = api_token::revoke(&state.db, ctx.principal(), id)
+            .await
+            .gql()?;
         state.auth.forget_all();
         Ok(token.into())
     }

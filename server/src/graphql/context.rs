@@ -18,8 +18,12 @@ static ANONYMOUS: Principal = Principal::Anonymous;
 
 impl ContextExt for Context<'_> {
     fn state(&self) -> async_graphql::Result<&AppState> {
-        self.data::<AppState>()
-            .map_err(|_| to_gql(Error::internal("reading the GraphQL context", anyhow::anyhow!("the schema was built without its state"))))
+        self.data::<AppState>().map_err(|_| {
+            to_gql(Error::internal(
+                "reading the GraphQL context",
+                anyhow::anyhow!("the schema was built without its state"),
+            ))
+        })
     }
 
     fn principal(&self) -> &Principal {

@@ -26,8 +26,14 @@ fn field_list(errors: &[FieldError]) -> Value {
             .iter()
             .map(|e| {
                 let mut obj = async_graphql::indexmap::IndexMap::new();
-                obj.insert(async_graphql::Name::new("field"), Value::from(e.field.clone()));
-                obj.insert(async_graphql::Name::new("message"), Value::from(e.message.clone()));
+                obj.insert(
+                    async_graphql::Name::new("field"),
+                    Value::from(e.field.clone()),
+                );
+                obj.insert(
+                    async_graphql::Name::new("message"),
+                    Value::from(e.message.clone()),
+                );
                 Value::Object(obj)
             })
             .collect(),
@@ -52,7 +58,9 @@ pub fn to_gql(error: Error) -> async_graphql::Error {
             ext.set("errors", field_list(errors));
             error.to_string()
         }
-        Error::RateLimited { retry_after_secs: Some(secs) } => {
+        Error::RateLimited {
+            retry_after_secs: Some(secs),
+        } => {
             ext.set("retryAfterSeconds", *secs);
             error.to_string()
         }
@@ -66,7 +74,9 @@ pub fn to_gql(error: Error) -> async_graphql::Error {
 /// Prefixes the field paths of an input error with the argument name (`filter`).
 pub fn under_argument(error: Error, argument: &str) -> Error {
     match error {
-        Error::InvalidInput(errors) => Error::InvalidInput(errors.into_iter().map(|e| e.under(argument)).collect()),
+        Error::InvalidInput(errors) => {
+            Error::InvalidInput(errors.into_iter().map(|e| e.under(argument)).collect())
+        }
         other => other,
     }
 }

@@ -7,6 +7,7 @@ pub mod context;
 pub mod error;
 pub mod price;
 pub mod project;
+pub mod scalars;
 pub mod usage;
 
 use crate::domain::auth::Principal;
@@ -36,14 +37,23 @@ impl MetaQuery {
     /// The caller, as the server sees it (handy to check a token).
     async fn viewer(&self, ctx: &async_graphql::Context<'_>) -> Viewer {
         match ctx.principal() {
-            Principal::Anonymous => Viewer { kind: "ANONYMOUS".into(), token_id: None, project_id: None, scopes: vec![] },
+            Principal::Anonymous => Viewer {
+                kind: "ANONYMOUS".into(),
+                token_id: None,
+                project_id: None,
+                scopes: vec![],
+            },
             Principal::Operator => Viewer {
                 kind: "OPERATOR".into(),
                 token_id: None,
                 project_id: None,
                 scopes: vec![api_token::ScopeGql::Admin],
             },
-            Principal::Token { id, project, scopes } => Viewer {
+            Principal::Token {
+                id,
+                project,
+                scopes,
+            } => Viewer {
                 kind: "TOKEN".into(),
                 token_id: Some(async_graphql::ID(id.to_string())),
                 project_id: project.map(|p| async_graphql::ID(p.to_string())),

@@ -2,6 +2,7 @@
 
 use super::context::ContextExt;
 use super::error::{GqlResult, under_argument};
+use super::scalars::Timestamp;
 use crate::domain::auth::Scope;
 use crate::domain::ids::PriceId;
 use crate::domain::price::rates::{LongContext, RateCard, RateSet};
@@ -9,7 +10,7 @@ use crate::domain::price::{self, MatchRule, Price, PriceFilter, PriceSource, Raw
 use crate::domain::provider::Provider;
 use crate::domain::{Error, FieldError};
 use async_graphql::{Context, Enum, ID, InputObject, Json, Object, SimpleObject};
-use chrono::{DateTime, Utc};
+use chrono::DateTime;
 use rust_decimal::Decimal;
 
 /// Whether a price may also price longer model ids.
@@ -124,12 +125,12 @@ impl PriceGql {
         self.0.match_rule.into()
     }
     /// First instant it applies to.
-    async fn effective_from(&self) -> DateTime<Utc> {
-        self.0.effective_from
+    async fn effective_from(&self) -> Timestamp {
+        self.0.effective_from.into()
     }
     /// First instant it no longer applies to.
-    async fn effective_to(&self) -> Option<DateTime<Utc>> {
-        self.0.effective_to
+    async fn effective_to(&self) -> Option<Timestamp> {
+        self.0.effective_to.map(Into::into)
     }
     /// Where it came from.
     async fn source(&self) -> PriceSourceGql {
@@ -153,11 +154,10 @@ impl PriceGql {
     }
     /// Above-threshold rates.
     async fn long_context(&self) -> Option<LongContextGql> {
-        self.0
-            .card
-            .long_context
-            .clone()
-            .map(|l| LongContextGql { threshold: l.threshold, rates: l.rates.into() })
+        self.0.card.long_context.clone().map(|l| LongContextGql {
+            threshold: l.threshold,
+            rates: l.rates.into(),
+        })
     }
     /// `chat`, `reasoning`, `embedding` or `search`.
     async fn kind(&self) -> Option<&str> {
@@ -176,8 +176,8 @@ impl PriceGql {
         self.0.note.as_deref()
     }
     /// Last change.
-    async fn updated_at(&self) -> DateTime<Utc> {
-        self.0.updated_at
+    async fn updated_at(&self) -> Timestamp {
+        self.0.updated_at.into()
     }
 }
 
@@ -191,9 +191,9 @@ pub struct PriceInput {
     /// Default PREFIX.
     pub match_rule: Option<MatchRuleGql>,
     /// Default: the beginning of time (prices all history).
-    pub effective_from: Option<DateTime<Utc>>,
+    pub effective_from: Option<Timestamp>,
     /// Exclusive end.
-    pub effective_to: Option<DateTime<Utc>>,
+    pub effective_to: Option<Timestamp>,
     /// Standard-tier rates (input is required).
     pub standard: RateSetGql,
     /// Batch rates.
@@ -218,6 +218,7 @@ pub struct PriceInput {
 
 /// Which prices to list.
 #[derive(InputObject, Default)]
+#[graphql(name = "PriceFilter")]
 pub struct PriceFilterInput {
     /// Providers.
     pub providers: Option<Vec<String>>,
@@ -226,7 +227,7 @@ pub struct PriceFilterInput {
     /// Sources.
     pub sources: Option<Vec<PriceSourceGql>>,
     /// Only prices in effect at this time.
-    pub effective_at: Option<DateTime<Utc>>,
+    pub effective_at: Option<Timestamp>,
 }
 
 /// How many entries of a skipped kind.
@@ -260,7 +261,11 @@ pub struct PriceQuery;
 #[Object]
 impl PriceQuery {
     /// Prices, by provider, model and start.
-    async fn prices(&self, ctx: &Context<'_>, filter: Option<PriceFilterInput>) -> async_graphql::Result<Vec<PriceGql>> {
+    async fn prices(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<PriceFilterInput>,
+    ) -> async_graphql::Result<Vec<PriceGql>> {
         let state = ctx.state()?;
         ctx.principal().require(Scope::Read).gql()?;
         let f = filter.unwrap_or_default();
@@ -272,7 +277,10 @@ impl PriceQuery {
             .enumerate()
             .filter_map(|(i, p)| {
                 Provider::parse(p).or_else(|| {
-                    errors.push(FieldError::new(format!("filter.providers.{i}"), "is not a provider name"));
+                    errors.push(FieldError::new(
+                        format!("filter.providers.{i}"),
+                        "is not a provider name",
+                    ));
                     None
                 })
             })
@@ -283,17 +291,30 @@ impl PriceQuery {
         let filter = PriceFilter {
             providers,
             model_contains: f.model.filter(|m| !m.trim().is_empty()),
-            sources: f.sources.unwrap_or_default().into_iter().map(Into::into).collect(),
-            effective_at: f.effective_at,
+            sources: f
+                .sources
+                .unwrap_or_default()
+                .into_iter()
+                .map(Into::into)
+                .collect(),
+            effective_at: f.effective_at.map(Into::into),
         };
-        Ok(price::list(&state.db, &filter).await.gql()?.into_iter().map(PriceGql).collect())
+        Ok(price::list(&state.db, &filter)
+            .await
+            .gql()?
+            .into_iter()
+            .map(PriceGql)
+            .collect())
     }
 
     /// One price.
     async fn price(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<PriceGql> {
         let state = ctx.state()?;
         ctx.principal().require(Scope::Read).gql()?;
-        let id: PriceId = id.parse().map_err(|_| Error::invalid("id", "is not a price id")).gql()?;
+        let id: PriceId = id
+            .parse()
+            .map_err(|_| Error::invalid("id", "is not a price id"))
+            .gql()?;
         price::get(&state.db, id).await.gql().map(PriceGql)
     }
 }
@@ -306,7 +327,11 @@ pub struct PriceMutation;
 impl PriceMutation {
     /// Creates or replaces a USER price (which wins over built-in and imported prices
     /// for the same model and time). Run `recomputeCosts` to re-price past events.
-    async fn upsert_price(&self, ctx: &Context<'_>, input: PriceInput) -> async_graphql::Result<PriceGql> {
+    async fn upsert_price(
+        &self,
+        ctx: &Context<'_>,
+        input: PriceInput,
+    ) -> async_graphql::Result<PriceGql> {
         let state = ctx.state()?;
         ctx.principal().require_global_admin().gql()?;
         let aliases = input.aliases.clone().unwrap_or_default();
@@ -314,14 +339,17 @@ impl PriceMutation {
             provider: input.provider,
             model: input.model,
             match_rule: input.match_rule.map(Into::into),
-            effective_from: input.effective_from,
-            effective_to: input.effective_to,
+            effective_from: input.effective_from.map(Into::into),
+            effective_to: input.effective_to.map(Into::into),
             card: RateCard {
                 standard: input.standard.into(),
                 batch: input.batch.map(Into::into),
                 priority: input.priority.map(Into::into),
                 flex: input.flex.map(Into::into),
-                long_context: input.long_context.map(|l| LongContext { threshold: l.threshold, rates: l.rates.into() }),
+                long_context: input.long_context.map(|l| LongContext {
+                    threshold: l.threshold,
+                    rates: l.rates.into(),
+                }),
             },
             kind: input.kind,
             tier: input.tier,
@@ -331,12 +359,18 @@ impl PriceMutation {
         .parse()
         .map_err(|e| under_argument(e, "input"))
         .gql()?;
-        let report = price::upsert_all(&state.db, &[(draft.clone(), aliases)], PriceSource::User).await.gql()?;
+        let report = price::upsert_all(&state.db, &[(draft.clone(), aliases)], PriceSource::User)
+            .await
+            .gql()?;
         tracing::info!(provider = %draft.provider, model = %draft.model, created = report.imported, "user price stored");
         state.prices.reload(&state.db).await.gql()?;
         let stored = price::list(
             &state.db,
-            &PriceFilter { providers: vec![draft.provider.clone()], sources: vec![PriceSource::User], ..Default::default() },
+            &PriceFilter {
+                providers: vec![draft.provider.clone()],
+                sources: vec![PriceSource::User],
+                ..Default::default()
+            },
         )
         .await
         .gql()?
@@ -354,14 +388,20 @@ impl PriceMutation {
         ctx: &Context<'_>,
         format: PriceFormat,
         document: Json<serde_json::Value>,
-        effective_from: Option<DateTime<Utc>>,
+        effective_from: Option<Timestamp>,
     ) -> async_graphql::Result<ImportPricesPayload> {
         let state = ctx.state()?;
         ctx.principal().require_global_admin().gql()?;
         let report = match format {
-            PriceFormat::Litellm => litellm::import(&state.db, &document.0, effective_from.unwrap_or(DateTime::UNIX_EPOCH))
-                .await
-                .gql()?,
+            PriceFormat::Litellm => litellm::import(
+                &state.db,
+                &document.0,
+                effective_from
+                    .map(Into::into)
+                    .unwrap_or(DateTime::UNIX_EPOCH),
+            )
+            .await
+            .gql()?,
         };
         state.prices.reload(&state.db).await.gql()?;
         Ok(ImportPricesPayload {
@@ -369,7 +409,14 @@ impl PriceMutation {
             updated: report.updated as i64,
             unchanged: report.unchanged as i64,
             skipped: report.skipped_total() as i64,
-            skipped_reasons: report.skipped.into_iter().map(|(reason, count)| SkipReason { reason, count: count as i64 }).collect(),
+            skipped_reasons: report
+                .skipped
+                .into_iter()
+                .map(|(reason, count)| SkipReason {
+                    reason,
+                    count: count as i64,
+                })
+                .collect(),
         })
     }
 }

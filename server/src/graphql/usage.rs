@@ -3,6 +3,7 @@
 use super::context::ContextExt;
 use super::error::{GqlResult, under_argument};
 use super::price::PriceGql;
+use super::scalars::Timestamp;
 use crate::domain::ids::UsageEventId;
 use crate::domain::price;
 use crate::domain::tokens::ServiceTier;
@@ -12,7 +13,6 @@ use crate::domain::usage::query::{self, RawUsageFilter, UsageFilter, UsageOrder}
 use crate::domain::usage::{CostSource, UsageEvent, UsageSource};
 use crate::domain::{Error, money::Usd};
 use async_graphql::{Context, Enum, ID, InputObject, Json, Object, SimpleObject};
-use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
 /// The service tier a request ran on.
@@ -107,7 +107,7 @@ pub struct UsageInput {
     /// Latency in milliseconds.
     pub latency_ms: Option<i64>,
     /// When the call happened (default: now; at most 24 hours ahead).
-    pub occurred_at: Option<DateTime<Utc>>,
+    pub occurred_at: Option<Timestamp>,
     /// A key that makes retries safe: the same key in the same project is stored once.
     pub idempotency_key: Option<String>,
     /// A cost the provider returned with the call; it wins over aispend's price.
@@ -135,9 +135,11 @@ impl From<UsageInput> for RawUsage {
             reasoning_tokens: i.reasoning_tokens,
             requests: i.requests,
             endpoint: i.endpoint,
-            service_tier: i.service_tier.map(|t| ServiceTier::from(t).as_str().to_owned()),
+            service_tier: i
+                .service_tier
+                .map(|t| ServiceTier::from(t).as_str().to_owned()),
             latency_ms: i.latency_ms,
-            occurred_at: i.occurred_at,
+            occurred_at: i.occurred_at.map(Into::into),
             idempotency_key: i.idempotency_key,
             reported_cost_usd: i.reported_cost_usd,
             user: i.user,
@@ -177,12 +179,12 @@ impl UsageEventGql {
         self.0.source.into()
     }
     /// When the call happened.
-    async fn occurred_at(&self) -> DateTime<Utc> {
-        self.0.occurred_at
+    async fn occurred_at(&self) -> Timestamp {
+        self.0.occurred_at.into()
     }
     /// When aispend stored it.
-    async fn received_at(&self) -> DateTime<Utc> {
-        self.0.received_at
+    async fn received_at(&self) -> Timestamp {
+        self.0.received_at.into()
     }
     /// Input tokens billed at the base rate.
     async fn input_tokens(&self) -> i64 {
@@ -239,7 +241,9 @@ impl UsageEventGql {
     }
     /// The price row used, when computed.
     async fn price(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<PriceGql>> {
-        let Some(id) = self.0.price_id else { return Ok(None) };
+        let Some(id) = self.0.price_id else {
+            return Ok(None);
+        };
         let state = ctx.state()?;
         match price::get(&state.db, id).await {
             Ok(p) => Ok(Some(p.into())),
@@ -272,7 +276,10 @@ pub struct RecordUsagePayload {
 
 impl From<Recorded> for RecordUsagePayload {
     fn from(r: Recorded) -> Self {
-        RecordUsagePayload { event: UsageEventGql(r.event), duplicate: r.duplicate }
+        RecordUsagePayload {
+            event: UsageEventGql(r.event),
+            duplicate: r.duplicate,
+        }
     }
 }
 
@@ -291,7 +298,10 @@ impl RecordUsageBatchPayload {
     }
     /// Stored events this call added that no price matched.
     async fn unpriced(&self) -> i64 {
-        self.0.iter().filter(|r| !r.duplicate && r.event.cost_source == CostSource::Unpriced).count() as i64
+        self.0
+            .iter()
+            .filter(|r| !r.duplicate && r.event.cost_source == CostSource::Unpriced)
+            .count() as i64
     }
     /// Total cost of the events this call stored (duplicates excluded).
     async fn total_cost_usd(&self) -> Decimal {
@@ -304,7 +314,10 @@ impl RecordUsageBatchPayload {
     }
     /// The event for each input, in input order.
     async fn events(&self) -> Vec<UsageEventGql> {
-        self.0.iter().map(|r| UsageEventGql(r.event.clone())).collect()
+        self.0
+            .iter()
+            .map(|r| UsageEventGql(r.event.clone()))
+            .collect()
     }
     /// Each input's event and whether it was a duplicate, in input order.
     async fn results(&self) -> Vec<RecordUsagePayload> {
@@ -315,6 +328,7 @@ impl RecordUsageBatchPayload {
 /// Which usage to look at. Empty or absent lists mean "any"; `from` is inclusive,
 /// `to` exclusive.
 #[derive(InputObject, Default, Clone)]
+#[graphql(name = "UsageFilter")]
 pub struct UsageFilterInput {
     /// Projects.
     pub projects: Option<Vec<ID>>,
@@ -329,23 +343,27 @@ pub struct UsageFilterInput {
     /// End-user tags.
     pub users: Option<Vec<String>>,
     /// Start (inclusive).
-    pub from: Option<DateTime<Utc>>,
+    pub from: Option<Timestamp>,
     /// End (exclusive).
-    pub to: Option<DateTime<Utc>>,
+    pub to: Option<Timestamp>,
 }
 
 impl UsageFilterInput {
     /// Parses into the domain filter; errors name the `filter` argument.
     pub fn parse(self) -> Result<UsageFilter, Error> {
         RawUsageFilter {
-            projects: self.projects.map(|v| v.into_iter().map(|id| id.0).collect()),
+            projects: self
+                .projects
+                .map(|v| v.into_iter().map(|id| id.0).collect()),
             providers: self.providers,
             models: self.models,
             endpoints: self.endpoints,
-            sources: self.sources.map(|v| v.into_iter().map(Into::into).collect()),
+            sources: self
+                .sources
+                .map(|v| v.into_iter().map(Into::into).collect()),
             users: self.users,
-            from: self.from,
-            to: self.to,
+            from: self.from.map(Into::into),
+            to: self.to.map(Into::into),
         }
         .parse()
         .map_err(|e| under_argument(e, "filter"))
@@ -409,8 +427,14 @@ impl UsageQuery {
     /// One usage event.
     async fn usage_event(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<UsageEventGql> {
         let state = ctx.state()?;
-        let id: UsageEventId = id.parse().map_err(|_| Error::invalid("id", "is not a usage event id")).gql()?;
-        query::get(&state.db, ctx.principal(), id).await.gql().map(UsageEventGql)
+        let id: UsageEventId = id
+            .parse()
+            .map_err(|_| Error::invalid("id", "is not a usage event id"))
+            .gql()?;
+        query::get(&state.db, ctx.principal(), id)
+            .await
+            .gql()
+            .map(UsageEventGql)
     }
 
     /// Usage events, newest first by default; at most 1,000 per page.
@@ -425,13 +449,24 @@ impl UsageQuery {
         let state = ctx.state()?;
         let filter = filter.unwrap_or_default().parse().gql()?;
         let want_total = ctx.look_ahead().field("totalCount").exists();
-        let page = query::page(&state.db, ctx.principal(), filter, Some(first), after.as_deref(), order_by.into(), want_total)
-            .await
-            .gql()?;
+        let page = query::page(
+            &state.db,
+            ctx.principal(),
+            filter,
+            Some(first),
+            after.as_deref(),
+            order_by.into(),
+            want_total,
+        )
+        .await
+        .gql()?;
         let edges: Vec<UsageEventEdge> = page
             .events
             .into_iter()
-            .map(|(e, c)| UsageEventEdge { cursor: c.encode(), node: UsageEventGql(e) })
+            .map(|(e, c)| UsageEventEdge {
+                cursor: c.encode(),
+                node: UsageEventGql(e),
+            })
             .collect();
         Ok(UsageEventConnection {
             page_info: PageInfo {
@@ -454,36 +489,65 @@ pub struct UsageMutation;
 impl UsageMutation {
     /// Records one LLM call and returns it priced. Retrying with the same
     /// `idempotencyKey` returns the stored event with `duplicate: true`.
-    async fn record_usage(&self, ctx: &Context<'_>, input: UsageInput) -> async_graphql::Result<RecordUsagePayload> {
+    async fn record_usage(
+        &self,
+        ctx: &Context<'_>,
+        input: UsageInput,
+    ) -> async_graphql::Result<RecordUsagePayload> {
         let state = ctx.state()?;
         let mut recorded = state
             .ledger
-            .record(ctx.principal(), vec![input.into()], "input", false, UsageSource::Api)
+            .record(
+                ctx.principal(),
+                vec![input.into()],
+                "input",
+                false,
+                UsageSource::Api,
+            )
             .await
             .gql()?;
         recorded
             .pop()
             .map(Into::into)
-            .ok_or_else(|| Error::internal("recording usage", anyhow::anyhow!("the writer returned no event")))
+            .ok_or_else(|| {
+                Error::internal(
+                    "recording usage",
+                    anyhow::anyhow!("the writer returned no event"),
+                )
+            })
             .gql()
     }
 
     /// Records up to 10,000 events in one transaction. The batch is validated whole
     /// first: one bad input rejects it all and nothing is written.
-    async fn record_usage_batch(&self, ctx: &Context<'_>, inputs: Vec<UsageInput>) -> async_graphql::Result<RecordUsageBatchPayload> {
+    async fn record_usage_batch(
+        &self,
+        ctx: &Context<'_>,
+        inputs: Vec<UsageInput>,
+    ) -> async_graphql::Result<RecordUsageBatchPayload> {
         let state = ctx.state()?;
         let raws = inputs.into_iter().map(Into::into).collect();
-        let recorded = state.ledger.record(ctx.principal(), raws, "inputs", true, UsageSource::Api).await.gql()?;
+        let recorded = state
+            .ledger
+            .record(ctx.principal(), raws, "inputs", true, UsageSource::Api)
+            .await
+            .gql()?;
         Ok(RecordUsageBatchPayload(recorded))
     }
 
     /// Re-prices the events matching the filter with the current prices (events with a
     /// provider-reported cost keep it); returns how many events changed.
-    async fn recompute_costs(&self, ctx: &Context<'_>, filter: Option<UsageFilterInput>) -> async_graphql::Result<i64> {
+    async fn recompute_costs(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<UsageFilterInput>,
+    ) -> async_graphql::Result<i64> {
         let state = ctx.state()?;
         let filter = filter.unwrap_or_default().parse().gql()?;
         let book = state.prices.book();
-        let changed = query::recompute_costs(&state.db, ctx.principal(), &book, filter).await.gql()?;
+        let changed = query::recompute_costs(&state.db, ctx.principal(), &book, filter)
+            .await
+            .gql()?;
         Ok(changed as i64)
     }
 }

@@ -17,28 +17,49 @@ use serde_json::json;
 
 /// The GraphiQL playground.
 pub async fn graphiql() -> Html<String> {
-    Html(GraphiQLSource::build().endpoint("/graphql").subscription_endpoint("/graphql/ws").title("aispend").finish())
+    Html(
+        GraphiQLSource::build()
+            .endpoint("/graphql")
+            .subscription_endpoint("/graphql/ws")
+            .title("aispend")
+            .finish(),
+    )
 }
 
 /// The bearer token of a request, if any.
 pub fn bearer(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.trim().split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then_some(token.trim())
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
 }
 
 fn request_error(status: StatusCode, message: String) -> Response {
-    (status, axum::Json(json!({"errors": [{"message": message, "extensions": {"code": "INVALID_INPUT"}}]}))).into_response()
+    (
+        status,
+        axum::Json(
+            json!({"errors": [{"message": message, "extensions": {"code": "INVALID_INPUT"}}]}),
+        ),
+    )
+        .into_response()
 }
 
 /// Executes a query, a mutation or a batch of them.
-pub async fn execute(State(state): State<HttpState>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
+pub async fn execute(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
     let body = match body {
         Ok(body) => body,
         Err(rejection) => {
             let status = rejection.status();
             let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
-                format!("request body exceeds the limit of {} bytes", super::MAX_BODY_BYTES)
+                format!(
+                    "request body exceeds the limit of {} bytes",
+                    super::MAX_BODY_BYTES
+                )
             } else {
                 rejection.body_text()
             };
@@ -47,9 +68,19 @@ pub async fn execute(State(state): State<HttpState>, headers: HeaderMap, body: R
     };
     let request: BatchRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,
-        Err(e) => return request_error(StatusCode::BAD_REQUEST, format!("malformed JSON request: {e}")),
+        Err(e) => {
+            return request_error(
+                StatusCode::BAD_REQUEST,
+                format!("malformed JSON request: {e}"),
+            );
+        }
     };
-    let principal = match state.app.auth.authenticate(&state.app.db, bearer(&headers)).await {
+    let principal = match state
+        .app
+        .auth
+        .authenticate(&state.app.db, bearer(&headers))
+        .await
+    {
         Ok(p) => p,
         Err(e) => {
             let error = to_gql(e);
@@ -59,7 +90,10 @@ pub async fn execute(State(state): State<HttpState>, headers: HeaderMap, body: R
     let mut response = state.schema.execute_batch(request.data(principal)).await;
     match &mut response {
         BatchResponse::Single(r) => r.errors.iter_mut().for_each(classify),
-        BatchResponse::Batch(rs) => rs.iter_mut().flat_map(|r| r.errors.iter_mut()).for_each(classify),
+        BatchResponse::Batch(rs) => rs
+            .iter_mut()
+            .flat_map(|r| r.errors.iter_mut())
+            .for_each(classify),
     }
     axum::Json(response).into_response()
 }
@@ -69,7 +103,11 @@ pub async fn execute(State(state): State<HttpState>, headers: HeaderMap, body: R
 /// something invalid. An error with a path but no code was not produced by us: treat
 /// it as internal.
 fn classify(error: &mut ServerError) {
-    if error.extensions.as_ref().is_some_and(|e| e.get("code").is_some()) {
+    if error
+        .extensions
+        .as_ref()
+        .is_some_and(|e| e.get("code").is_some())
+    {
         return;
     }
     let ext = error.extensions.get_or_insert_with(Default::default);
@@ -79,7 +117,10 @@ fn classify(error: &mut ServerError) {
             ext.set("field", field);
         }
     } else {
-        let translated = to_gql(Error::internal("executing a GraphQL field", anyhow::anyhow!(error.message.clone())));
+        let translated = to_gql(Error::internal(
+            "executing a GraphQL field",
+            anyhow::anyhow!(error.message.clone()),
+        ));
         error.message = translated.message;
         ext.set("code", "INTERNAL");
     }

@@ -9,7 +9,11 @@ use serde_json::{Value, json};
 /// `200 {"status":"ok",...}` when the database answers, `503` otherwise.
 pub async fn healthz(State(state): State<HttpState>) -> (StatusCode, Json<Value>) {
     let db_ok = state.app.db.ping().await.is_ok();
-    let status = if db_ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if db_ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (
         status,
         Json(json!({

@@ -28,12 +28,18 @@ pub struct HttpState {
 
 /// The full router.
 pub fn router(app: AppState) -> Router {
-    let state = HttpState { schema: schema(app.clone()), app };
+    let state = HttpState {
+        schema: schema(app.clone()),
+        app,
+    };
     Router::new()
         .route("/graphql", get(graphql::graphiql).post(graphql::execute))
         .route("/healthz", get(health::healthz))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(120)))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(120),
+        ))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

@@ -1,3 +1,11 @@
-//! End-to-end scenarios against the real server (see the `aispend-e2e` harness).
+//! End-to-end scenarios against the real server (see the `aispend-e2e` harness). Each
+//! module lists its scenarios in `db_tests!`, so they run on SQLite and, in the
+//! PostgreSQL pass, on a fresh PostgreSQL database.
 
-mod smoke;
+mod auth;
+mod health;
+mod idempotency;
+mod ingest;
+mod pricing;
+mod queries;
+mod validation;

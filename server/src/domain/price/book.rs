@@ -101,15 +101,24 @@ impl PriceBook {
         let via_alias = |model: &str| book.aliases.get(model).and_then(|target| found(target));
 
         if let Some(price) = found(&key) {
-            return Some(PriceMatch { price, kind: MatchKind::Exact });
+            return Some(PriceMatch {
+                price,
+                kind: MatchKind::Exact,
+            });
         }
         if let Some(price) = via_alias(&key) {
-            return Some(PriceMatch { price, kind: MatchKind::Alias });
+            return Some(PriceMatch {
+                price,
+                kind: MatchKind::Alias,
+            });
         }
         let mut current = key.as_str();
         while let Some(stripped) = strip_one_suffix(current) {
             if let Some(price) = found(stripped).or_else(|| via_alias(stripped)) {
-                return Some(PriceMatch { price, kind: MatchKind::Suffix });
+                return Some(PriceMatch {
+                    price,
+                    kind: MatchKind::Suffix,
+                });
             }
             current = stripped;
         }
@@ -125,7 +134,10 @@ impl PriceBook {
                     .collect();
                 Self::effective(&prefix_rows, at)
             })
-            .map(|price| PriceMatch { price, kind: MatchKind::Prefix })
+            .map(|price| PriceMatch {
+                price,
+                kind: MatchKind::Prefix,
+            })
     }
 
     /// Among the rows of one model, the one in effect at `at`: a user's price beats an

@@ -87,7 +87,10 @@ impl CatalogRow {
             None | Some("prefix") => MatchRule::Prefix,
             Some("exact") => MatchRule::Exact,
             Some(other) => {
-                return Err(Error::invalid("match", format!("unknown match rule `{other}`")));
+                return Err(Error::invalid(
+                    "match",
+                    format!("unknown match rule `{other}`"),
+                ));
             }
         };
         RawPrice {
@@ -117,11 +120,42 @@ pub fn builtin_drafts() -> Result<Vec<(PriceDraft, Vec<String>)>> {
         .prices
         .iter()
         .map(|row| {
-            row.draft()
-                .map(|d| (d, row.aliases.clone()))
-                .map_err(|e| Error::internal("validating the built-in price catalog", anyhow::anyhow!("{}/{}: {e}", row.provider, row.model)))
+            row.draft().map(|d| (d, row.aliases.clone())).map_err(|e| {
+                Error::internal(
+                    "validating the built-in price catalog",
+                    anyhow::anyhow!("{}/{}: {e}", row.provider, row.model),
+                )
+            })
         })
         .collect()
+}
+
+/// A price book of the built-in catalog alone, without a database (row ids are
+/// positions in the file). For tests and offline quotes.
+pub fn builtin_book() -> Result<super::book::PriceBook> {
+    let mut prices = vec![];
+    let mut aliases = vec![];
+    for (i, (draft, names)) in builtin_drafts()?.into_iter().enumerate() {
+        for alias in names {
+            aliases.push((draft.provider.clone(), alias, draft.model.clone()));
+        }
+        prices.push(super::Price {
+            id: crate::domain::ids::PriceId(i as i64 + 1),
+            provider: draft.provider,
+            model: draft.model,
+            match_rule: draft.match_rule,
+            effective_from: draft.effective_from,
+            effective_to: draft.effective_to,
+            source: PriceSource::Builtin,
+            card: draft.card,
+            kind: draft.kind,
+            tier: draft.tier,
+            source_url: draft.source_url,
+            note: draft.note,
+            updated_at: DateTime::UNIX_EPOCH,
+        });
+    }
+    Ok(super::book::PriceBook::new(prices, aliases))
 }
 
 /// Writes the built-in catalog to the database (idempotent).
@@ -155,9 +189,14 @@ pub fn compare_with_litellm(catalog: &CatalogFile, map: &serde_json::Value) -> V
         return out;
     };
     for row in &catalog.prices {
-        let Some(key) = &row.litellm_key else { continue };
+        let Some(key) = &row.litellm_key else {
+            continue;
+        };
         let label = format!("{}/{}", row.provider, row.model);
-        let Some(theirs) = entries.get(key).and_then(|e| litellm::card_from_entry(e).ok()) else {
+        let Some(theirs) = entries
+            .get(key)
+            .and_then(|e| litellm::card_from_entry(e).ok())
+        else {
             out.push(Disagreement {
                 row: label,
                 litellm_key: key.clone(),
@@ -193,7 +232,11 @@ pub fn compare_with_litellm(catalog: &CatalogFile, map: &serde_json::Value) -> V
         for (name, tier, set) in tiers {
             let Some(set) = set else { continue };
             for class in TokenClass::ALL {
-                check(format!("{name}.{}", class.key()), ours.rate(class, tier, false), set.explicit(class));
+                check(
+                    format!("{name}.{}", class.key()),
+                    ours.rate(class, tier, false),
+                    set.explicit(class),
+                );
             }
         }
         if let Some(lc) = &theirs.long_context {
@@ -211,7 +254,11 @@ pub fn compare_with_litellm(catalog: &CatalogFile, map: &serde_json::Value) -> V
                 } else {
                     ours.rate(class, T::Standard, false)
                 };
-                check(format!("longContext.{}", class.key()), our, lc.rates.explicit(class));
+                check(
+                    format!("longContext.{}", class.key()),
+                    our,
+                    lc.rates.explicit(class),
+                );
             }
         }
     }
@@ -220,7 +267,8 @@ pub fn compare_with_litellm(catalog: &CatalogFile, map: &serde_json::Value) -> V
 
 /// Rows grouped by model, to check that periods of one model never overlap.
 pub fn overlapping_rows(catalog: &CatalogFile) -> Vec<String> {
-    let mut by_model: HashMap<(String, String), Vec<(NaiveDate, Option<NaiveDate>)>> = HashMap::new();
+    let mut by_model: HashMap<(String, String), Vec<(NaiveDate, Option<NaiveDate>)>> =
+        HashMap::new();
     for row in &catalog.prices {
         let from = row.effective_from.unwrap_or_default();
         by_model
@@ -294,7 +342,15 @@ mod tests {
             assert!(has(provider, model), "catalog lacks {provider}/{model}");
         }
         for provider in ["groq", "mistral"] {
-            assert!(catalog.prices.iter().filter(|r| r.provider == provider).count() >= 3, "too few {provider} rows");
+            assert!(
+                catalog
+                    .prices
+                    .iter()
+                    .filter(|r| r.provider == provider)
+                    .count()
+                    >= 3,
+                "too few {provider} rows"
+            );
         }
     }
 }

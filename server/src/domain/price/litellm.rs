@@ -35,12 +35,18 @@ fn per_million(value: &Value) -> Option<std::result::Result<Decimal, String>> {
     let parsed = Decimal::from_str(&text)
         .or_else(|_| Decimal::from_scientific(&text))
         .map_err(|e| format!("rate `{text}`: {e}"))
-        .and_then(|d| d.checked_mul(Decimal::from(1_000_000)).ok_or_else(|| format!("rate `{text}` overflows")))
+        .and_then(|d| {
+            d.checked_mul(Decimal::from(1_000_000))
+                .ok_or_else(|| format!("rate `{text}` overflows"))
+        })
         .map(|d| d.normalize());
     Some(parsed)
 }
 
-fn rate_set(entry: &serde_json::Map<String, Value>, suffix: &str) -> std::result::Result<Option<RateSet>, String> {
+fn rate_set(
+    entry: &serde_json::Map<String, Value>,
+    suffix: &str,
+) -> std::result::Result<Option<RateSet>, String> {
     let mut set = RateSet::default();
     for class in TokenClass::ALL {
         if let Some(v) = entry.get(&field(class, suffix)) {
@@ -51,23 +57,37 @@ fn rate_set(entry: &serde_json::Map<String, Value>, suffix: &str) -> std::result
 }
 
 /// Reads `*_above_<N>k_tokens` rates into a long-context set.
-fn long_context(entry: &serde_json::Map<String, Value>) -> std::result::Result<Option<LongContext>, String> {
+fn long_context(
+    entry: &serde_json::Map<String, Value>,
+) -> std::result::Result<Option<LongContext>, String> {
     let mut threshold = None;
     let mut set = RateSet::default();
     for (key, value) in entry {
-        let Some((head, tail)) = key.split_once("_above_") else { continue };
-        let Some(k) = tail.strip_suffix("k_tokens") else { continue };
+        let Some((head, tail)) = key.split_once("_above_") else {
+            continue;
+        };
+        let Some(k) = tail.strip_suffix("k_tokens") else {
+            continue;
+        };
         let Ok(k) = k.parse::<i64>() else { continue };
         let class = TokenClass::ALL.into_iter().find(|c| field(*c, "") == head);
         let Some(class) = class else { continue };
         match threshold {
             None => threshold = Some(k * 1000),
-            Some(t) if t != k * 1000 => return Err(format!("several long-context thresholds ({t} and {})", k * 1000)),
+            Some(t) if t != k * 1000 => {
+                return Err(format!(
+                    "several long-context thresholds ({t} and {})",
+                    k * 1000
+                ));
+            }
             Some(_) => {}
         }
         set.set(class, per_million(value).transpose()?);
     }
-    Ok(threshold.map(|threshold| LongContext { threshold, rates: set }))
+    Ok(threshold.map(|threshold| LongContext {
+        threshold,
+        rates: set,
+    }))
 }
 
 /// Builds a rate card from one LiteLLM entry.
@@ -101,10 +121,16 @@ fn provider_for(litellm_provider: &str) -> Option<Provider> {
 }
 
 /// Turns a LiteLLM price map into drafts, and counts what it had to skip and why.
-pub fn drafts_from_map(map: &Value, effective_from: DateTime<Utc>) -> Result<(Vec<PriceDraft>, ImportReport)> {
-    let entries = map
-        .as_object()
-        .ok_or_else(|| Error::invalid("document", "a LiteLLM price map is a JSON object keyed by model"))?;
+pub fn drafts_from_map(
+    map: &Value,
+    effective_from: DateTime<Utc>,
+) -> Result<(Vec<PriceDraft>, ImportReport)> {
+    let entries = map.as_object().ok_or_else(|| {
+        Error::invalid(
+            "document",
+            "a LiteLLM price map is a JSON object keyed by model",
+        )
+    })?;
     let mut report = ImportReport::default();
     let mut skipped: BTreeMap<String, u64> = BTreeMap::new();
     let mut seen = HashSet::new();
@@ -125,13 +151,24 @@ pub fn drafts_from_map(map: &Value, effective_from: DateTime<Utc>) -> Result<(Ve
             skip("not token-priced (image, audio, rerank, ...)");
             continue;
         }
-        let Some(provider) = obj.get("litellm_provider").and_then(Value::as_str).and_then(provider_for) else {
+        let Some(provider) = obj
+            .get("litellm_provider")
+            .and_then(Value::as_str)
+            .and_then(provider_for)
+        else {
             skip("no usable litellm_provider");
             continue;
         };
         let model = key
             .split_once('/')
-            .filter(|(head, _)| provider_for(head).as_ref() == Some(&provider) || *head == obj.get("litellm_provider").and_then(Value::as_str).unwrap_or_default())
+            .filter(|(head, _)| {
+                provider_for(head).as_ref() == Some(&provider)
+                    || *head
+                        == obj
+                            .get("litellm_provider")
+                            .and_then(Value::as_str)
+                            .unwrap_or_default()
+            })
             .map(|(_, rest)| rest)
             .unwrap_or(key)
             .to_owned();
@@ -177,7 +214,8 @@ pub async fn import<C: sea_orm::TransactionTrait>(
     effective_from: DateTime<Utc>,
 ) -> Result<ImportReport> {
     let (drafts, mut report) = drafts_from_map(map, effective_from)?;
-    let with_aliases: Vec<(PriceDraft, Vec<String>)> = drafts.into_iter().map(|d| (d, vec![])).collect();
+    let with_aliases: Vec<(PriceDraft, Vec<String>)> =
+        drafts.into_iter().map(|d| (d, vec![])).collect();
     let written = super::upsert_all(db, &with_aliases, PriceSource::Import).await?;
     report.imported = written.imported;
     report.updated = written.updated;
@@ -212,7 +250,10 @@ mod tests {
         assert_eq!(card.standard.cache_write, Some(dec!(3.75)));
         assert_eq!(card.standard.cache_write_1h, Some(dec!(6)));
         let lc = card.long_context.unwrap();
-        assert_eq!((lc.threshold, lc.rates.input, lc.rates.output), (200_000, Some(dec!(6)), Some(dec!(22.5))));
+        assert_eq!(
+            (lc.threshold, lc.rates.input, lc.rates.output),
+            (200_000, Some(dec!(6)), Some(dec!(22.5)))
+        );
         assert_eq!(card.batch.unwrap().input, Some(dec!(1.5)));
         assert_eq!(card.priority.unwrap().output, Some(dec!(25)));
         assert_eq!(card.flex.unwrap().input, Some(dec!(0.01875)));
@@ -228,7 +269,10 @@ mod tests {
             "whisper": {"litellm_provider": "openai", "mode": "chat"}
         });
         let (drafts, report) = drafts_from_map(&map, DateTime::UNIX_EPOCH).unwrap();
-        let mut names: Vec<String> = drafts.iter().map(|d| format!("{}/{}", d.provider, d.model)).collect();
+        let mut names: Vec<String> = drafts
+            .iter()
+            .map(|d| format!("{}/{}", d.provider, d.model))
+            .collect();
         names.sort();
         assert_eq!(names, vec!["google/gemini-2.5-pro", "openai/gpt-4o"]);
         assert_eq!(report.skipped_total(), 3);

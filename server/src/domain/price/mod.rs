@@ -119,16 +119,25 @@ pub struct Price {
 
 impl Price {
     fn from_row(row: price::Model) -> Result<Price> {
-        let card: RateCard = serde_json::from_str(&row.rates).context("decoding a stored rate card")?;
+        let card: RateCard =
+            serde_json::from_str(&row.rates).context("decoding a stored rate card")?;
         Ok(Price {
             id: PriceId(row.id),
-            provider: Provider::parse(&row.provider)
-                .ok_or_else(|| Error::internal("decoding a stored price", anyhow::anyhow!("bad provider {}", row.provider)))?,
+            provider: Provider::parse(&row.provider).ok_or_else(|| {
+                Error::internal(
+                    "decoding a stored price",
+                    anyhow::anyhow!("bad provider {}", row.provider),
+                )
+            })?,
             model: row.model,
-            match_rule: row.match_rule.parse().map_err(|e: String| Error::internal("decoding a stored price", anyhow::anyhow!(e)))?,
+            match_rule: row.match_rule.parse().map_err(|e: String| {
+                Error::internal("decoding a stored price", anyhow::anyhow!(e))
+            })?,
             effective_from: time::from_micros(row.effective_from),
             effective_to: row.effective_to.map(time::from_micros),
-            source: row.source.parse().map_err(|e: String| Error::internal("decoding a stored price", anyhow::anyhow!(e)))?,
+            source: row.source.parse().map_err(|e: String| {
+                Error::internal("decoding a stored price", anyhow::anyhow!(e))
+            })?,
             card,
             kind: row.kind,
             tier: row.tier,
@@ -198,17 +207,26 @@ impl RawPrice {
         let mut errors = vec![];
         let provider = Provider::parse(&self.provider);
         if provider.is_none() {
-            errors.push(FieldError::new("provider", "must be a non-empty provider name (letters, digits, `-`, `_`, `.`)"));
+            errors.push(FieldError::new(
+                "provider",
+                "must be a non-empty provider name (letters, digits, `-`, `_`, `.`)",
+            ));
         }
         let model = self.model.trim().to_owned();
         if model.is_empty() || model.len() > MAX_MODEL_LEN {
-            errors.push(FieldError::new("model", format!("must be 1 to {MAX_MODEL_LEN} characters")));
+            errors.push(FieldError::new(
+                "model",
+                format!("must be 1 to {MAX_MODEL_LEN} characters"),
+            ));
         }
         let effective_from = self.effective_from.unwrap_or(DateTime::UNIX_EPOCH);
         if let Some(to) = self.effective_to
             && to <= effective_from
         {
-            errors.push(FieldError::new("effectiveTo", "must be after effectiveFrom"));
+            errors.push(FieldError::new(
+                "effectiveTo",
+                "must be after effectiveFrom",
+            ));
         }
         if let Err(e) = self.card.validate() {
             errors.push(FieldError::new(e.field, e.message));
@@ -263,21 +281,30 @@ pub async fn list(conn: &impl ConnectionTrait, filter: &PriceFilter) -> Result<V
         .order_by_asc(price::Column::EffectiveFrom)
         .order_by_asc(price::Column::Id);
     if !filter.providers.is_empty() {
-        query = query.filter(price::Column::Provider.is_in(filter.providers.iter().map(|p| p.as_str().to_owned())));
+        query = query.filter(
+            price::Column::Provider.is_in(filter.providers.iter().map(|p| p.as_str().to_owned())),
+        );
     }
     if !filter.sources.is_empty() {
-        query = query.filter(price::Column::Source.is_in(filter.sources.iter().map(|s| s.as_str())));
+        query =
+            query.filter(price::Column::Source.is_in(filter.sources.iter().map(|s| s.as_str())));
     }
     if let Some(at) = filter.effective_at {
         let at = time::to_micros(at);
-        query = query
-            .filter(price::Column::EffectiveFrom.lte(at))
-            .filter(price::Column::EffectiveTo.is_null().or(price::Column::EffectiveTo.gt(at)));
+        query = query.filter(price::Column::EffectiveFrom.lte(at)).filter(
+            price::Column::EffectiveTo
+                .is_null()
+                .or(price::Column::EffectiveTo.gt(at)),
+        );
     }
     let rows = query.all(conn).await.context("listing prices")?;
     let needle = filter.model_contains.as_deref().map(model_name::match_key);
     rows.into_iter()
-        .filter(|r| needle.as_deref().is_none_or(|n| r.model.to_ascii_lowercase().contains(n)))
+        .filter(|r| {
+            needle
+                .as_deref()
+                .is_none_or(|n| r.model.to_ascii_lowercase().contains(n))
+        })
         .map(Price::from_row)
         .collect()
 }
@@ -293,7 +320,10 @@ pub async fn get(conn: &impl ConnectionTrait, id: PriceId) -> Result<Price> {
 }
 
 /// Several prices by id (for resolving the price an event used).
-pub async fn get_many(conn: &impl ConnectionTrait, ids: &[PriceId]) -> Result<HashMap<PriceId, Price>> {
+pub async fn get_many(
+    conn: &impl ConnectionTrait,
+    ids: &[PriceId],
+) -> Result<HashMap<PriceId, Price>> {
     let rows = price::Entity::find()
         .filter(price::Column::Id.is_in(ids.iter().map(|i| i.0)))
         .all(conn)
@@ -306,7 +336,11 @@ pub async fn get_many(conn: &impl ConnectionTrait, ids: &[PriceId]) -> Result<Ha
 
 /// Inserts or updates the price with the draft's natural key
 /// (provider, model, effective_from, source).
-pub async fn upsert(conn: &impl ConnectionTrait, draft: &PriceDraft, source: PriceSource) -> Result<(Price, Change)> {
+pub async fn upsert(
+    conn: &impl ConnectionTrait,
+    draft: &PriceDraft,
+    source: PriceSource,
+) -> Result<(Price, Change)> {
     let now = time::to_micros(time::now());
     let rates = serde_json::to_string(&draft.card).context("encoding a rate card")?;
     let existing = price::Entity::find()
@@ -347,7 +381,11 @@ pub async fn upsert(conn: &impl ConnectionTrait, draft: &PriceDraft, source: Pri
                         && p.note == draft.note
                 })
                 .unwrap_or(false);
-            if same { Change::Unchanged } else { Change::Updated }
+            if same {
+                Change::Unchanged
+            } else {
+                Change::Updated
+            }
         }
     };
     if change != Change::Unchanged {
@@ -383,7 +421,12 @@ pub async fn upsert(conn: &impl ConnectionTrait, draft: &PriceDraft, source: Pri
         .one(conn)
         .await
         .context("reading back an upserted price")?
-        .ok_or_else(|| Error::internal("reading back an upserted price", anyhow::anyhow!("row vanished")))?;
+        .ok_or_else(|| {
+            Error::internal(
+                "reading back an upserted price",
+                anyhow::anyhow!("row vanished"),
+            )
+        })?;
     Ok((Price::from_row(stored)?, change))
 }
 
@@ -446,7 +489,9 @@ pub struct PriceCache {
 impl PriceCache {
     /// Starts with the given book.
     pub fn new(book: PriceBook) -> Self {
-        Self { book: RwLock::new(Arc::new(book)) }
+        Self {
+            book: RwLock::new(Arc::new(book)),
+        }
     }
 
     /// The current snapshot.

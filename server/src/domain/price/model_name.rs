@@ -55,11 +55,52 @@ pub fn strip_one_suffix(model: &str) -> Option<&str> {
 /// Words that, right after a known model id, name a different model: `gpt-4o-mini`
 /// is not `gpt-4o`, `gpt-4-32k` is not `gpt-4`. A prefix match never crosses them.
 const VARIANT_WORDS: &[&str] = &[
-    "mini", "nano", "pro", "max", "plus", "ultra", "lite", "flash", "turbo", "instruct",
-    "audio", "realtime", "search", "transcribe", "tts", "vision", "image", "codex", "deep",
-    "research", "large", "medium", "small", "tiny", "opus", "sonnet", "haiku", "embedding",
-    "embed", "moderation", "thinking", "reasoning", "reasoner", "high", "low", "fast",
-    "16k", "32k", "8k", "128k", "1m", "oss", "vl", "coder", "chat", "distill",
+    "mini",
+    "nano",
+    "pro",
+    "max",
+    "plus",
+    "ultra",
+    "lite",
+    "flash",
+    "turbo",
+    "instruct",
+    "audio",
+    "realtime",
+    "search",
+    "transcribe",
+    "tts",
+    "vision",
+    "image",
+    "codex",
+    "deep",
+    "research",
+    "large",
+    "medium",
+    "small",
+    "tiny",
+    "opus",
+    "sonnet",
+    "haiku",
+    "embedding",
+    "embed",
+    "moderation",
+    "thinking",
+    "reasoning",
+    "reasoner",
+    "high",
+    "low",
+    "fast",
+    "16k",
+    "32k",
+    "8k",
+    "128k",
+    "1m",
+    "oss",
+    "vl",
+    "coder",
+    "chat",
+    "distill",
 ];
 
 /// Characters that separate the parts of a model id.
@@ -81,11 +122,7 @@ pub fn is_safe_prefix(model: &str, prefix: &str) -> bool {
     if !is_boundary(first) {
         return false;
     }
-    let next = chars
-        .as_str()
-        .split(is_boundary)
-        .next()
-        .unwrap_or_default();
+    let next = chars.as_str().split(is_boundary).next().unwrap_or_default();
     if next.is_empty() || VARIANT_WORDS.contains(&next) {
         return false;
     }
@@ -116,8 +153,14 @@ mod tests {
     #[test]
     fn strips_dates_and_versions() {
         assert_eq!(strip_all("gpt-4o-2024-08-06"), vec!["gpt-4o"]);
-        assert_eq!(strip_all("claude-3-5-sonnet-20241022"), vec!["claude-3-5-sonnet"]);
-        assert_eq!(strip_all("claude-sonnet-4-5@20250929"), vec!["claude-sonnet-4-5"]);
+        assert_eq!(
+            strip_all("claude-3-5-sonnet-20241022"),
+            vec!["claude-3-5-sonnet"]
+        );
+        assert_eq!(
+            strip_all("claude-sonnet-4-5@20250929"),
+            vec!["claude-sonnet-4-5"]
+        );
         assert_eq!(strip_all("gemini-1.5-pro-002"), vec!["gemini-1.5-pro"]);
         assert_eq!(strip_all("gpt-4-0613"), vec!["gpt-4"]);
         assert_eq!(
@@ -154,6 +197,9 @@ mod tests {
     #[test]
     fn a_prefix_covers_deployment_names() {
         assert!(is_safe_prefix("gpt-4o-eu-deployment", "gpt-4o"));
-        assert!(is_safe_prefix("claude-sonnet-4-5-20250929-custom", "claude-sonnet-4-5"));
+        assert!(is_safe_prefix(
+            "claude-sonnet-4-5-20250929-custom",
+            "claude-sonnet-4-5"
+        ));
     }
 }

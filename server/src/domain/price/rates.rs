@@ -70,22 +70,46 @@ impl TokenClass {
 #[serde(deny_unknown_fields)]
 pub struct RateSet {
     /// Uncached input.
-    #[serde(default, with = "rust_decimal::serde::str_option", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "rust_decimal::serde::str_option",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub input: Option<Decimal>,
     /// Output.
-    #[serde(default, with = "rust_decimal::serde::str_option", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "rust_decimal::serde::str_option",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub output: Option<Decimal>,
     /// Cache reads.
-    #[serde(default, with = "rust_decimal::serde::str_option", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "rust_decimal::serde::str_option",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub cache_read: Option<Decimal>,
     /// 5-minute cache writes.
-    #[serde(default, with = "rust_decimal::serde::str_option", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "rust_decimal::serde::str_option",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub cache_write: Option<Decimal>,
     /// 1-hour cache writes.
-    #[serde(default, with = "rust_decimal::serde::str_option", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "rust_decimal::serde::str_option",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub cache_write_1h: Option<Decimal>,
     /// Reasoning tokens, when billed apart from output.
-    #[serde(default, with = "rust_decimal::serde::str_option", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "rust_decimal::serde::str_option",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub reasoning: Option<Decimal>,
 }
 
@@ -246,7 +270,11 @@ impl RateCard {
                 .rates
                 .explicit(class)
                 .unwrap_or_else(|| self.standard.resolved(class));
-            return if tier == ServiceTier::Batch { base * half } else { base };
+            return if tier == ServiceTier::Batch {
+                base * half
+            } else {
+                base
+            };
         }
         let tier_set = match tier {
             ServiceTier::Standard => None,

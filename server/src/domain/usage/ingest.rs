@@ -55,7 +55,12 @@ pub struct PricedUsage {
 /// `occurred_at`; otherwise it stays unpriced.
 pub fn price(usage: NewUsage, book: &PriceBook) -> std::result::Result<PricedUsage, FieldError> {
     if let Some(cost) = usage.reported_cost {
-        return Ok(PricedUsage { usage, cost: Some(cost), cost_source: CostSource::Reported, price_id: None });
+        return Ok(PricedUsage {
+            usage,
+            cost: Some(cost),
+            cost_source: CostSource::Reported,
+            price_id: None,
+        });
     }
     match book.find(&usage.provider, &usage.model, usage.occurred_at) {
         Some(found) => {
@@ -63,7 +68,9 @@ pub fn price(usage: NewUsage, book: &PriceBook) -> std::result::Result<PricedUsa
                 .price
                 .card
                 .cost(&usage.tokens, usage.requests, usage.service_tier)
-                .ok_or_else(|| FieldError::new("", "the cost of this event is too large to store"))?;
+                .ok_or_else(|| {
+                    FieldError::new("", "the cost of this event is too large to store")
+                })?;
             Ok(PricedUsage {
                 usage,
                 cost: Some(cost),
@@ -71,7 +78,12 @@ pub fn price(usage: NewUsage, book: &PriceBook) -> std::result::Result<PricedUsa
                 price_id: Some(found.price.id),
             })
         }
-        None => Ok(PricedUsage { usage, cost: None, cost_source: CostSource::Unpriced, price_id: None }),
+        None => Ok(PricedUsage {
+            usage,
+            cost: None,
+            cost_source: CostSource::Unpriced,
+            price_id: None,
+        }),
     }
 }
 
@@ -113,7 +125,9 @@ async fn reserve_ids(conn: &impl ConnectionTrait, n: usize) -> Result<Vec<i64>> 
                 .await
                 .context("reading the last usage event id")?;
             let last: i64 = match row {
-                Some(row) => row.try_get("", "id").context("reading the last usage event id")?,
+                Some(row) => row
+                    .try_get("", "id")
+                    .context("reading the last usage event id")?,
                 None => 0,
             };
             Ok((1..=n as i64).map(|i| last + i).collect())
@@ -141,14 +155,20 @@ fn to_event(row: &PricedUsage, id: i64, received_at: DateTime<Utc>) -> UsageEven
         price_id: row.price_id,
         idempotency_key: u.idempotency_key.clone(),
         user: u.user.clone(),
-        metadata: u.metadata.as_deref().and_then(|m| serde_json::from_str(m).ok()),
+        metadata: u
+            .metadata
+            .as_deref()
+            .and_then(|m| serde_json::from_str(m).ok()),
     }
 }
 
 /// Inserts events inside the caller's transaction and reports, per input, the stored
 /// event and whether it was a duplicate. On SQLite the transaction must be
 /// `IMMEDIATE` (it reserves ids from `MAX(id)`).
-pub async fn insert_events(conn: &impl ConnectionTrait, rows: &[PricedUsage]) -> Result<Vec<Recorded>> {
+pub async fn insert_events(
+    conn: &impl ConnectionTrait,
+    rows: &[PricedUsage],
+) -> Result<Vec<Recorded>> {
     if rows.is_empty() {
         return Ok(vec![]);
     }
@@ -156,7 +176,10 @@ pub async fn insert_events(conn: &impl ConnectionTrait, rows: &[PricedUsage]) ->
     let received_at = time::now();
     let received = time::to_micros(received_at);
     let mut inserted: HashSet<i64> = HashSet::with_capacity(rows.len());
-    for (chunk, chunk_ids) in rows.chunks(ROWS_PER_STATEMENT).zip(ids.chunks(ROWS_PER_STATEMENT)) {
+    for (chunk, chunk_ids) in rows
+        .chunks(ROWS_PER_STATEMENT)
+        .zip(ids.chunks(ROWS_PER_STATEMENT))
+    {
         let mut stmt = Query::insert();
         stmt.into_table(usage_event::Entity).columns([
             Column::Id,
@@ -218,8 +241,15 @@ pub async fn insert_events(conn: &impl ConnectionTrait, rows: &[PricedUsage]) ->
                 .to_owned(),
         );
         stmt.returning_col(Column::Id);
-        for r in conn.query_all(&stmt).await.context("inserting usage events")? {
-            inserted.insert(r.try_get::<i64>("", "id").context("reading an inserted usage event id")?);
+        for r in conn
+            .query_all(&stmt)
+            .await
+            .context("inserting usage events")?
+        {
+            inserted.insert(
+                r.try_get::<i64>("", "id")
+                    .context("reading an inserted usage event id")?,
+            );
         }
     }
 
@@ -229,7 +259,10 @@ pub async fn insert_events(conn: &impl ConnectionTrait, rows: &[PricedUsage]) ->
         if !inserted.contains(id)
             && let Some(key) = &row.usage.idempotency_key
         {
-            wanted.entry(row.usage.project).or_default().push(key.clone());
+            wanted
+                .entry(row.usage.project)
+                .or_default()
+                .push(key.clone());
         }
     }
     let mut existing: HashMap<(ProjectId, String), UsageEvent> = HashMap::new();
@@ -253,18 +286,26 @@ pub async fn insert_events(conn: &impl ConnectionTrait, rows: &[PricedUsage]) ->
         .zip(ids)
         .map(|(row, id)| {
             if inserted.contains(&id) {
-                return Ok(Recorded { event: to_event(row, id, received_at), duplicate: false });
+                return Ok(Recorded {
+                    event: to_event(row, id, received_at),
+                    duplicate: false,
+                });
             }
             // Several inputs with one key: the first inserted the row the others find.
             let key = row.usage.idempotency_key.clone().unwrap_or_default();
             existing
                 .get(&(row.usage.project, key))
                 .cloned()
-                .map(|event| Recorded { event, duplicate: true })
+                .map(|event| Recorded {
+                    event,
+                    duplicate: true,
+                })
                 .ok_or_else(|| {
                     Error::internal(
                         "matching duplicate usage events",
-                        anyhow::anyhow!("row {id} was neither inserted nor found by its idempotency key"),
+                        anyhow::anyhow!(
+                            "row {id} was neither inserted nor found by its idempotency key"
+                        ),
                     )
                 })
         })
@@ -298,13 +339,18 @@ impl IngestWriter {
     /// Stores priced events; one call is one atomic unit.
     pub async fn write(&self, rows: Vec<PricedUsage>) -> Result<Vec<Recorded>> {
         let (reply, answer) = oneshot::channel();
-        self.jobs
-            .send(Job { rows, reply })
-            .await
-            .map_err(|_| Error::internal("queueing usage events", anyhow::anyhow!("the ingest writer has stopped")))?;
-        answer
-            .await
-            .map_err(|_| Error::internal("waiting for usage events to be stored", anyhow::anyhow!("the ingest writer dropped the request")))?
+        self.jobs.send(Job { rows, reply }).await.map_err(|_| {
+            Error::internal(
+                "queueing usage events",
+                anyhow::anyhow!("the ingest writer has stopped"),
+            )
+        })?;
+        answer.await.map_err(|_| {
+            Error::internal(
+                "waiting for usage events to be stored",
+                anyhow::anyhow!("the ingest writer dropped the request"),
+            )
+        })?
     }
 
     /// Newly stored (not duplicate) events, after their transaction committed.
@@ -327,7 +373,11 @@ async fn write_group(db: &DatabaseConnection, rows: &[&PricedUsage]) -> Result<V
     Ok(recorded)
 }
 
-async fn run_writer(db: DatabaseConnection, mut rx: mpsc::Receiver<Job>, stored: broadcast::Sender<Arc<[UsageEvent]>>) {
+async fn run_writer(
+    db: DatabaseConnection,
+    mut rx: mpsc::Receiver<Job>,
+    stored: broadcast::Sender<Arc<[UsageEvent]>>,
+) {
     while let Some(first) = rx.recv().await {
         let mut total = first.rows.len();
         let mut jobs = vec![first];
@@ -371,7 +421,11 @@ fn publish(stored: &broadcast::Sender<Arc<[UsageEvent]>>, recorded: &[Recorded])
     if stored.receiver_count() == 0 {
         return;
     }
-    let fresh: Arc<[UsageEvent]> = recorded.iter().filter(|r| !r.duplicate).map(|r| r.event.clone()).collect();
+    let fresh: Arc<[UsageEvent]> = recorded
+        .iter()
+        .filter(|r| !r.duplicate)
+        .map(|r| r.event.clone())
+        .collect();
     if !fresh.is_empty() {
         let _ = stored.send(fresh);
     }
@@ -389,7 +443,12 @@ impl Ledger {
     /// Builds the service and starts its writer.
     pub fn new(db: DatabaseConnection, prices: Arc<PriceCache>) -> Ledger {
         let writer = IngestWriter::start(db.clone());
-        Ledger { db, prices, writer, known_projects: RwLock::new(HashSet::new()) }
+        Ledger {
+            db,
+            prices,
+            writer,
+            known_projects: RwLock::new(HashSet::new()),
+        }
     }
 
     /// The writer, for subscribers to stored events.
@@ -410,10 +469,23 @@ impl Ledger {
     ) -> Result<Vec<Recorded>> {
         principal.require(Scope::Ingest)?;
         if raws.len() > MAX_BATCH {
-            return Err(Error::invalid(field, format!("at most {MAX_BATCH} events per batch (got {})", raws.len())));
+            return Err(Error::invalid(
+                field,
+                format!("at most {MAX_BATCH} events per batch (got {})", raws.len()),
+            ));
         }
-        let ctx = ParseContext { default_project: principal.project(), now: time::now(), source };
-        let path = |i: usize| if batch { format!("{field}.{i}") } else { field.to_owned() };
+        let ctx = ParseContext {
+            default_project: principal.project(),
+            now: time::now(),
+            source,
+        };
+        let path = |i: usize| {
+            if batch {
+                format!("{field}.{i}")
+            } else {
+                field.to_owned()
+            }
+        };
         let mut errors = vec![];
         let mut parsed = Vec::with_capacity(raws.len());
         for (i, raw) in raws.into_iter().enumerate() {
@@ -446,8 +518,17 @@ impl Ledger {
 
     async fn ensure_projects_exist(&self, projects: &HashSet<ProjectId>) -> Result<()> {
         let unknown: Vec<ProjectId> = {
-            let known = self.known_projects.read().map_err(|_| Error::internal("reading the project cache", anyhow::anyhow!("poisoned lock")))?;
-            projects.iter().filter(|p| !known.contains(p)).copied().collect()
+            let known = self.known_projects.read().map_err(|_| {
+                Error::internal(
+                    "reading the project cache",
+                    anyhow::anyhow!("poisoned lock"),
+                )
+            })?;
+            projects
+                .iter()
+                .filter(|p| !known.contains(p))
+                .copied()
+                .collect()
         };
         if unknown.is_empty() {
             return Ok(());

@@ -114,13 +114,20 @@ pub const MAX_FUTURE: Duration = Duration::hours(24);
 
 /// The earliest `occurredAt` accepted: nothing billed by token predates it.
 pub fn earliest_occurred_at() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2000, 1, 1, 0, 0, 0).single().unwrap_or_default()
+    Utc.with_ymd_and_hms(2000, 1, 1, 0, 0, 0)
+        .single()
+        .unwrap_or_default()
 }
 
 fn text(value: Option<String>, field: &str, errors: &mut Vec<FieldError>) -> Option<String> {
-    let value = value.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())?;
+    let value = value
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())?;
     if value.chars().count() > MAX_TEXT_LEN {
-        errors.push(FieldError::new(field, format!("must be at most {MAX_TEXT_LEN} characters")));
+        errors.push(FieldError::new(
+            field,
+            format!("must be at most {MAX_TEXT_LEN} characters"),
+        ));
         return None;
     }
     Some(value)
@@ -144,7 +151,12 @@ impl RawUsage {
     pub fn parse(self, ctx: &ParseContext) -> Result<NewUsage, Vec<FieldError>> {
         let mut errors = vec![];
 
-        let project = match self.project_id.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        let project = match self
+            .project_id
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
             Some(text) => match text.parse::<ProjectId>() {
                 Ok(id) => Some(id),
                 Err(_) => {
@@ -193,7 +205,10 @@ impl RawUsage {
             }
         };
         if model.is_empty() || model.chars().count() > MAX_MODEL_LEN {
-            errors.push(FieldError::new("model", format!("must be 1 to {MAX_MODEL_LEN} characters")));
+            errors.push(FieldError::new(
+                "model",
+                format!("must be 1 to {MAX_MODEL_LEN} characters"),
+            ));
         }
 
         let mut reported_cost = self.reported_cost_usd;
@@ -235,7 +250,10 @@ impl RawUsage {
         };
         for (field, value) in tokens.fields() {
             if !(0..=MAX_COUNT).contains(&value) {
-                errors.push(FieldError::new(field, format!("must be between 0 and {MAX_COUNT}")));
+                errors.push(FieldError::new(
+                    field,
+                    format!("must be between 0 and {MAX_COUNT}"),
+                ));
             }
         }
         if tokens.reasoning > tokens.output && tokens.reasoning <= MAX_COUNT {
@@ -247,7 +265,10 @@ impl RawUsage {
 
         let requests = self.requests.unwrap_or(1);
         if !(1..=MAX_COUNT).contains(&requests) {
-            errors.push(FieldError::new("requests", format!("must be between 1 and {MAX_COUNT}")));
+            errors.push(FieldError::new(
+                "requests",
+                format!("must be between 1 and {MAX_COUNT}"),
+            ));
         }
         let service_tier = match self.service_tier.as_deref() {
             None => ServiceTier::Standard,
@@ -259,16 +280,23 @@ impl RawUsage {
         if let Some(latency) = self.latency_ms
             && !(0..=MAX_LATENCY_MS).contains(&latency)
         {
-            errors.push(FieldError::new("latencyMs", format!("must be between 0 and {MAX_LATENCY_MS}")));
+            errors.push(FieldError::new(
+                "latencyMs",
+                format!("must be between 0 and {MAX_LATENCY_MS}"),
+            ));
         }
         let occurred_at = self.occurred_at.unwrap_or(ctx.now);
         if occurred_at > ctx.now + MAX_FUTURE {
-            errors.push(FieldError::new("occurredAt", "is more than 24 hours in the future"));
+            errors.push(FieldError::new(
+                "occurredAt",
+                "is more than 24 hours in the future",
+            ));
         }
         if occurred_at < earliest_occurred_at() {
             errors.push(FieldError::new("occurredAt", "is before the year 2000"));
         }
-        let occurred_at = crate::domain::time::from_micros(crate::domain::time::to_micros(occurred_at));
+        let occurred_at =
+            crate::domain::time::from_micros(crate::domain::time::to_micros(occurred_at));
 
         let reported_cost = match reported_cost {
             None => None,
@@ -352,15 +380,24 @@ mod tests {
         }
         .parse(&ctx())
         .unwrap();
-        assert_eq!((u.provider.as_str(), u.requests, u.service_tier), ("openai", 1, ServiceTier::Standard));
+        assert_eq!(
+            (u.provider.as_str(), u.requests, u.service_tier),
+            ("openai", 1, ServiceTier::Standard)
+        );
     }
 
     #[test]
     fn a_provider_prefix_in_the_model_is_understood() {
-        let u = RawUsage { model: Some("anthropic/claude-sonnet-4-5".into()), ..Default::default() }
-            .parse(&ctx())
-            .unwrap();
-        assert_eq!((u.provider.as_str(), u.model.as_str()), ("anthropic", "claude-sonnet-4-5"));
+        let u = RawUsage {
+            model: Some("anthropic/claude-sonnet-4-5".into()),
+            ..Default::default()
+        }
+        .parse(&ctx())
+        .unwrap();
+        assert_eq!(
+            (u.provider.as_str(), u.model.as_str()),
+            ("anthropic", "claude-sonnet-4-5")
+        );
     }
 
     #[test]
@@ -380,7 +417,16 @@ mod tests {
         .unwrap_err();
         assert_eq!(
             fields(errors),
-            vec!["provider", "model", "inputTokens", "outputTokens", "requests", "serviceTier", "occurredAt", "metadata"]
+            vec![
+                "provider",
+                "model",
+                "inputTokens",
+                "outputTokens",
+                "requests",
+                "serviceTier",
+                "occurredAt",
+                "metadata"
+            ]
         );
     }
 
@@ -400,10 +446,17 @@ mod tests {
 
     #[test]
     fn an_unbound_caller_must_name_the_project() {
-        let c = ParseContext { default_project: None, ..ctx() };
-        let errors = RawUsage { provider: Some("openai".into()), model: Some("x".into()), ..Default::default() }
-            .parse(&c)
-            .unwrap_err();
+        let c = ParseContext {
+            default_project: None,
+            ..ctx()
+        };
+        let errors = RawUsage {
+            provider: Some("openai".into()),
+            model: Some("x".into()),
+            ..Default::default()
+        }
+        .parse(&c)
+        .unwrap_err();
         assert_eq!(fields(errors), vec!["projectId"]);
     }
 }

@@ -85,7 +85,10 @@ pub struct UsageEvent {
 }
 
 fn corrupt(what: &str, e: impl fmt::Display) -> Error {
-    Error::internal("decoding a stored usage event", anyhow::anyhow!("{what}: {e}"))
+    Error::internal(
+        "decoding a stored usage event",
+        anyhow::anyhow!("{what}: {e}"),
+    )
 }
 
 impl TryFrom<usage_event::Model> for UsageEvent {
@@ -94,7 +97,8 @@ impl TryFrom<usage_event::Model> for UsageEvent {
         Ok(UsageEvent {
             id: UsageEventId(m.id),
             project: ProjectId(m.project_id),
-            provider: Provider::parse(&m.provider).ok_or_else(|| corrupt("provider", &m.provider))?,
+            provider: Provider::parse(&m.provider)
+                .ok_or_else(|| corrupt("provider", &m.provider))?,
             model: m.model,
             endpoint: m.endpoint,
             source: m.source.parse().map_err(|e| corrupt("source", e))?,
@@ -109,10 +113,14 @@ impl TryFrom<usage_event::Model> for UsageEvent {
                 reasoning: m.reasoning_tokens,
             },
             requests: m.requests,
-            service_tier: ServiceTier::from_str(&m.service_tier).map_err(|e| corrupt("service tier", e))?,
+            service_tier: ServiceTier::from_str(&m.service_tier)
+                .map_err(|e| corrupt("service tier", e))?,
             latency_ms: m.latency_ms,
             cost: m.cost_nanos.map(Usd::from_nanos),
-            cost_source: m.cost_source.parse().map_err(|e| corrupt("cost source", e))?,
+            cost_source: m
+                .cost_source
+                .parse()
+                .map_err(|e| corrupt("cost source", e))?,
             price_id: m.price_id.map(PriceId),
             idempotency_key: m.idempotency_key,
             user: m.end_user,

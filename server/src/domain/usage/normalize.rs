@@ -42,10 +42,12 @@ fn count(obj: &Obj, path: &[&str]) -> Result<i64, FieldError> {
             None | Some(Value::Null) => return Ok(0),
             Some(Value::Object(inner)) if i + 1 < path.len() => current = inner,
             Some(value) if i + 1 == path.len() => {
-                return value
-                    .as_i64()
-                    .filter(|n| *n >= 0)
-                    .ok_or_else(|| err(format!("`{}` must be a non-negative integer", path.join("."))));
+                return value.as_i64().filter(|n| *n >= 0).ok_or_else(|| {
+                    err(format!(
+                        "`{}` must be a non-negative integer",
+                        path.join(".")
+                    ))
+                });
             }
             Some(_) => return Err(err(format!("`{}` must be an object", path[..=i].join(".")))),
         }
@@ -133,7 +135,8 @@ fn perplexity(u: &Obj) -> Result<(TokenCounts, Option<Decimal>), FieldError> {
                     .map_err(|_| err("`cost.total_cost` is not a decimal number"))?,
             ),
             Some(Value::String(s)) => Some(
-                Decimal::from_str(s.trim()).map_err(|_| err("`cost.total_cost` is not a decimal number"))?,
+                Decimal::from_str(s.trim())
+                    .map_err(|_| err("`cost.total_cost` is not a decimal number"))?,
             ),
             None | Some(Value::Null) => None,
             Some(_) => return Err(err("`cost.total_cost` must be a number")),
@@ -152,7 +155,9 @@ fn perplexity(u: &Obj) -> Result<(TokenCounts, Option<Decimal>), FieldError> {
 /// (Anthropic and the Responses API both use `input_tokens`).
 pub fn normalize(provider: Option<&Provider>, raw: &Value) -> Result<Normalized, FieldError> {
     let Value::Object(outer) = raw else {
-        return Err(err("must be a JSON object (the provider's `usage` or `usageMetadata`)"));
+        return Err(err(
+            "must be a JSON object (the provider's `usage` or `usageMetadata`)",
+        ));
     };
     // Accept a whole response or wrapper too: {"usage": {...}} / {"usageMetadata": {...}}.
     let u = match (outer.get("usageMetadata"), outer.get("usage")) {
@@ -188,7 +193,11 @@ pub fn normalize(provider: Option<&Provider>, raw: &Value) -> Result<Normalized,
     if tokens.reasoning > tokens.output {
         return Err(err("reasoning tokens exceed output tokens"));
     }
-    Ok(Normalized { tokens, reported_cost, shape })
+    Ok(Normalized {
+        tokens,
+        reported_cost,
+        shape,
+    })
 }
 
 #[cfg(test)]
@@ -203,46 +212,98 @@ mod tests {
 
     #[test]
     fn openai_chat_cached_prompt_is_not_billed_twice() {
-        let t = tokens(None, json!({
-            "prompt_tokens": 2006, "completion_tokens": 300, "total_tokens": 2306,
-            "prompt_tokens_details": {"cached_tokens": 1920, "audio_tokens": 0},
-            "completion_tokens_details": {"reasoning_tokens": 192, "audio_tokens": 0}
-        }));
-        assert_eq!(t, TokenCounts { input: 86, cache_read: 1920, output: 300, reasoning: 192, ..Default::default() });
+        let t = tokens(
+            None,
+            json!({
+                "prompt_tokens": 2006, "completion_tokens": 300, "total_tokens": 2306,
+                "prompt_tokens_details": {"cached_tokens": 1920, "audio_tokens": 0},
+                "completion_tokens_details": {"reasoning_tokens": 192, "audio_tokens": 0}
+            }),
+        );
+        assert_eq!(
+            t,
+            TokenCounts {
+                input: 86,
+                cache_read: 1920,
+                output: 300,
+                reasoning: 192,
+                ..Default::default()
+            }
+        );
     }
 
     #[test]
     fn openai_responses_api() {
-        let t = tokens(Some("openai"), json!({
-            "input_tokens": 328, "input_tokens_details": {"cached_tokens": 128},
-            "output_tokens": 52, "output_tokens_details": {"reasoning_tokens": 20}, "total_tokens": 380
-        }));
-        assert_eq!(t, TokenCounts { input: 200, cache_read: 128, output: 52, reasoning: 20, ..Default::default() });
+        let t = tokens(
+            Some("openai"),
+            json!({
+                "input_tokens": 328, "input_tokens_details": {"cached_tokens": 128},
+                "output_tokens": 52, "output_tokens_details": {"reasoning_tokens": 20}, "total_tokens": 380
+            }),
+        );
+        assert_eq!(
+            t,
+            TokenCounts {
+                input: 200,
+                cache_read: 128,
+                output: 52,
+                reasoning: 20,
+                ..Default::default()
+            }
+        );
     }
 
     #[test]
     fn anthropic_splits_five_minute_and_one_hour_cache_writes() {
-        let t = tokens(Some("anthropic"), json!({
-            "input_tokens": 50, "cache_read_input_tokens": 10000, "cache_creation_input_tokens": 2500,
-            "cache_creation": {"ephemeral_5m_input_tokens": 500, "ephemeral_1h_input_tokens": 2000},
-            "output_tokens": 400, "service_tier": "standard"
-        }));
-        assert_eq!(t, TokenCounts { input: 50, cache_read: 10000, cache_write: 500, cache_write_1h: 2000, output: 400, reasoning: 0 });
+        let t = tokens(
+            Some("anthropic"),
+            json!({
+                "input_tokens": 50, "cache_read_input_tokens": 10000, "cache_creation_input_tokens": 2500,
+                "cache_creation": {"ephemeral_5m_input_tokens": 500, "ephemeral_1h_input_tokens": 2000},
+                "output_tokens": 400, "service_tier": "standard"
+            }),
+        );
+        assert_eq!(
+            t,
+            TokenCounts {
+                input: 50,
+                cache_read: 10000,
+                cache_write: 500,
+                cache_write_1h: 2000,
+                output: 400,
+                reasoning: 0
+            }
+        );
     }
 
     #[test]
     fn anthropic_without_the_cache_creation_object_bills_five_minute_writes() {
-        let t = tokens(None, json!({"input_tokens": 10, "cache_creation_input_tokens": 300, "cache_read_input_tokens": 0, "output_tokens": 5}));
+        let t = tokens(
+            None,
+            json!({"input_tokens": 10, "cache_creation_input_tokens": 300, "cache_read_input_tokens": 0, "output_tokens": 5}),
+        );
         assert_eq!((t.cache_write, t.cache_write_1h), (300, 0));
     }
 
     #[test]
     fn gemini_thoughts_are_output_and_cached_content_is_not_input() {
-        let t = tokens(Some("google"), json!({"usageMetadata": {
-            "promptTokenCount": 1200, "cachedContentTokenCount": 1000,
-            "candidatesTokenCount": 80, "thoughtsTokenCount": 420, "totalTokenCount": 1700
-        }}));
-        assert_eq!(t, TokenCounts { input: 200, cache_read: 1000, output: 500, reasoning: 420, ..Default::default() });
+        let t = tokens(
+            Some("google"),
+            json!({"usageMetadata": {
+                "promptTokenCount": 1200, "cachedContentTokenCount": 1000,
+                "candidatesTokenCount": 80, "thoughtsTokenCount": 420, "totalTokenCount": 1700
+            }}),
+        );
+        assert_eq!(
+            t,
+            TokenCounts {
+                input: 200,
+                cache_read: 1000,
+                output: 500,
+                reasoning: 420,
+                ..Default::default()
+            }
+        );
     }
 
     #[test]
@@ -260,7 +321,13 @@ mod tests {
         assert!(normalize(None, &json!({"foo": 1})).is_err());
         assert!(normalize(None, &json!([1, 2])).is_err());
         assert!(normalize(None, &json!({"prompt_tokens": -5})).is_err());
-        assert!(normalize(None, &json!({"prompt_tokens": 10, "prompt_tokens_details": {"cached_tokens": 20}})).is_err());
+        assert!(
+            normalize(
+                None,
+                &json!({"prompt_tokens": 10, "prompt_tokens_details": {"cached_tokens": 20}})
+            )
+            .is_err()
+        );
         assert!(normalize(None, &json!({"prompt_tokens": "ten"})).is_err());
     }
 }

@@ -84,7 +84,12 @@ impl RawUsageFilter {
             .enumerate()
             .filter_map(|(i, p)| {
                 p.parse::<ProjectId>()
-                    .map_err(|_| errors.push(FieldError::new(format!("projects.{i}"), "is not a project id")))
+                    .map_err(|_| {
+                        errors.push(FieldError::new(
+                            format!("projects.{i}"),
+                            "is not a project id",
+                        ))
+                    })
                     .ok()
             })
             .collect();
@@ -95,7 +100,10 @@ impl RawUsageFilter {
             .enumerate()
             .filter_map(|(i, p)| {
                 Provider::parse(p).or_else(|| {
-                    errors.push(FieldError::new(format!("providers.{i}"), "is not a provider name"));
+                    errors.push(FieldError::new(
+                        format!("providers.{i}"),
+                        "is not a provider name",
+                    ));
                     None
                 })
             })
@@ -232,7 +240,10 @@ impl Cursor {
                 key: key.parse().map_err(|_| bad())?,
                 id: id.parse().map_err(|_| bad())?,
             }),
-            ["v1", _, _, _] => Err(FieldError::new("after", "was issued for a different orderBy")),
+            ["v1", _, _, _] => Err(FieldError::new(
+                "after",
+                "was issued for a different orderBy",
+            )),
             _ => Err(bad()),
         }
     }
@@ -271,23 +282,38 @@ pub async fn page(
     let filter = filter.authorized(principal)?;
     let first = first.unwrap_or(100);
     if !(0..=MAX_PAGE as i64).contains(&first) {
-        return Err(Error::invalid("first", format!("must be between 0 and {MAX_PAGE}")));
+        return Err(Error::invalid(
+            "first",
+            format!("must be between 0 and {MAX_PAGE}"),
+        ));
     }
     let cursor = after
         .map(|a| Cursor::decode(a, order))
         .transpose()
         .map_err(|e| Error::InvalidInput(vec![e]))?;
-    let key: Expr = if order.by_cost() { cost_key() } else { Expr::col(Column::OccurredAt) };
+    let key: Expr = if order.by_cost() {
+        cost_key()
+    } else {
+        Expr::col(Column::OccurredAt)
+    };
     let mut query = usage_event::Entity::find().filter(filter.condition());
     if let Some(c) = cursor {
         let after_key = if order.descending() {
-            key.clone().lt(c.key).or(key.clone().eq(c.key).and(Expr::col(Column::Id).lt(c.id)))
+            key.clone()
+                .lt(c.key)
+                .or(key.clone().eq(c.key).and(Expr::col(Column::Id).lt(c.id)))
         } else {
-            key.clone().gt(c.key).or(key.clone().eq(c.key).and(Expr::col(Column::Id).gt(c.id)))
+            key.clone()
+                .gt(c.key)
+                .or(key.clone().eq(c.key).and(Expr::col(Column::Id).gt(c.id)))
         };
         query = query.filter(after_key);
     }
-    let dir = if order.descending() { Order::Desc } else { Order::Asc };
+    let dir = if order.descending() {
+        Order::Desc
+    } else {
+        Order::Asc
+    };
     let rows = query
         .order_by(key, dir.clone())
         .order_by(Column::Id, dir)
@@ -301,7 +327,11 @@ pub async fn page(
         .take(first as usize)
         .map(|m| {
             let e = UsageEvent::try_from(m)?;
-            let c = Cursor { order, key: order.key_of(&e), id: e.id.0 };
+            let c = Cursor {
+                order,
+                key: order.key_of(&e),
+                id: e.id.0,
+            };
             Ok((e, c))
         })
         .collect::<Result<Vec<_>>>()?;
@@ -316,17 +346,28 @@ pub async fn page(
     } else {
         None
     };
-    Ok(Page { events, has_next, has_previous: cursor.is_some(), total })
+    Ok(Page {
+        events,
+        has_next,
+        has_previous: cursor.is_some(),
+        total,
+    })
 }
 
 /// One event, if the caller may read its project.
-pub async fn get(conn: &impl ConnectionTrait, principal: &Principal, id: UsageEventId) -> Result<UsageEvent> {
+pub async fn get(
+    conn: &impl ConnectionTrait,
+    principal: &Principal,
+    id: UsageEventId,
+) -> Result<UsageEvent> {
     principal.require(Scope::Read)?;
     let event = usage_event::Entity::find_by_id(id.0)
         .one(conn)
         .await
         .context("reading a usage event")?
-        .ok_or(Error::NotFound { what: "usage event" })
+        .ok_or(Error::NotFound {
+            what: "usage event",
+        })
         .and_then(UsageEvent::try_from)?;
     principal.readable_projects(&[event.project])?;
     Ok(event)
@@ -347,7 +388,9 @@ pub async fn recompute_costs(
     principal.require(Scope::Admin)?;
     if let Some(own) = principal.project() {
         if filter.projects.iter().any(|p| *p != own) {
-            return Err(Error::Forbidden("this token may only re-price its own project".into()));
+            return Err(Error::Forbidden(
+                "this token may only re-price its own project".into(),
+            ));
         }
         filter.projects = vec![own];
     }
@@ -396,8 +439,16 @@ pub async fn recompute_costs(
                 },
                 book,
             )
-            .map_err(|e| Error::internal("re-pricing an event", anyhow::anyhow!("event {}: {}", event.id, e.message)))?;
-            if priced.cost != event.cost || priced.cost_source != event.cost_source || priced.price_id != event.price_id {
+            .map_err(|e| {
+                Error::internal(
+                    "re-pricing an event",
+                    anyhow::anyhow!("event {}: {}", event.id, e.message),
+                )
+            })?;
+            if priced.cost != event.cost
+                || priced.cost_source != event.cost_source
+                || priced.price_id != event.price_id
+            {
                 usage_event::Entity::update(usage_event::ActiveModel {
                     id: Set(event.id.0),
                     cost_nanos: Set(priced.cost.map(Usd::nanos)),

@@ -1,0 +1,167 @@
+//! Properties of the cost function that must hold for every rate card and every
+//! event: a cost is never negative, splitting a request (below the long-context
+//! threshold) splits its cost exactly, and more tokens of any class never cost less.
+
+use aispend::domain::price::rates::{LongContext, RateCard, RateSet, TokenClass};
+use aispend::domain::tokens::{ServiceTier, TokenCounts};
+use proptest::prelude::*;
+use rust_decimal::Decimal;
+
+/// A rate between 0 and 100 USD per million with up to 4 decimals.
+fn rate() -> impl Strategy<Value = Decimal> {
+    (0u32..1_000_000).prop_map(|n| Decimal::new(i64::from(n), 4))
+}
+
+fn rate_set() -> impl Strategy<Value = RateSet> {
+    (
+        rate(),
+        rate(),
+        proptest::option::of(rate()),
+        proptest::option::of(rate()),
+        proptest::option::of(rate()),
+        proptest::option::of(rate()),
+    )
+        .prop_map(
+            |(input, output, cache_read, cache_write, cache_write_1h, reasoning)| RateSet {
+                input: Some(input),
+                output: Some(output),
+                cache_read,
+                cache_write,
+                cache_write_1h,
+                reasoning,
+            },
+        )
+}
+
+fn scaled(set: &RateSet, factor: Decimal) -> RateSet {
+    let f = |r: Option<Decimal>| r.map(|r| r * factor);
+    RateSet {
+        input: f(set.input),
+        output: f(set.output),
+        cache_read: f(set.cache_read),
+        cache_write: f(set.cache_write),
+        cache_write_1h: f(set.cache_write_1h),
+        reasoning: f(set.reasoning),
+    }
+}
+
+/// Rate cards shaped like every real price list: batch at most half of standard,
+/// priority at least standard, long-context rates at least the dearer of the two (so
+/// crossing the threshold never makes a request cheaper).
+fn card() -> impl Strategy<Value = RateCard> {
+    (
+        rate_set(),
+        proptest::option::of(1u32..=50),
+        proptest::option::of(100u32..=200),
+        proptest::option::of((1_000i64..200_000, rate(), rate())),
+    )
+        .prop_map(|(standard, batch_pct, priority_pct, lc)| {
+            let batch = batch_pct.map(|p| scaled(&standard, Decimal::new(i64::from(p), 2)));
+            let priority = priority_pct.map(|p| scaled(&standard, Decimal::new(i64::from(p), 2)));
+            let ceiling = priority.clone().unwrap_or_else(|| standard.clone());
+            let long_context = lc.map(|(threshold, extra_in, extra_out)| {
+                let mut rates = scaled(&ceiling, Decimal::ONE);
+                rates.input = ceiling.input.map(|r| r + extra_in);
+                rates.output = ceiling.output.map(|r| r + extra_out);
+                rates.reasoning = Some(ceiling.resolved(TokenClass::Reasoning));
+                rates.cache_read = Some(ceiling.resolved(TokenClass::CacheRead) + extra_in);
+                rates.cache_write = Some(ceiling.resolved(TokenClass::CacheWrite) + extra_in);
+                rates.cache_write_1h = Some(ceiling.resolved(TokenClass::CacheWrite1h) + extra_in);
+                LongContext { threshold, rates }
+            });
+            RateCard {
+                standard,
+                batch,
+                priority,
+                flex: None,
+                long_context,
+            }
+        })
+}
+
+fn tokens(max: i64) -> impl Strategy<Value = TokenCounts> {
+    (0..max, 0..max, 0..max, 0..max, 0..max, 0..=100i64).prop_map(
+        |(input, output, cache_read, cache_write, cache_write_1h, pct)| TokenCounts {
+            input,
+            output,
+            cache_read,
+            cache_write,
+            cache_write_1h,
+            reasoning: output * pct / 100,
+        },
+    )
+}
+
+fn tier() -> impl Strategy<Value = ServiceTier> {
+    prop_oneof![
+        Just(ServiceTier::Standard),
+        Just(ServiceTier::Batch),
+        Just(ServiceTier::Priority),
+        Just(ServiceTier::Flex)
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn a_cost_is_never_negative(card in card(), t in tokens(2_000_000_000), requests in 1i64..1000, tier in tier()) {
+        let cost = card.cost(&t, requests, tier).expect("fits");
+        prop_assert!(cost.nanos() >= 0);
+    }
+
+    #[test]
+    fn splitting_a_request_below_the_threshold_splits_its_cost_exactly(
+        mut card in card(), a in tokens(50_000), b in tokens(50_000), tier in tier()
+    ) {
+        let whole = a.saturating_add(&b);
+        // The property is about requests below the threshold: keep the long-context
+        // rates on the card, but move the threshold above this request.
+        if let Some(lc) = card.long_context.as_mut() {
+            lc.threshold = lc.threshold.max(whole.prompt_total() + 1);
+        }
+        prop_assert!(!card.is_long_context(&whole, 1));
+        let sum = card.exact_cost(&a, 1, tier) + card.exact_cost(&b, 1, tier);
+        prop_assert_eq!(card.exact_cost(&whole, 1, tier), sum);
+        // Rounded to nano-dollars, the parts may each round by half a nano-dollar.
+        let rounded = card.cost(&whole, 1, tier).unwrap().nanos();
+        let parts = card.cost(&a, 1, tier).unwrap().nanos() + card.cost(&b, 1, tier).unwrap().nanos();
+        prop_assert!((rounded - parts).abs() <= 1);
+    }
+
+    #[test]
+    fn more_tokens_of_any_class_never_cost_less(
+        card in card(), t in tokens(100_000), extra in 1i64..300_000, class in 0usize..6, requests in 1i64..4, tier in tier()
+    ) {
+        let mut more = t;
+        match class {
+            0 => more.input += extra,
+            1 => more.output += extra,
+            2 => more.cache_read += extra,
+            3 => more.cache_write += extra,
+            4 => more.cache_write_1h += extra,
+            // Reasoning is part of output: more reasoning means more output.
+            _ => { more.reasoning += extra; more.output += extra; }
+        }
+        prop_assert!(card.exact_cost(&more, requests, tier) >= card.exact_cost(&t, requests, tier));
+    }
+
+    #[test]
+    fn crossing_the_long_context_threshold_never_lowers_the_cost(
+        card in card(), t in tokens(50_000), requests in 1i64..4, tier in tier()
+    ) {
+        let Some(lc) = card.long_context.clone() else { return Ok(()) };
+        // Put the prompt exactly at the threshold, then one token over it.
+        let mut at = t;
+        at.input = 0;
+        at.cache_read = 0;
+        at.cache_write = 0;
+        at.cache_write_1h = 0;
+        at.input = lc.threshold * requests;
+        let mut over = at;
+        over.input += 1;
+        prop_assert!(!card.is_long_context(&at, requests));
+        prop_assert!(card.is_long_context(&over, requests));
+        prop_assert!(card.exact_cost(&over, requests, tier) >= card.exact_cost(&at, requests, tier));
+    }
+}
