@@ -1,6 +1,7 @@
 //! Logging: `tracing` to stderr, filtered by `AISPEND_LOG` (or `RUST_LOG`), info by
 //! default.
 
+use std::io::IsTerminal;
 use tracing_subscriber::EnvFilter;
 
 /// Installs the global subscriber once; later calls (tests) are no-ops.
@@ -13,5 +14,6 @@ pub fn init() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .try_init();
 }

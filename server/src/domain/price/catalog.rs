@@ -265,10 +265,12 @@ pub fn compare_with_litellm(catalog: &CatalogFile, map: &serde_json::Value) -> V
     out
 }
 
+/// A row's period: first day, and the first day it no longer applies.
+type Period = (NaiveDate, Option<NaiveDate>);
+
 /// Rows grouped by model, to check that periods of one model never overlap.
 pub fn overlapping_rows(catalog: &CatalogFile) -> Vec<String> {
-    let mut by_model: HashMap<(String, String), Vec<(NaiveDate, Option<NaiveDate>)>> =
-        HashMap::new();
+    let mut by_model: HashMap<(String, String), Vec<Period>> = HashMap::new();
     for row in &catalog.prices {
         let from = row.effective_from.unwrap_or_default();
         by_model

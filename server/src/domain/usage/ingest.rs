@@ -167,7 +167,7 @@ fn to_event(row: &PricedUsage, id: i64, received_at: DateTime<Utc>) -> UsageEven
 /// `IMMEDIATE` (it reserves ids from `MAX(id)`).
 pub async fn insert_events(
     conn: &impl ConnectionTrait,
-    rows: &[PricedUsage],
+    rows: &[&PricedUsage],
 ) -> Result<Vec<Recorded>> {
     if rows.is_empty() {
         return Ok(vec![]);
@@ -360,7 +360,6 @@ impl IngestWriter {
 }
 
 async fn write_group(db: &DatabaseConnection, rows: &[&PricedUsage]) -> Result<Vec<Recorded>> {
-    let owned: Vec<PricedUsage> = rows.iter().map(|r| (*r).clone()).collect();
     let txn = db
         .begin_with_options(TransactionOptions {
             sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
@@ -368,7 +367,7 @@ async fn write_group(db: &DatabaseConnection, rows: &[&PricedUsage]) -> Result<V
         })
         .await
         .context("starting an ingest transaction")?;
-    let recorded = insert_events(&txn, &owned).await?;
+    let recorded = insert_events(&txn, rows).await?;
     txn.commit().await.context("committing usage events")?;
     Ok(recorded)
 }
