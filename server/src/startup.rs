@@ -61,7 +61,7 @@ impl Application {
         let prices = Arc::new(PriceCache::new(
             price::load_book(&db).await.context("loading prices")?,
         ));
-        let ledger = Arc::new(Ledger::new(db.clone(), prices.clone()));
+        let ledger = Arc::new(Ledger::new(db.clone(), prices.clone(), vec![]));
         let state = AppState {
             db: db.clone(),
             db_kind,

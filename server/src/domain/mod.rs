@@ -5,6 +5,7 @@
 
 pub mod api_token;
 pub mod auth;
+pub mod calendar;
 pub mod error;
 pub mod ids;
 pub mod money;

@@ -544,8 +544,9 @@ impl UsageMutation {
     ) -> async_graphql::Result<i64> {
         let state = ctx.state()?;
         let filter = filter.unwrap_or_default().parse().gql()?;
-        let book = state.prices.book();
-        let changed = query::recompute_costs(&state.db, ctx.principal(), &book, filter)
+        let changed = state
+            .ledger
+            .recompute_costs(ctx.principal(), filter)
             .await
             .gql()?;
         Ok(changed as i64)

@@ -26,10 +26,11 @@ use crate::domain::price::book::PriceBook;
 use crate::domain::{project, time};
 use crate::entity::usage_event::{self, Column};
 use chrono::{DateTime, Utc};
+use futures::future::BoxFuture;
 use sea_orm::sea_query::{Expr, OnConflict, Query};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter,
-    SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, EntityTrait,
+    QueryFilter, SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
 };
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
@@ -94,6 +95,70 @@ pub struct Recorded {
     pub event: UsageEvent,
     /// True when the idempotency key had been seen: nothing was written.
     pub duplicate: bool,
+}
+
+/// A change to tracked usage. Extensions that keep derived state (rollups, budget
+/// counters) or tell others (live updates) follow these instead of the tables, so
+/// ingest and re-pricing reach them the same way.
+#[derive(Debug, Clone, Copy)]
+pub enum LedgerChange<'a> {
+    /// Newly stored events (duplicates excluded).
+    Inserted(&'a [UsageEvent]),
+    /// Events whose cost changed.
+    Repriced(&'a [Repriced]),
+}
+
+/// An event whose cost `recomputeCosts` changed.
+#[derive(Debug, Clone)]
+pub struct Repriced {
+    /// The event with its new cost.
+    pub event: UsageEvent,
+    /// Its cost before.
+    pub previous_cost: Option<Usd>,
+    /// Where that cost came from.
+    pub previous_source: CostSource,
+}
+
+/// An extension of the ledger. `apply` runs inside the transaction that writes the
+/// change — an error rolls the whole change back, so derived state can never disagree
+/// with the events. `committed` runs after the commit and must not fail.
+pub trait LedgerHook: Send + Sync {
+    /// A name for logs.
+    fn name(&self) -> &'static str;
+
+    /// Updates derived state in the same transaction.
+    fn apply<'a>(
+        &'a self,
+        txn: &'a DatabaseTransaction,
+        change: LedgerChange<'a>,
+    ) -> BoxFuture<'a, Result<()>>;
+
+    /// Reacts to a committed change (notify subscribers, say).
+    fn committed(&self, change: LedgerChange<'_>) {
+        let _ = change;
+    }
+}
+
+/// The hooks of a ledger, in the order they run.
+pub type Hooks = Arc<[Arc<dyn LedgerHook>]>;
+
+/// Runs every hook's `apply` for one change.
+pub async fn apply_hooks(
+    hooks: &Hooks,
+    txn: &DatabaseTransaction,
+    change: LedgerChange<'_>,
+) -> Result<()> {
+    for hook in hooks.iter() {
+        hook.apply(txn, change).await?;
+    }
+    Ok(())
+}
+
+/// Runs every hook's `committed` for one change.
+pub fn committed_hooks(hooks: &Hooks, change: LedgerChange<'_>) {
+    for hook in hooks.iter() {
+        hook.committed(change);
+    }
 }
 
 /// Rows per `INSERT`: 23 columns x 1000 rows stays under SQLite's 32,766 bind limit.
@@ -329,10 +394,10 @@ pub struct IngestWriter {
 
 impl IngestWriter {
     /// Starts the writer task on the current runtime.
-    pub fn start(db: DatabaseConnection) -> IngestWriter {
+    pub fn start(db: DatabaseConnection, hooks: Hooks) -> IngestWriter {
         let (jobs, rx) = mpsc::channel(1024);
         let (stored, _) = broadcast::channel(1024);
-        tokio::spawn(run_writer(db, rx, stored.clone()));
+        tokio::spawn(run_writer(db, hooks, rx, stored.clone()));
         IngestWriter { jobs, stored }
     }
 
@@ -359,7 +424,11 @@ impl IngestWriter {
     }
 }
 
-async fn write_group(db: &DatabaseConnection, rows: &[&PricedUsage]) -> Result<Vec<Recorded>> {
+async fn write_group(
+    db: &DatabaseConnection,
+    hooks: &Hooks,
+    rows: &[&PricedUsage],
+) -> Result<Vec<Recorded>> {
     let txn = db
         .begin_with_options(TransactionOptions {
             sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
@@ -368,12 +437,24 @@ async fn write_group(db: &DatabaseConnection, rows: &[&PricedUsage]) -> Result<V
         .await
         .context("starting an ingest transaction")?;
     let recorded = insert_events(&txn, rows).await?;
+    let fresh: Vec<UsageEvent> = recorded
+        .iter()
+        .filter(|r| !r.duplicate)
+        .map(|r| r.event.clone())
+        .collect();
+    if !fresh.is_empty() {
+        apply_hooks(hooks, &txn, LedgerChange::Inserted(&fresh)).await?;
+    }
     txn.commit().await.context("committing usage events")?;
+    if !fresh.is_empty() {
+        committed_hooks(hooks, LedgerChange::Inserted(&fresh));
+    }
     Ok(recorded)
 }
 
 async fn run_writer(
     db: DatabaseConnection,
+    hooks: Hooks,
     mut rx: mpsc::Receiver<Job>,
     stored: broadcast::Sender<Arc<[UsageEvent]>>,
 ) {
@@ -390,7 +471,7 @@ async fn run_writer(
             }
         }
         let all: Vec<&PricedUsage> = jobs.iter().flat_map(|j| j.rows.iter()).collect();
-        match write_group(&db, &all).await {
+        match write_group(&db, &hooks, &all).await {
             Ok(mut recorded) => {
                 publish(&stored, &recorded);
                 for job in jobs.into_iter().rev() {
@@ -405,7 +486,7 @@ async fn run_writer(
                 tracing::warn!(error = %e, jobs = jobs.len(), "group ingest failed; retrying each request alone");
                 for job in jobs {
                     let rows: Vec<&PricedUsage> = job.rows.iter().collect();
-                    let result = write_group(&db, &rows).await;
+                    let result = write_group(&db, &hooks, &rows).await;
                     if let Ok(recorded) = &result {
                         publish(&stored, recorded);
                     }
@@ -435,19 +516,37 @@ pub struct Ledger {
     db: DatabaseConnection,
     prices: Arc<PriceCache>,
     writer: IngestWriter,
+    hooks: Hooks,
     known_projects: RwLock<HashSet<ProjectId>>,
 }
 
 impl Ledger {
-    /// Builds the service and starts its writer.
-    pub fn new(db: DatabaseConnection, prices: Arc<PriceCache>) -> Ledger {
-        let writer = IngestWriter::start(db.clone());
+    /// Builds the service and starts its writer; `hooks` see every change.
+    pub fn new(
+        db: DatabaseConnection,
+        prices: Arc<PriceCache>,
+        hooks: Vec<Arc<dyn LedgerHook>>,
+    ) -> Ledger {
+        let hooks: Hooks = hooks.into();
+        let writer = IngestWriter::start(db.clone(), hooks.clone());
         Ledger {
             db,
             prices,
             writer,
+            hooks,
             known_projects: RwLock::new(HashSet::new()),
         }
+    }
+
+    /// Re-prices the events matching the filter with the current prices (see
+    /// [`super::query::recompute_costs`]); hooks see every changed event.
+    pub async fn recompute_costs(
+        &self,
+        principal: &Principal,
+        filter: super::query::UsageFilter,
+    ) -> Result<u64> {
+        let book = self.prices.book();
+        super::query::recompute_costs(&self.db, principal, &book, filter, &self.hooks).await
     }
 
     /// The writer, for subscribers to stored events.

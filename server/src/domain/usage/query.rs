@@ -1,7 +1,7 @@
 //! Reading usage events: one filter shared by every query (and by analytics), keyset
 //! pagination with opaque cursors, and re-pricing.
 
-use super::ingest::price;
+use super::ingest::{Hooks, LedgerChange, Repriced, apply_hooks, committed_hooks, price};
 use super::input::NewUsage;
 use super::{CostSource, UsageEvent, UsageSource};
 use crate::domain::auth::{Principal, Scope};
@@ -384,6 +384,7 @@ pub async fn recompute_costs(
     principal: &Principal,
     book: &PriceBook,
     mut filter: UsageFilter,
+    hooks: &Hooks,
 ) -> Result<u64> {
     principal.require(Scope::Admin)?;
     if let Some(own) = principal.project() {
@@ -418,6 +419,7 @@ pub async fn recompute_costs(
             break;
         };
         last_id = last.id;
+        let mut repriced = vec![];
         for row in rows {
             let event = UsageEvent::try_from(row)?;
             let priced = price(
@@ -459,10 +461,26 @@ pub async fn recompute_costs(
                 .exec(&txn)
                 .await
                 .context("storing a re-priced event")?;
-                changed += 1;
+                repriced.push(Repriced {
+                    previous_cost: event.cost,
+                    previous_source: event.cost_source,
+                    event: UsageEvent {
+                        cost: priced.cost,
+                        cost_source: priced.cost_source,
+                        price_id: priced.price_id,
+                        ..event
+                    },
+                });
             }
         }
+        if !repriced.is_empty() {
+            apply_hooks(hooks, &txn, LedgerChange::Repriced(&repriced)).await?;
+        }
         txn.commit().await.context("committing re-priced events")?;
+        if !repriced.is_empty() {
+            committed_hooks(hooks, LedgerChange::Repriced(&repriced));
+        }
+        changed += repriced.len() as u64;
     }
     Ok(changed)
 }
