@@ -93,7 +93,14 @@ pub type AispendSchema = Schema<Query, Mutation, EmptySubscription>;
 /// Builds the schema with the process state. Depth and complexity limits keep a
 /// hostile query from taking the server down.
 pub fn schema(state: AppState) -> AispendSchema {
+    let prices = async_graphql::dataloader::DataLoader::new(
+        price::PriceLoader {
+            db: state.db.clone(),
+        },
+        tokio::spawn,
+    );
     Schema::build(Query::default(), Mutation::default(), EmptySubscription)
+        .data(prices)
         .data(state)
         .limit_depth(16)
         .limit_complexity(20_000)

@@ -97,6 +97,26 @@ pub struct LongContextGql {
     pub rates: RateSetGql,
 }
 
+/// Loads prices by id in batches, so a page of 1,000 events that selects `price`
+/// costs one query, not 1,000. Shared by all requests; it batches, it does not cache
+/// (a price may change between requests).
+pub struct PriceLoader {
+    /// The connection pool.
+    pub db: sea_orm::DatabaseConnection,
+}
+
+impl async_graphql::dataloader::Loader<PriceId> for PriceLoader {
+    type Value = Price;
+    type Error = async_graphql::Error;
+
+    async fn load(
+        &self,
+        keys: &[PriceId],
+    ) -> Result<std::collections::HashMap<PriceId, Price>, Self::Error> {
+        price::get_many(&self.db, keys).await.gql()
+    }
+}
+
 /// A price: one rate card of one model for one period, from one source.
 pub struct PriceGql(pub Price);
 

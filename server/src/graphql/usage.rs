@@ -2,16 +2,16 @@
 
 use super::context::ContextExt;
 use super::error::{GqlResult, under_argument};
-use super::price::PriceGql;
+use super::price::{PriceGql, PriceLoader};
 use super::scalars::Timestamp;
 use crate::domain::ids::UsageEventId;
-use crate::domain::price;
 use crate::domain::tokens::ServiceTier;
 use crate::domain::usage::ingest::Recorded;
 use crate::domain::usage::input::RawUsage;
 use crate::domain::usage::query::{self, RawUsageFilter, UsageFilter, UsageOrder};
 use crate::domain::usage::{CostSource, UsageEvent, UsageSource};
 use crate::domain::{Error, money::Usd};
+use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, Enum, ID, InputObject, Json, Object, SimpleObject};
 use rust_decimal::Decimal;
 
@@ -244,12 +244,8 @@ impl UsageEventGql {
         let Some(id) = self.0.price_id else {
             return Ok(None);
         };
-        let state = ctx.state()?;
-        match price::get(&state.db, id).await {
-            Ok(p) => Ok(Some(p.into())),
-            Err(Error::NotFound { .. }) => Ok(None),
-            Err(e) => Err(e).gql(),
-        }
+        let loader = ctx.data::<DataLoader<PriceLoader>>()?;
+        Ok(loader.load_one(id).await?.map(PriceGql))
     }
     /// The client's idempotency key.
     async fn idempotency_key(&self) -> Option<&str> {
