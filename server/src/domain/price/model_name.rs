@@ -192,6 +192,7 @@ mod tests {
         assert!(!is_safe_prefix("llama-3-1-8b", "llama-3"));
         assert!(!is_safe_prefix("gpt-4.1", "gpt-4"));
         assert!(!is_safe_prefix("gpt-4o", "gpt-4"));
+        assert!(!is_safe_prefix("sonar-huge", "sonar"));
     }
 
     #[test]

@@ -6,13 +6,13 @@
 //!
 //! How a rate is chosen for one token class (the contract the golden table checks):
 //! 1. Long context applies when the prompt of one request (input + cache reads + cache
-//!    writes, divided evenly over `requests`) exceeds the threshold. Then the rate is the
-//!    long-context rate for the class, or the standard rate where the long-context set
-//!    has none; batch halves it.
-//! 2. Otherwise the tier's own rate for the class when the price has one, else the
-//!    standard rate (halved for batch).
-//! 3. The standard set fills gaps within itself: cache reads and cache writes bill at
-//!    input, 1-hour cache writes at the 5-minute rate, reasoning at output.
+//!    writes, divided evenly over `requests`) exceeds the threshold. Then the chosen set
+//!    is the long-context one (batch halves it); otherwise the tier's own set.
+//! 2. The chosen set's rate for the class; else the standard rate for the class
+//!    (halved for batch).
+//! 3. Else the rate of the class it falls back to, in the same tier and context: cache
+//!    reads and cache writes bill as input, 1-hour cache writes as 5-minute ones,
+//!    reasoning as output — so reasoning on a priority call bills at priority output.
 //!
 //! Output includes reasoning: the cost is `(output - reasoning) * output_rate +
 //! reasoning * reasoning_rate`, which equals `output * output_rate` unless a price has
@@ -50,6 +50,17 @@ impl TokenClass {
         TokenClass::CacheWrite1h,
         TokenClass::Reasoning,
     ];
+
+    /// The class whose rate applies when this one has none: cache reads and writes
+    /// bill as input, 1-hour writes as 5-minute writes, reasoning as output.
+    pub fn fallback(self) -> Option<TokenClass> {
+        match self {
+            TokenClass::Input | TokenClass::Output => None,
+            TokenClass::CacheRead | TokenClass::CacheWrite => Some(TokenClass::Input),
+            TokenClass::CacheWrite1h => Some(TokenClass::CacheWrite),
+            TokenClass::Reasoning => Some(TokenClass::Output),
+        }
+    }
 
     /// The key used in rate cards (TOML, JSON) for this class.
     pub fn key(self) -> &'static str {
@@ -142,13 +153,7 @@ impl RateSet {
     /// The rate for a class with the standard set's gap-filling rules; zero when even
     /// the fallback is missing (an embedding model has no output rate).
     pub fn resolved(&self, class: TokenClass) -> Decimal {
-        let fallback = match class {
-            TokenClass::Input | TokenClass::Output => None,
-            TokenClass::CacheRead | TokenClass::CacheWrite => Some(TokenClass::Input),
-            TokenClass::CacheWrite1h => Some(TokenClass::CacheWrite),
-            TokenClass::Reasoning => Some(TokenClass::Output),
-        };
-        match (self.explicit(class), fallback) {
+        match (self.explicit(class), class.fallback()) {
             (Some(rate), _) => rate,
             (None, Some(next)) => self.resolved(next),
             (None, None) => Decimal::ZERO,
@@ -262,34 +267,33 @@ impl RateCard {
         }
     }
 
-    /// The per-million rate for one class of this event.
+    /// The per-million rate for one class of this event:
+    /// 1. the rate the chosen set (long-context, or the tier's own) gives this class;
+    /// 2. else the standard rate of this class (halved for batch);
+    /// 3. else the rate of the class it falls back to *in the same tier and context*
+    ///    (reasoning bills as that tier's output, a cache read as that tier's input).
     pub fn rate(&self, class: TokenClass, tier: ServiceTier, long_context: bool) -> Decimal {
         let half = Decimal::new(5, 1);
-        if let Some(lc) = self.long_context.as_ref().filter(|_| long_context) {
-            let base = lc
-                .rates
-                .explicit(class)
-                .unwrap_or_else(|| self.standard.resolved(class));
-            return if tier == ServiceTier::Batch {
-                base * half
-            } else {
-                base
-            };
-        }
-        let tier_set = match tier {
-            ServiceTier::Standard => None,
-            ServiceTier::Batch => self.batch.as_ref(),
-            ServiceTier::Priority => self.priority.as_ref(),
-            ServiceTier::Flex => self.flex.as_ref(),
+        let batch = tier == ServiceTier::Batch;
+        let lc = self.long_context.as_ref().filter(|_| long_context);
+        let chosen = match (lc, tier) {
+            (Some(lc), _) => Some(&lc.rates),
+            (None, ServiceTier::Standard) => None,
+            (None, ServiceTier::Batch) => self.batch.as_ref(),
+            (None, ServiceTier::Priority) => self.priority.as_ref(),
+            (None, ServiceTier::Flex) => self.flex.as_ref(),
         };
-        if let Some(rate) = tier_set.and_then(|s| s.explicit(class)) {
-            return rate;
+        // Above the threshold the tier's own set is not used; batch halves the rates.
+        let scale = |rate: Decimal| if batch && (lc.is_some() || chosen.is_none()) { rate * half } else { rate };
+        if let Some(rate) = chosen.and_then(|set| set.explicit(class)) {
+            return scale(rate);
         }
-        let standard = self.standard.resolved(class);
-        if tier == ServiceTier::Batch {
-            standard * half
-        } else {
-            standard
+        if let Some(rate) = self.standard.explicit(class) {
+            return if batch { rate * half } else { rate };
+        }
+        match class.fallback() {
+            Some(parent) => self.rate(parent, tier, long_context),
+            None => Decimal::ZERO,
         }
     }
 
