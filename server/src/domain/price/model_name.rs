@@ -101,6 +101,12 @@ const VARIANT_WORDS: &[&str] = &[
     "coder",
     "chat",
     "distill",
+    "huge",
+    "giant",
+    "xl",
+    "xxl",
+    "online",
+    "omni",
 ];
 
 /// Characters that separate the parts of a model id.
