@@ -5,8 +5,10 @@
 
 pub mod api_token;
 pub mod auth;
+pub mod credential;
 pub mod error;
 pub mod ids;
+pub mod keyring;
 pub mod money;
 pub mod price;
 pub mod project;
