@@ -4,7 +4,9 @@
 
 pub mod api_token;
 pub mod context;
+pub mod credential;
 pub mod error;
+pub mod plugin;
 pub mod price;
 pub mod project;
 pub mod usage;
@@ -66,6 +68,8 @@ pub struct Query(
     api_token::ApiTokenQuery,
     usage::UsageQuery,
     price::PriceQuery,
+    plugin::PluginQuery,
+    credential::CredentialQuery,
 );
 
 /// The mutation root.
@@ -75,6 +79,7 @@ pub struct Mutation(
     api_token::ApiTokenMutation,
     usage::UsageMutation,
     price::PriceMutation,
+    credential::CredentialMutation,
 );
 
 /// The schema type.
