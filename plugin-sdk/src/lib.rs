@@ -3,7 +3,7 @@
 //! A provider plugin is a WebAssembly component that aispend runs in a sandbox. Write
 //! one by implementing [`Plugin`] and calling [`export_plugin!`] once:
 //!
-//! ```ignore
+//! ```text
 //! use aispend_plugin_sdk::*;
 //!
 //! struct Acme;
@@ -43,6 +43,7 @@ pub mod log;
 pub mod time;
 
 #[doc(hidden)]
+#[allow(clippy::too_many_arguments)]
 pub mod bindings {
     wit_bindgen::generate!({
         path: "wit",
@@ -141,6 +142,18 @@ macro_rules! export_plugin {
             use super::$plugin;
             $crate::bindings::__export_provider_world!($plugin with_types_in $crate::bindings);
         }
+
+        // Natively nothing is exported; name the entry points so the plugin's code
+        // still counts as used (native unit tests and benchmarks call it directly).
+        #[cfg(not(target_arch = "wasm32"))]
+        const _: () = {
+            let _ = (
+                <$plugin as $crate::Plugin>::metadata,
+                <$plugin as $crate::Plugin>::validate_credential,
+                <$plugin as $crate::Plugin>::fetch_usage,
+                <$plugin as $crate::Plugin>::fetch_costs,
+            );
+        };
     };
 }
 
