@@ -205,10 +205,17 @@ fn seats(credential: &Credential) -> Result<(Vec<Span>, String), ProviderError> 
                 }
                 None => i64::MIN,
             };
+            // A seat pending cancellation is billed through that date.
             let until = match &s.pending_cancellation_date {
-                Some(t) => Some(
-                    time::parse_rfc3339(t).ok_or_else(|| bad(format!("`{t}` is not a date")))?,
-                ),
+                Some(t) => {
+                    let at = time::parse_rfc3339(t)
+                        .ok_or_else(|| bad(format!("`{t}` is not a date")))?;
+                    Some(if t.trim().len() == 10 {
+                        at + 86_400
+                    } else {
+                        at
+                    })
+                }
                 None => None,
             };
             spans.push(Span {
