@@ -302,3 +302,30 @@ macro_rules! db_tests {
         }
     };
 }
+
+/// Like [`db_tests!`], for scenarios that start their own server with custom settings
+/// (a plugin folder, allowed hosts): each name must be an
+/// `async fn name(backend: Backend)` that calls [`spawn_app_with`] with it.
+#[macro_export]
+macro_rules! backend_tests {
+    ($($name:ident),* $(,)?) => {
+        mod own {
+            mod sqlite {
+                $(
+                    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                    async fn $name() {
+                        super::super::$name($crate::Backend::Sqlite).await
+                    }
+                )*
+            }
+            mod postgres {
+                $(
+                    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                    async fn $name() {
+                        super::super::$name($crate::Backend::Postgres).await
+                    }
+                )*
+            }
+        }
+    };
+}
