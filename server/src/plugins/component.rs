@@ -106,10 +106,8 @@ pub fn inspect(bytes: &[u8]) -> Result<Inspection, String> {
         let payload =
             payload.map_err(|e| format!("the file is not a valid WebAssembly component: {e}"))?;
         match payload {
-            Payload::Version { encoding, .. } if first => {
-                if encoding != Encoding::Component {
-                    return Err("the file is a core WebAssembly module, not a component: build it for wasm32-wasip2".into());
-                }
+            Payload::Version { encoding, .. } if first && encoding != Encoding::Component => {
+                return Err("the file is a core WebAssembly module, not a component: build it for wasm32-wasip2".into());
             }
             Payload::ModuleSection { .. } | Payload::ComponentSection { .. } => depth += 1,
             Payload::End(_) => depth = depth.saturating_sub(1),

@@ -425,13 +425,16 @@ pub struct LoadedPlugin {
     pre: v0_1::ProviderPre<CallState>,
 }
 
+/// A load's outcome: the plugin, or the SDK version (when known) and why it failed.
+type LoadOutcome = Result<Arc<LoadedPlugin>, (Option<String>, String)>;
+
 struct Slot {
     source: Source,
     origin: String,
     /// The id a bundled plugin is expected to have; the file stem for directory ones.
     name: String,
     bytes: Arc<[u8]>,
-    loaded: tokio::sync::OnceCell<Result<Arc<LoadedPlugin>, (Option<String>, String)>>,
+    loaded: tokio::sync::OnceCell<LoadOutcome>,
 }
 
 /// Settings of the plugin host.
@@ -590,7 +593,7 @@ impl PluginHost {
         out
     }
 
-    async fn load(&self, slot: &Slot) -> Result<Arc<LoadedPlugin>, (Option<String>, String)> {
+    async fn load(&self, slot: &Slot) -> LoadOutcome {
         slot.loaded
             .get_or_init(|| self.load_uncached(slot))
             .await

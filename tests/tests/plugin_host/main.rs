@@ -2,6 +2,7 @@
 //! fixture plugin, and each bundled plugin against a fake provider on 127.0.0.1.
 
 mod anthropic;
+mod example;
 mod github_copilot;
 mod openai;
 mod sandbox;
