@@ -5,7 +5,9 @@
 //! Run: `cargo bench -p aispend --bench plugins`. Results are recorded in BENCHMARKS.md.
 
 use aispend::domain::credential::{CredentialMaterial, Secret};
-use aispend::plugins::{self, BucketWidth, FetchKind, FetchQuery, Limits, PluginHost, PluginSettings, bundled};
+use aispend::plugins::{
+    self, BucketWidth, FetchKind, FetchQuery, Limits, PluginHost, PluginSettings, bundled,
+};
 use chrono::{TimeZone, Utc};
 use std::io::{Read, Write};
 use std::net::TcpListener;
@@ -50,7 +52,10 @@ fn serve(body: Vec<u8>) -> String {
                         Ok(n) => seen.extend_from_slice(&buf[..n]),
                     }
                 }
-                let head = format!("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n", body.len());
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                    body.len()
+                );
                 let _ = stream.write_all(head.as_bytes());
                 let _ = stream.write_all(&body);
             });
@@ -103,8 +108,15 @@ async fn main() {
     if !std::env::args().any(|a| a == "--bench") {
         return;
     }
-    let openai = bundled::BUNDLED.iter().find(|(id, _)| *id == "openai").expect("the openai plugin").1;
-    println!("plugin host benchmark (medians); openai component {} KiB", openai.len() / 1024);
+    let openai = bundled::BUNDLED
+        .iter()
+        .find(|(id, _)| *id == "openai")
+        .expect("the openai plugin")
+        .1;
+    println!(
+        "plugin host benchmark (medians); openai component {} KiB",
+        openai.len() / 1024
+    );
 
     // 1. Load: cold (compile + instantiate + metadata) and cached (instantiate + metadata).
     let cold = median(5, |i| {
@@ -116,7 +128,9 @@ async fn main() {
     })
     .await;
     let cached_bytes = variant(openai, 1_000);
-    plugins::inspect_file(cached_bytes.clone()).await.expect("loads");
+    plugins::inspect_file(cached_bytes.clone())
+        .await
+        .expect("loads");
     let cached = median(50, |_| {
         let bytes = cached_bytes.clone();
         async move {
@@ -129,19 +143,35 @@ async fn main() {
 
     // 2. Instantiate and call: a fresh store and instance per call, one row returned.
     let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::copy(format!("{}/aispend_fixture_misbehave.wasm", bundled::BUILD_DIR), dir.path().join("m.wasm")).expect("fixture");
-    let host = PluginHost::new(&PluginSettings { dir: Some(dir.path().into()), without_bundled: true, ..Default::default() })
-        .expect("host");
+    std::fs::copy(
+        format!("{}/aispend_fixture_misbehave.wasm", bundled::BUILD_DIR),
+        dir.path().join("m.wasm"),
+    )
+    .expect("fixture");
+    let host = PluginHost::new(&PluginSettings {
+        dir: Some(dir.path().into()),
+        without_bundled: true,
+        ..Default::default()
+    })
+    .expect("host");
     let query = FetchQuery {
         start: Utc.with_ymd_and_hms(2025, 8, 1, 0, 0, 0).unwrap(),
         end: Utc.with_ymd_and_hms(2025, 8, 2, 0, 0, 0).unwrap(),
         bucket: BucketWidth::Day,
         cursor: None,
     };
-    let ok = CredentialMaterial { secret: Secret::new("bench-secret"), base_url: None, options: vec![("mode".into(), "ok".into())] };
-    host.fetch_page("misbehave", FetchKind::Usage, &ok, &query).await.expect("warm");
+    let ok = CredentialMaterial {
+        secret: Secret::new("bench-secret"),
+        base_url: None,
+        options: vec![("mode".into(), "ok".into())],
+    };
+    host.fetch_page("misbehave", FetchKind::Usage, &ok, &query)
+        .await
+        .expect("warm");
     let call = median(500, |_| async {
-        host.fetch_page("misbehave", FetchKind::Usage, &ok, &query).await.expect("call");
+        host.fetch_page("misbehave", FetchKind::Usage, &ok, &query)
+            .await
+            .expect("call");
     })
     .await;
     println!("instantiate + call (no HTTP):     {:>10.1} µs", us(call));
@@ -158,27 +188,58 @@ async fn main() {
         ..Default::default()
     })
     .expect("host");
-    let full = CredentialMaterial { secret: Secret::new("sk-bench"), base_url: Some(format!("http://{full_addr}")), options: vec![] };
-    let none = CredentialMaterial { secret: Secret::new("sk-bench"), base_url: Some(format!("http://{empty_addr}")), options: vec![] };
-    let rows = host.fetch_page("openai", FetchKind::Usage, &full, &query).await.expect("page").rows.len();
+    let full = CredentialMaterial {
+        secret: Secret::new("sk-bench"),
+        base_url: Some(format!("http://{full_addr}")),
+        options: vec![],
+    };
+    let none = CredentialMaterial {
+        secret: Secret::new("sk-bench"),
+        base_url: Some(format!("http://{empty_addr}")),
+        options: vec![],
+    };
+    let rows = host
+        .fetch_page("openai", FetchKind::Usage, &full, &query)
+        .await
+        .expect("page")
+        .rows
+        .len();
     assert_eq!(rows, 1_000);
     let in_plugin = median(30, |_| async {
-        host.fetch_page("openai", FetchKind::Usage, &full, &query).await.expect("page");
+        host.fetch_page("openai", FetchKind::Usage, &full, &query)
+            .await
+            .expect("page");
     })
     .await;
     let fetch_only = median(30, |_| async {
-        host.fetch_page("openai", FetchKind::Usage, &none, &query).await.expect("page");
+        host.fetch_page("openai", FetchKind::Usage, &none, &query)
+            .await
+            .expect("page");
     })
     .await;
     let native = median(30, |_| async {
-        let (rows, _) = aispend_plugin_openai::parse_usage_page(std::hint::black_box(&page)).expect("parse");
+        let (rows, _) =
+            aispend_plugin_openai::parse_usage_page(std::hint::black_box(&page)).expect("parse");
         assert_eq!(rows.len(), 1_000);
     })
     .await;
     let plugin_parse = in_plugin.saturating_sub(fetch_only);
-    println!("1,000-row page, plugin fetch+parse:{:>9.2} ms ({} KiB of JSON)", ms(in_plugin), page.len() / 1024);
-    println!("empty page, plugin fetch:         {:>10.2} ms", ms(fetch_only));
-    println!("1,000-row page, plugin parse:     {:>10.2} ms (difference of the two)", ms(plugin_parse));
+    println!(
+        "1,000-row page, plugin fetch+parse:{:>9.2} ms ({} KiB of JSON)",
+        ms(in_plugin),
+        page.len() / 1024
+    );
+    println!(
+        "empty page, plugin fetch:         {:>10.2} ms",
+        ms(fetch_only)
+    );
+    println!(
+        "1,000-row page, plugin parse:     {:>10.2} ms (difference of the two)",
+        ms(plugin_parse)
+    );
     println!("1,000-row page, native parse:     {:>10.2} ms", ms(native));
-    println!("ratio plugin/native parse:        {:>10.2}x", plugin_parse.as_secs_f64() / native.as_secs_f64());
+    println!(
+        "ratio plugin/native parse:        {:>10.2}x",
+        plugin_parse.as_secs_f64() / native.as_secs_f64()
+    );
 }
