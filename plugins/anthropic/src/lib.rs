@@ -1,6 +1,6 @@
 //! Anthropic: the Admin API's usage and cost reports, with an admin key.
 //!
-//! Follows Anthropic's API reference, checked 2026-11-24:
+//! Follows Anthropic's API reference, checked 2026-11-23:
 //! - <https://platform.claude.com/docs/en/api/admin/usage_report/retrieve_messages> —
 //!   `GET /v1/organizations/usage_report/messages` with `starting_at`/`ending_at`
 //!   (RFC 3339), `bucket_width` (`1m`, `1h`, `1d`), `group_by[]` (`model`,

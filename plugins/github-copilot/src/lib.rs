@@ -1,7 +1,7 @@
 //! GitHub Copilot: an organization's seats (priced per seat and plan) and its
 //! premium-request usage, with a token that can read the organization's billing.
 //!
-//! Follows GitHub's REST documentation, checked 2026-11-24:
+//! Follows GitHub's REST documentation, checked 2026-11-23:
 //! - <https://docs.github.com/en/rest/copilot/copilot-user-management> —
 //!   `GET /orgs/{org}/copilot/billing` (`plan_type`, `seat_breakdown`) and
 //!   `GET /orgs/{org}/copilot/billing/seats` (`total_seats`, `seats[].created_at`,

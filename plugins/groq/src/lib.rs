@@ -2,7 +2,7 @@
 //! ingest works as for any OpenAI-compatible API: Groq's responses carry a `usage`
 //! object).
 //!
-//! Checked against Groq's documentation on 2026-11-24: the Billing FAQs
+//! Checked against Groq's documentation on 2026-11-23: the Billing FAQs
 //! (<https://console.groq.com/docs/billing-faqs>) describe usage and spend only in the
 //! console's dashboard; the API reference (<https://console.groq.com/docs/api-reference>)
 //! has no usage or billing endpoint.

@@ -1,6 +1,6 @@
 //! OpenAI: the organization Usage API and Costs API, with an admin key.
 //!
-//! Follows the API reference as published on platform.openai.com, checked 2026-11-24:
+//! Follows the API reference as published on platform.openai.com, checked 2026-11-23:
 //! - Usage: <https://platform.openai.com/docs/api-reference/usage> —
 //!   `GET /v1/organization/usage/{completions,embeddings,moderations,images,audio_speeches,audio_transcriptions,vector_stores,code_interpreter_sessions}`
 //!   with `start_time`/`end_time` (Unix seconds), `bucket_width` (`1m`, `1h`, `1d`),

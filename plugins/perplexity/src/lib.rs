@@ -2,7 +2,7 @@
 //! ingest still works, and Perplexity's responses carry their own cost
 //! (`usage.cost.total_cost`), which aispend records as the event's cost.
 //!
-//! Checked against Perplexity's documentation on 2026-11-24: the API reference
+//! Checked against Perplexity's documentation on 2026-11-23: the API reference
 //! (<https://docs.perplexity.ai/api-reference/chat-completions-post>) documents the
 //! `usage.cost` object of each response, and the API groups and billing page
 //! (<https://docs.perplexity.ai/getting-started/api-groups>) shows usage and invoices only
