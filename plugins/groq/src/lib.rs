@@ -4,8 +4,9 @@
 //!
 //! Checked against Groq's documentation on 2026-11-23: the Billing FAQs
 //! (<https://console.groq.com/docs/billing-faqs>) describe usage and spend only in the
-//! console's dashboard; the API reference (<https://console.groq.com/docs/api-reference>)
-//! has no usage or billing endpoint.
+//! console's dashboard, the Spend Limits page (<https://console.groq.com/docs/spend-limits>)
+//! tracks spend only under Settings → Billing, and the API reference
+//! (<https://console.groq.com/docs/api-reference>) has no usage or billing endpoint.
 
 use aispend_plugin_sdk::{Capability, Metadata, MetadataBuilder, Plugin, export_plugin};
 
