@@ -1,11 +1,12 @@
 //! The `aispend` command line: `serve`, `migrate`, `token create`, `prices import`,
-//! `prices check`.
+//! `prices check`, `plugins list`, `plugins inspect`.
 
 use crate::config::Settings;
 use crate::domain::api_token::{self, NewToken};
 use crate::domain::auth::Scope;
 use crate::domain::ids::ProjectId;
 use crate::domain::price::{catalog, litellm};
+use crate::plugins::{self, Capability, Inspected, PluginInfo, Source};
 use crate::{startup, telemetry};
 use anyhow::Context;
 use chrono::{DateTime, Utc};
@@ -35,6 +36,20 @@ enum Command {
     /// Manage prices.
     #[command(subcommand)]
     Prices(PricesCommand),
+    /// Provider plugins.
+    #[command(subcommand)]
+    Plugins(PluginsCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum PluginsCommand {
+    /// List the bundled plugins and those in AISPEND_PLUGIN_DIR, with load errors.
+    List,
+    /// Check a plugin component file and print its metadata and imports.
+    Inspect {
+        /// The `.wasm` file.
+        file: PathBuf,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -115,7 +130,21 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve => {
             let app = startup::Application::build(&settings).await?;
+            let plugins = app.state().plugins.clone();
+            tokio::spawn(async move { plugins.warm_up().await });
             app.run_until(startup::shutdown_signal()).await?;
+        }
+        Command::Plugins(PluginsCommand::List) => {
+            let host = startup::plugin_host(&settings)?;
+            return Ok(print_plugins(&host.list().await));
+        }
+        Command::Plugins(PluginsCommand::Inspect { file }) => {
+            let bytes =
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let inspected = plugins::inspect_file(bytes)
+                .await
+                .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+            return Ok(print_inspection(&file, &inspected));
         }
         Command::Migrate => {
             startup::prepare_database(&settings).await?;
@@ -212,4 +241,118 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn capability_names(caps: &[Capability]) -> String {
+    let names: Vec<&str> = caps
+        .iter()
+        .map(|c| match c {
+            Capability::ValidateCredential => "validate-credential",
+            Capability::FetchUsage => "fetch-usage",
+            Capability::FetchCosts => "fetch-costs",
+            Capability::ManualEntry => "manual-entry",
+        })
+        .collect();
+    names.join(",")
+}
+
+/// `aispend plugins list`: one line per plugin; fails when any plugin did not load.
+fn print_plugins(list: &[PluginInfo]) -> ExitCode {
+    println!(
+        "{:<16} {:<9} {:<4} {:<10} {:<55} hosts",
+        "id", "version", "sdk", "source", "capabilities"
+    );
+    let mut failed = false;
+    for p in list {
+        let source = match p.source {
+            Source::Bundled => "bundled",
+            Source::Directory => "directory",
+        };
+        match (&p.metadata, &p.load_error) {
+            (Some(m), None) => println!(
+                "{:<16} {:<9} {:<4} {:<10} {:<55} {}{}",
+                m.id,
+                m.version,
+                p.sdk_version.as_deref().unwrap_or("?"),
+                source,
+                capability_names(&m.capabilities),
+                m.hosts.join(","),
+                if p.replaced {
+                    "  (replaced by a directory plugin)"
+                } else {
+                    ""
+                }
+            ),
+            (_, error) => {
+                failed = true;
+                println!(
+                    "{:<16} {:<9} {:<4} {:<10} NOT LOADED ({}): {}",
+                    p.id,
+                    "-",
+                    p.sdk_version.as_deref().unwrap_or("?"),
+                    source,
+                    p.origin,
+                    error.as_deref().unwrap_or("unknown error")
+                );
+            }
+        }
+    }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// `aispend plugins inspect FILE`: the verdict, the metadata and the imports.
+fn print_inspection(file: &std::path::Path, inspected: &Inspected) -> ExitCode {
+    println!("file:        {}", file.display());
+    println!(
+        "sdk version: {}",
+        inspected
+            .inspection
+            .sdk_version
+            .as_deref()
+            .unwrap_or("(none)")
+    );
+    if let Some(m) = &inspected.metadata {
+        println!("id:          {}", m.id);
+        println!("name:        {}", m.name);
+        println!("version:     {}", m.version);
+        println!("capabilities: {}", capability_names(&m.capabilities));
+        println!(
+            "hosts:       {}",
+            if m.hosts.is_empty() {
+                "(none)".into()
+            } else {
+                m.hosts.join(", ")
+            }
+        );
+        println!("credential:  {}", m.credential_help);
+        if let Some(h) = &m.manual_entry_help {
+            println!("manual entry: {h}");
+        }
+        if let Some(d) = &m.docs_url {
+            println!("docs:        {d}");
+        }
+    }
+    println!("imports:");
+    for import in &inspected.inspection.imports {
+        let verdict = if plugins::component::import_allowed(import) {
+            "allowed"
+        } else {
+            "REFUSED"
+        };
+        println!("  {verdict:<8} {import}");
+    }
+    match &inspected.problem {
+        None => {
+            println!("verdict:     OK, loadable");
+            ExitCode::SUCCESS
+        }
+        Some(p) => {
+            println!("verdict:     REFUSED: {p}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -4,8 +4,10 @@
 use crate::config::Settings;
 use crate::domain::api_token::{self, NewToken};
 use crate::domain::auth::{Authenticator, Scope, Scopes};
+use crate::domain::keyring::Keyring;
 use crate::domain::price::{self, PriceCache};
 use crate::domain::usage::ingest::Ledger;
+use crate::plugins::{PluginHost, PluginSettings};
 use crate::state::AppState;
 use crate::{db, http};
 use anyhow::Context;
@@ -45,6 +47,17 @@ pub async fn prepare_database(
     Ok((db, target.kind()))
 }
 
+/// The plugin host for these settings: bundled plugins plus `AISPEND_PLUGIN_DIR`, with
+/// `AISPEND_PLUGIN_ALLOW_HOSTS`. Nothing is compiled until a plugin is first used.
+pub fn plugin_host(settings: &Settings) -> anyhow::Result<PluginHost> {
+    PluginHost::new(&PluginSettings {
+        dir: settings.plugin_dir.clone(),
+        allow_hosts: settings.plugin_allow_hosts.clone(),
+        ..Default::default()
+    })
+    .map_err(|e| anyhow::anyhow!(e))
+}
+
 /// A server that is bound and ready to run.
 pub struct Application {
     listener: TcpListener,
@@ -62,12 +75,19 @@ impl Application {
             price::load_book(&db).await.context("loading prices")?,
         ));
         let ledger = Arc::new(Ledger::new(db.clone(), prices.clone(), vec![]));
+        let keyring = Arc::new(
+            Keyring::load(settings.master_key.as_deref(), &settings.data_dir)
+                .context("loading the master key")?,
+        );
+        let plugins = Arc::new(plugin_host(settings)?);
         let state = AppState {
             db: db.clone(),
             db_kind,
             auth,
             prices: prices.clone(),
             ledger,
+            plugins,
+            keyring,
         };
         tokio::spawn(refresh_prices(db, prices));
         let listener = TcpListener::bind(settings.listen)

@@ -1,8 +1,10 @@
 //! Process-wide state shared by every transport.
 
 use crate::domain::auth::Authenticator;
+use crate::domain::keyring::Keyring;
 use crate::domain::price::PriceCache;
 use crate::domain::usage::ingest::Ledger;
+use crate::plugins::PluginHost;
 use sea_orm::DatabaseConnection;
 use std::sync::Arc;
 
@@ -19,4 +21,8 @@ pub struct AppState {
     pub prices: Arc<PriceCache>,
     /// The recording service.
     pub ledger: Arc<Ledger>,
+    /// The provider plugins.
+    pub plugins: Arc<PluginHost>,
+    /// The master key(s) that seal credentials.
+    pub keyring: Arc<Keyring>,
 }

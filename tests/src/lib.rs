@@ -18,6 +18,8 @@ use tokio::sync::oneshot;
 
 pub use serde_json;
 
+pub mod fake_provider;
+
 /// Which database a test runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -130,6 +132,12 @@ pub fn test_settings(
 
 /// Starts the real server on a fresh database.
 pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, |_| {}).await
+}
+
+/// Starts the real server on a fresh database, after `configure` adjusted its settings
+/// (a plugin folder, hosts plugins may reach, a master key).
+pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Settings)) -> TestApp {
     aispend::telemetry::init();
     let data_dir = tempfile::tempdir().expect("a temporary directory");
     let (pg, database_url) = match backend {
@@ -143,7 +151,8 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
         }
     };
     let admin_token = format!("test-admin-{:016x}", rand::rng().random::<u64>());
-    let settings = test_settings(data_dir.path(), database_url, &admin_token);
+    let mut settings = test_settings(data_dir.path(), database_url, &admin_token);
+    configure(&mut settings);
     let app = Application::build(&settings)
         .await
         .expect("the server starts");
@@ -166,6 +175,25 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
         _pg: pg,
     }
 }
+
+/// A temporary plugin folder holding these components from the plugin build (test
+/// fixtures and the example plugin are built there but never bundled).
+pub fn plugin_dir(files: &[&str]) -> TempDir {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    for file in files {
+        let from = std::path::Path::new(aispend::plugins::bundled::BUILD_DIR).join(file);
+        std::fs::copy(&from, dir.path().join(file))
+            .unwrap_or_else(|e| panic!("copying {}: {e}", from.display()));
+    }
+    dir
+}
+
+/// The misbehaving fixture plugin's file name.
+pub const MISBEHAVE: &str = "aispend_fixture_misbehave.wasm";
+/// The fixture that imports a filesystem (refused at load).
+pub const READS_FILES: &str = "aispend_fixture_reads_files.wasm";
+/// The example plugin of plugin-sdk/README.md.
+pub const EXAMPLE: &str = "aispend_plugin_example.wasm";
 
 /// A GraphQL response.
 #[derive(Debug, Clone)]
@@ -321,6 +349,33 @@ macro_rules! db_tests {
                     super::$name($crate::spawn_app($crate::Backend::Postgres).await).await
                 }
             )*
+        }
+    };
+}
+
+/// Like [`db_tests!`], for scenarios that start their own server with custom settings
+/// (a plugin folder, allowed hosts): each name must be an
+/// `async fn name(backend: Backend)` that calls [`spawn_app_with`] with it.
+#[macro_export]
+macro_rules! backend_tests {
+    ($($name:ident),* $(,)?) => {
+        mod own {
+            mod sqlite {
+                $(
+                    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                    async fn $name() {
+                        super::super::$name($crate::Backend::Sqlite).await
+                    }
+                )*
+            }
+            mod postgres {
+                $(
+                    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                    async fn $name() {
+                        super::super::$name($crate::Backend::Postgres).await
+                    }
+                )*
+            }
         }
     };
 }

@@ -69,3 +69,7 @@ int_id!(
     /// A price row.
     PriceId
 );
+uuid_id!(
+    /// A provider credential (its secret is stored encrypted).
+    CredentialId
+);

@@ -6,8 +6,10 @@
 pub mod api_token;
 pub mod auth;
 pub mod calendar;
+pub mod credential;
 pub mod error;
 pub mod ids;
+pub mod keyring;
 pub mod money;
 pub mod price;
 pub mod project;

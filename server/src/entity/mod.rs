@@ -7,6 +7,7 @@
 #![allow(missing_docs)]
 
 pub mod api_token;
+pub mod credential;
 pub mod model_alias;
 pub mod price;
 pub mod project;

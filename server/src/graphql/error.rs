@@ -58,6 +58,10 @@ pub fn to_gql(error: Error) -> async_graphql::Error {
             ext.set("errors", field_list(errors));
             error.to_string()
         }
+        Error::Plugin { plugin, .. } => {
+            ext.set("plugin", plugin.clone());
+            error.to_string()
+        }
         Error::RateLimited {
             retry_after_secs: Some(secs),
         } => {

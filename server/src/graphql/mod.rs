@@ -4,7 +4,9 @@
 
 pub mod api_token;
 pub mod context;
+pub mod credential;
 pub mod error;
+pub mod plugin;
 pub mod price;
 pub mod project;
 pub mod scalars;
@@ -76,6 +78,8 @@ pub struct Query(
     api_token::ApiTokenQuery,
     usage::UsageQuery,
     price::PriceQuery,
+    plugin::PluginQuery,
+    credential::CredentialQuery,
 );
 
 /// The mutation root.
@@ -85,6 +89,7 @@ pub struct Mutation(
     api_token::ApiTokenMutation,
     usage::UsageMutation,
     price::PriceMutation,
+    credential::CredentialMutation,
 );
 
 /// The schema type.

@@ -3,9 +3,11 @@
 //! PostgreSQL pass, on a fresh PostgreSQL database.
 
 mod auth;
+mod credentials;
 mod health;
 mod idempotency;
 mod ingest;
+mod plugins;
 mod pricing;
 mod queries;
 mod validation;

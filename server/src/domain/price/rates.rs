@@ -284,7 +284,13 @@ impl RateCard {
             (None, ServiceTier::Flex) => self.flex.as_ref(),
         };
         // Above the threshold the tier's own set is not used; batch halves the rates.
-        let scale = |rate: Decimal| if batch && (lc.is_some() || chosen.is_none()) { rate * half } else { rate };
+        let scale = |rate: Decimal| {
+            if batch && (lc.is_some() || chosen.is_none()) {
+                rate * half
+            } else {
+                rate
+            }
+        };
         if let Some(rate) = chosen.and_then(|set| set.explicit(class)) {
             return scale(rate);
         }
