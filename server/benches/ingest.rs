@@ -162,6 +162,59 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 const COLUMNS: &str = "id, project_id, provider, model, endpoint, source, occurred_at, received_at, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cache_write_1h_tokens, reasoning_tokens, requests, service_tier, latency_ms, cost_nanos, cost_source, price_id, idempotency_key, end_user, metadata";
 
+/// Sends prepared batch bodies from `clients` concurrent clients; returns the elapsed
+/// time and the number of batches. All `expected` events must be accepted.
+async fn send_batches(
+    client: &reqwest::Client,
+    url: &str,
+    bodies: Arc<Vec<Vec<u8>>>,
+    clients: usize,
+    expected: usize,
+) -> (Duration, usize) {
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let accepted = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let started = Instant::now();
+    let senders: Vec<_> = (0..clients)
+        .map(|_| {
+            let (client, url, bodies, next, accepted) = (
+                client.clone(),
+                url.to_owned(),
+                bodies.clone(),
+                next.clone(),
+                accepted.clone(),
+            );
+            tokio::spawn(async move {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(body) = bodies.get(i) else { break };
+                    let r: Value = client
+                        .post(&url)
+                        .bearer_auth(TOKEN)
+                        .header("content-type", "application/json")
+                        .body(body.clone())
+                        .send()
+                        .await
+                        .expect("a response")
+                        .json()
+                        .await
+                        .expect("JSON");
+                    let n = r["data"]["recordUsageBatch"]["accepted"]
+                        .as_u64()
+                        .unwrap_or_else(|| panic!("batch failed: {r}"));
+                    accepted.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    for s in senders {
+        s.await.expect("a sender");
+    }
+    let elapsed = started.elapsed();
+    let stored = accepted.load(std::sync::atomic::Ordering::Relaxed) as usize;
+    assert_eq!(stored, expected, "every event was stored");
+    (elapsed, bodies.len())
+}
+
 /// Inserts the server's rows into a fresh database with prepared statements of
 /// `per_statement` rows each (1 = one `INSERT` per row), in transactions of 10,000.
 async fn raw_baseline(
@@ -173,7 +226,7 @@ async fn raw_baseline(
         .await
         .expect("the server's database");
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM usage_events ORDER BY id"
+        "SELECT {COLUMNS} FROM usage_events WHERE idempotency_key LIKE 'a%' ORDER BY id"
     )))
     .fetch_all(from.get_sqlite_connection_pool())
     .await
@@ -287,46 +340,50 @@ async fn main() {
     }
 
     // Bodies are built before the clock starts: the server's work is what is measured.
-    let mut rng = StdRng::seed_from_u64(42);
-    let bodies: Vec<Vec<u8>> = (0..args.events.div_ceil(BATCH))
-        .map(|b| {
-            let n = BATCH.min(args.events - b * BATCH);
-            let inputs: Vec<Value> = (0..n).map(|i| event(&mut rng, &projects[i % projects.len()], format!("b{b}-{i}"))).collect();
-            serde_json::to_vec(&json!({
-                "query": "mutation($inputs: [UsageInput!]!) { recordUsageBatch(inputs: $inputs) { accepted duplicates } }",
-                "variables": {"inputs": inputs}
-            }))
-            .expect("JSON")
-        })
-        .collect();
-    let started = Instant::now();
-    let mut accepted = 0;
-    for body in &bodies {
-        let r: Value = client
-            .post(&server.url)
-            .bearer_auth(TOKEN)
-            .header("content-type", "application/json")
-            .body(body.clone())
-            .send()
-            .await
-            .expect("a response")
-            .json()
-            .await
-            .expect("JSON");
-        accepted += r["data"]["recordUsageBatch"]["accepted"]
-            .as_u64()
-            .unwrap_or_else(|| panic!("batch failed: {r}"));
-    }
-    let batched = started.elapsed();
-    assert_eq!(accepted as usize, args.events, "every event was stored");
-    let batched_rate = args.events as f64 / batched.as_secs_f64();
-
-    println!(
-        "batched ingest over HTTP: {} events in {} batches in {:.2} s = {:.0} events/s",
+    // Two sets with distinct keys: one sent by a single client, one by two at once.
+    let build = |phase: &str, seed: u64| -> Vec<Vec<u8>> {
+        let mut rng = StdRng::seed_from_u64(seed);
+        (0..args.events.div_ceil(BATCH))
+            .map(|b| {
+                let n = BATCH.min(args.events - b * BATCH);
+                let inputs: Vec<Value> = (0..n)
+                    .map(|i| event(&mut rng, &projects[i % projects.len()], format!("{phase}{b}-{i}")))
+                    .collect();
+                serde_json::to_vec(&json!({
+                    "query": "mutation($inputs: [UsageInput!]!) { recordUsageBatch(inputs: $inputs) { accepted duplicates } }",
+                    "variables": {"inputs": inputs}
+                }))
+                .expect("JSON")
+            })
+            .collect()
+    };
+    let (one, batches) = send_batches(
+        &client,
+        &server.url,
+        Arc::new(build("a", 42)),
+        1,
         args.events,
-        bodies.len(),
-        batched.as_secs_f64(),
-        batched_rate
+    )
+    .await;
+    let batched_rate = args.events as f64 / one.as_secs_f64();
+    let (two, _) = send_batches(
+        &client,
+        &server.url,
+        Arc::new(build("b", 43)),
+        2,
+        args.events,
+    )
+    .await;
+    println!(
+        "batched ingest over HTTP, one client: {} events in {batches} batches in {:.2} s = {batched_rate:.0} events/s",
+        args.events,
+        one.as_secs_f64()
+    );
+    println!(
+        "batched ingest over HTTP, two clients at once: {} more events in {:.2} s = {:.0} events/s",
+        args.events,
+        two.as_secs_f64(),
+        args.events as f64 / two.as_secs_f64()
     );
     let source = server_dir.join("aispend.db");
     for (name, per_statement) in [("one INSERT per row", 1), ("1,000 rows per INSERT", 1000)] {
