@@ -16,6 +16,7 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m20261123_000001_ledger_core;
+mod m20261124_000004_budgets;
 mod sql;
 
 /// The ordered list of migrations the server applies at start-up.
@@ -24,6 +25,9 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261123_000001_ledger_core::Migration)]
+        vec![
+            Box::new(m20261123_000001_ledger_core::Migration),
+            Box::new(m20261124_000004_budgets::Migration),
+        ]
     }
 }
