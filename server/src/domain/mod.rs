@@ -3,11 +3,14 @@
 //! inside a caller's transaction, and parse raw input into the types below before
 //! doing anything.
 
+pub mod alert;
 pub mod api_token;
 pub mod auth;
+pub mod budget;
 pub mod calendar;
 pub mod error;
 pub mod ids;
+pub mod live;
 pub mod money;
 pub mod price;
 pub mod project;
@@ -15,5 +18,6 @@ pub mod provider;
 pub mod time;
 pub mod tokens;
 pub mod usage;
+pub mod webhook;
 
 pub use error::{Error, FieldError, Result};
