@@ -1,6 +1,8 @@
 //! Process-wide state shared by every transport.
 
 use crate::domain::auth::Authenticator;
+use crate::domain::budget::Budgets;
+use crate::domain::live::LiveHub;
 use crate::domain::price::PriceCache;
 use crate::domain::usage::ingest::Ledger;
 use sea_orm::DatabaseConnection;
@@ -19,4 +21,8 @@ pub struct AppState {
     pub prices: Arc<PriceCache>,
     /// The recording service.
     pub ledger: Arc<Ledger>,
+    /// Budgets (and the cache ingest matches events against).
+    pub budgets: Arc<Budgets>,
+    /// Live updates.
+    pub live: Arc<LiveHub>,
 }
