@@ -2,17 +2,20 @@
 //! types, call the domain and map results to output types. Only this module imports
 //! async-graphql; SeaORM entities never appear here.
 
+pub mod alert;
 pub mod api_token;
+pub mod budget;
 pub mod context;
 pub mod error;
 pub mod price;
 pub mod project;
 pub mod scalars;
+pub mod subscription;
 pub mod usage;
 
 use crate::domain::auth::Principal;
 use crate::state::AppState;
-use async_graphql::{EmptySubscription, MergedObject, Object, Schema, SimpleObject};
+use async_graphql::{MergedObject, Object, Schema, SimpleObject};
 use context::ContextExt;
 
 /// Who the caller is.
@@ -76,6 +79,8 @@ pub struct Query(
     api_token::ApiTokenQuery,
     usage::UsageQuery,
     price::PriceQuery,
+    budget::BudgetQuery,
+    alert::AlertQuery,
 );
 
 /// The mutation root.
@@ -85,18 +90,24 @@ pub struct Mutation(
     api_token::ApiTokenMutation,
     usage::UsageMutation,
     price::PriceMutation,
+    budget::BudgetMutation,
+    alert::AlertMutation,
 );
 
 /// The schema type.
-pub type AispendSchema = Schema<Query, Mutation, EmptySubscription>;
+pub type AispendSchema = Schema<Query, Mutation, subscription::Subscription>;
 
 /// Builds the schema with the process state. Depth and complexity limits keep a
 /// hostile query from taking the server down.
 pub fn schema(state: AppState) -> AispendSchema {
-    Schema::build(Query::default(), Mutation::default(), EmptySubscription)
-        .data(state)
-        .limit_depth(16)
-        .limit_complexity(20_000)
-        .limit_recursive_depth(64)
-        .finish()
+    Schema::build(
+        Query::default(),
+        Mutation::default(),
+        subscription::Subscription,
+    )
+    .data(state)
+    .limit_depth(16)
+    .limit_complexity(20_000)
+    .limit_recursive_depth(64)
+    .finish()
 }
