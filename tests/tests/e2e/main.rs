@@ -3,6 +3,7 @@
 //! PostgreSQL pass, on a fresh PostgreSQL database.
 
 mod auth;
+mod budgets;
 mod health;
 mod idempotency;
 mod ingest;
