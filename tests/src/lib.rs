@@ -526,3 +526,27 @@ impl WsClient {
         }
     }
 }
+
+/// Like [`db_tests!`] for scenarios that start their own server(s): each name must be
+/// an `async fn name(backend: Backend)` in the calling module.
+#[macro_export]
+macro_rules! backend_tests {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::Backend::Postgres).await
+                }
+            )*
+        }
+    };
+}

@@ -10,3 +10,4 @@ mod ingest;
 mod pricing;
 mod queries;
 mod validation;
+mod webhooks;
