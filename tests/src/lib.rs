@@ -408,14 +408,22 @@ pub enum WsEvent {
 
 /// A graphql-transport-ws client over a real websocket (tokio-tungstenite).
 pub struct WsClient {
-    ws: tokio_tungstenite::WebSocketStream<
-        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
-    >,
+    ws: tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>,
 }
 
 impl WsClient {
     /// Connects and sends `connection_init` with `payload`.
     pub async fn connect(address: SocketAddr, payload: Value) -> WsClient {
+        Self::connect_with(address, payload, None).await
+    }
+
+    /// Like [`Self::connect`], with the client socket's receive buffer limited to
+    /// `recv_buffer` bytes (a client that reads slowly then fills up quickly).
+    pub async fn connect_with(
+        address: SocketAddr,
+        payload: Value,
+        recv_buffer: Option<u32>,
+    ) -> WsClient {
         use tokio_tungstenite::tungstenite::client::IntoClientRequest;
         let mut request = format!("ws://{address}/graphql/ws")
             .into_client_request()
@@ -424,9 +432,17 @@ impl WsClient {
             "Sec-WebSocket-Protocol",
             "graphql-transport-ws".parse().expect("a header value"),
         );
-        let (ws, response) = tokio_tungstenite::connect_async(request)
+        let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+        if let Some(size) = recv_buffer {
+            socket
+                .set_recv_buffer_size(size)
+                .expect("a receive buffer size");
+        }
+        let stream = socket.connect(address).await.expect("a TCP connection");
+        let (ws, response) = tokio_tungstenite::client_async(request, stream)
             .await
             .expect("the websocket upgrade succeeds");
+
         assert_eq!(
             response
                 .headers()
@@ -459,7 +475,9 @@ impl WsClient {
         use tokio_tungstenite::tungstenite::Message;
         let deadline = tokio::time::Instant::now() + wait;
         loop {
-            let next = tokio::time::timeout_at(deadline, self.ws.next()).await.ok()?;
+            let next = tokio::time::timeout_at(deadline, self.ws.next())
+                .await
+                .ok()?;
             match next {
                 Some(Ok(Message::Text(t))) => {
                     let v: Value = serde_json::from_str(&t).expect("a JSON message");
@@ -515,7 +533,10 @@ impl WsClient {
 
     /// Reads until the connection closes; returns the close code and reason and how
     /// many messages came before.
-    pub async fn until_closed(&mut self, wait: std::time::Duration) -> (Option<(u16, String)>, usize) {
+    pub async fn until_closed(
+        &mut self,
+        wait: std::time::Duration,
+    ) -> (Option<(u16, String)>, usize) {
         let mut seen = 0;
         loop {
             match self.recv(wait).await {

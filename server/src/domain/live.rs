@@ -79,6 +79,9 @@ pub struct Change {
 
 type Delivery = (Arc<Change>, Vec<u32>);
 
+/// Identifies a change between its `apply` and `committed` (see [`change_key`]).
+type ChangeKey = (u8, usize, usize);
+
 struct CostSub {
     filter: UsageFilter,
     tx: mpsc::Sender<Delivery>,
@@ -101,7 +104,7 @@ pub struct LiveHub {
     cost_count: AtomicUsize,
     alert_subs: RwLock<HashMap<u64, AlertSub>>,
     fanout: mpsc::UnboundedSender<Arc<Change>>,
-    seqs: Mutex<HashMap<(u8, usize, usize), (i64, Instant)>>,
+    seqs: Mutex<HashMap<ChangeKey, (i64, Instant)>>,
     /// Bumped when this process may have missed remote changes (its `LISTEN`
     /// connection dropped): subscribers then re-seed their totals.
     epoch: AtomicU64,
@@ -235,7 +238,7 @@ impl LiveHub {
         }
     }
 
-    fn stash_seq(&self, key: (u8, usize, usize), seq: i64) {
+    fn stash_seq(&self, key: ChangeKey, seq: i64) {
         if let Ok(mut seqs) = self.seqs.lock() {
             // Entries of transactions that rolled back are never taken; forget them.
             if seqs.len() > 64 {
@@ -245,7 +248,7 @@ impl LiveHub {
         }
     }
 
-    fn take_seq(&self, key: (u8, usize, usize)) -> Option<i64> {
+    fn take_seq(&self, key: ChangeKey) -> Option<i64> {
         self.seqs.lock().ok()?.remove(&key).map(|(s, _)| s)
     }
 }
@@ -260,7 +263,7 @@ async fn run_fanout(hub: std::sync::Weak<LiveHub>, mut rx: mpsc::UnboundedReceiv
 /// The identity of a change between `apply` and `committed`: the address and length
 /// of its slice, which the writer keeps alive across both calls (two changes in
 /// flight at once are distinct allocations).
-fn change_key(change: &LedgerChange<'_>) -> (u8, usize, usize) {
+fn change_key(change: &LedgerChange<'_>) -> ChangeKey {
     match change {
         LedgerChange::Inserted(e) => (0, e.as_ptr() as usize, e.len()),
         LedgerChange::Repriced(r) => (1, r.as_ptr() as usize, r.len()),
@@ -672,10 +675,85 @@ pub fn alerts_raised(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::ids::{ProjectId, UsageEventId};
+    use crate::domain::provider::Provider;
+    use crate::domain::usage::ingest::Repriced;
+    use crate::domain::usage::{CostSource, UsageSource};
+
+    fn event(id: i64, cost: Option<i64>) -> UsageEvent {
+        UsageEvent {
+            id: UsageEventId(id),
+            project: ProjectId::generate(),
+            provider: Provider::parse("openai").unwrap(),
+            model: "gpt-4o".into(),
+            endpoint: None,
+            source: UsageSource::Api,
+            occurred_at: Utc::now(),
+            received_at: Utc::now(),
+            tokens: Default::default(),
+            requests: 1,
+            service_tier: Default::default(),
+            latency_ms: None,
+            cost: cost.map(Usd::from_nanos),
+            cost_source: CostSource::Computed,
+            price_id: None,
+            idempotency_key: None,
+            user: None,
+            metadata: None,
+        }
+    }
+
+    fn entries(payloads: &[String]) -> Vec<serde_json::Value> {
+        payloads
+            .iter()
+            .flat_map(|p| {
+                assert!(p.len() < 8000, "payload of {} bytes", p.len());
+                let v: serde_json::Value = serde_json::from_str(p).unwrap();
+                assert_eq!((v["o"].as_u64(), v["s"].as_i64()), (Some(7), Some(42)));
+                v["e"].as_array().unwrap().clone()
+            })
+            .collect()
+    }
 
     #[test]
-    fn payloads_stay_under_the_notify_limit() {
-        let events: Vec<UsageEvent> = vec![];
-        assert!(payloads(1, 2, &LedgerChange::Inserted(&events)).is_empty());
+    fn payloads_stay_under_the_notify_limit_and_carry_every_event() {
+        let events: Vec<UsageEvent> = (1..=3000)
+            .map(|i| {
+                event(
+                    1_000_000_000 + i,
+                    (i % 3 != 0).then_some(123_456_789_012 + i),
+                )
+            })
+            .collect();
+        let split = payloads(7, 42, &LedgerChange::Inserted(&events));
+        assert!(split.len() > 1, "a big change is split");
+        let all = entries(&split);
+        assert_eq!(all.len(), 3000);
+        assert_eq!(
+            all[0],
+            serde_json::json!([1_000_000_001_i64, 123_456_789_013_i64])
+        );
+        assert_eq!(all[2], serde_json::json!([1_000_000_003_i64, null]));
+
+        let repriced: Vec<Repriced> = events
+            .iter()
+            .take(500)
+            .map(|e| Repriced {
+                event: e.clone(),
+                previous_cost: None,
+                previous_source: CostSource::Unpriced,
+            })
+            .collect();
+        let all = entries(&payloads_of_repriced(&repriced));
+        assert_eq!(all.len(), 500);
+        assert_eq!(
+            all[0],
+            serde_json::json!([1_000_000_001_i64, null, 123_456_789_013_i64])
+        );
+        assert!(payloads(7, 42, &LedgerChange::Inserted(&[])).is_empty());
+    }
+
+    fn payloads_of_repriced(r: &[Repriced]) -> Vec<String> {
+        payloads(7, 42, &LedgerChange::Repriced(r))
     }
 }

@@ -56,7 +56,7 @@ impl AllowList {
     /// Whether the operator allowed exactly this `host:port`.
     pub fn allows(&self, host_port: &str) -> bool {
         let wanted = host_port.to_ascii_lowercase();
-        self.0.iter().any(|e| *e == wanted)
+        self.0.contains(&wanted)
     }
 }
 

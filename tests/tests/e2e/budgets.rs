@@ -160,9 +160,7 @@ async fn budgets_are_created_listed_changed_and_deleted(app: TestApp) {
         .graphql(Some(&bound), "{ budgets { id } }", json!({}))
         .await;
     assert_eq!(r.data()["budgets"], json!([]));
-    let r = app
-        .graphql(Some(&bound), STATUS, json!({"id": id}))
-        .await;
+    let r = app.graphql(Some(&bound), STATUS, json!({"id": id})).await;
     assert_eq!(r.code(), "NOT_FOUND");
     let r = app
         .graphql(
@@ -196,7 +194,10 @@ async fn budgets_are_created_listed_changed_and_deleted(app: TestApp) {
         )
         .await;
     assert_eq!(r.data()["deleteBudget"], id);
-    assert_eq!(app.admin(STATUS, json!({"id": id})).await.code(), "NOT_FOUND");
+    assert_eq!(
+        app.admin(STATUS, json!({"id": id})).await.code(),
+        "NOT_FOUND"
+    );
 }
 
 async fn a_berlin_month_and_a_dst_week_have_their_own_periods(app: TestApp) {
@@ -258,7 +259,10 @@ async fn a_berlin_month_and_a_dst_week_have_their_own_periods(app: TestApp) {
         .collect();
     assert_eq!(
         fired,
-        vec![(50, "2025-10-01T00:00:00Z", "6"), (100, "2025-10-01T00:00:00Z", "12")]
+        vec![
+            (50, "2025-10-01T00:00:00Z", "6"),
+            (100, "2025-10-01T00:00:00Z", "12")
+        ]
     );
 
     // The week of the autumn DST change in Berlin has 169 hours; Monday 00:30 local
@@ -322,7 +326,10 @@ async fn every_threshold_fires_once_under_200_concurrent_ingests(app: TestApp) {
     let calls = (0..200).map(|_| spend(&app, &project, "1", None));
     futures::future::join_all(calls).await;
     let alerts = alerts_of(&app, &budget).await;
-    let thresholds: Vec<i64> = alerts.iter().map(|a| a["threshold"].as_i64().unwrap()).collect();
+    let thresholds: Vec<i64> = alerts
+        .iter()
+        .map(|a| a["threshold"].as_i64().unwrap())
+        .collect();
     assert_eq!(thresholds, vec![25, 50, 75, 100, 150], "{alerts:#?}");
     // Each fired with the spend that crossed it (concurrent calls share commits, so
     // a crossing may carry a few events at once).
@@ -373,12 +380,19 @@ async fn a_batch_crossing_several_thresholds_fires_each_once(app: TestApp) {
     let alerts = alerts_of(&app, &budget).await;
     let fired: Vec<(i64, &str)> = alerts
         .iter()
-        .map(|a| (a["threshold"].as_i64().unwrap(), a["spentUsd"].as_str().unwrap()))
+        .map(|a| {
+            (
+                a["threshold"].as_i64().unwrap(),
+                a["spentUsd"].as_str().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(fired, vec![(50, "12"), (80, "12"), (100, "12")]);
     assert!(
-        alerts.iter().all(|a| a["summary"].as_str().unwrap().contains("hard cap")
-            && !a["summary"].as_str().unwrap().contains("http")),
+        alerts
+            .iter()
+            .all(|a| a["summary"].as_str().unwrap().contains("hard cap")
+                && !a["summary"].as_str().unwrap().contains("http")),
         "a plain summary without links"
     );
 
@@ -484,7 +498,10 @@ async fn check_budget_answers_allow_warn_or_block(app: TestApp) {
     );
     assert_eq!(check(project.clone(), None, "1").await["decision"], "WARN");
     // Over a soft budget is a warning, never a block.
-    assert_eq!(check(project.clone(), None, "100").await["decision"], "WARN");
+    assert_eq!(
+        check(project.clone(), None, "100").await["decision"],
+        "WARN"
+    );
     // The enforced budget covers only the project's `summarise` endpoint: within it,
     // a warning; over it, a block.
     let r = check(project.clone(), Some("summarise"), "14").await;
@@ -582,7 +599,11 @@ async fn alerts_are_listed_filtered_and_acknowledged(app: TestApp) {
     let r = app.graphql(Some(&stranger), ALERTS, json!({})).await;
     assert_eq!(r.data()["alerts"], json!([]));
     let r = app
-        .graphql(Some(&stranger), "query($id: ID!) { alert(id: $id) { id } }", json!({"id": id}))
+        .graphql(
+            Some(&stranger),
+            "query($id: ID!) { alert(id: $id) { id } }",
+            json!({"id": id}),
+        )
         .await;
     assert_eq!(r.code(), "NOT_FOUND");
 }

@@ -4,10 +4,12 @@
 
 mod auth;
 mod budgets;
+mod cross_process;
 mod health;
 mod idempotency;
 mod ingest;
 mod pricing;
 mod queries;
+mod subscriptions;
 mod validation;
 mod webhooks;

@@ -90,7 +90,8 @@ fn verify(header: &str, body: &[u8]) -> i64 {
     let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
     mac.update(format!("{t}.").as_bytes());
     mac.update(body);
-    mac.verify_slice(&v1).expect("the signature matches the body");
+    mac.verify_slice(&v1)
+        .expect("the signature matches the body");
     let now = chrono::Utc::now().timestamp();
     assert!((now - t).abs() < 120, "the timestamp is current");
     t
@@ -162,7 +163,10 @@ async fn a_failing_webhook_is_retried_with_backoff_and_every_delivery_is_signed(
     for r in &got {
         let sig = r.headers["x-aispend-signature"].to_str().unwrap();
         verify(sig, &r.body);
-        assert_eq!(r.headers["x-aispend-delivery"], alert["id"].as_str().unwrap());
+        assert_eq!(
+            r.headers["x-aispend-delivery"],
+            alert["id"].as_str().unwrap()
+        );
         assert_eq!(r.headers["content-type"], "application/json");
     }
     let tampered = format!("{} ", String::from_utf8_lossy(&got[0].body));
@@ -171,7 +175,10 @@ async fn a_failing_webhook_is_retried_with_backoff_and_every_delivery_is_signed(
     assert!(ok.is_err(), "a changed body fails verification");
 
     let body: Value = serde_json::from_slice(&got[2].body).unwrap();
-    assert_eq!(body["budget"], json!({"id": budget, "name": "checkout daily"}));
+    assert_eq!(
+        body["budget"],
+        json!({"id": budget, "name": "checkout daily"})
+    );
     assert_eq!(body["threshold"], 50);
     assert_eq!(body["spentUsd"], "6");
     assert_eq!(body["amountUsd"], "10");
@@ -179,7 +186,10 @@ async fn a_failing_webhook_is_retried_with_backoff_and_every_delivery_is_signed(
     assert_eq!(body["period"]["kind"], "DAILY");
     assert!(body["period"]["start"].is_string() && body["period"]["end"].is_string());
     let summary = body["summary"].as_str().unwrap();
-    assert!(summary.contains("checkout daily") && summary.contains("50%"), "{summary}");
+    assert!(
+        summary.contains("checkout daily") && summary.contains("50%"),
+        "{summary}"
+    );
     assert!(!summary.contains("http"), "no links in the summary");
 
     // Exponential backoff (300 ms base, up to 50% jitter): ~300 ms, then ~600 ms.
@@ -241,10 +251,12 @@ async fn a_private_destination_needs_the_operators_permission(backend: Backend) 
         .await;
     assert_eq!(r.code(), "INVALID_INPUT");
     assert_eq!(r.field().as_deref(), Some("input.webhookUrl"));
-    assert!(r.errors()[0]["message"]
-        .as_str()
-        .unwrap()
-        .contains("AISPEND_PLUGIN_ALLOW_HOSTS"));
+    assert!(
+        r.errors()[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("AISPEND_PLUGIN_ALLOW_HOSTS")
+    );
     // ...and a name that resolves to one is refused when it is delivered.
     let budget = create_budget(
         &app,

@@ -209,8 +209,8 @@ async fn apply_deltas(
     }
     let now = time::to_micros(time::now());
     let mut after: HashMap<(BudgetId, i64), i64> = HashMap::with_capacity(keys.len());
-    let (old, new): (Vec<(BudgetId, i64)>, Vec<(BudgetId, i64)>) =
-        keys.iter().copied().partition(|k| existing.contains(k));
+    type Keys = Vec<(BudgetId, i64)>;
+    let (old, new): (Keys, Keys) = keys.iter().copied().partition(|k| existing.contains(k));
     for chunk in old.chunks(ROWS_PER_STATEMENT) {
         let mut stmt = Query::insert();
         stmt.into_table(budget_period::Entity).columns([
