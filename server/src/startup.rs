@@ -14,6 +14,7 @@ use crate::jobs::{self, JobSettings, Jobs};
 use crate::state::AppState;
 use crate::{db, http};
 use anyhow::Context;
+use axum::serve::ListenerExt;
 use sea_orm::{DatabaseConnection, DbBackend};
 use std::future::Future;
 use std::net::SocketAddr;
@@ -171,7 +172,14 @@ impl Application {
             attempts,
         );
         tracing::info!(address = %self.listener.local_addr()?, "aispend is serving");
-        let served = axum::serve(self.listener, self.router)
+        // No Nagle: a live update is a small write right after the previous one, which
+        // Nagle would hold until the client's delayed ACK (up to 40 ms).
+        let listener = self.listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "could not set TCP_NODELAY");
+            }
+        });
+        let served = axum::serve(listener, self.router)
             .with_graceful_shutdown(shutdown)
             .await
             .context("serving HTTP");

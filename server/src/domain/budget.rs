@@ -1290,20 +1290,35 @@ pub async fn webhook_secret(conn: &impl ConnectionTrait, id: BudgetId) -> Result
 }
 
 /// Every period key of `budgets` touched by `events`, with the summed cost change.
+///
+/// Runs inside every ingest transaction, so it avoids the costly parts: a period is
+/// computed (a time-zone conversion) once per budget and distinct period, not once
+/// per event, and sums are kept per budget before anything is hashed.
 pub fn deltas<'a>(
     budgets: &[Arc<Budget>],
     changes: impl Iterator<Item = (&'a UsageEvent, i64)>,
 ) -> HashMap<(BudgetId, i64), (Arc<Budget>, PeriodBounds, i64)> {
-    let mut out: HashMap<(BudgetId, i64), (Arc<Budget>, PeriodBounds, i64)> = HashMap::new();
+    let mut per_budget: Vec<Vec<(PeriodBounds, i64)>> = vec![vec![]; budgets.len()];
     for (event, delta) in changes {
         if delta == 0 {
             continue;
         }
-        for b in budgets.iter().filter(|b| b.counts(event)) {
-            let period = b.period_at(event.occurred_at);
-            out.entry((b.id, period.key()))
-                .and_modify(|e| e.2 = e.2.saturating_add(delta))
-                .or_insert_with(|| (b.clone(), period, delta));
+        for (slot, b) in per_budget.iter_mut().zip(budgets) {
+            if !b.counts(event) {
+                continue;
+            }
+            match slot.iter_mut().find(|(p, _)| p.contains(event.occurred_at)) {
+                Some(entry) => entry.1 = entry.1.saturating_add(delta),
+                None => slot.push((b.period_at(event.occurred_at), delta)),
+            }
+        }
+    }
+    let mut out = HashMap::new();
+    for (slot, b) in per_budget.into_iter().zip(budgets) {
+        for (period, delta) in slot {
+            if delta != 0 {
+                out.insert((b.id, period.key()), (b.clone(), period, delta));
+            }
         }
     }
     out

@@ -426,29 +426,62 @@ pub struct Total {
     pub cost: Usd,
 }
 
-/// One update of a cost subscription.
+/// One update of a cost subscription: one change, or several of the same kind that
+/// queued up while the subscriber was busy (coalesced, so a subscriber that falls
+/// behind gets fewer, larger messages instead of falling further behind).
 #[derive(Debug, Clone)]
 pub struct CostUpdate {
-    /// The change.
-    pub change: Arc<Change>,
-    /// Indexes of the change's events that pass the subscriber's filter.
-    pub matching: Vec<u32>,
+    /// The changes with the indexes of their events that pass the subscriber's filter,
+    /// in the order they were delivered.
+    pub parts: Vec<(Arc<Change>, Vec<u32>)>,
     /// The cost change of those events.
     pub delta: Usd,
-    /// Today's total, in the subscription's zone.
+    /// Today's total, in the subscription's zone, after the last change.
     pub today: Total,
-    /// This month's total.
+    /// This month's total, after the last change.
     pub month: Total,
 }
 
 impl CostUpdate {
     /// The matching events.
     pub fn events(&self) -> impl Iterator<Item = &ChangedEvent> {
-        self.matching
+        self.parts.iter().flat_map(|(change, matching)| {
+            matching
+                .iter()
+                .filter_map(|i| change.events.get(*i as usize))
+        })
+    }
+
+    /// How many matching events.
+    pub fn event_count(&self) -> usize {
+        self.parts.iter().map(|(_, m)| m.len()).sum()
+    }
+
+    /// The highest sequence number among the changes.
+    pub fn sequence(&self) -> i64 {
+        self.parts
             .iter()
-            .filter_map(|i| self.change.events.get(*i as usize))
+            .map(|(c, _)| c.seq)
+            .max()
+            .unwrap_or_default()
+    }
+
+    /// Ingest or re-pricing (coalesced changes are of one kind).
+    pub fn kind(&self) -> ChangeKind {
+        self.parts
+            .first()
+            .map(|(c, _)| c.kind)
+            .unwrap_or(ChangeKind::Ingested)
+    }
+
+    /// How many changes this update carries.
+    pub fn changes(&self) -> usize {
+        self.parts.len()
     }
 }
+
+/// Most queued changes folded into one update.
+const MAX_COALESCE: usize = 64;
 
 struct Totals {
     watermark: i64,
@@ -536,6 +569,8 @@ impl Drop for CostSubscription {
 
 struct StreamState {
     sub: CostSubscription,
+    /// A change taken from the queue while coalescing that starts the next update.
+    pending: Option<Delivery>,
     db: DatabaseConnection,
     dims: UsageFilter,
     tz: Tz,
@@ -581,6 +616,7 @@ pub async fn cost_updates(
     let totals = seed(&db, &dims, &tz, hub.epoch.load(Ordering::SeqCst)).await?;
     let state = Some(StreamState {
         sub,
+        pending: None,
         db,
         dims,
         tz,
@@ -589,7 +625,22 @@ pub async fn cost_updates(
     Ok(futures::stream::unfold(state, |state| async move {
         let mut st = state?;
         loop {
-            let (change, matching) = st.sub.rx.recv().await?;
+            let first = match st.pending.take() {
+                Some(d) => d,
+                None => st.sub.rx.recv().await?,
+            };
+            let kind = first.0.kind;
+            let mut batch = vec![first];
+            while batch.len() < MAX_COALESCE {
+                match st.sub.rx.try_recv() {
+                    Ok(d) if d.0.kind == kind => batch.push(d),
+                    Ok(d) => {
+                        st.pending = Some(d);
+                        break;
+                    }
+                    Err(_) => break,
+                }
+            }
             let now = time::now();
             let epoch = st.sub.hub.epoch.load(Ordering::SeqCst);
             if now >= st.totals.today.end || epoch != st.totals.epoch {
@@ -598,31 +649,34 @@ pub async fn cost_updates(
                     Err(e) => return Some((Err(e), None)),
                 }
             }
-            if change.seq <= st.totals.watermark {
+            // Changes up to the snapshot are in the seeded totals already.
+            batch.retain(|(change, _)| change.seq > st.totals.watermark);
+            if batch.is_empty() {
                 continue;
             }
             let mut delta = 0_i64;
-            for i in &matching {
-                let Some(c) = change.events.get(*i as usize) else {
-                    continue;
-                };
-                delta = delta.saturating_add(c.delta);
-                let t = c.event.occurred_at;
-                let in_day = t >= st.totals.today.start && t < st.totals.today.end;
-                let in_month = t >= st.totals.month.start && t < st.totals.month.end;
-                let dims_match = st.dims.matches(&c.event);
-                if dims_match && in_day {
-                    st.totals.today.cost =
-                        Usd::from_nanos(st.totals.today.cost.nanos().saturating_add(c.delta));
-                }
-                if dims_match && in_month {
-                    st.totals.month.cost =
-                        Usd::from_nanos(st.totals.month.cost.nanos().saturating_add(c.delta));
+            for (change, matching) in &batch {
+                for i in matching {
+                    let Some(c) = change.events.get(*i as usize) else {
+                        continue;
+                    };
+                    delta = delta.saturating_add(c.delta);
+                    if !st.dims.matches(&c.event) {
+                        continue;
+                    }
+                    let t = c.event.occurred_at;
+                    if t >= st.totals.today.start && t < st.totals.today.end {
+                        st.totals.today.cost =
+                            Usd::from_nanos(st.totals.today.cost.nanos().saturating_add(c.delta));
+                    }
+                    if t >= st.totals.month.start && t < st.totals.month.end {
+                        st.totals.month.cost =
+                            Usd::from_nanos(st.totals.month.cost.nanos().saturating_add(c.delta));
+                    }
                 }
             }
             let update = CostUpdate {
-                change,
-                matching,
+                parts: batch,
                 delta: Usd::from_nanos(delta),
                 today: st.totals.today,
                 month: st.totals.month,

@@ -52,7 +52,7 @@ impl From<Total> for CostTotalGql {
     }
 }
 
-/// One committed change of the ledger that passed the filter.
+/// One or more committed changes of the ledger that passed the filter.
 pub struct CostUpdateGql {
     update: CostUpdate,
     timezone: Tz,
@@ -60,17 +60,23 @@ pub struct CostUpdateGql {
 
 #[Object(name = "CostUpdate")]
 impl CostUpdateGql {
-    /// The change's place in the order of all changes (increasing, across processes).
+    /// The (last) change's place in the order of all changes: increasing, across
+    /// processes.
     async fn sequence(&self) -> i64 {
-        self.update.change.seq
+        self.update.sequence()
     }
-    /// Recording or re-pricing.
+    /// How many changes this update carries: more than one when changes queued up
+    /// while the subscriber was busy (they are then delivered together).
+    async fn changes(&self) -> i64 {
+        self.update.changes() as i64
+    }
+    /// Recording or re-pricing (changes delivered together are of one kind).
     async fn kind(&self) -> ChangeKindGql {
-        self.update.change.kind.into()
+        self.update.kind().into()
     }
-    /// How many of the change's events passed the filter.
+    /// How many of the changes' events passed the filter.
     async fn event_count(&self) -> i64 {
-        self.update.matching.len() as i64
+        self.update.event_count() as i64
     }
     /// Those events (their cost after the change), at most `first`.
     async fn events(&self, #[graphql(default = 100)] first: i64) -> Vec<UsageEventGql> {
@@ -80,7 +86,7 @@ impl CostUpdateGql {
             .map(|c| UsageEventGql(c.event.clone()))
             .collect()
     }
-    /// How much the change moved the filter's cost.
+    /// How much the changes moved the filter's cost.
     async fn delta_usd(&self) -> Decimal {
         self.update.delta.to_decimal()
     }

@@ -130,16 +130,18 @@ async fn serve(
     let protocol_stream = async_graphql::http::WebSocket::new(state.schema.clone(), input, protocol)
         .on_connection_init(move |payload| async move {
             let token = payload_token(&payload).or(header_token);
-            let principal = app
-                .auth
-                .authenticate(&app.db, token.as_deref())
-                .await
-                .unwrap_or(Principal::Anonymous);
             let refuse = |code: u16, message: &str| {
                 if let Ok(mut s) = slot.lock() {
                     *s = Some((code, message.to_owned()));
                 }
                 Err(async_graphql::Error::new(message))
+            };
+            let principal = match app.auth.authenticate(&app.db, token.as_deref()).await {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::error!(error = ?e, "authenticating a subscription connection");
+                    return refuse(1011, "internal error while checking the token");
+                }
             };
             match principal {
                 Principal::Anonymous => refuse(

@@ -36,8 +36,8 @@ use sea_orm::{
     ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, QueryFilter, Statement,
 };
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 use uuid::Uuid;
 
 /// Counter rows per statement (5 columns: far below SQLite's bind limit).
@@ -194,10 +194,31 @@ pub async fn spent_many(
 async fn apply_deltas(
     txn: &DatabaseTransaction,
     deltas: HashMap<(BudgetId, i64), (Arc<Budget>, PeriodBounds, i64)>,
+    known: &Mutex<KnownRows>,
+    generation: i64,
 ) -> Result<usize> {
     let keys: Vec<(BudgetId, i64)> = deltas.keys().copied().collect();
     let mut existing: HashSet<(BudgetId, i64)> = HashSet::new();
-    for chunk in keys.chunks(ROWS_PER_STATEMENT) {
+    let unknown: Vec<(BudgetId, i64)> = match known.lock() {
+        Ok(mut k) => {
+            if k.generation != generation || k.rows.len() > MAX_KNOWN_ROWS {
+                k.generation = generation;
+                k.rows.clear();
+            }
+            keys.iter()
+                .copied()
+                .filter(|key| {
+                    let hit = k.rows.contains(key);
+                    if hit {
+                        existing.insert(*key);
+                    }
+                    !hit
+                })
+                .collect()
+        }
+        Err(_) => keys.clone(),
+    };
+    for chunk in unknown.chunks(ROWS_PER_STATEMENT) {
         for r in budget_period::Entity::find()
             .filter(period_keys_condition(chunk))
             .all(txn)
@@ -206,6 +227,13 @@ async fn apply_deltas(
         {
             existing.insert((BudgetId(r.budget_id), r.period_start));
         }
+    }
+    // Rows found here existed before this transaction (committed): safe to remember.
+    // Rows this transaction creates are remembered when a later one finds them.
+    if let Ok(mut k) = known.lock()
+        && k.generation == generation
+    {
+        k.rows.extend(existing.iter().copied());
     }
     let now = time::to_micros(time::now());
     let mut after: HashMap<(BudgetId, i64), i64> = HashMap::with_capacity(keys.len());
@@ -291,15 +319,31 @@ async fn apply_deltas(
     Ok(fired)
 }
 
+/// Counter rows known to exist, so most transactions skip the existence check. Rows
+/// are only deleted by a budget change, which moves the generation: the set is then
+/// forgotten.
+#[derive(Default)]
+struct KnownRows {
+    generation: i64,
+    rows: HashSet<(BudgetId, i64)>,
+}
+
+/// More known rows than this and the set starts over (bounded memory).
+const MAX_KNOWN_ROWS: usize = 100_000;
+
 /// The ledger hook of budgets (see the module docs).
 pub struct BudgetHook {
     budgets: Arc<Budgets>,
+    known: Mutex<KnownRows>,
 }
 
 impl BudgetHook {
     /// A hook over the service's cache.
     pub fn new(budgets: Arc<Budgets>) -> BudgetHook {
-        BudgetHook { budgets }
+        BudgetHook {
+            budgets,
+            known: Mutex::new(KnownRows::default()),
+        }
     }
 }
 
@@ -341,7 +385,7 @@ impl LedgerHook for BudgetHook {
             if deltas.is_empty() {
                 return Ok(());
             }
-            if apply_deltas(txn, deltas).await? > 0 {
+            if apply_deltas(txn, deltas, &self.known, generation).await? > 0 {
                 self.budgets.fired.store(true, Ordering::Release);
             }
             Ok(())
