@@ -913,7 +913,7 @@ impl Budgets {
             .await
             .context("inserting a budget")?;
         let created = load_one(&txn, id).await?;
-        self.seed(&txn, &created, now).await?;
+        self.seed(&txn, &created, now, true).await?;
         txn.commit().await.context("committing a budget")?;
         self.replace(counter::load_set(db).await?)?;
         self.wake_dispatcher();
@@ -958,7 +958,7 @@ impl Budgets {
                 .context("clearing a budget's counters")?;
         }
         let updated = load_one(&txn, id).await?;
-        self.seed(&txn, &updated, now).await?;
+        self.seed(&txn, &updated, now, recount).await?;
         txn.commit().await.context("committing a budget")?;
         self.replace(counter::load_set(db).await?)?;
         self.wake_dispatcher();
@@ -990,10 +990,24 @@ impl Budgets {
         Ok(())
     }
 
-    /// Recounts the current period exactly and fires the thresholds it has reached.
-    async fn seed(&self, txn: &DatabaseTransaction, b: &Budget, now: DateTime<Utc>) -> Result<()> {
+    /// Fires the thresholds the current period has reached; with `recount`, first sets
+    /// its counter to the exact sum of its events (a new budget, or a new scope, period
+    /// or zone). The sum runs under the ledger lock, so ingest waits for it: a change
+    /// that keeps the counters valid (name, amount, thresholds, webhook) reads the
+    /// counter instead.
+    async fn seed(
+        &self,
+        txn: &DatabaseTransaction,
+        b: &Budget,
+        now: DateTime<Utc>,
+        recount: bool,
+    ) -> Result<()> {
         let period = b.period_at(now);
-        let spent = counter::recount(txn, b, &period).await?;
+        let spent = if recount {
+            counter::recount(txn, b, &period).await?
+        } else {
+            counter::spent(txn, b, &period).await?
+        };
         for threshold in b.reached(spent) {
             let fired =
                 alert::fire(txn, NewAlert::for_budget(b, &period, threshold, spent)).await?;
