@@ -1409,6 +1409,59 @@ mod tests {
     }
 
     #[test]
+    fn deltas_sum_per_budget_and_period() {
+        use crate::domain::ids::UsageEventId;
+        use crate::domain::usage::{CostSource, UsageSource};
+        let berlin = calendar::parse_tz("Europe/Berlin").unwrap();
+        let mut monthly = budget(1000, &[50], false);
+        monthly.timezone = berlin;
+        let mut only_gpt = budget(1000, &[50], false);
+        only_gpt.scope.models = vec!["gpt-4o".into()];
+        only_gpt.filter = only_gpt.scope.filter();
+        let budgets = vec![Arc::new(monthly.clone()), Arc::new(only_gpt.clone())];
+        let event = |id: i64, model: &str, at: &str| UsageEvent {
+            id: UsageEventId(id),
+            project: ProjectId::generate(),
+            provider: Provider::parse("openai").unwrap(),
+            model: model.into(),
+            endpoint: None,
+            source: UsageSource::Api,
+            occurred_at: at.parse().unwrap(),
+            received_at: Utc::now(),
+            tokens: Default::default(),
+            requests: 1,
+            service_tier: Default::default(),
+            latency_ms: None,
+            cost: None,
+            cost_source: CostSource::Computed,
+            price_id: None,
+            idempotency_key: None,
+            user: None,
+            metadata: None,
+        };
+        let events = [
+            event(1, "gpt-4o", "2025-10-31T22:30:00Z"),
+            event(2, "gpt-4o", "2025-10-31T23:30:00Z"),
+            event(3, "o3", "2025-10-31T23:45:00Z"),
+            event(4, "gpt-4o", "2025-10-31T23:50:00Z"),
+        ];
+        let d = deltas(&budgets, events.iter().zip([5, 7, 11, 0]));
+        // Berlin: event 1 is October; 2 and 3 are November. UTC: all October.
+        let oct_berlin = monthly.period_at(events[0].occurred_at).key();
+        let nov_berlin = monthly.period_at(events[1].occurred_at).key();
+        let oct_utc = only_gpt.period_at(events[0].occurred_at).key();
+        assert_ne!(oct_berlin, nov_berlin);
+        assert_eq!(d[&(monthly.id, oct_berlin)].2, 5);
+        assert_eq!(d[&(monthly.id, nov_berlin)].2, 18);
+        assert_eq!(
+            d[&(only_gpt.id, oct_utc)].2,
+            12,
+            "o3 is out of scope; zero deltas are skipped"
+        );
+        assert_eq!(d.len(), 3);
+    }
+
+    #[test]
     fn decisions() {
         let soft = budget(1000, &[80], false);
         let hard = budget(1000, &[80], true);

@@ -94,10 +94,16 @@ fn payload_token(payload: &serde_json::Value) -> Option<String> {
 
 type CloseSlot = Arc<Mutex<Option<(u16, String)>>>;
 
+/// A close frame; the reason is cut to the 123 bytes a close frame can carry (a longer
+/// one is a protocol error, and the client would see no reason at all).
 fn close_message(code: u16, reason: &str) -> Message {
+    let mut end = reason.len().min(123);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
     Message::Close(Some(CloseFrame {
         code,
-        reason: reason.into(),
+        reason: reason[..end].into(),
     }))
 }
 

@@ -206,8 +206,16 @@ async fn a_valid_token_is_required_in_connection_init(app: TestApp) {
     }
     // `{"token": ...}` works as well as the header form.
     let reader = app.create_token(Some(&project), &["READ"]).await;
-    let mut ws = app.ws_connect(json!({"token": reader})).await;
+    let mut ws = app.ws_connect(json!({"token": reader.clone()})).await;
     ws.expect_ack().await;
+    // A malformed message closes the connection with 4400.
+    let mut bad = app.ws_connect(json!({"token": reader.clone()})).await;
+    bad.expect_ack().await;
+    bad.send(json!({"type": "no-such-message"})).await;
+    match bad.recv(WAIT).await {
+        Some(WsEvent::Closed(code, _)) => assert_eq!(code, 4400),
+        other => panic!("expected 4400, got {other:?}"),
+    }
     // A bad filter is an error for that subscription only.
     ws.subscribe("7", COST, json!({"tz": "Mars/Olympus"})).await;
     match ws.recv(WAIT).await {
