@@ -424,6 +424,15 @@ impl WsClient {
         payload: Value,
         recv_buffer: Option<u32>,
     ) -> WsClient {
+        let mut client = Self::open(address, recv_buffer).await;
+        client
+            .send(json!({"type": "connection_init", "payload": payload}))
+            .await;
+        client
+    }
+
+    /// Opens the websocket without sending `connection_init`.
+    pub async fn open(address: SocketAddr, recv_buffer: Option<u32>) -> WsClient {
         use tokio_tungstenite::tungstenite::client::IntoClientRequest;
         let mut request = format!("ws://{address}/graphql/ws")
             .into_client_request()
@@ -451,11 +460,7 @@ impl WsClient {
             Some("graphql-transport-ws"),
             "the server speaks graphql-transport-ws"
         );
-        let mut client = WsClient { ws };
-        client
-            .send(json!({"type": "connection_init", "payload": payload}))
-            .await;
-        client
+        WsClient { ws }
     }
 
     /// Sends one protocol message.

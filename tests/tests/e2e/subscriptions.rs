@@ -195,6 +195,13 @@ async fn a_valid_token_is_required_in_connection_init(app: TestApp) {
             other => panic!("{payload}: expected 4401, got {other:?}"),
         }
     }
+    // Subscribing before `connection_init` is refused the same way.
+    let mut early = WsClient::open(app.address, None).await;
+    early.subscribe("1", COST, json!({})).await;
+    match early.recv(WAIT).await {
+        Some(WsEvent::Closed(4401, _)) => {}
+        other => panic!("expected 4401, got {other:?}"),
+    }
     let project = app.create_project("checkout").await;
     let ingest = app.create_token(Some(&project), &["INGEST"]).await;
     let mut ws = app
