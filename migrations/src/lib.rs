@@ -17,6 +17,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261123_000001_ledger_core;
 mod m20261124_000002_credentials;
+mod m20261124_000004_budgets;
 mod sql;
 
 /// The ordered list of migrations the server applies at start-up.
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261123_000001_ledger_core::Migration),
             Box::new(m20261124_000002_credentials::Migration),
+            Box::new(m20261124_000004_budgets::Migration),
         ]
     }
 }

@@ -67,6 +67,85 @@ pub struct Settings {
         value_delimiter = ','
     )]
     pub plugin_allow_hosts: Vec<String>,
+
+    /// Alert delivery and live-update tuning.
+    #[command(flatten)]
+    pub alerts: AlertSettings,
+}
+
+/// Alert delivery and live updates. The defaults suit production; tests shorten the
+/// delays so retries can be observed.
+#[derive(Args, Debug, Clone, PartialEq, Eq)]
+pub struct AlertSettings {
+    /// Retries of a failed webhook delivery (after the first attempt).
+    #[arg(
+        long,
+        env = "AISPEND_WEBHOOK_RETRIES",
+        default_value_t = 8,
+        global = true
+    )]
+    pub webhook_retries: u32,
+
+    /// The first retry delay of a webhook, in milliseconds; each retry doubles it
+    /// (plus up to 50% jitter).
+    #[arg(
+        long,
+        env = "AISPEND_WEBHOOK_BACKOFF_MS",
+        default_value_t = 5_000,
+        global = true
+    )]
+    pub webhook_backoff_ms: u64,
+
+    /// The longest retry delay of a webhook, in milliseconds.
+    #[arg(
+        long,
+        env = "AISPEND_WEBHOOK_BACKOFF_MAX_MS",
+        default_value_t = 3_600_000,
+        global = true
+    )]
+    pub webhook_backoff_max_ms: u64,
+
+    /// Timeout of one webhook request, in milliseconds.
+    #[arg(
+        long,
+        env = "AISPEND_WEBHOOK_TIMEOUT_MS",
+        default_value_t = 10_000,
+        global = true
+    )]
+    pub webhook_timeout_ms: u64,
+
+    /// How often job workers look for new jobs on SQLite, in milliseconds
+    /// (PostgreSQL wakes them on push).
+    #[arg(
+        long,
+        env = "AISPEND_JOBS_POLL_MS",
+        default_value_t = 1_000,
+        global = true
+    )]
+    pub jobs_poll_ms: u64,
+
+    /// Updates queued per live subscriber before it counts as too slow and is
+    /// dropped.
+    #[arg(
+        long,
+        env = "AISPEND_SUBSCRIBER_QUEUE",
+        default_value_t = 256,
+        global = true
+    )]
+    pub subscriber_queue: usize,
+}
+
+impl Default for AlertSettings {
+    fn default() -> Self {
+        AlertSettings {
+            webhook_retries: 8,
+            webhook_backoff_ms: 5_000,
+            webhook_backoff_max_ms: 3_600_000,
+            webhook_timeout_ms: 10_000,
+            jobs_poll_ms: 1_000,
+            subscriber_queue: 256,
+        }
+    }
 }
 
 /// Where the ledger lives.

@@ -9,6 +9,7 @@ pub mod domain;
 pub mod entity;
 pub mod graphql;
 pub mod http;
+pub mod jobs;
 pub mod plugins;
 pub mod startup;
 pub mod state;

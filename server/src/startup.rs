@@ -4,19 +4,26 @@
 use crate::config::Settings;
 use crate::domain::api_token::{self, NewToken};
 use crate::domain::auth::{Authenticator, Scope, Scopes};
+use crate::domain::budget::Budgets;
 use crate::domain::keyring::Keyring;
+use crate::domain::live::{self, LiveHub};
 use crate::domain::price::{self, PriceCache};
 use crate::domain::usage::ingest::Ledger;
+use crate::domain::webhook::AllowList;
+use crate::jobs::alerts::DeliveryContext;
+use crate::jobs::{self, JobSettings, Jobs};
 use crate::plugins::{PluginHost, PluginSettings};
 use crate::state::AppState;
 use crate::{db, http};
 use anyhow::Context;
-use sea_orm::DatabaseConnection;
+use axum::serve::ListenerExt;
+use sea_orm::{DatabaseConnection, DbBackend};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
+use tokio::sync::Notify;
 
 /// How often the price book is re-read to pick up other processes' price changes.
 const PRICE_REFRESH: Duration = Duration::from_secs(30);
@@ -35,6 +42,7 @@ pub async fn prepare_database(
     })?;
     let db = db::connect(&target).await?;
     db::migrate(&db).await?;
+    jobs::migrate(&db).await?;
     let report = price::catalog::seed(&db)
         .await
         .context("writing the built-in price catalog")?;
@@ -63,6 +71,15 @@ pub struct Application {
     listener: TcpListener,
     router: axum::Router,
     state: AppState,
+    background: Background,
+}
+
+/// What runs beside the HTTP server: job workers and the alert dispatcher.
+struct Background {
+    jobs: Jobs,
+    alert_queue: jobs::Queue<jobs::alerts::DeliverAlert>,
+    alerts_fired: Arc<Notify>,
+    attempts: u32,
 }
 
 impl Application {
@@ -74,12 +91,45 @@ impl Application {
         let prices = Arc::new(PriceCache::new(
             price::load_book(&db).await.context("loading prices")?,
         ));
-        let ledger = Arc::new(Ledger::new(db.clone(), prices.clone(), vec![]));
         let keyring = Arc::new(
             Keyring::load(settings.master_key.as_deref(), &settings.data_dir)
                 .context("loading the master key")?,
         );
         let plugins = Arc::new(plugin_host(settings)?);
+        let allow = AllowList::new(&settings.plugin_allow_hosts);
+        let alerts_fired = Arc::new(Notify::new());
+        let budgets = Arc::new(
+            Budgets::load(&db, allow.clone(), alerts_fired.clone())
+                .await
+                .context("loading budgets")?,
+        );
+        let live = LiveHub::start(db.get_database_backend(), settings.alerts.subscriber_queue);
+        if db.get_database_backend() == DbBackend::Postgres {
+            live::pg::start(db.get_postgres_connection_pool(), db.clone(), live.clone())
+                .await
+                .context("listening for other processes' changes")?;
+        }
+        // Ledger hooks, in the order they run inside each ingest transaction.
+        let hooks = vec![budgets.hook(), live.hook()];
+        let ledger = Arc::new(Ledger::new(db.clone(), prices.clone(), hooks));
+        let a = &settings.alerts;
+        let job_settings = JobSettings {
+            retries: a.webhook_retries,
+            backoff: Duration::from_millis(a.webhook_backoff_ms),
+            backoff_max: Duration::from_millis(a.webhook_backoff_max_ms),
+            poll: Duration::from_millis(a.jobs_poll_ms.max(10)),
+        };
+        let attempts = job_settings.attempts();
+        let mut jobs = Jobs::new(db.clone(), job_settings);
+        let alert_queue = jobs::alerts::register(
+            &mut jobs,
+            Arc::new(DeliveryContext {
+                db: db.clone(),
+                allow,
+                timeout: Duration::from_millis(a.webhook_timeout_ms.max(1)),
+                attempts,
+            }),
+        );
         let state = AppState {
             db: db.clone(),
             db_kind,
@@ -88,6 +138,8 @@ impl Application {
             ledger,
             plugins,
             keyring,
+            budgets,
+            live,
         };
         tokio::spawn(refresh_prices(db, prices));
         let listener = TcpListener::bind(settings.listen)
@@ -98,6 +150,12 @@ impl Application {
             listener,
             router,
             state,
+            background: Background {
+                jobs,
+                alert_queue,
+                alerts_fired,
+                attempts,
+            },
         })
     }
 
@@ -113,16 +171,41 @@ impl Application {
         &self.state
     }
 
-    /// Serves until `shutdown` completes, then finishes in-flight requests.
+    /// Serves until `shutdown` completes, then finishes in-flight requests and stops
+    /// the job workers.
     pub async fn run_until<F>(self, shutdown: F) -> anyhow::Result<()>
     where
         F: Future<Output = ()> + Send + 'static,
     {
+        let Background {
+            jobs,
+            alert_queue,
+            alerts_fired,
+            attempts,
+        } = self.background;
+        let workers = jobs.start();
+        let dispatcher = jobs::alerts::spawn_dispatcher(
+            self.state.db.clone(),
+            alert_queue,
+            self.state.live.clone(),
+            alerts_fired,
+            attempts,
+        );
         tracing::info!(address = %self.listener.local_addr()?, "aispend is serving");
-        axum::serve(self.listener, self.router)
+        // No Nagle: a live update is a small write right after the previous one, which
+        // Nagle would hold until the client's delayed ACK (up to 40 ms).
+        let listener = self.listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "could not set TCP_NODELAY");
+            }
+        });
+        let served = axum::serve(listener, self.router)
             .with_graceful_shutdown(shutdown)
             .await
-            .context("serving HTTP")
+            .context("serving HTTP");
+        dispatcher.abort();
+        workers.shutdown().await;
+        served
     }
 }
 

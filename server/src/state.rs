@@ -1,7 +1,9 @@
 //! Process-wide state shared by every transport.
 
 use crate::domain::auth::Authenticator;
+use crate::domain::budget::Budgets;
 use crate::domain::keyring::Keyring;
+use crate::domain::live::LiveHub;
 use crate::domain::price::PriceCache;
 use crate::domain::usage::ingest::Ledger;
 use crate::plugins::PluginHost;
@@ -25,4 +27,8 @@ pub struct AppState {
     pub plugins: Arc<PluginHost>,
     /// The master key(s) that seal credentials.
     pub keyring: Arc<Keyring>,
+    /// Budgets (and the cache ingest matches events against).
+    pub budgets: Arc<Budgets>,
+    /// Live updates.
+    pub live: Arc<LiveHub>,
 }

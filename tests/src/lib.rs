@@ -6,7 +6,7 @@
 //! `AISPEND_TEST_POSTGRES_URL` points at a server the tests may create databases on
 //! (see [`db_tests!`]).
 
-use aispend::config::Settings;
+use aispend::config::{AlertSettings, Settings};
 use aispend::startup::Application;
 use aispend::state::AppState;
 use rand::Rng;
@@ -127,6 +127,15 @@ pub fn test_settings(
         admin_token: Some(admin_token.to_owned()),
         plugin_dir: None,
         plugin_allow_hosts: vec![],
+        // Short delays so retries and polls are observable within a test.
+        alerts: AlertSettings {
+            webhook_retries: 4,
+            webhook_backoff_ms: 300,
+            webhook_backoff_max_ms: 5_000,
+            webhook_timeout_ms: 5_000,
+            jobs_poll_ms: 50,
+            subscriber_queue: 256,
+        },
     }
 }
 
@@ -250,6 +259,60 @@ impl Gql {
 }
 
 impl TestApp {
+    /// Starts a second server process on the same database (a replica): its own
+    /// listener and data directory, the same database URL and operator token.
+    pub async fn spawn_peer(&self) -> TestApp {
+        let data_dir = tempfile::tempdir().expect("a temporary directory");
+        let mut settings = self.settings.clone();
+        settings.listen = "127.0.0.1:0".parse().expect("a socket address");
+        if settings.database_url.is_none() {
+            // SQLite: share the first server's file.
+            settings.database_url = Some(format!(
+                "sqlite:{}",
+                self.settings.data_dir.join("aispend.db").display()
+            ));
+        }
+        settings.data_dir = data_dir.path().to_path_buf();
+        let app = Application::build(&settings)
+            .await
+            .expect("the second server starts");
+        let address = app.local_addr().expect("a bound address");
+        let state = app.state().clone();
+        let (tx, rx) = oneshot::channel::<()>();
+        tokio::spawn(app.run_until(async move {
+            let _ = rx.await;
+        }));
+        TestApp {
+            address,
+            base_url: format!("http://{address}"),
+            admin_token: self.admin_token.clone(),
+            client: reqwest::Client::new(),
+            state,
+            backend: self.backend,
+            settings,
+            shutdown: Some(tx),
+            _data_dir: data_dir,
+            _pg: None,
+        }
+    }
+
+    /// Opens a websocket to `/graphql/ws` (graphql-transport-ws), sends
+    /// `connection_init` with `payload`, and returns without waiting for the answer.
+    pub async fn ws_connect(&self, payload: Value) -> WsClient {
+        WsClient::connect(self.address, payload).await
+    }
+
+    /// Opens a websocket authenticated with `token`, waits for `connection_ack`, and
+    /// subscribes with id `1`.
+    pub async fn subscribe(&self, token: &str, query: &str, variables: Value) -> WsClient {
+        let mut ws = self
+            .ws_connect(json!({"Authorization": format!("Bearer {token}")}))
+            .await;
+        ws.expect_ack().await;
+        ws.subscribe("1", query, variables).await;
+        ws
+    }
+
     /// Sends a GraphQL request with an optional bearer token.
     pub async fn graphql(&self, token: Option<&str>, query: &str, variables: Value) -> Gql {
         let mut request = self
@@ -351,6 +414,164 @@ macro_rules! db_tests {
             )*
         }
     };
+}
+
+/// What a websocket client received.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WsEvent {
+    /// A graphql-transport-ws message.
+    Message(Value),
+    /// The server closed the connection with this code and reason.
+    Closed(u16, String),
+    /// The connection ended without a close frame.
+    Ended,
+}
+
+/// A graphql-transport-ws client over a real websocket (tokio-tungstenite).
+pub struct WsClient {
+    ws: tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>,
+}
+
+impl WsClient {
+    /// Connects and sends `connection_init` with `payload`.
+    pub async fn connect(address: SocketAddr, payload: Value) -> WsClient {
+        Self::connect_with(address, payload, None).await
+    }
+
+    /// Like [`Self::connect`], with the client socket's receive buffer limited to
+    /// `recv_buffer` bytes (a client that reads slowly then fills up quickly).
+    pub async fn connect_with(
+        address: SocketAddr,
+        payload: Value,
+        recv_buffer: Option<u32>,
+    ) -> WsClient {
+        let mut client = Self::open(address, recv_buffer).await;
+        client
+            .send(json!({"type": "connection_init", "payload": payload}))
+            .await;
+        client
+    }
+
+    /// Opens the websocket without sending `connection_init`.
+    pub async fn open(address: SocketAddr, recv_buffer: Option<u32>) -> WsClient {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut request = format!("ws://{address}/graphql/ws")
+            .into_client_request()
+            .expect("a websocket request");
+        request.headers_mut().insert(
+            "Sec-WebSocket-Protocol",
+            "graphql-transport-ws".parse().expect("a header value"),
+        );
+        let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+        if let Some(size) = recv_buffer {
+            socket
+                .set_recv_buffer_size(size)
+                .expect("a receive buffer size");
+        }
+        let stream = socket.connect(address).await.expect("a TCP connection");
+        let (ws, response) = tokio_tungstenite::client_async(request, stream)
+            .await
+            .expect("the websocket upgrade succeeds");
+
+        assert_eq!(
+            response
+                .headers()
+                .get("sec-websocket-protocol")
+                .and_then(|v| v.to_str().ok()),
+            Some("graphql-transport-ws"),
+            "the server speaks graphql-transport-ws"
+        );
+        WsClient { ws }
+    }
+
+    /// Sends one protocol message.
+    pub async fn send(&mut self, message: Value) {
+        use futures::SinkExt;
+        use tokio_tungstenite::tungstenite::Message;
+        self.ws
+            .send(Message::Text(message.to_string().into()))
+            .await
+            .expect("a websocket send");
+    }
+
+    /// The next message (pings are answered and skipped), or how the connection
+    /// ended; `None` after `wait` without anything.
+    pub async fn recv(&mut self, wait: std::time::Duration) -> Option<WsEvent> {
+        use futures::StreamExt;
+        use tokio_tungstenite::tungstenite::Message;
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let next = tokio::time::timeout_at(deadline, self.ws.next())
+                .await
+                .ok()?;
+            match next {
+                Some(Ok(Message::Text(t))) => {
+                    let v: Value = serde_json::from_str(&t).expect("a JSON message");
+                    if v["type"] == "ping" {
+                        self.send(json!({"type": "pong"})).await;
+                        continue;
+                    }
+                    return Some(WsEvent::Message(v));
+                }
+                Some(Ok(Message::Close(frame))) => {
+                    return Some(match frame {
+                        Some(f) => WsEvent::Closed(f.code.into(), f.reason.to_string()),
+                        None => WsEvent::Closed(1005, String::new()),
+                    });
+                }
+                Some(Ok(_)) => continue,
+                Some(Err(_)) | None => return Some(WsEvent::Ended),
+            }
+        }
+    }
+
+    /// Waits for `connection_ack`.
+    pub async fn expect_ack(&mut self) {
+        match self.recv(std::time::Duration::from_secs(10)).await {
+            Some(WsEvent::Message(m)) if m["type"] == "connection_ack" => {}
+            other => panic!("expected connection_ack, got {other:?}"),
+        }
+    }
+
+    /// Starts a subscription.
+    pub async fn subscribe(&mut self, id: &str, query: &str, variables: Value) {
+        self.send(json!({"id": id, "type": "subscribe", "payload": {"query": query, "variables": variables}}))
+            .await;
+    }
+
+    /// The `data` of the next `next` message of subscription `id`; panics on an error,
+    /// a close or a timeout.
+    pub async fn next_data(&mut self, id: &str, wait: std::time::Duration) -> Value {
+        loop {
+            match self.recv(wait).await {
+                Some(WsEvent::Message(m)) if m["type"] == "next" && m["id"] == id => {
+                    assert!(
+                        m["payload"].get("errors").is_none(),
+                        "subscription error: {m:#}"
+                    );
+                    return m["payload"]["data"].clone();
+                }
+                Some(WsEvent::Message(m)) if m["id"] != id => continue,
+                other => panic!("expected data for subscription {id}, got {other:?}"),
+            }
+        }
+    }
+
+    /// Reads until the connection closes; returns the close code and reason and how
+    /// many messages came before.
+    pub async fn until_closed(
+        &mut self,
+        wait: std::time::Duration,
+    ) -> (Option<(u16, String)>, usize) {
+        let mut seen = 0;
+        loop {
+            match self.recv(wait).await {
+                Some(WsEvent::Message(_)) => seen += 1,
+                Some(WsEvent::Closed(code, reason)) => return (Some((code, reason)), seen),
+                Some(WsEvent::Ended) | None => return (None, seen),
+            }
+        }
+    }
 }
 
 /// Like [`db_tests!`], for scenarios that start their own server with custom settings

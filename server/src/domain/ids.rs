@@ -61,6 +61,14 @@ uuid_id!(
     /// An API token (only its hash is stored).
     ApiTokenId
 );
+uuid_id!(
+    /// A budget.
+    BudgetId
+);
+uuid_id!(
+    /// A fired alert.
+    AlertId
+);
 int_id!(
     /// A usage event; integer because events are the high-volume table.
     UsageEventId

@@ -3,13 +3,16 @@
 //! inside a caller's transaction, and parse raw input into the types below before
 //! doing anything.
 
+pub mod alert;
 pub mod api_token;
 pub mod auth;
+pub mod budget;
 pub mod calendar;
 pub mod credential;
 pub mod error;
 pub mod ids;
 pub mod keyring;
+pub mod live;
 pub mod money;
 pub mod price;
 pub mod project;
@@ -17,5 +20,6 @@ pub mod provider;
 pub mod time;
 pub mod tokens;
 pub mod usage;
+pub mod webhook;
 
 pub use error::{Error, FieldError, Result};

@@ -6,7 +6,11 @@
 //! generate many public items, so documentation lints are relaxed here only.
 #![allow(missing_docs)]
 
+pub mod alert;
+pub mod alert_delivery;
 pub mod api_token;
+pub mod budget;
+pub mod budget_period;
 pub mod credential;
 pub mod model_alias;
 pub mod price;

@@ -2,7 +2,9 @@
 //! types, call the domain and map results to output types. Only this module imports
 //! async-graphql; SeaORM entities never appear here.
 
+pub mod alert;
 pub mod api_token;
+pub mod budget;
 pub mod context;
 pub mod credential;
 pub mod error;
@@ -10,11 +12,12 @@ pub mod plugin;
 pub mod price;
 pub mod project;
 pub mod scalars;
+pub mod subscription;
 pub mod usage;
 
 use crate::domain::auth::Principal;
 use crate::state::AppState;
-use async_graphql::{EmptySubscription, MergedObject, Object, Schema, SimpleObject};
+use async_graphql::{MergedObject, Object, Schema, SimpleObject};
 use context::ContextExt;
 
 /// Who the caller is.
@@ -80,6 +83,8 @@ pub struct Query(
     price::PriceQuery,
     plugin::PluginQuery,
     credential::CredentialQuery,
+    budget::BudgetQuery,
+    alert::AlertQuery,
 );
 
 /// The mutation root.
@@ -90,10 +95,12 @@ pub struct Mutation(
     usage::UsageMutation,
     price::PriceMutation,
     credential::CredentialMutation,
+    budget::BudgetMutation,
+    alert::AlertMutation,
 );
 
 /// The schema type.
-pub type AispendSchema = Schema<Query, Mutation, EmptySubscription>;
+pub type AispendSchema = Schema<Query, Mutation, subscription::Subscription>;
 
 /// Builds the schema with the process state. Depth and complexity limits keep a
 /// hostile query from taking the server down.
@@ -104,11 +111,15 @@ pub fn schema(state: AppState) -> AispendSchema {
         },
         tokio::spawn,
     );
-    Schema::build(Query::default(), Mutation::default(), EmptySubscription)
-        .data(prices)
-        .data(state)
-        .limit_depth(16)
-        .limit_complexity(20_000)
-        .limit_recursive_depth(64)
-        .finish()
+    Schema::build(
+        Query::default(),
+        Mutation::default(),
+        subscription::Subscription,
+    )
+    .data(prices)
+    .data(state)
+    .limit_depth(16)
+    .limit_complexity(20_000)
+    .limit_recursive_depth(64)
+    .finish()
 }

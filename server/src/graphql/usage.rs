@@ -263,6 +263,7 @@ impl UsageEventGql {
 
 /// The result of `recordUsage`.
 #[derive(SimpleObject)]
+#[graphql(complex)]
 pub struct RecordUsagePayload {
     /// The stored event (for a duplicate: the one stored first).
     pub event: UsageEventGql,
@@ -318,6 +319,15 @@ impl RecordUsageBatchPayload {
     /// Each input's event and whether it was a duplicate, in input order.
     async fn results(&self) -> Vec<RecordUsagePayload> {
         self.0.iter().cloned().map(Into::into).collect()
+    }
+    /// The budgets this batch's events count toward, after they were recorded
+    /// (current period). Advisory: the events are recorded either way.
+    async fn budget_check(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<super::budget::BudgetCheckGql> {
+        let events: Vec<&UsageEvent> = self.0.iter().map(|r| &r.event).collect();
+        super::budget::touched(ctx, &events).await
     }
 }
 

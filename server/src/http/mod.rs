@@ -1,8 +1,10 @@
-//! The HTTP surface (axum): `/graphql` (POST queries, GET GraphiQL), `/healthz`. Thin:
+//! The HTTP surface (axum): `/graphql` (POST queries, GET GraphiQL), `/graphql/ws`
+//! (subscriptions), `/healthz`. Thin:
 //! authenticate, hand over to GraphQL or the domain, translate errors once.
 
 pub mod graphql;
 pub mod health;
+pub mod ws;
 
 use crate::graphql::{AispendSchema, schema};
 use crate::state::AppState;
@@ -34,6 +36,7 @@ pub fn router(app: AppState) -> Router {
     };
     Router::new()
         .route("/graphql", get(graphql::graphiql).post(graphql::execute))
+        .route("/graphql/ws", get(ws::graphql_ws))
         .route("/healthz", get(health::healthz))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(TimeoutLayer::with_status_code(

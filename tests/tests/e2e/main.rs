@@ -3,11 +3,15 @@
 //! PostgreSQL pass, on a fresh PostgreSQL database.
 
 mod auth;
+mod budgets;
 mod credentials;
+mod cross_process;
 mod health;
 mod idempotency;
 mod ingest;
 mod plugins;
 mod pricing;
 mod queries;
+mod subscriptions;
 mod validation;
+mod webhooks;

@@ -550,7 +550,16 @@ pub async fn upsert_all<C>(
 where
     C: TransactionTrait,
 {
-    let txn = db.begin().await.context("starting a price import")?;
+    // IMMEDIATE on SQLite: this transaction reads, then writes; a deferred one fails
+    // with "database is locked" when another connection (the ingest writer, a job
+    // worker) commits in between.
+    let txn = db
+        .begin_with_options(sea_orm::TransactionOptions {
+            sqlite_transaction_mode: Some(sea_orm::SqliteTransactionMode::Immediate),
+            ..Default::default()
+        })
+        .await
+        .context("starting a price import")?;
     let mut report = ImportReport::default();
     for (draft, aliases) in drafts {
         let (_, change) = upsert(&txn, draft, source).await?;

@@ -164,12 +164,51 @@ impl UsageFilter {
         c
     }
 
+    /// Whether one event passes the filter: the in-memory twin of [`Self::condition`],
+    /// for budgets and live updates, which match events as they are written.
+    pub fn matches(&self, e: &UsageEvent) -> bool {
+        fn any_or<T: PartialEq>(list: &[T], value: &T) -> bool {
+            list.is_empty() || list.contains(value)
+        }
+        fn any_or_opt(list: &[String], value: Option<&String>) -> bool {
+            list.is_empty() || value.is_some_and(|v| list.contains(v))
+        }
+        any_or(&self.projects, &e.project)
+            && any_or(&self.providers, &e.provider)
+            && any_or(&self.models, &e.model)
+            && any_or_opt(&self.endpoints, e.endpoint.as_ref())
+            && any_or(&self.sources, &e.source)
+            && any_or_opt(&self.users, e.user.as_ref())
+            && self.from.is_none_or(|from| e.occurred_at >= from)
+            && self.to.is_none_or(|to| e.occurred_at < to)
+    }
+
     /// Restricts the filter to what the caller may read (`FORBIDDEN` when it asks for
     /// a project it may not see).
     pub fn authorized(mut self, principal: &Principal) -> Result<UsageFilter> {
         self.projects = principal.readable_projects(&self.projects)?;
         Ok(self)
     }
+}
+
+/// The exact total cost of a filter's events, in SQL. PostgreSQL sums `BIGINT` into
+/// `NUMERIC`, so the sum is cast back; unpriced events count as zero.
+pub fn cost_sum_expr() -> Expr {
+    Expr::cust("CAST(COALESCE(SUM(cost_nanos), 0) AS BIGINT)")
+}
+
+/// The exact total cost of the events matching `filter` (no authorisation: callers
+/// pass a filter they already restricted). Budgets seed their counters with it.
+pub async fn total_cost(conn: &impl ConnectionTrait, filter: &UsageFilter) -> Result<Usd> {
+    let total: Option<i64> = usage_event::Entity::find()
+        .select_only()
+        .expr_as(cost_sum_expr(), "total")
+        .filter(filter.condition())
+        .into_tuple()
+        .one(conn)
+        .await
+        .context("summing the cost of usage events")?;
+    Ok(Usd::from_nanos(total.unwrap_or(0)))
 }
 
 /// Sort orders of `usageEvents`.

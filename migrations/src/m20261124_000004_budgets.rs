@@ -1,0 +1,177 @@
+//! Budgets, their per-period spend counters, alerts and webhook delivery attempts, and
+//! the one-row `ledger_state` that orders ledger changes (see below).
+//!
+//! - `budget_periods` holds the exact spend of each budget period (nano-dollars),
+//!   updated in the same transaction as the events it counts.
+//! - `alerts_once` (unique on budget, period start, threshold) is what makes an alert
+//!   fire exactly once, also under concurrent ingest and with several processes: the
+//!   row that went in fired; a conflicting insert did not.
+//! - `ledger_state.change_seq` numbers every committed ledger change (its row lock also
+//!   serialises the counter updates of several processes), so a live subscriber can
+//!   seed its totals from a snapshot and apply exactly the later changes;
+//!   `budget_generation` changes with every budget change, so each process knows when
+//!   its in-memory budget list is stale.
+//!
+//! None of these tables may be called `jobs` or `workers`: apalis's SQLite migration
+//! creates `Jobs` and `Workers` in the same namespace.
+
+use crate::sql::Ddl;
+use sea_orm_migration::prelude::*;
+
+#[derive(DeriveMigrationName)]
+pub struct Migration;
+
+const UP: Ddl = Ddl {
+    sqlite: r#"
+CREATE TABLE budgets (
+    id BLOB PRIMARY KEY NOT NULL,
+    name TEXT NOT NULL,
+    owner_project_id BLOB NULL REFERENCES projects (id),
+    scope TEXT NOT NULL,
+    amount_nanos BIGINT NOT NULL,
+    period TEXT NOT NULL,
+    timezone TEXT NOT NULL,
+    thresholds TEXT NOT NULL,
+    enforce BOOLEAN NOT NULL,
+    webhook_url TEXT NULL,
+    webhook_secret TEXT NULL,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
+CREATE INDEX budgets_owner_project ON budgets (owner_project_id);
+
+CREATE TABLE budget_periods (
+    budget_id BLOB NOT NULL REFERENCES budgets (id) ON DELETE CASCADE,
+    period_start BIGINT NOT NULL,
+    period_end BIGINT NULL,
+    spent_nanos BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    PRIMARY KEY (budget_id, period_start)
+);
+
+CREATE TABLE alerts (
+    id BLOB PRIMARY KEY NOT NULL,
+    kind TEXT NOT NULL,
+    budget_id BLOB NULL REFERENCES budgets (id) ON DELETE SET NULL,
+    budget_name TEXT NOT NULL,
+    owner_project_id BLOB NULL REFERENCES projects (id),
+    period_start BIGINT NOT NULL,
+    period_end BIGINT NULL,
+    threshold INTEGER NOT NULL,
+    spent_nanos BIGINT NOT NULL,
+    amount_nanos BIGINT NOT NULL,
+    summary TEXT NOT NULL,
+    fired_at BIGINT NOT NULL,
+    acknowledged_at BIGINT NULL,
+    delivery_status TEXT NOT NULL,
+    dispatched_at BIGINT NULL,
+    delivered_at BIGINT NULL
+);
+CREATE UNIQUE INDEX alerts_once ON alerts (budget_id, period_start, threshold);
+CREATE INDEX alerts_fired_at ON alerts (fired_at, id);
+CREATE INDEX alerts_undispatched ON alerts (dispatched_at);
+
+CREATE TABLE alert_deliveries (
+    id INTEGER PRIMARY KEY,
+    alert_id BLOB NOT NULL REFERENCES alerts (id) ON DELETE CASCADE,
+    attempt INTEGER NOT NULL,
+    started_at BIGINT NOT NULL,
+    duration_ms BIGINT NOT NULL,
+    status_code INTEGER NULL,
+    error TEXT NULL,
+    succeeded BOOLEAN NOT NULL
+);
+CREATE INDEX alert_deliveries_alert ON alert_deliveries (alert_id, attempt);
+
+CREATE TABLE ledger_state (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    change_seq BIGINT NOT NULL,
+    budget_generation BIGINT NOT NULL
+);
+INSERT INTO ledger_state (id, change_seq, budget_generation) VALUES (1, 0, 0);
+"#,
+    postgres: r#"
+CREATE TABLE budgets (
+    id UUID PRIMARY KEY,
+    name TEXT NOT NULL,
+    owner_project_id UUID NULL REFERENCES projects (id),
+    scope TEXT NOT NULL,
+    amount_nanos BIGINT NOT NULL,
+    period TEXT NOT NULL,
+    timezone TEXT NOT NULL,
+    thresholds TEXT NOT NULL,
+    enforce BOOLEAN NOT NULL,
+    webhook_url TEXT NULL,
+    webhook_secret TEXT NULL,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
+CREATE INDEX budgets_owner_project ON budgets (owner_project_id);
+
+CREATE TABLE budget_periods (
+    budget_id UUID NOT NULL REFERENCES budgets (id) ON DELETE CASCADE,
+    period_start BIGINT NOT NULL,
+    period_end BIGINT NULL,
+    spent_nanos BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    PRIMARY KEY (budget_id, period_start)
+);
+
+CREATE TABLE alerts (
+    id UUID PRIMARY KEY,
+    kind TEXT NOT NULL,
+    budget_id UUID NULL REFERENCES budgets (id) ON DELETE SET NULL,
+    budget_name TEXT NOT NULL,
+    owner_project_id UUID NULL REFERENCES projects (id),
+    period_start BIGINT NOT NULL,
+    period_end BIGINT NULL,
+    threshold INTEGER NOT NULL,
+    spent_nanos BIGINT NOT NULL,
+    amount_nanos BIGINT NOT NULL,
+    summary TEXT NOT NULL,
+    fired_at BIGINT NOT NULL,
+    acknowledged_at BIGINT NULL,
+    delivery_status TEXT NOT NULL,
+    dispatched_at BIGINT NULL,
+    delivered_at BIGINT NULL
+);
+CREATE UNIQUE INDEX alerts_once ON alerts (budget_id, period_start, threshold);
+CREATE INDEX alerts_fired_at ON alerts (fired_at, id);
+CREATE INDEX alerts_undispatched ON alerts (dispatched_at);
+
+CREATE TABLE alert_deliveries (
+    id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+    alert_id UUID NOT NULL REFERENCES alerts (id) ON DELETE CASCADE,
+    attempt INTEGER NOT NULL,
+    started_at BIGINT NOT NULL,
+    duration_ms BIGINT NOT NULL,
+    status_code INTEGER NULL,
+    error TEXT NULL,
+    succeeded BOOLEAN NOT NULL
+);
+CREATE INDEX alert_deliveries_alert ON alert_deliveries (alert_id, attempt);
+
+CREATE TABLE ledger_state (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    change_seq BIGINT NOT NULL,
+    budget_generation BIGINT NOT NULL
+);
+INSERT INTO ledger_state (id, change_seq, budget_generation) VALUES (1, 0, 0);
+"#,
+};
+
+const DOWN: Ddl = Ddl {
+    sqlite: "DROP TABLE ledger_state;\nDROP TABLE alert_deliveries;\nDROP TABLE alerts;\nDROP TABLE budget_periods;\nDROP TABLE budgets;\n",
+    postgres: "DROP TABLE ledger_state;\nDROP TABLE alert_deliveries;\nDROP TABLE alerts;\nDROP TABLE budget_periods;\nDROP TABLE budgets;\n",
+};
+
+#[async_trait::async_trait]
+impl MigrationTrait for Migration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        UP.run(manager).await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        DOWN.run(manager).await
+    }
+}

@@ -1,0 +1,339 @@
+//! Webhooks: where an alert may be sent, and how a receiver knows it came from us.
+//!
+//! **Destinations.** A webhook URL must be `https`, unless its exact `host:port` is in
+//! the operator's allowlist (`AISPEND_PLUGIN_ALLOW_HOSTS`, the same list that lets
+//! plugins reach extra hosts), which also permits plain `http`. A destination that
+//! resolves to a private, loopback, link-local or otherwise non-public address is
+//! refused unless its `host:port` is allowlisted — checked on the *resolved* addresses
+//! at delivery time (and the connection goes to exactly those addresses, so DNS cannot
+//! change the answer in between). Redirects are never followed.
+//!
+//! **Signature.** Every delivery carries
+//! `X-Aispend-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`
+//! under the budget's webhook secret. A receiver recomputes the HMAC over the raw body
+//! with the timestamp from the header, compares in constant time, and rejects a
+//! timestamp too far from its clock (five minutes, say) so a captured request cannot
+//! be replayed later. Each attempt is signed afresh; `X-Aispend-Delivery` stays the
+//! same across the retries of one alert, so a receiver can drop duplicates.
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use url::Url;
+
+/// The signature header.
+pub const SIGNATURE_HEADER: &str = "X-Aispend-Signature";
+/// The delivery id header (the alert id: stable across retries).
+pub const DELIVERY_HEADER: &str = "X-Aispend-Delivery";
+/// The event type header.
+pub const EVENT_HEADER: &str = "X-Aispend-Event";
+
+/// Shortest webhook secret accepted: shorter secrets make the HMAC guessable.
+pub const MIN_SECRET_LEN: usize = 16;
+/// Longest webhook secret accepted.
+pub const MAX_SECRET_LEN: usize = 256;
+
+/// The operator's allowlist of `host:port` entries, normalised to lower case.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AllowList(Vec<String>);
+
+impl AllowList {
+    /// Builds the list from the configured entries (blank entries are ignored).
+    pub fn new<I, S>(entries: I) -> AllowList
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        AllowList(
+            entries
+                .into_iter()
+                .map(|e| e.as_ref().trim().trim_end_matches('/').to_ascii_lowercase())
+                .filter(|e| !e.is_empty())
+                .collect(),
+        )
+    }
+
+    /// Whether the operator allowed exactly this `host:port`.
+    pub fn allows(&self, host_port: &str) -> bool {
+        let wanted = host_port.to_ascii_lowercase();
+        self.0.contains(&wanted)
+    }
+}
+
+/// A webhook destination that passed the static checks (scheme, host, no credentials,
+/// no literal private address unless allowlisted).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookUrl(Url);
+
+impl WebhookUrl {
+    /// Parses and checks a destination; the error is a sentence for the user.
+    pub fn parse(raw: &str, allow: &AllowList) -> Result<WebhookUrl, String> {
+        let url = Url::parse(raw.trim()).map_err(|e| format!("is not a URL: {e}"))?;
+        let host = match url.host_str() {
+            Some(h) if !h.is_empty() => h.to_owned(),
+            _ => return Err("must name a host".into()),
+        };
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(
+                "must not contain credentials; sign requests with the webhook secret instead"
+                    .into(),
+            );
+        }
+        if url.fragment().is_some() {
+            return Err("must not have a #fragment".into());
+        }
+        let parsed = WebhookUrl(url);
+        let allowed = allow.allows(&parsed.host_port());
+        match parsed.0.scheme() {
+            "https" => {}
+            "http" if allowed => {}
+            "http" => {
+                return Err(format!(
+                    "must use https (plain http only for a host:port the operator allows in AISPEND_PLUGIN_ALLOW_HOSTS, e.g. `{}`)",
+                    parsed.host_port()
+                ));
+            }
+            other => return Err(format!("must use https, not `{other}`")),
+        }
+        if let Ok(ip) = host.trim_matches(['[', ']']).parse::<IpAddr>()
+            && !is_public(ip)
+            && !allowed
+        {
+            return Err(format!(
+                "points at a private address; the operator must allow `{}` in AISPEND_PLUGIN_ALLOW_HOSTS",
+                parsed.host_port()
+            ));
+        }
+        Ok(parsed)
+    }
+
+    /// The URL text.
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+
+    /// The host as written (no brackets around IPv6 literals).
+    pub fn host(&self) -> String {
+        self.0
+            .host_str()
+            .unwrap_or_default()
+            .trim_matches(['[', ']'])
+            .to_owned()
+    }
+
+    /// The port, explicit or the scheme's default.
+    pub fn port(&self) -> u16 {
+        self.0.port_or_known_default().unwrap_or(443)
+    }
+
+    /// `host:port` as the operator's allowlist spells it.
+    pub fn host_port(&self) -> String {
+        format!(
+            "{}:{}",
+            self.0.host_str().unwrap_or_default().to_ascii_lowercase(),
+            self.port()
+        )
+    }
+
+    /// Checks the addresses the host resolved to: all must be public unless the
+    /// operator allowed this `host:port`.
+    pub fn check_resolved(&self, addrs: &[SocketAddr], allow: &AllowList) -> Result<(), String> {
+        if addrs.is_empty() {
+            return Err(format!("`{}` did not resolve to any address", self.host()));
+        }
+        if allow.allows(&self.host_port()) {
+            return Ok(());
+        }
+        match addrs.iter().find(|a| !is_public(a.ip())) {
+            Some(a) => Err(format!(
+                "`{}` resolves to the non-public address {}; the operator must allow `{}` in AISPEND_PLUGIN_ALLOW_HOSTS",
+                self.host(),
+                a.ip(),
+                self.host_port()
+            )),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Whether an address is on the public internet (not loopback, private, link-local,
+/// shared, documentation, multicast, reserved or unspecified).
+pub fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => is_public_v4(v4),
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_public_v4(v4);
+            }
+            let s = v6.segments();
+            // NAT64 (64:ff9b::/96) embeds an IPv4 address.
+            if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+                return is_public_v4(Ipv4Addr::new(
+                    (s[6] >> 8) as u8,
+                    s[6] as u8,
+                    (s[7] >> 8) as u8,
+                    s[7] as u8,
+                ));
+            }
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (s[0] & 0xfe00) == 0xfc00 // unique local
+                || (s[0] & 0xffc0) == 0xfe80 // link-local
+                || (s[0] & 0xffc0) == 0xfec0 // site-local (deprecated)
+                || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation
+                || v6 == Ipv6Addr::new(0, 0, 0, 0, 0, 0, 0, 1))
+        }
+    }
+}
+
+fn is_public_v4(ip: Ipv4Addr) -> bool {
+    let o = ip.octets();
+    !(ip.is_loopback()
+        || ip.is_private()
+        || ip.is_link_local()
+        || ip.is_unspecified()
+        || ip.is_broadcast()
+        || ip.is_multicast()
+        || ip.is_documentation()
+        || o[0] == 0
+        || (o[0] == 100 && (o[1] & 0xc0) == 64) // shared address space 100.64/10
+        || (o[0] == 198 && (o[1] & 0xfe) == 18) // benchmarking 198.18/15
+        || (o[0] == 192 && o[1] == 0 && o[2] == 0) // IETF protocol assignments
+        || o[0] >= 240) // reserved
+}
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// HMAC-SHA256 keyed with `secret` over `"<timestamp>.<body>"`. HMAC takes keys of
+/// any length, so keying never fails in practice; `None` keeps that impossibility out
+/// of request paths without a panic.
+fn mac(secret: &[u8], timestamp: i64, body: &[u8]) -> Option<HmacSha256> {
+    let mut mac = HmacSha256::new_from_slice(secret).ok()?;
+    mac.update(timestamp.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    Some(mac)
+}
+
+/// The `X-Aispend-Signature` value for a body sent at `timestamp` (unix seconds).
+pub fn sign(secret: &[u8], timestamp: i64, body: &[u8]) -> Option<String> {
+    let digest = mac(secret, timestamp, body)?.finalize().into_bytes();
+    Some(format!("t={timestamp},v1={}", hex::encode(digest)))
+}
+
+/// Verifies a signature header the way a receiver should: constant-time comparison
+/// and a timestamp within `tolerance_secs` of `now`.
+pub fn verify(secret: &[u8], header: &str, body: &[u8], now: i64, tolerance_secs: i64) -> bool {
+    let mut timestamp = None;
+    let mut signatures = vec![];
+    for part in header.split(',') {
+        match part.trim().split_once('=') {
+            Some(("t", t)) => timestamp = t.parse::<i64>().ok(),
+            Some(("v1", v)) => signatures.extend(hex::decode(v).ok()),
+            _ => {}
+        }
+    }
+    let Some(t) = timestamp else { return false };
+    if (now - t).abs() > tolerance_secs {
+        return false;
+    }
+    signatures
+        .iter()
+        .any(|sig| mac(secret, t, body).is_some_and(|m| m.verify_slice(sig).is_ok()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn allow(entries: &[&str]) -> AllowList {
+        AllowList::new(entries.iter().copied())
+    }
+
+    #[test]
+    fn only_https_unless_the_operator_allows_the_host() {
+        assert!(WebhookUrl::parse("https://hooks.example.com/aispend", &allow(&[])).is_ok());
+        assert!(WebhookUrl::parse("http://hooks.example.com/x", &allow(&[])).is_err());
+        assert!(
+            WebhookUrl::parse(
+                "http://hooks.example.com/x",
+                &allow(&["hooks.example.com:80"])
+            )
+            .is_ok()
+        );
+        assert!(WebhookUrl::parse("ftp://hooks.example.com/x", &allow(&[])).is_err());
+        assert!(WebhookUrl::parse("https://user:pw@hooks.example.com/", &allow(&[])).is_err());
+    }
+
+    #[test]
+    fn literal_private_addresses_need_the_allowlist() {
+        for url in [
+            "https://127.0.0.1:9000/hook",
+            "https://10.1.2.3/hook",
+            "https://169.254.169.254/latest",
+            "https://[::1]:8443/hook",
+            "https://[fd00::1]/hook",
+        ] {
+            assert!(WebhookUrl::parse(url, &allow(&[])).is_err(), "{url}");
+        }
+        let u =
+            WebhookUrl::parse("http://127.0.0.1:9000/hook", &allow(&["127.0.0.1:9000"])).unwrap();
+        assert_eq!(u.host_port(), "127.0.0.1:9000");
+        // The port must match exactly.
+        assert!(
+            WebhookUrl::parse("http://127.0.0.1:9001/hook", &allow(&["127.0.0.1:9000"])).is_err()
+        );
+    }
+
+    #[test]
+    fn resolved_addresses_are_checked() {
+        let u = WebhookUrl::parse("https://hooks.example.com/x", &allow(&[])).unwrap();
+        let public: SocketAddr = "93.184.216.34:443".parse().unwrap();
+        let private: SocketAddr = "192.168.1.5:443".parse().unwrap();
+        let mapped: SocketAddr = "[::ffff:10.0.0.1]:443".parse().unwrap();
+        assert!(u.check_resolved(&[public], &allow(&[])).is_ok());
+        assert!(u.check_resolved(&[public, private], &allow(&[])).is_err());
+        assert!(u.check_resolved(&[mapped], &allow(&[])).is_err());
+        assert!(u.check_resolved(&[], &allow(&[])).is_err());
+        assert!(
+            u.check_resolved(&[private], &allow(&["hooks.example.com:443"]))
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn signatures_verify_and_expire() {
+        let body = br#"{"threshold":80}"#;
+        let header = sign(b"a-very-secret-key", 1_700_000_000, body).unwrap();
+        assert!(header.starts_with("t=1700000000,v1="));
+        assert!(verify(
+            b"a-very-secret-key",
+            &header,
+            body,
+            1_700_000_100,
+            300
+        ));
+        assert!(!verify(
+            b"another-secret-key",
+            &header,
+            body,
+            1_700_000_100,
+            300
+        ));
+        assert!(!verify(
+            b"a-very-secret-key",
+            &header,
+            b"{}",
+            1_700_000_100,
+            300
+        ));
+        assert!(!verify(
+            b"a-very-secret-key",
+            &header,
+            body,
+            1_700_001_000,
+            300
+        ));
+    }
+}

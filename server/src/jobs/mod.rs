@@ -1,0 +1,270 @@
+//! Background jobs: apalis workers over apalis's own tables in the ledger's database,
+//! sharing the ledger's connection pool, so several server replicas on one PostgreSQL
+//! share the work.
+//!
+//! This module is the one place that builds job storage and the monitor: a job
+//! module asks [`Jobs::queue`] for a typed queue and registers its workers on
+//! [`Jobs`] (see `alerts.rs`); `startup.rs` builds `Jobs`, lets each job module
+//! register, and starts the monitor with the server.
+//!
+//! Facts this relies on (see the stack notes):
+//! - apalis's migrations run after SeaORM's ([`migrate`]); on SQLite through
+//!   `SqliteStorage::migrations()`, because `setup()` would also switch the shared
+//!   connections to `synchronous=OFF`.
+//! - Every task gets `max_attempts` (the storage would otherwise re-fetch a failed
+//!   job without backoff up to 25 times); retries back off exponentially with jitter
+//!   in the worker ([`retry_policy`]).
+//! - A SQLite worker sees a push only at its next poll: workers poll at
+//!   [`JobSettings::poll`]. On PostgreSQL they are woken by apalis's pub/sub.
+//! - Worker names are unique per process (a restart under the same name within the
+//!   heartbeat is refused); the monitor's event hook logs worker errors, because
+//!   `run_with_signal` does not report a worker that died.
+
+pub mod alerts;
+
+use anyhow::Context;
+use apalis::layers::retry::backoff::{ExponentialBackoff, ExponentialBackoffMaker, MakeBackoff};
+use apalis::layers::retry::{BackoffRetryPolicy, HasherRng, RetryPolicy};
+use apalis::prelude::{Event, Monitor, TaskBuilder, TaskSink};
+use apalis_postgres::PostgresStorage;
+use apalis_sqlite::SqliteStorage;
+use sea_orm::{DatabaseConnection, DbBackend};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::time::Duration;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// How jobs retry and poll.
+#[derive(Debug, Clone)]
+pub struct JobSettings {
+    /// Retries after the first attempt.
+    pub retries: u32,
+    /// The first backoff; each retry doubles it, plus up to 50% jitter.
+    pub backoff: Duration,
+    /// The longest backoff.
+    pub backoff_max: Duration,
+    /// How often a SQLite worker looks for new jobs.
+    pub poll: Duration,
+}
+
+impl JobSettings {
+    /// Attempts in all (`max_attempts` of each task).
+    pub fn attempts(&self) -> u32 {
+        self.retries.saturating_add(1)
+    }
+}
+
+/// Creates apalis's tables (after SeaORM's migrations; idempotent).
+pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
+    match db.get_database_backend() {
+        DbBackend::Postgres => PostgresStorage::setup(db.get_postgres_connection_pool())
+            .await
+            .context("creating the job queue tables (apalis, PostgreSQL)"),
+        _ => SqliteStorage::migrations()
+            .run(db.get_sqlite_connection_pool())
+            .await
+            .context("creating the job queue tables (apalis, SQLite)"),
+    }
+}
+
+/// A typed queue in apalis's storage on the shared pool.
+pub enum Queue<T> {
+    /// apalis-sqlite.
+    Sqlite(SqliteStorage<T>),
+    /// apalis-postgres.
+    Postgres(PostgresStorage<T>),
+}
+
+impl<T> Clone for Queue<T> {
+    fn clone(&self) -> Self {
+        match self {
+            Queue::Sqlite(s) => Queue::Sqlite(s.clone()),
+            Queue::Postgres(s) => Queue::Postgres(s.clone()),
+        }
+    }
+}
+
+/// Whether a push queued a job or found it queued already.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pushed {
+    /// A new job.
+    Queued,
+    /// A job with the same idempotency key exists.
+    AlreadyQueued,
+}
+
+impl<T> Queue<T>
+where
+    T: Serialize + DeserializeOwned + Send + Sync + Unpin + 'static,
+{
+    /// Pushes a job that runs at most `attempts` times; `key` makes the push
+    /// idempotent across processes (the storage's unique index on it decides).
+    pub async fn push(&self, args: T, key: &str, attempts: u32) -> anyhow::Result<Pushed> {
+        let task = TaskBuilder::new(args)
+            .idempotency_key(key)
+            .max_attempts(attempts as usize)
+            .build();
+        match self.clone() {
+            // SQLite ignores a duplicate key (`ON CONFLICT DO NOTHING`).
+            Queue::Sqlite(mut s) => s
+                .push_task(task)
+                .await
+                .map(|_| Pushed::Queued)
+                .context("queueing a job (SQLite)"),
+            Queue::Postgres(mut s) => match s.push_task(task).await {
+                Ok(()) => Ok(Pushed::Queued),
+                // PostgreSQL raises a unique violation on the idempotency index.
+                Err(e) if is_unique_violation(&e) => Ok(Pushed::AlreadyQueued),
+                Err(e) => Err(anyhow::anyhow!("{e}")).context("queueing a job (PostgreSQL)"),
+            },
+        }
+    }
+}
+
+fn is_unique_violation(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source = Some(e);
+    while let Some(err) = source {
+        if let Some(sqlx) = err.downcast_ref::<sea_orm::sqlx::Error>()
+            && let sea_orm::sqlx::Error::Database(db) = sqlx
+            && db.is_unique_violation()
+        {
+            return true;
+        }
+        if let Some(apalis_postgres::Error::Database(sea_orm::sqlx::Error::Database(db))) =
+            err.downcast_ref::<apalis_postgres::Error>()
+            && db.is_unique_violation()
+        {
+            return true;
+        }
+        source = err.source();
+    }
+    e.to_string()
+        .contains("duplicate key value violates unique constraint")
+}
+
+/// The retry policy of every worker: `retries` retries with exponential backoff and
+/// jitter.
+pub fn retry_policy(settings: &JobSettings) -> BackoffRetryPolicy<ExponentialBackoff> {
+    let max = settings
+        .backoff_max
+        .max(settings.backoff)
+        .max(Duration::from_millis(1));
+    let backoff = ExponentialBackoffMaker::new(settings.backoff, max, 0.5, HasherRng::default())
+        .map(|mut m| m.make_backoff())
+        .unwrap_or_else(|_| ExponentialBackoffMaker::default().make_backoff());
+    RetryPolicy::retries(settings.retries as usize).with_backoff(backoff)
+}
+
+/// The job system of one process, being assembled.
+pub struct Jobs {
+    db: DatabaseConnection,
+    settings: JobSettings,
+    monitor: Option<Monitor>,
+    instance: String,
+    workers: usize,
+}
+
+impl Jobs {
+    /// Starts assembling; workers are registered by the job modules.
+    pub fn new(db: DatabaseConnection, settings: JobSettings) -> Jobs {
+        let monitor = Monitor::new().on_event(|ctx, event| match event {
+            Event::Error(e) => {
+                tracing::error!(worker = ctx.name(), error = %e, "a background job failed");
+            }
+            Event::Stop => tracing::debug!(worker = ctx.name(), "worker stopped"),
+            _ => {}
+        });
+        Jobs {
+            db,
+            settings,
+            monitor: Some(monitor),
+            instance: format!("{}-{:08x}", std::process::id(), rand::random::<u32>()),
+            workers: 0,
+        }
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &JobSettings {
+        &self.settings
+    }
+
+    /// A typed queue named `name` on the shared pool.
+    pub fn queue<T>(&self, name: &str) -> Queue<T> {
+        match self.db.get_database_backend() {
+            DbBackend::Postgres => Queue::Postgres(
+                PostgresStorage::new(self.db.get_postgres_connection_pool())
+                    .with_config(apalis_postgres::Config::default().queue(name)),
+            ),
+            _ => Queue::Sqlite(
+                SqliteStorage::new(self.db.get_sqlite_connection_pool())
+                    .with_config(apalis_sqlite::Config::default().queue(name)),
+            ),
+        }
+    }
+
+    /// A worker name unique to this process.
+    pub fn worker_name(&self, queue: &str) -> String {
+        format!("{queue}@{}", self.instance)
+    }
+
+    /// Adds workers to the monitor.
+    pub fn register(&mut self, add: impl FnOnce(Monitor) -> Monitor) {
+        self.monitor = self.monitor.take().map(add);
+        self.workers += 1;
+    }
+
+    /// Starts the monitor; the handle stops it.
+    pub fn start(mut self) -> JobsHandle {
+        let (stop, stopped) = oneshot::channel::<()>();
+        let monitor = self.monitor.take();
+        let workers = self.workers;
+        let task = tokio::spawn(async move {
+            let Some(monitor) = monitor else { return };
+            if workers == 0 {
+                return;
+            }
+            let signal = async move {
+                let _ = stopped.await;
+                Ok(())
+            };
+            if let Err(e) = monitor
+                .shutdown_timeout(Duration::from_secs(10))
+                .run_with_signal(signal)
+                .await
+            {
+                tracing::error!(error = %e, "the job monitor stopped with an error");
+            }
+        });
+        JobsHandle {
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+}
+
+/// A running job system.
+pub struct JobsHandle {
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl JobsHandle {
+    /// Stops the workers, letting running jobs finish (up to a timeout).
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(15), task).await;
+        }
+    }
+}
+
+impl Drop for JobsHandle {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
