@@ -99,7 +99,7 @@ impl Application {
         let allow = AllowList::new(&settings.plugin_allow_hosts);
         let alerts_fired = Arc::new(Notify::new());
         let budgets = Arc::new(
-            Budgets::load(&db, allow.clone(), alerts_fired.clone())
+            Budgets::load(&db, keyring.clone(), allow.clone(), alerts_fired.clone())
                 .await
                 .context("loading budgets")?,
         );
@@ -125,6 +125,7 @@ impl Application {
             &mut jobs,
             Arc::new(DeliveryContext {
                 db: db.clone(),
+                keyring: keyring.clone(),
                 allow,
                 timeout: Duration::from_millis(a.webhook_timeout_ms.max(1)),
                 attempts,

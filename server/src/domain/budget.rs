@@ -20,6 +20,7 @@ use crate::domain::auth::{Principal, Scope};
 use crate::domain::calendar::{self, Granularity};
 use crate::domain::error::{Context, Error, FieldError, Result};
 use crate::domain::ids::{BudgetId, ProjectId};
+use crate::domain::keyring::Keyring;
 use crate::domain::money::Usd;
 use crate::domain::provider::Provider;
 use crate::domain::usage::UsageEvent;
@@ -822,6 +823,7 @@ pub struct BudgetSet {
 /// signal that wakes the alert dispatcher.
 pub struct Budgets {
     cache: RwLock<Arc<BudgetSet>>,
+    keyring: Arc<Keyring>,
     allow: AllowList,
     alerts: Arc<Notify>,
     fired: AtomicBool,
@@ -842,12 +844,14 @@ impl Budgets {
     /// Loads every budget. `alerts` is notified after a transaction fired an alert.
     pub async fn load(
         db: &DatabaseConnection,
+        keyring: Arc<Keyring>,
         allow: AllowList,
         alerts: Arc<Notify>,
     ) -> Result<Budgets> {
         let set = counter::load_set(db).await?;
         Ok(Budgets {
             cache: RwLock::new(Arc::new(set)),
+            keyring,
             allow,
             alerts,
             fired: AtomicBool::new(false),
@@ -907,7 +911,7 @@ impl Budgets {
             .context("starting a budget transaction")?;
         counter::bump_generation(&txn).await?;
         let id = BudgetId::generate();
-        let row = spec_row(id, &spec, now)?;
+        let row = spec_row(&self.keyring, id, &spec, now)?;
         budget::Entity::insert(row)
             .exec_without_returning(&txn)
             .await
@@ -942,7 +946,7 @@ impl Budgets {
             .await
             .context("starting a budget transaction")?;
         counter::bump_generation(&txn).await?;
-        let row = spec_row(id, &spec, existing.created_at)?;
+        let row = spec_row(&self.keyring, id, &spec, existing.created_at)?;
         let recount = spec.scope != existing.scope
             || spec.period != existing.period
             || spec.timezone != existing.timezone;
@@ -1235,6 +1239,7 @@ async fn ensure_projects(conn: &impl ConnectionTrait, projects: &[ProjectId]) ->
 /// The row for a spec. The secret column is only written when the secret changes
 /// (sealed, or cleared).
 fn spec_row(
+    keyring: &Keyring,
     id: BudgetId,
     spec: &BudgetSpec,
     created_at: DateTime<Utc>,
@@ -1266,7 +1271,7 @@ fn spec_row(
         ..Default::default()
     };
     match &spec.webhook_secret {
-        Change::Set(plain) => row.webhook_secret = Set(Some(secret::seal(plain)?)),
+        Change::Set(plain) => row.webhook_secret = Set(Some(secret::seal(keyring, id, plain)?)),
         Change::Clear => row.webhook_secret = Set(None),
         Change::Keep => {}
     }
@@ -1293,13 +1298,17 @@ async fn load_one(conn: &impl ConnectionTrait, id: BudgetId) -> Result<Budget> {
 }
 
 /// The stored (sealed) webhook secret of a budget, opened; for the delivery job only.
-pub async fn webhook_secret(conn: &impl ConnectionTrait, id: BudgetId) -> Result<Option<String>> {
+pub async fn webhook_secret(
+    conn: &impl ConnectionTrait,
+    keyring: &Keyring,
+    id: BudgetId,
+) -> Result<Option<String>> {
     let row = budget::Entity::find_by_id(id.0)
         .one(conn)
         .await
         .context("reading a budget's webhook secret")?;
     row.and_then(|r| r.webhook_secret)
-        .map(|s| secret::open(&s))
+        .map(|s| secret::open(keyring, id, &s))
         .transpose()
 }
 

@@ -46,6 +46,8 @@ pub struct DeliverAlert {
 pub struct DeliveryContext {
     /// The database.
     pub db: DatabaseConnection,
+    /// Opens webhook secrets.
+    pub keyring: Arc<crate::domain::keyring::Keyring>,
     /// The operator's allowlist.
     pub allow: AllowList,
     /// Per-request timeout.
@@ -132,7 +134,7 @@ async fn attempt(ctx: &DeliveryContext, job: &DeliverAlert) -> Result<(), Failur
     let (Some(budget), Some(secret)) = (
         budget.as_ref(),
         match a.budget {
-            Some(b) => budget::webhook_secret(&ctx.db, b).await?,
+            Some(b) => budget::webhook_secret(&ctx.db, &ctx.keyring, b).await?,
             None => None,
         },
     ) else {

@@ -1,35 +1,56 @@
 //! The one boundary where a budget's webhook secret is sealed for storage and opened
-//! for signing.
-//!
-//! There is no at-rest encryption in this branch yet: the secret is stored encoded
-//! with a `plain:` tag. When the credentials module (AEAD under the master key) is
-//! available, [`seal`] and [`open`] are the only functions to change: `open` keeps
-//! reading `plain:` values, and `seal` writes the new tagged form, so existing rows
-//! keep working and are re-sealed on their next update. The API never returns the
-//! secret either way — only whether one is set.
+//! for signing: XChaCha20-Poly1305 under the master key (the same [`Keyring`] that
+//! seals provider credentials), bound to the budget's id so a sealed secret copied to
+//! another budget does not open. Stored as `aead:<key id>:<base64 nonce+ciphertext>`;
+//! the key id lets a rotated key keep opening older secrets. The API never returns the
+//! secret — only whether one is set.
 
 use crate::domain::error::{Error, Result};
+use crate::domain::ids::BudgetId;
+use crate::domain::keyring::{Keyring, Sealed};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
-const PLAIN: &str = "plain:";
+const SCHEME: &str = "aead:";
+
+fn context(budget: BudgetId) -> Vec<u8> {
+    let mut c = b"aispend budget webhook secret ".to_vec();
+    c.extend_from_slice(budget.0.as_bytes());
+    c
+}
 
 /// The stored form of a secret.
-pub fn seal(secret: &str) -> Result<String> {
-    Ok(format!("{PLAIN}{}", STANDARD.encode(secret.as_bytes())))
+pub fn seal(keyring: &Keyring, budget: BudgetId, secret: &str) -> Result<String> {
+    let sealed = keyring
+        .seal(secret, &context(budget))
+        .map_err(|e| Error::internal("sealing a webhook secret", e))?;
+    Ok(format!(
+        "{SCHEME}{}:{}",
+        sealed.key_id,
+        STANDARD.encode(&sealed.bytes)
+    ))
 }
 
 /// The secret from its stored form.
-pub fn open(stored: &str) -> Result<String> {
+pub fn open(keyring: &Keyring, budget: BudgetId, stored: &str) -> Result<String> {
     let undecodable =
         |e: String| Error::internal("opening a stored webhook secret", anyhow::anyhow!(e));
-    let Some(encoded) = stored.strip_prefix(PLAIN) else {
-        return Err(undecodable("unknown sealing scheme".into()));
-    };
+    let (key_id, encoded) = stored
+        .strip_prefix(SCHEME)
+        .and_then(|rest| rest.split_once(':'))
+        .ok_or_else(|| undecodable("unknown sealing scheme".into()))?;
     let bytes = STANDARD
         .decode(encoded)
         .map_err(|e| undecodable(e.to_string()))?;
-    String::from_utf8(bytes).map_err(|e| undecodable(e.to_string()))
+    keyring
+        .open(
+            &Sealed {
+                bytes,
+                key_id: key_id.to_owned(),
+            },
+            &context(budget),
+        )
+        .map_err(|e| Error::internal("opening a stored webhook secret", e))
 }
 
 #[cfg(test)]
@@ -37,11 +58,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn round_trips_and_is_tagged() {
-        let sealed = seal("whsec-0123456789abcdef").unwrap();
-        assert!(sealed.starts_with("plain:"));
-        assert!(!sealed.contains("whsec"));
-        assert_eq!(open(&sealed).unwrap(), "whsec-0123456789abcdef");
-        assert!(open("aead:v1:xyz").is_err());
+    fn seals_under_the_master_key_bound_to_the_budget() {
+        let keyring = Keyring::from_key(&[7u8; 32]);
+        let (a, b) = (BudgetId::generate(), BudgetId::generate());
+        let sealed = seal(&keyring, a, "whsec-0123456789abcdef").unwrap();
+        assert!(sealed.starts_with("aead:"));
+        assert!(
+            !sealed.contains("whsec"),
+            "the stored form does not contain the secret"
+        );
+        assert_eq!(
+            open(&keyring, a, &sealed).unwrap(),
+            "whsec-0123456789abcdef"
+        );
+        assert!(open(&keyring, b, &sealed).is_err(), "bound to its budget");
+        assert!(
+            open(&Keyring::from_key(&[8u8; 32]), a, &sealed).is_err(),
+            "needs the key"
+        );
+        assert!(open(&keyring, a, "plain:d2hzZWM=").is_err());
     }
 }
