@@ -5,11 +5,11 @@ use crate::config::Settings;
 use crate::domain::api_token::{self, NewToken};
 use crate::domain::auth::{Authenticator, Scope, Scopes};
 use crate::domain::budget::Budgets;
+use crate::domain::egress::OperatorAllowList;
 use crate::domain::keyring::Keyring;
 use crate::domain::live::{self, LiveHub};
 use crate::domain::price::{self, PriceCache};
 use crate::domain::usage::ingest::Ledger;
-use crate::domain::webhook::AllowList;
 use crate::jobs::alerts::DeliveryContext;
 use crate::jobs::{self, JobSettings, Jobs};
 use crate::plugins::{PluginHost, PluginSettings};
@@ -96,7 +96,8 @@ impl Application {
                 .context("loading the master key")?,
         );
         let plugins = Arc::new(plugin_host(settings)?);
-        let allow = AllowList::new(&settings.plugin_allow_hosts);
+        let allow =
+            OperatorAllowList::parse(&settings.plugin_allow_hosts).map_err(anyhow::Error::msg)?;
         let alerts_fired = Arc::new(Notify::new());
         let budgets = Arc::new(
             Budgets::load(&db, keyring.clone(), allow.clone(), alerts_fired.clone())

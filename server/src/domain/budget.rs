@@ -18,6 +18,7 @@ pub mod secret;
 use crate::domain::alert::{self, NewAlert};
 use crate::domain::auth::{Principal, Scope};
 use crate::domain::calendar::{self, Granularity};
+use crate::domain::egress::OperatorAllowList;
 use crate::domain::error::{Context, Error, FieldError, Result};
 use crate::domain::ids::{BudgetId, ProjectId};
 use crate::domain::keyring::Keyring;
@@ -25,7 +26,7 @@ use crate::domain::money::Usd;
 use crate::domain::provider::Provider;
 use crate::domain::usage::UsageEvent;
 use crate::domain::usage::query::{self, UsageFilter};
-use crate::domain::webhook::{AllowList, MAX_SECRET_LEN, MIN_SECRET_LEN, WebhookUrl};
+use crate::domain::webhook::{MAX_SECRET_LEN, MIN_SECRET_LEN, WebhookUrl};
 use crate::domain::{project, time};
 use crate::entity::{budget, budget_period};
 use chrono::{DateTime, Duration, Utc};
@@ -526,16 +527,16 @@ impl RawScope {
 
 impl RawBudget {
     /// Validates a new budget; every problem is reported at once.
-    pub fn parse_new(self, allow: &AllowList) -> Result<BudgetSpec> {
+    pub fn parse_new(self, allow: &OperatorAllowList) -> Result<BudgetSpec> {
         self.merge(None, allow)
     }
 
     /// Validates a change to `current`: absent fields keep their value.
-    pub fn parse_update(self, current: &Budget, allow: &AllowList) -> Result<BudgetSpec> {
+    pub fn parse_update(self, current: &Budget, allow: &OperatorAllowList) -> Result<BudgetSpec> {
         self.merge(Some(current), allow)
     }
 
-    fn merge(self, current: Option<&Budget>, allow: &AllowList) -> Result<BudgetSpec> {
+    fn merge(self, current: Option<&Budget>, allow: &OperatorAllowList) -> Result<BudgetSpec> {
         let mut errors = vec![];
         let name = match (self.name, current) {
             (Some(n), _) => {
@@ -824,7 +825,7 @@ pub struct BudgetSet {
 pub struct Budgets {
     cache: RwLock<Arc<BudgetSet>>,
     keyring: Arc<Keyring>,
-    allow: AllowList,
+    allow: OperatorAllowList,
     alerts: Arc<Notify>,
     fired: AtomicBool,
 }
@@ -845,7 +846,7 @@ impl Budgets {
     pub async fn load(
         db: &DatabaseConnection,
         keyring: Arc<Keyring>,
-        allow: AllowList,
+        allow: OperatorAllowList,
         alerts: Arc<Notify>,
     ) -> Result<Budgets> {
         let set = counter::load_set(db).await?;
@@ -1538,13 +1539,16 @@ mod tests {
             webhook_url: Change::Set("https://hooks.example.com/x".into()),
             ..Default::default()
         };
-        let err = raw.clone().parse_new(&AllowList::default()).unwrap_err();
+        let err = raw
+            .clone()
+            .parse_new(&OperatorAllowList::default())
+            .unwrap_err();
         assert_eq!(err.code(), "INVALID_INPUT");
         let ok = RawBudget {
             webhook_secret: Change::Set("0123456789abcdef".into()),
             ..raw
         }
-        .parse_new(&AllowList::default());
+        .parse_new(&OperatorAllowList::default());
         assert!(ok.is_ok());
     }
 }

@@ -9,6 +9,7 @@ pub mod auth;
 pub mod budget;
 pub mod calendar;
 pub mod credential;
+pub mod egress;
 pub mod error;
 pub mod ids;
 pub mod keyring;

@@ -16,9 +16,10 @@
 //! be replayed later. Each attempt is signed afresh; `X-Aispend-Delivery` stays the
 //! same across the retries of one alert, so a receiver can drop duplicates.
 
+use crate::domain::egress::{HostPort, OperatorAllowList, first_forbidden_address, is_public};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use url::Url;
 
 /// The signature header.
@@ -33,33 +34,6 @@ pub const MIN_SECRET_LEN: usize = 16;
 /// Longest webhook secret accepted.
 pub const MAX_SECRET_LEN: usize = 256;
 
-/// The operator's allowlist of `host:port` entries, normalised to lower case.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct AllowList(Vec<String>);
-
-impl AllowList {
-    /// Builds the list from the configured entries (blank entries are ignored).
-    pub fn new<I, S>(entries: I) -> AllowList
-    where
-        I: IntoIterator<Item = S>,
-        S: AsRef<str>,
-    {
-        AllowList(
-            entries
-                .into_iter()
-                .map(|e| e.as_ref().trim().trim_end_matches('/').to_ascii_lowercase())
-                .filter(|e| !e.is_empty())
-                .collect(),
-        )
-    }
-
-    /// Whether the operator allowed exactly this `host:port`.
-    pub fn allows(&self, host_port: &str) -> bool {
-        let wanted = host_port.to_ascii_lowercase();
-        self.0.contains(&wanted)
-    }
-}
-
 /// A webhook destination that passed the static checks (scheme, host, no credentials,
 /// no literal private address unless allowlisted).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,7 +41,7 @@ pub struct WebhookUrl(Url);
 
 impl WebhookUrl {
     /// Parses and checks a destination; the error is a sentence for the user.
-    pub fn parse(raw: &str, allow: &AllowList) -> Result<WebhookUrl, String> {
+    pub fn parse(raw: &str, allow: &OperatorAllowList) -> Result<WebhookUrl, String> {
         let url = Url::parse(raw.trim()).map_err(|e| format!("is not a URL: {e}"))?;
         let host = match url.host_str() {
             Some(h) if !h.is_empty() => h.to_owned(),
@@ -83,7 +57,7 @@ impl WebhookUrl {
             return Err("must not have a #fragment".into());
         }
         let parsed = WebhookUrl(url);
-        let allowed = allow.allows(&parsed.host_port());
+        let allowed = allow.contains(&parsed.host_port());
         match parsed.0.scheme() {
             "https" => {}
             "http" if allowed => {}
@@ -127,80 +101,30 @@ impl WebhookUrl {
     }
 
     /// `host:port` as the operator's allowlist spells it.
-    pub fn host_port(&self) -> String {
-        format!(
-            "{}:{}",
-            self.0.host_str().unwrap_or_default().to_ascii_lowercase(),
-            self.port()
-        )
+    pub fn host_port(&self) -> HostPort {
+        HostPort::of_url(&self.0).unwrap_or_else(|| HostPort {
+            host: self.host(),
+            port: self.port(),
+        })
     }
 
     /// Checks the addresses the host resolved to: all must be public unless the
     /// operator allowed this `host:port`.
-    pub fn check_resolved(&self, addrs: &[SocketAddr], allow: &AllowList) -> Result<(), String> {
-        if addrs.is_empty() {
-            return Err(format!("`{}` did not resolve to any address", self.host()));
-        }
-        if allow.allows(&self.host_port()) {
-            return Ok(());
-        }
-        match addrs.iter().find(|a| !is_public(a.ip())) {
-            Some(a) => Err(format!(
-                "`{}` resolves to the non-public address {}; the operator must allow `{}` in AISPEND_PLUGIN_ALLOW_HOSTS",
+    pub fn check_resolved(
+        &self,
+        addrs: &[SocketAddr],
+        allow: &OperatorAllowList,
+    ) -> Result<(), String> {
+        let ips: Vec<IpAddr> = addrs.iter().map(SocketAddr::ip).collect();
+        match first_forbidden_address(&self.host_port(), &ips, allow)? {
+            Some(ip) => Err(format!(
+                "`{}` resolves to the non-public address {ip}; the operator must allow `{}` in AISPEND_PLUGIN_ALLOW_HOSTS",
                 self.host(),
-                a.ip(),
                 self.host_port()
             )),
             None => Ok(()),
         }
     }
-}
-
-/// Whether an address is on the public internet (not loopback, private, link-local,
-/// shared, documentation, multicast, reserved or unspecified).
-pub fn is_public(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => is_public_v4(v4),
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_public_v4(v4);
-            }
-            let s = v6.segments();
-            // NAT64 (64:ff9b::/96) embeds an IPv4 address.
-            if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
-                return is_public_v4(Ipv4Addr::new(
-                    (s[6] >> 8) as u8,
-                    s[6] as u8,
-                    (s[7] >> 8) as u8,
-                    s[7] as u8,
-                ));
-            }
-            !(v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || (s[0] & 0xfe00) == 0xfc00 // unique local
-                || (s[0] & 0xffc0) == 0xfe80 // link-local
-                || (s[0] & 0xffc0) == 0xfec0 // site-local (deprecated)
-                || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation
-                || v6 == Ipv6Addr::new(0, 0, 0, 0, 0, 0, 0, 1))
-        }
-    }
-}
-
-fn is_public_v4(ip: Ipv4Addr) -> bool {
-    let o = ip.octets();
-    !(ip.is_loopback()
-        || ip.is_private()
-        || ip.is_link_local()
-        || ip.is_unspecified()
-        || ip.is_broadcast()
-        || ip.is_multicast()
-        || ip.is_documentation()
-        || o[0] == 0
-        || (o[0] == 100 && (o[1] & 0xc0) == 64) // shared address space 100.64/10
-        || (o[0] == 198 && (o[1] & 0xfe) == 18) // benchmarking 198.18/15
-        || (o[0] == 192 && o[1] == 0 && o[2] == 0) // IETF protocol assignments
-        || o[0] >= 240) // reserved
 }
 
 type HmacSha256 = Hmac<Sha256>;
@@ -247,8 +171,9 @@ pub fn verify(secret: &[u8], header: &str, body: &[u8], now: i64, tolerance_secs
 mod tests {
     use super::*;
 
-    fn allow(entries: &[&str]) -> AllowList {
-        AllowList::new(entries.iter().copied())
+    fn allow(entries: &[&str]) -> OperatorAllowList {
+        OperatorAllowList::parse(&entries.iter().map(|e| e.to_string()).collect::<Vec<_>>())
+            .unwrap()
     }
 
     #[test]
@@ -279,7 +204,7 @@ mod tests {
         }
         let u =
             WebhookUrl::parse("http://127.0.0.1:9000/hook", &allow(&["127.0.0.1:9000"])).unwrap();
-        assert_eq!(u.host_port(), "127.0.0.1:9000");
+        assert_eq!(u.host_port().to_string(), "127.0.0.1:9000");
         // The port must match exactly.
         assert!(
             WebhookUrl::parse("http://127.0.0.1:9001/hook", &allow(&["127.0.0.1:9000"])).is_err()

@@ -16,9 +16,7 @@ use crate::domain::budget;
 use crate::domain::ids::AlertId;
 use crate::domain::live::{LiveHub, pg};
 use crate::domain::time;
-use crate::domain::webhook::{
-    self, AllowList, DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER, WebhookUrl,
-};
+use crate::domain::webhook::{self, DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER, WebhookUrl};
 use apalis::prelude::BackendExt;
 use apalis::prelude::{AbortError, BoxDynError, Data, WorkerBuilder, WorkerBuilderExt};
 use sea_orm::{DatabaseConnection, DbBackend};
@@ -49,7 +47,7 @@ pub struct DeliveryContext {
     /// Opens webhook secrets.
     pub keyring: Arc<crate::domain::keyring::Keyring>,
     /// The operator's allowlist.
-    pub allow: AllowList,
+    pub allow: crate::domain::egress::OperatorAllowList,
     /// Per-request timeout.
     pub timeout: Duration,
     /// Attempts in all.

@@ -12,107 +12,11 @@
 //! Everything is decided before a connection is made: the URL here, the resolved
 //! addresses in [`Permit::check_addresses`].
 
+use crate::domain::egress::first_forbidden_address;
+pub use crate::domain::egress::{HostPort, OperatorAllowList, is_public};
 use reqwest::Url;
 use std::fmt;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-
-/// An exact `host:port`, host lower-cased (IPv6 without brackets).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct HostPort {
-    /// Host name or IP literal.
-    pub host: String,
-    /// Port.
-    pub port: u16,
-}
-
-impl HostPort {
-    /// Parses `host:port`, `[v6]:port` or a bare host (port 443).
-    pub fn parse(raw: &str) -> Result<HostPort, String> {
-        let s = raw.trim().to_ascii_lowercase();
-        if s.is_empty() || s.contains('/') || s.contains('@') || s.contains(char::is_whitespace) {
-            return Err(format!("`{raw}` is not a host:port"));
-        }
-        let (host, port) = if let Some(rest) = s.strip_prefix('[') {
-            let (host, after) = rest
-                .split_once(']')
-                .ok_or_else(|| format!("`{raw}` has an unclosed `[`"))?;
-            let port = match after.strip_prefix(':') {
-                Some(p) => p.parse().map_err(|_| format!("`{raw}` has a bad port"))?,
-                None if after.is_empty() => 443,
-                None => return Err(format!("`{raw}` is not a host:port")),
-            };
-            host.parse::<Ipv6Addr>()
-                .map_err(|_| format!("`{raw}` is not an IPv6 address"))?;
-            (host.to_owned(), port)
-        } else {
-            match s.rsplit_once(':') {
-                Some((h, p)) if !h.contains(':') => (
-                    h.to_owned(),
-                    p.parse().map_err(|_| format!("`{raw}` has a bad port"))?,
-                ),
-                Some(_) => return Err(format!("`{raw}`: write IPv6 hosts as [addr]:port")),
-                None => (s.clone(), 443),
-            }
-        };
-        if host.is_empty() || port == 0 {
-            return Err(format!("`{raw}` is not a host:port"));
-        }
-        Ok(HostPort { host, port })
-    }
-
-    /// The host and port of a URL (the scheme's default port when none is given).
-    pub fn of_url(url: &Url) -> Option<HostPort> {
-        let raw = url.host_str()?;
-        let host = raw
-            .strip_prefix('[')
-            .and_then(|h| h.strip_suffix(']'))
-            .unwrap_or(raw)
-            .to_ascii_lowercase();
-        Some(HostPort {
-            host,
-            port: url.port_or_known_default()?,
-        })
-    }
-
-    fn is_loopback(&self) -> bool {
-        self.host == "localhost" || self.host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
-    }
-}
-
-impl fmt::Display for HostPort {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.host.contains(':') {
-            write!(f, "[{}]:{}", self.host, self.port)
-        } else {
-            write!(f, "{}:{}", self.host, self.port)
-        }
-    }
-}
-
-/// The operator's `AISPEND_PLUGIN_ALLOW_HOSTS`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct OperatorAllowList(Vec<HostPort>);
-
-impl OperatorAllowList {
-    /// Parses every entry; a bad entry is a configuration error, not silently dropped.
-    pub fn parse(entries: &[String]) -> Result<OperatorAllowList, String> {
-        let mut out = Vec::new();
-        for e in entries.iter().filter(|e| !e.trim().is_empty()) {
-            out.push(HostPort::parse(e).map_err(|m| format!("AISPEND_PLUGIN_ALLOW_HOSTS: {m}"))?);
-        }
-        Ok(OperatorAllowList(out))
-    }
-
-    /// Whether this exact host:port is allowed.
-    pub fn contains(&self, hp: &HostPort) -> bool {
-        self.0.contains(hp)
-    }
-
-    /// The entries.
-    pub fn entries(&self) -> &[HostPort] {
-        &self.0
-    }
-}
+use std::net::IpAddr;
 
 /// Why a request was refused. The message names the URL's host, never its query.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -210,16 +114,12 @@ impl Permit {
     /// Checks the addresses the host name resolved to: all must be public unless the
     /// operator allowed this exact host:port.
     pub fn check_addresses(&self, addresses: &[IpAddr]) -> Result<(), Denied> {
-        if addresses.is_empty() {
-            return Err(Denied(format!(
-                "{} resolved to no address",
-                self.host_port.host
-            )));
-        }
-        if self.operator_allowed {
-            return Ok(());
-        }
-        match addresses.iter().find(|ip| !is_public(**ip)) {
+        let operator = if self.operator_allowed {
+            OperatorAllowList::only(self.host_port.clone())
+        } else {
+            OperatorAllowList::default()
+        };
+        match first_forbidden_address(&self.host_port, addresses, &operator).map_err(Denied)? {
             Some(ip) => Err(Denied(format!(
                 "{} resolves to the non-public address {ip}; only hosts the operator allows may",
                 self.host_port.host
@@ -227,51 +127,6 @@ impl Permit {
             None => Ok(()),
         }
     }
-}
-
-/// Whether an address is on the public internet: not loopback, private, link-local,
-/// shared (CGNAT), unique-local, multicast, documentation, benchmarking, reserved or
-/// unspecified. IPv4-mapped and -compatible IPv6 addresses are judged as IPv4.
-pub fn is_public(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => is_public_v4(v4),
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_public_v4(v4);
-            }
-            let s = v6.segments();
-            let reserved = v6.is_unspecified()
-                || v6.is_loopback()
-                || v6.is_multicast()
-                || (s[0] & 0xfe00) == 0xfc00 // unique local fc00::/7
-                || (s[0] & 0xffc0) == 0xfe80 // link-local fe80::/10
-                || (s[0] & 0xffc0) == 0xfec0 // site-local fec0::/10
-                || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation
-                || (s[0] == 0x0064 && s[1] == 0xff9b) // NAT64: could reach anything
-                || (s[0] == 0x2002) // 6to4: embeds an IPv4 address
-                || (s[0] == 0x2001 && s[1] == 0) // Teredo
-                || (s[0..6] == [0; 6]); // IPv4-compatible ::a.b.c.d and other ::/96
-            !reserved
-        }
-    }
-}
-
-fn is_public_v4(ip: Ipv4Addr) -> bool {
-    let [a, b, c, _] = ip.octets();
-    let reserved = a == 0 // "this network"
-        || a == 10
-        || a == 127
-        || (a == 100 && (64..128).contains(&b)) // shared address space (CGNAT)
-        || (a == 169 && b == 254) // link-local
-        || (a == 172 && (16..32).contains(&b))
-        || (a == 192 && b == 168)
-        || (a == 192 && b == 0 && c == 0) // IETF protocol assignments
-        || (a == 192 && b == 0 && c == 2) // documentation
-        || (a == 198 && (18..20).contains(&b)) // benchmarking
-        || (a == 198 && b == 51 && c == 100) // documentation
-        || (a == 203 && b == 0 && c == 113) // documentation
-        || a >= 224; // multicast, reserved, broadcast
-    !reserved
 }
 
 #[cfg(test)]
