@@ -18,6 +18,8 @@ pub use sea_orm_migration::prelude::*;
 mod m20261123_000001_ledger_core;
 mod m20261124_000002_credentials;
 mod m20261124_000004_budgets;
+mod m20261124_000005_sync;
+mod m20261124_000006_rollups;
 mod sql;
 
 /// The ordered list of migrations the server applies at start-up.
@@ -30,6 +32,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000001_ledger_core::Migration),
             Box::new(m20261124_000002_credentials::Migration),
             Box::new(m20261124_000004_budgets::Migration),
+            Box::new(m20261124_000005_sync::Migration),
+            Box::new(m20261124_000006_rollups::Migration),
         ]
     }
 }

@@ -4,12 +4,12 @@ use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend};
 
 /// DDL for each backend this project supports.
-pub struct Ddl {
-    pub sqlite: &'static str,
-    pub postgres: &'static str,
+pub struct Ddl<'a> {
+    pub sqlite: &'a str,
+    pub postgres: &'a str,
 }
 
-impl Ddl {
+impl Ddl<'_> {
     /// Executes the script for the connected backend; statements are separated by `;`
     /// at the end of a line.
     pub async fn run(&self, manager: &SchemaManager<'_>) -> Result<(), DbErr> {

@@ -28,6 +28,9 @@ pub struct Cli {
 enum Command {
     /// Migrate the database and serve the API (GraphQL at /graphql).
     Serve,
+    /// Run only the background jobs (provider syncs, alert webhooks), no HTTP: for
+    /// a worker-only process beside the servers on one PostgreSQL.
+    Worker,
     /// Apply database migrations and write the built-in price catalog, then exit.
     Migrate,
     /// Manage API tokens.
@@ -116,7 +119,12 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli)) {
+    let outcome = runtime.block_on(run(cli));
+    // Dropping a runtime waits for every blocking task, and a plugin compile that
+    // started just before a SIGTERM can run for seconds: its result is not needed
+    // any more, so the process does not wait long for it.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    match outcome {
         Ok(code) => code,
         Err(e) => {
             eprintln!("aispend: {e:#}");
@@ -133,6 +141,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let plugins = app.state().plugins.clone();
             tokio::spawn(async move { plugins.warm_up().await });
             app.run_until(startup::shutdown_signal()).await?;
+        }
+        Command::Worker => {
+            // A worker serves no HTTP: never take the server's address.
+            let mut settings = settings.clone();
+            settings.listen = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+            let app = startup::Application::build(&settings).await?;
+            app.work_until(startup::shutdown_signal()).await?;
         }
         Command::Plugins(PluginsCommand::List) => {
             let host = startup::plugin_host(&settings)?;

@@ -71,6 +71,130 @@ pub struct Settings {
     /// Alert delivery and live-update tuning.
     #[command(flatten)]
     pub alerts: AlertSettings,
+
+    /// Provider sync tuning.
+    #[command(flatten)]
+    pub sync: SyncConfig,
+}
+
+/// Provider sync: retries, leases and schedules. The defaults suit production; tests
+/// shorten the delays so retries and take-overs can be observed.
+#[derive(Args, Debug, Clone, PartialEq, Eq)]
+pub struct SyncConfig {
+    /// Retries of one page after a rate limit, an outage or a timeout.
+    #[arg(
+        long = "sync-retries",
+        env = "AISPEND_SYNC_RETRIES",
+        default_value_t = 5,
+        global = true
+    )]
+    pub retries: u32,
+
+    /// The first backoff after an outage or timeout, in milliseconds (doubled per
+    /// retry, plus up to 50% jitter).
+    #[arg(
+        long = "sync-backoff-ms",
+        env = "AISPEND_SYNC_BACKOFF_MS",
+        default_value_t = 2_000,
+        global = true
+    )]
+    pub backoff_ms: u64,
+
+    /// The longest backoff, in milliseconds.
+    #[arg(
+        long = "sync-backoff-max-ms",
+        env = "AISPEND_SYNC_BACKOFF_MAX_MS",
+        default_value_t = 120_000,
+        global = true
+    )]
+    pub backoff_max_ms: u64,
+
+    /// The longest retry-after a run waits for, in seconds.
+    #[arg(
+        long = "sync-max-retry-after-secs",
+        env = "AISPEND_SYNC_MAX_RETRY_AFTER_SECS",
+        default_value_t = 900,
+        global = true
+    )]
+    pub max_retry_after_secs: u64,
+
+    /// A running sync whose heartbeat is older than this (milliseconds) is taken over
+    /// by another worker (its process died).
+    #[arg(
+        long = "sync-lease-ms",
+        env = "AISPEND_SYNC_LEASE_MS",
+        default_value_t = 60_000,
+        global = true
+    )]
+    pub lease_ms: u64,
+
+    /// How often queued and abandoned runs are swept for, in milliseconds.
+    #[arg(
+        long = "sync-sweep-ms",
+        env = "AISPEND_SYNC_SWEEP_MS",
+        default_value_t = 5_000,
+        global = true
+    )]
+    pub sweep_ms: u64,
+
+    /// How often schedules are checked, in milliseconds.
+    #[arg(
+        long = "sync-scheduler-ms",
+        env = "AISPEND_SYNC_SCHEDULER_MS",
+        default_value_t = 30_000,
+        global = true
+    )]
+    pub scheduler_ms: u64,
+
+    /// Whether this process creates scheduled runs (any number of processes may).
+    #[arg(long = "sync-scheduler", env = "AISPEND_SYNC_SCHEDULER", default_value_t = true, action = clap::ArgAction::Set, global = true)]
+    pub scheduler: bool,
+
+    /// Sync workers per process (runs executed at once).
+    #[arg(
+        long = "sync-workers",
+        env = "AISPEND_SYNC_WORKERS",
+        default_value_t = 4,
+        global = true
+    )]
+    pub workers: usize,
+}
+
+impl Default for SyncConfig {
+    fn default() -> Self {
+        SyncConfig {
+            retries: 5,
+            backoff_ms: 2_000,
+            backoff_max_ms: 120_000,
+            max_retry_after_secs: 900,
+            lease_ms: 60_000,
+            sweep_ms: 5_000,
+            scheduler_ms: 30_000,
+            scheduler: true,
+            workers: 4,
+        }
+    }
+}
+
+impl SyncConfig {
+    /// The domain's settings.
+    pub fn settings(&self) -> crate::domain::sync::SyncSettings {
+        use std::time::Duration;
+        crate::domain::sync::SyncSettings {
+            retries: self.retries,
+            backoff: Duration::from_millis(self.backoff_ms.max(1)),
+            backoff_max: Duration::from_millis(self.backoff_max_ms.max(1)),
+            max_retry_after: Duration::from_secs(self.max_retry_after_secs),
+            lease: Duration::from_millis(self.lease_ms.max(100)),
+            sweep: Duration::from_millis(self.sweep_ms.max(10)),
+            scheduler_tick: Duration::from_millis(self.scheduler_ms.max(10)),
+            // Twice the lease: a worker that took the job has claimed the run long
+            // before (claiming is its first statement).
+            redispatch_after: Duration::from_millis(self.lease_ms.max(100)).saturating_mul(2),
+            scheduler: self.scheduler,
+            max_pages: crate::domain::sync::SyncSettings::default().max_pages,
+        }
+    }
 }
 
 /// Alert delivery and live updates. The defaults suit production; tests shorten the

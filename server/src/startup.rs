@@ -9,8 +9,10 @@ use crate::domain::egress::OperatorAllowList;
 use crate::domain::keyring::Keyring;
 use crate::domain::live::{self, LiveHub};
 use crate::domain::price::{self, PriceCache};
+use crate::domain::sync::SyncEngine;
 use crate::domain::usage::ingest::Ledger;
 use crate::jobs::alerts::DeliveryContext;
+use crate::jobs::sync::SyncContext;
 use crate::jobs::{self, JobSettings, Jobs};
 use crate::plugins::{PluginHost, PluginSettings};
 use crate::state::AppState;
@@ -77,6 +79,8 @@ pub struct Application {
 /// What runs beside the HTTP server: job workers and the alert dispatcher.
 struct Background {
     jobs: Jobs,
+    sync_queue: jobs::Queue<jobs::sync::RunSync>,
+    sync: Arc<SyncContext>,
     alert_queue: jobs::Queue<jobs::alerts::DeliverAlert>,
     alerts_fired: Arc<Notify>,
     attempts: u32,
@@ -111,7 +115,9 @@ impl Application {
                 .context("listening for other processes' changes")?;
         }
         // Ledger hooks, in the order they run inside each ingest transaction.
-        let hooks = vec![budgets.hook(), live.hook()];
+        let rollups: Arc<dyn crate::domain::usage::ingest::LedgerHook> =
+            Arc::new(crate::domain::rollup::RollupHook);
+        let hooks = vec![rollups, budgets.hook(), live.hook()];
         let ledger = Arc::new(Ledger::new(db.clone(), prices.clone(), hooks));
         let a = &settings.alerts;
         let job_settings = JobSettings {
@@ -132,7 +138,19 @@ impl Application {
                 attempts,
             }),
         );
+        let sync_wake = Arc::new(Notify::new());
+        let sync = Arc::new(SyncContext {
+            engine: SyncEngine {
+                db: db.clone(),
+                fetcher: plugins.clone(),
+                keyring: keyring.clone(),
+                settings: settings.sync.settings(),
+            },
+            wake: sync_wake.clone(),
+        });
+        let sync_queue = jobs::sync::register(&mut jobs, sync.clone(), settings.sync.workers);
         let state = AppState {
+            sync_wake,
             db: db.clone(),
             db_kind,
             auth,
@@ -154,6 +172,8 @@ impl Application {
             state,
             background: Background {
                 jobs,
+                sync_queue,
+                sync,
                 alert_queue,
                 alerts_fired,
                 attempts,
@@ -179,20 +199,7 @@ impl Application {
     where
         F: Future<Output = ()> + Send + 'static,
     {
-        let Background {
-            jobs,
-            alert_queue,
-            alerts_fired,
-            attempts,
-        } = self.background;
-        let workers = jobs.start();
-        let dispatcher = jobs::alerts::spawn_dispatcher(
-            self.state.db.clone(),
-            alert_queue,
-            self.state.live.clone(),
-            alerts_fired,
-            attempts,
-        );
+        let running = self.background.start(&self.state);
         tracing::info!(address = %self.listener.local_addr()?, "aispend is serving");
         // No Nagle: a live update is a small write right after the previous one, which
         // Nagle would hold until the client's delayed ACK (up to 40 ms).
@@ -205,9 +212,60 @@ impl Application {
             .with_graceful_shutdown(shutdown)
             .await
             .context("serving HTTP");
-        dispatcher.abort();
-        workers.shutdown().await;
+        running.stop().await;
         served
+    }
+
+    /// Runs only the background work (job workers, the alert and sync dispatchers, the
+    /// sync scheduler) until `shutdown` completes: `aispend worker`.
+    pub async fn work_until<F>(self, shutdown: F) -> anyhow::Result<()>
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        drop(self.listener);
+        let running = self.background.start(&self.state);
+        tracing::info!("aispend worker is running (no HTTP)");
+        shutdown.await;
+        running.stop().await;
+        Ok(())
+    }
+}
+
+impl Background {
+    fn start(self, state: &AppState) -> Running {
+        let Background {
+            jobs,
+            sync_queue,
+            sync,
+            alert_queue,
+            alerts_fired,
+            attempts,
+        } = self;
+        let workers = jobs.start();
+        let mut tasks = vec![jobs::alerts::spawn_dispatcher(
+            state.db.clone(),
+            alert_queue,
+            state.live.clone(),
+            alerts_fired,
+            attempts,
+        )];
+        tasks.extend(jobs::sync::spawn(sync, sync_queue, attempts));
+        Running { workers, tasks }
+    }
+}
+
+/// Background work that is running.
+struct Running {
+    workers: jobs::JobsHandle,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Running {
+    async fn stop(self) {
+        for task in self.tasks {
+            task.abort();
+        }
+        self.workers.shutdown().await;
     }
 }
 

@@ -31,4 +31,6 @@ pub struct AppState {
     pub budgets: Arc<Budgets>,
     /// Live updates.
     pub live: Arc<LiveHub>,
+    /// Wakes this process's sync dispatcher (a run was requested).
+    pub sync_wake: Arc<tokio::sync::Notify>,
 }

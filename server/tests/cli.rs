@@ -14,7 +14,12 @@ fn aispend(data_dir: &Path) -> Command {
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("AISPEND_DATA_DIR", data_dir)
         .env("AISPEND_LISTEN", "127.0.0.1:0")
-        .env("AISPEND_LOG", "info");
+        .env("AISPEND_LOG", "info")
+        // A closed loopback port stands for an unreachable provider (worker test).
+        .env("AISPEND_PLUGIN_ALLOW_HOSTS", "127.0.0.1:9")
+        .env("AISPEND_SYNC_RETRIES", "0")
+        .env("AISPEND_SYNC_SCHEDULER_MS", "100")
+        .env("AISPEND_JOBS_POLL_MS", "50");
     cmd
 }
 
@@ -22,6 +27,9 @@ fn aispend(data_dir: &Path) -> Command {
 struct Server {
     child: Child,
     stdout: mpsc::Receiver<String>,
+    /// Kept (and so drained) for the whole run: a dropped reader would leave the
+    /// server writing its log into a closed pipe.
+    stderr: mpsc::Receiver<String>,
     address: String,
 }
 
@@ -38,8 +46,14 @@ fn lines(stream: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> 
 }
 
 fn serve(data_dir: &Path) -> Server {
-    let mut child = aispend(data_dir)
-        .arg("serve")
+    let mut cmd = aispend(data_dir);
+    cmd.arg("serve");
+    start(cmd)
+}
+
+/// Starts a server command and waits for the address it logs.
+fn start(mut cmd: Command) -> Server {
+    let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -57,6 +71,7 @@ fn serve(data_dir: &Path) -> Server {
     Server {
         child,
         stdout,
+        stderr,
         address,
     }
 }
@@ -69,23 +84,7 @@ impl Server {
 
     /// Sends SIGTERM and waits for a clean exit.
     fn terminate(mut self) {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        for _ in 0..100 {
-            if let Some(exit) = self.child.try_wait().unwrap() {
-                assert!(
-                    exit.success(),
-                    "a SIGTERM ends the server cleanly, got {exit}"
-                );
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = self.child.kill();
-        panic!("the server did not stop within 10 s of SIGTERM");
+        terminate_child(&mut self.child, "the server", &self.stderr);
     }
 
     async fn graphql(&self, token: &str, query: &str) -> Value {
@@ -99,6 +98,48 @@ impl Server {
             .json()
             .await
             .unwrap()
+    }
+}
+
+/// How long a SIGTERM may take: in-flight requests and jobs are given up to 10 s to
+/// finish, and a loaded test machine adds to that.
+const STOP_WITHIN: Duration = Duration::from_secs(30);
+
+/// Sends SIGTERM to a child and waits for a clean exit; a failure shows the child's
+/// last log lines.
+fn terminate_child(child: &mut Child, what: &str, log: &mpsc::Receiver<String>) {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let sent = std::time::Instant::now();
+    let mut tail = std::collections::VecDeque::new();
+    let outcome = loop {
+        tail.extend(log.try_iter());
+        while tail.len() > 20 {
+            tail.pop_front();
+        }
+        if let Some(exit) = child.try_wait().unwrap() {
+            break Some(exit);
+        }
+        if sent.elapsed() > STOP_WITHIN {
+            let _ = child.kill();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    tail.extend(log.try_iter());
+    let tail = Vec::from(tail);
+    match outcome {
+        Some(exit) => assert!(
+            exit.success(),
+            "a SIGTERM ends {what} cleanly, got {exit} after {:?}; its last lines: {tail:#?}",
+            sent.elapsed()
+        ),
+        None => panic!(
+            "{what} did not stop within {STOP_WITHIN:?} of SIGTERM; its last lines: {tail:#?}"
+        ),
     }
 }
 
@@ -135,6 +176,85 @@ async fn a_first_start_prints_an_admin_token_once_and_sigterm_stops_cleanly() {
     second.terminate();
 }
 
+const ADMIN: &str = "cli-worker-admin-0123456789";
+
+/// `aispend serve` with a configured admin token and no sync scheduler.
+fn serve_with_admin_token(data_dir: &Path) -> Server {
+    let mut cmd = aispend(data_dir);
+    cmd.env("AISPEND_ADMIN_TOKEN", ADMIN)
+        .env("AISPEND_SYNC_SCHEDULER", "false")
+        .arg("serve");
+    start(cmd)
+}
+
+#[tokio::test]
+async fn aispend_worker_runs_scheduled_syncs_without_http_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    // The server stores a credential (its own scheduler is off), then stops: what
+    // follows is the worker's alone, with no server to share the queue with.
+    let server = serve_with_admin_token(dir.path());
+    let added = server.graphql(ADMIN, "mutation { addCredential(input: {provider: \"openai\", label: \"w\", secret: \"sk-admin-0123456789abcdef\", baseUrl: \"http://127.0.0.1:9\"}) { id } }").await;
+    assert!(added["data"]["addCredential"]["id"].is_string(), "{added}");
+    assert_eq!(
+        server.graphql(ADMIN, "{ syncRuns { id } }").await["data"]["syncRuns"],
+        json!([])
+    );
+    server.terminate();
+
+    // A worker process (no HTTP) schedules and executes the credential's syncs.
+    let mut worker = aispend(dir.path())
+        .arg("worker")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("aispend worker starts");
+    let log = lines(worker.stderr.take().unwrap());
+    let mut seen = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while std::time::Instant::now() < deadline {
+        if let Ok(line) = log.recv_timeout(Duration::from_millis(200)) {
+            let finished = line.contains("sync run finished");
+            seen.push(line);
+            if finished {
+                break;
+            }
+        }
+    }
+    assert!(
+        seen.iter().any(|l| l.contains("aispend worker is running")),
+        "{seen:#?}"
+    );
+    assert!(
+        !seen.iter().any(|l| l.contains("aispend is serving")),
+        "a worker serves no HTTP"
+    );
+    assert!(
+        seen.iter().any(|l| l.contains("sync run finished")),
+        "{seen:#?}"
+    );
+    terminate_child(&mut worker, "the worker", &log);
+
+    // A server started afterwards sees what the worker did: a scheduled run that
+    // could not reach the provider (the closed port), after one attempt (retries are
+    // 0 here).
+    let server = serve_with_admin_token(dir.path());
+    let runs = server
+        .graphql(ADMIN, "{ syncRuns { trigger status errorKind attempts } }")
+        .await;
+    let runs = runs["data"]["syncRuns"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        runs.iter().any(|r| r["trigger"] == "SCHEDULED"
+            && r["status"] == "FAILED"
+            && r["errorKind"] == "UNAVAILABLE"
+            && r["attempts"] == 1),
+        "{runs:#?}"
+    );
+    server.terminate();
+}
+
 #[tokio::test]
 async fn no_token_is_printed_when_the_operator_configured_one() {
     let dir = tempfile::tempdir().unwrap();
@@ -142,26 +262,10 @@ async fn no_token_is_printed_when_the_operator_configured_one() {
     cmd.env("AISPEND_ADMIN_TOKEN", "operator-secret")
         .arg("migrate");
     assert!(cmd.status().unwrap().success());
-    let mut child = aispend(dir.path())
-        .env("AISPEND_ADMIN_TOKEN", "operator-secret")
-        .arg("serve")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = lines(child.stdout.take().unwrap());
-    let stderr = lines(child.stderr.take().unwrap());
-    let address = loop {
-        let line = stderr.recv_timeout(Duration::from_secs(60)).unwrap();
-        if let Some(rest) = line.split("address=").nth(1) {
-            break rest.split_whitespace().next().unwrap().to_owned();
-        }
-    };
-    let server = Server {
-        child,
-        stdout,
-        address,
-    };
+    let mut cmd = aispend(dir.path());
+    cmd.env("AISPEND_ADMIN_TOKEN", "operator-secret")
+        .arg("serve");
+    let server = start(cmd);
     assert_eq!(token_in(&server.printed()), None);
     let viewer = server
         .graphql("operator-secret", "{ viewer { kind } }")

@@ -21,6 +21,8 @@ pub struct Seen {
     pub query: Vec<(String, String)>,
     /// Headers, names lower-cased.
     pub headers: HashMap<String, String>,
+    /// When it arrived (to assert waits between retries).
+    pub at: std::time::Instant,
 }
 
 impl Seen {
@@ -149,6 +151,7 @@ fn parse(head: &str) -> Option<Seen> {
         path: path.to_owned(),
         query,
         headers,
+        at: std::time::Instant::now(),
     })
 }
 

@@ -6,7 +6,7 @@
 //! `AISPEND_TEST_POSTGRES_URL` points at a server the tests may create databases on
 //! (see [`db_tests!`]).
 
-use aispend::config::{AlertSettings, Settings};
+use aispend::config::{AlertSettings, Settings, SyncConfig};
 use aispend::startup::Application;
 use aispend::state::AppState;
 use rand::Rng;
@@ -33,13 +33,15 @@ pub enum Backend {
 pub const POSTGRES_ENV: &str = "AISPEND_TEST_POSTGRES_URL";
 
 /// A fresh PostgreSQL database, dropped when this is dropped (also after a panic).
-struct PgDatabase {
+pub struct PgDatabase {
     admin_url: String,
     name: String,
 }
 
 impl PgDatabase {
-    async fn create(admin_url: &str) -> (PgDatabase, String) {
+    /// Creates a database with a random name on the server of `admin_url`; returns it
+    /// with its URL.
+    pub async fn create(admin_url: &str) -> (PgDatabase, String) {
         let name = format!("aispend_test_{:016x}", rand::rng().random::<u64>());
         let admin = sea_orm::Database::connect(admin_url)
             .await
@@ -135,6 +137,19 @@ pub fn test_settings(
             webhook_timeout_ms: 5_000,
             jobs_poll_ms: 50,
             subscriber_queue: 256,
+        },
+        // Short delays and leases; no scheduler unless a scenario turns it on (other
+        // scenarios add credentials that must not be synced behind their back).
+        sync: SyncConfig {
+            retries: 3,
+            backoff_ms: 100,
+            backoff_max_ms: 1_000,
+            max_retry_after_secs: 30,
+            lease_ms: 1_500,
+            sweep_ms: 100,
+            scheduler_ms: 200,
+            scheduler: false,
+            workers: 2,
         },
     }
 }

@@ -30,7 +30,6 @@ use sea_orm::{
 };
 use serde_json::json;
 use std::fmt;
-use std::str::FromStr;
 
 /// What raised an alert.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

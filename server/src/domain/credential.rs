@@ -617,6 +617,39 @@ pub async fn material(
     ))
 }
 
+/// Marks a credential `INVALID` with the provider's error (a sync was refused with
+/// `unauthorized` or `forbidden`). No authorisation check: for the server's own jobs.
+pub async fn mark_rejected(
+    conn: &impl ConnectionTrait,
+    id: CredentialId,
+    error: &str,
+) -> Result<()> {
+    let now = time::to_micros(time::now());
+    credential::Entity::update_many()
+        .col_expr(
+            credential::Column::Status,
+            sea_orm::sea_query::Expr::value(CredentialStatus::Invalid.as_str()),
+        )
+        .col_expr(
+            credential::Column::LastError,
+            sea_orm::sea_query::Expr::value(error.chars().take(1_000).collect::<String>()),
+        )
+        .col_expr(
+            credential::Column::LastValidatedAt,
+            sea_orm::sea_query::Expr::value(now),
+        )
+        .col_expr(
+            credential::Column::UpdatedAt,
+            sea_orm::sea_query::Expr::value(now),
+        )
+        .filter(credential::Column::Id.eq(id.0))
+        .exec(conn)
+        .await
+        .context("marking a credential invalid")?;
+    tracing::warn!(credential = %id, "the provider rejected a credential during a sync; marked INVALID");
+    Ok(())
+}
+
 /// Runs the provider plugin's check and records the outcome: `VALID`, `INVALID` (the
 /// provider rejected it) or `UNVERIFIED` (could not decide), with the last error. A
 /// plugin failure is recorded too, then returned as `PLUGIN_ERROR`.

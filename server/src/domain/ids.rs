@@ -81,3 +81,15 @@ uuid_id!(
     /// A provider credential (its secret is stored encrypted).
     CredentialId
 );
+int_id!(
+    /// A provider report (a bucket a provider's API or a person reported).
+    ProviderReportId
+);
+uuid_id!(
+    /// A fixed subscription cost.
+    SubscriptionId
+);
+uuid_id!(
+    /// A sync run.
+    SyncRunId
+);

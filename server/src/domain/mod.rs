@@ -4,6 +4,7 @@
 //! doing anything.
 
 pub mod alert;
+pub mod analytics;
 pub mod api_token;
 pub mod auth;
 pub mod budget;
@@ -12,12 +13,18 @@ pub mod credential;
 pub mod egress;
 pub mod error;
 pub mod ids;
+pub mod insights;
 pub mod keyring;
 pub mod live;
 pub mod money;
 pub mod price;
 pub mod project;
 pub mod provider;
+pub mod provider_report;
+pub mod reconciliation;
+pub mod rollup;
+pub mod subscription;
+pub mod sync;
 pub mod time;
 pub mod tokens;
 pub mod usage;

@@ -15,4 +15,8 @@ pub mod credential;
 pub mod model_alias;
 pub mod price;
 pub mod project;
+pub mod provider_report;
+pub mod subscription_cost;
+pub mod sync_run;
+pub mod sync_schedule;
 pub mod usage_event;

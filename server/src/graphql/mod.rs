@@ -3,6 +3,7 @@
 //! async-graphql; SeaORM entities never appear here.
 
 pub mod alert;
+pub mod analytics;
 pub mod api_token;
 pub mod budget;
 pub mod context;
@@ -11,8 +12,10 @@ pub mod error;
 pub mod plugin;
 pub mod price;
 pub mod project;
+pub mod reconciliation;
 pub mod scalars;
 pub mod subscription;
+pub mod sync;
 pub mod usage;
 
 use crate::domain::auth::Principal;
@@ -85,6 +88,10 @@ pub struct Query(
     credential::CredentialQuery,
     budget::BudgetQuery,
     alert::AlertQuery,
+    sync::SyncQuery,
+    reconciliation::ReconciliationQuery,
+    analytics::AnalyticsQuery,
+    analytics::InsightsQuery,
 );
 
 /// The mutation root.
@@ -97,6 +104,7 @@ pub struct Mutation(
     credential::CredentialMutation,
     budget::BudgetMutation,
     alert::AlertMutation,
+    sync::SyncMutation,
 );
 
 /// The schema type.

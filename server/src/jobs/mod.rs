@@ -21,6 +21,7 @@
 //!   `run_with_signal` does not report a worker that died.
 
 pub mod alerts;
+pub mod sync;
 
 use anyhow::Context;
 use apalis::layers::retry::backoff::{ExponentialBackoff, ExponentialBackoffMaker, MakeBackoff};
@@ -196,9 +197,20 @@ impl Jobs {
                 PostgresStorage::new(self.db.get_postgres_connection_pool())
                     .with_config(apalis_postgres::Config::default().queue(name)),
             ),
+            // A SQLite worker's poll stream was seen to go quiet until its next
+            // heartbeat (30 s by default) under write contention: a heartbeat of ten
+            // polls (1 to 30 s) bounds that stall.
             _ => Queue::Sqlite(
-                SqliteStorage::new(self.db.get_sqlite_connection_pool())
-                    .with_config(apalis_sqlite::Config::default().queue(name)),
+                SqliteStorage::new(self.db.get_sqlite_connection_pool()).with_config(
+                    apalis_sqlite::Config::default()
+                        .queue(name)
+                        .heartbeat_interval(
+                            self.settings
+                                .poll
+                                .saturating_mul(10)
+                                .clamp(Duration::from_secs(1), Duration::from_secs(30)),
+                        ),
+                ),
             ),
         }
     }

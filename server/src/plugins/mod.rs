@@ -26,6 +26,7 @@ pub mod granter;
 pub mod http;
 pub mod limits;
 pub mod rows;
+pub mod sync;
 pub mod v0_1;
 
 use crate::domain::credential::{CredentialCheck, CredentialGateway};
@@ -216,8 +217,11 @@ pub enum PluginErrorKind {
     /// Any other provider error.
     Other(String),
     /// The plugin broke: panicked, looped past its CPU limit, exhausted its memory,
-    /// passed too much data, timed out, or returned garbage.
+    /// passed too much data, or returned garbage.
     Crashed(String),
+    /// The call did not finish within its wall-clock limit (a slow provider, usually):
+    /// worth another try later, unlike a crash.
+    TimedOut(String),
     /// A paging run went past its caps (pages, rows).
     LimitExceeded(String),
     /// The plugin could not be loaded.
@@ -248,7 +252,9 @@ impl PluginError {
     pub fn is_retryable(&self) -> bool {
         matches!(
             self.kind,
-            PluginErrorKind::RateLimited { .. } | PluginErrorKind::Unavailable(_)
+            PluginErrorKind::RateLimited { .. }
+                | PluginErrorKind::Unavailable(_)
+                | PluginErrorKind::TimedOut(_)
         )
     }
 
@@ -272,6 +278,7 @@ impl PluginError {
             PluginErrorKind::NotSupported(m) => format!("not supported: {m}"),
             PluginErrorKind::Other(m) => m.clone(),
             PluginErrorKind::Crashed(m) => m.clone(),
+            PluginErrorKind::TimedOut(m) => m.clone(),
             PluginErrorKind::LimitExceeded(m) => m.clone(),
             PluginErrorKind::Unloadable(m) => format!("cannot be loaded: {m}"),
             PluginErrorKind::NotFound => "no such plugin".into(),
@@ -876,7 +883,7 @@ impl PluginHost {
                 tracing::warn!(plugin = %label, "plugin call timed out");
                 Err(PluginError::new(
                     label,
-                    PluginErrorKind::Crashed(format!(
+                    PluginErrorKind::TimedOut(format!(
                         "did not finish within {}s",
                         self.limits.wall.as_secs()
                     )),
@@ -1045,6 +1052,7 @@ impl CredentialGateway for PluginHost {
                 PluginErrorKind::NotSupported(_) => CredentialCheck::Unverified(e.detail()),
                 PluginErrorKind::RateLimited { .. }
                 | PluginErrorKind::Unavailable(_)
+                | PluginErrorKind::TimedOut(_)
                 | PluginErrorKind::BadResponse(_)
                 | PluginErrorKind::Other(_) => CredentialCheck::Unverified(e.detail()),
                 PluginErrorKind::Crashed(_)

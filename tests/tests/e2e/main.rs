@@ -2,6 +2,7 @@
 //! module lists its scenarios in `db_tests!`, so they run on SQLite and, in the
 //! PostgreSQL pass, on a fresh PostgreSQL database.
 
+mod analytics;
 mod auth;
 mod budgets;
 mod credentials;
@@ -9,9 +10,13 @@ mod cross_process;
 mod health;
 mod idempotency;
 mod ingest;
+mod insights;
 mod plugins;
 mod pricing;
 mod queries;
+mod reconciliation;
+mod rest;
 mod subscriptions;
+mod sync;
 mod validation;
 mod webhooks;

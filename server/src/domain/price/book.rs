@@ -142,6 +142,22 @@ impl PriceBook {
 
     /// Among the rows of one model, the one in effect at `at`: a user's price beats an
     /// imported one, which beats the built-in catalog; then the latest start wins.
+    /// Every model's price in effect at `at` (one row per provider and model), for
+    /// finding alternatives to a model.
+    pub fn effective_prices(&self, at: DateTime<Utc>) -> Vec<Arc<Price>> {
+        let mut out: Vec<Arc<Price>> = self
+            .providers
+            .values()
+            .flat_map(|b| {
+                b.models
+                    .values()
+                    .filter_map(|rows| Self::effective(rows, at))
+            })
+            .collect();
+        out.sort_by(|a, b| (a.provider.as_str(), &a.model).cmp(&(b.provider.as_str(), &b.model)));
+        out
+    }
+
     fn effective(rows: &[Arc<Price>], at: DateTime<Utc>) -> Option<Arc<Price>> {
         rows.iter()
             .filter(|p| p.effective_from <= at && p.effective_to.is_none_or(|to| at < to))

@@ -21,8 +21,6 @@ use sea_orm::{
     TransactionSession, TransactionTrait,
 };
 use std::collections::HashMap;
-use std::fmt;
-use std::str::FromStr;
 use std::sync::{Arc, RwLock};
 
 /// Whether a price may also serve model ids it is a prefix of.
@@ -54,7 +52,7 @@ macro_rules! text_enum {
                 match self { $($ty::$variant => $text),* }
             }
         }
-        impl FromStr for $ty {
+        impl std::str::FromStr for $ty {
             type Err = String;
             fn from_str(s: &str) -> std::result::Result<Self, String> {
                 match s {
@@ -63,8 +61,8 @@ macro_rules! text_enum {
                 }
             }
         }
-        impl fmt::Display for $ty {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str(self.as_str())
             }
         }

@@ -1,0 +1,380 @@
+//! Analytics benchmark (see BENCHMARKS.md).
+//!
+//! 1. Bulk-loads N events (default 10,000,000) into a fresh SQLite ledger made by the
+//!    real server (90 days, 8 providers, 60 models, 40 endpoints, 20 projects), then
+//!    builds the rollups with the same `INSERT … SELECT … GROUP BY` its migration uses
+//!    to backfill.
+//! 2. Restarts `aispend serve` on that file and times `costSummary`,
+//!    `costBreakdown(groupBy: [MODEL])` and `costTrend(granularity: DAY)` over 30 days
+//!    (unaligned to days, so the edges come from raw events) through HTTP GraphQL.
+//! 3. Baseline, same run and file: the same answers from a plain `GROUP BY` over the
+//!    raw events. Prints each p50, the ratio, and checks the answers are identical.
+//!
+//! `cargo bench -p aispend --bench analytics [-- --events N --runs R]`
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use rust_decimal::Decimal;
+use sea_orm::sqlx::{self, Row, sqlite::SqlitePoolOptions};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const TOKEN: &str = "bench-admin-token";
+const DAY: i64 = 86_400_000_000;
+/// 2026-01-01T00:00:00Z in microseconds.
+const START: i64 = 1_767_225_600_000_000;
+
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_server(data_dir: &Path) -> Server {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_aispend"))
+        .arg("serve")
+        .env("AISPEND_DATA_DIR", data_dir)
+        .env("AISPEND_LISTEN", "127.0.0.1:0")
+        .env("AISPEND_ADMIN_TOKEN", TOKEN)
+        .env("AISPEND_SYNC_SCHEDULER", "false")
+        .env("AISPEND_LOG", "warn,aispend::startup=info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the aispend binary starts");
+    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let address = loop {
+        let line = lines
+            .next()
+            .expect("the server logs its address")
+            .expect("a line");
+        if let Some(rest) = line.split("address=").nth(1) {
+            break rest
+                .split_whitespace()
+                .next()
+                .expect("an address")
+                .to_owned();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    Server {
+        child,
+        url: format!("http://{address}/graphql"),
+    }
+}
+
+async fn gql(client: &reqwest::Client, url: &str, query: &str, variables: Value) -> Value {
+    let r: Value = client
+        .post(url)
+        .bearer_auth(TOKEN)
+        .json(&json!({"query": query, "variables": variables}))
+        .send()
+        .await
+        .expect("a response")
+        .json()
+        .await
+        .expect("JSON");
+    assert!(r.get("errors").is_none(), "GraphQL errors: {r}");
+    r["data"].clone()
+}
+
+fn arg(name: &str, default: usize) -> usize {
+    let argv: Vec<String> = std::env::args().collect();
+    argv.windows(2)
+        .find(|w| w[0] == name)
+        .and_then(|w| w[1].parse().ok())
+        .unwrap_or(default)
+}
+
+fn p50(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn usd(nanos: i64) -> String {
+    Decimal::new(nanos, 9).normalize().to_string()
+}
+
+const PROVIDERS: [&str; 8] = [
+    "openai",
+    "anthropic",
+    "google",
+    "mistral",
+    "groq",
+    "deepseek",
+    "xai",
+    "cohere",
+];
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() {
+    if std::env::args().any(|a| a == "--list") || !std::env::args().any(|a| a == "--bench") {
+        return;
+    }
+    let events = arg("--events", 10_000_000);
+    let runs = arg("--runs", 20);
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let client = reqwest::Client::new();
+
+    // 1. A ledger made by the server, then bulk-loaded.
+    let mut projects: Vec<Vec<u8>> = Vec::new();
+    {
+        let server = start_server(dir.path());
+        for i in 0..20 {
+            let r = gql(
+                &client,
+                &server.url,
+                "mutation($n: String!) { createProject(name: $n) { id } }",
+                json!({"n": format!("p{i}")}),
+            )
+            .await;
+            let id = uuid::Uuid::parse_str(r["createProject"]["id"].as_str().expect("an id"))
+                .expect("a uuid");
+            projects.push(id.as_bytes().to_vec());
+        }
+    }
+    let db = dir.path().join("aispend.db");
+    let pool = SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect(&format!("sqlite://{}", db.display()))
+        .await
+        .expect("the ledger opens");
+    sqlx::query("PRAGMA synchronous = OFF")
+        .execute(&pool)
+        .await
+        .expect("pragma");
+    let models: Vec<(&str, String)> = (0..60)
+        .map(|i| (PROVIDERS[i % 8], format!("{}-model-{i}", PROVIDERS[i % 8])))
+        .collect();
+    let endpoints: Vec<String> = (0..40).map(|i| format!("endpoint-{i}")).collect();
+    let mut rng = StdRng::seed_from_u64(7);
+    let load = Instant::now();
+    const ROWS: usize = 400;
+    let mut done = 0;
+    while done < events {
+        let mut tx = pool.begin().await.expect("a transaction");
+        for _ in 0..250 {
+            if done >= events {
+                break;
+            }
+            let n = ROWS.min(events - done);
+            let mut qb = sqlx::QueryBuilder::new(
+                "INSERT INTO usage_events (id, project_id, provider, model, endpoint, source, occurred_at, received_at, \
+                 input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cache_write_1h_tokens, reasoning_tokens, \
+                 requests, service_tier, latency_ms, cost_nanos, cost_source) ",
+            );
+            qb.push_values(0..n, |mut b, k| {
+                let (provider, model) = &models[rng.random_range(0..models.len())];
+                let at = START + rng.random_range(0..90 * DAY);
+                let priced = rng.random_range(0..100) != 0;
+                b.push_bind((done + k + 1) as i64)
+                    .push_bind(projects[rng.random_range(0..projects.len())].clone())
+                    .push_bind(*provider)
+                    .push_bind(model.clone())
+                    .push_bind(endpoints[rng.random_range(0..endpoints.len())].clone())
+                    .push_bind("API")
+                    .push_bind(at)
+                    .push_bind(at)
+                    .push_bind(rng.random_range(0..4_000i64))
+                    .push_bind(rng.random_range(0..1_000i64))
+                    .push_bind(rng.random_range(0..2_000i64))
+                    .push_bind(0i64)
+                    .push_bind(0i64)
+                    .push_bind(0i64)
+                    .push_bind(1i64)
+                    .push_bind("STANDARD")
+                    .push_bind(rng.random_range(100..5_000i64))
+                    .push_bind(if priced {
+                        Some(rng.random_range(1_000..50_000_000i64))
+                    } else {
+                        None
+                    })
+                    .push_bind(if priced { "COMPUTED" } else { "UNPRICED" });
+            });
+            qb.build().execute(&mut *tx).await.expect("a bulk insert");
+            done += n;
+        }
+        tx.commit().await.expect("a commit");
+    }
+    let loaded = load.elapsed();
+    let rollups = Instant::now();
+    for sql in [
+        "INSERT INTO usage_rollup_days (day, project_id, provider, model, cost_nanos, requests, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cache_write_1h_tokens, reasoning_tokens, events, unpriced, latency_sum, latency_count) \
+         SELECT occurred_at / 86400000000 * 86400000000, project_id, provider, model, COALESCE(SUM(cost_nanos), 0), SUM(requests), SUM(input_tokens), SUM(output_tokens), SUM(cache_read_tokens), SUM(cache_write_tokens), SUM(cache_write_1h_tokens), SUM(reasoning_tokens), COUNT(*), SUM(CASE WHEN cost_nanos IS NULL THEN 1 ELSE 0 END), COALESCE(SUM(latency_ms), 0), COUNT(latency_ms) \
+         FROM usage_events GROUP BY occurred_at / 86400000000, project_id, provider, model",
+        "INSERT INTO usage_rollup_hours (hour, project_id, provider, cost_nanos, requests, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cache_write_1h_tokens, reasoning_tokens, events, unpriced, latency_sum, latency_count) \
+         SELECT occurred_at / 3600000000 * 3600000000, project_id, provider, COALESCE(SUM(cost_nanos), 0), SUM(requests), SUM(input_tokens), SUM(output_tokens), SUM(cache_read_tokens), SUM(cache_write_tokens), SUM(cache_write_1h_tokens), SUM(reasoning_tokens), COUNT(*), SUM(CASE WHEN cost_nanos IS NULL THEN 1 ELSE 0 END), COALESCE(SUM(latency_ms), 0), COUNT(latency_ms) \
+         FROM usage_events GROUP BY occurred_at / 3600000000, project_id, provider",
+        "ANALYZE",
+    ] {
+        sqlx::query(sql)
+            .execute(&pool)
+            .await
+            .expect("building rollups");
+    }
+    println!(
+        "loaded {events} events in {:.1} s ({:.0} rows/s), rollups built in {:.1} s",
+        loaded.as_secs_f64(),
+        events as f64 / loaded.as_secs_f64(),
+        rollups.elapsed().as_secs_f64()
+    );
+
+    // 2. The server on that file, 30 days that do not start on a day boundary.
+    let from = START + 60 * DAY + 37 * 60_000_000;
+    let to = from + 30 * DAY;
+    let time = |us: i64| {
+        chrono::DateTime::from_timestamp_micros(us)
+            .expect("a time")
+            .to_rfc3339()
+    };
+    let filter = json!({"from": time(from), "to": time(to)});
+    let server = start_server(dir.path());
+    let queries = [
+        (
+            "costSummary",
+            "query($f: UsageFilter) { costSummary(filter: $f) { totals { costUsd requests } providers { provider totals { costUsd requests } } } }",
+        ),
+        (
+            "costBreakdown(MODEL)",
+            "query($f: UsageFilter) { costBreakdown(filter: $f, groupBy: [MODEL]) { model totals { costUsd requests } } }",
+        ),
+        (
+            "costTrend(DAY)",
+            "query($f: UsageFilter!) { costTrend(filter: $f, granularity: DAY) { start totals { costUsd requests } } }",
+        ),
+    ];
+    let mut answers = Vec::new();
+    let mut server_p50 = Vec::new();
+    for (name, q) in queries {
+        let first = gql(&client, &server.url, q, json!({"f": filter})).await;
+        let mut times = Vec::new();
+        for _ in 0..runs {
+            let t = Instant::now();
+            gql(&client, &server.url, q, json!({"f": filter})).await;
+            times.push(t.elapsed());
+        }
+        server_p50.push((name, p50(times)));
+        answers.push(first);
+    }
+
+    // 3. The same answers from plain GROUP BYs over the raw events.
+    let raw = [
+        "SELECT provider, COALESCE(SUM(cost_nanos), 0), SUM(requests) FROM usage_events WHERE occurred_at >= ? AND occurred_at < ? GROUP BY provider",
+        "SELECT model, COALESCE(SUM(cost_nanos), 0), SUM(requests) FROM usage_events WHERE occurred_at >= ? AND occurred_at < ? GROUP BY model",
+        "SELECT CAST(occurred_at / 86400000000 * 86400000000 AS TEXT), COALESCE(SUM(cost_nanos), 0), SUM(requests) FROM usage_events WHERE occurred_at >= ? AND occurred_at < ? GROUP BY occurred_at / 86400000000",
+    ];
+    let raw_runs = runs.clamp(1, 5);
+    let mut raw_p50 = Vec::new();
+    let mut raw_answers: Vec<BTreeMap<String, (String, i64)>> = Vec::new();
+    for sql in raw {
+        let mut times = Vec::new();
+        let mut last = BTreeMap::new();
+        for _ in 0..raw_runs {
+            let t = Instant::now();
+            let rows = sqlx::query(sql)
+                .bind(from)
+                .bind(to)
+                .fetch_all(&pool)
+                .await
+                .expect("a raw query");
+            times.push(t.elapsed());
+            last = rows
+                .iter()
+                .map(|r| {
+                    (
+                        r.get::<String, _>(0),
+                        (usd(r.get::<i64, _>(1)), r.get::<i64, _>(2)),
+                    )
+                })
+                .collect();
+        }
+        raw_p50.push(p50(times));
+        raw_answers.push(last);
+    }
+
+    // Identical answers?
+    let summary: BTreeMap<String, (String, i64)> = answers[0]["costSummary"]["providers"]
+        .as_array()
+        .expect("providers")
+        .iter()
+        .map(|p| {
+            (
+                p["provider"].as_str().unwrap_or("").to_owned(),
+                (
+                    p["totals"]["costUsd"].as_str().unwrap_or("").to_owned(),
+                    p["totals"]["requests"].as_i64().unwrap_or(-1),
+                ),
+            )
+        })
+        .collect();
+    let breakdown: BTreeMap<String, (String, i64)> = answers[1]["costBreakdown"]
+        .as_array()
+        .expect("groups")
+        .iter()
+        .map(|g| {
+            (
+                g["model"].as_str().unwrap_or("").to_owned(),
+                (
+                    g["totals"]["costUsd"].as_str().unwrap_or("").to_owned(),
+                    g["totals"]["requests"].as_i64().unwrap_or(-1),
+                ),
+            )
+        })
+        .collect();
+    let trend: BTreeMap<String, (String, i64)> = answers[2]["costTrend"]
+        .as_array()
+        .expect("buckets")
+        .iter()
+        .map(|b| {
+            let start = chrono::DateTime::parse_from_rfc3339(b["start"].as_str().unwrap_or(""))
+                .expect("a start")
+                .timestamp_micros();
+            (
+                start.to_string(),
+                (
+                    b["totals"]["costUsd"].as_str().unwrap_or("").to_owned(),
+                    b["totals"]["requests"].as_i64().unwrap_or(-1),
+                ),
+            )
+        })
+        .collect();
+    let identical = [
+        summary == raw_answers[0],
+        breakdown == raw_answers[1],
+        trend == raw_answers[2],
+    ];
+
+    println!(
+        "{events} events, 30 days of them queried ({} runs through the server, {raw_runs} raw):",
+        runs
+    );
+    println!(
+        "{:<22} {:>12} {:>14} {:>10} {:>10}",
+        "query", "server p50", "GROUP BY p50", "speed-up", "identical"
+    );
+    for (i, (name, s)) in server_p50.iter().enumerate() {
+        println!(
+            "{:<22} {:>9.2} ms {:>11.2} ms {:>9.1}x {:>10}",
+            name,
+            s.as_secs_f64() * 1e3,
+            raw_p50[i].as_secs_f64() * 1e3,
+            raw_p50[i].as_secs_f64() / s.as_secs_f64(),
+            identical[i]
+        );
+    }
+    assert!(
+        identical.iter().all(|&x| x),
+        "the server's answers differ from the raw GROUP BY"
+    );
+    drop(server);
+}

@@ -1,0 +1,1073 @@
+//! Analytics: cost summaries, breakdowns and trends, in three views of the same spend.
+//!
+//! - `TRACKED`: the events applications recorded, priced by aispend.
+//! - `REPORTED`: what providers reported (synced cost and usage buckets, manual
+//!   entries) plus fixed subscriptions spread evenly over their days.
+//! - `BEST`: per provider and UTC day, the reported numbers when the provider has
+//!   reported money for that day, else the tracked ones — never both. Each bucket says
+//!   which it used (`TRACKED`, `REPORTED` or `MIXED` when providers differ).
+//!
+//! Tracked numbers are summed in SQL per provider and 15-minute slot (every IANA
+//! offset is a multiple of 15 minutes), then folded into local buckets with
+//! `calendar.rs`, so a day in `Europe/Berlin` is exact across a DST change. Money is
+//! summed as nano-dollar integers: exact.
+//!
+//! Reports carry neither endpoints, sources nor end users: the REPORTED and BEST views
+//! refuse filters and groupings by them rather than answer something else.
+
+use crate::domain::auth::{Principal, Scope};
+use crate::domain::calendar::{self, Granularity};
+use crate::domain::error::{Context, Error, Result};
+use crate::domain::ids::ProjectId;
+use crate::domain::money::Usd;
+use crate::domain::reconciliation::{Sql, filter_in, sum};
+use crate::domain::rollup;
+use crate::domain::subscription;
+use crate::domain::time;
+use crate::domain::tokens::TokenCounts;
+use crate::domain::usage::query::UsageFilter;
+use crate::entity::usage_event;
+use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
+use chrono_tz::Tz;
+use sea_orm::sea_query::{Expr, Query};
+use sea_orm::{ConnectionTrait, QueryResult, Value};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// Which numbers to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum View {
+    /// Recorded events.
+    #[default]
+    Tracked,
+    /// Provider reports and fixed subscriptions.
+    Reported,
+    /// Reported where the provider has reported the day, tracked elsewhere.
+    Best,
+}
+
+/// Which side a number came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Basis {
+    /// Tracked events only.
+    Tracked,
+    /// Provider reports only.
+    Reported,
+    /// Some providers tracked, some reported.
+    Mixed,
+}
+
+impl Basis {
+    fn join(a: Option<Basis>, b: Basis) -> Basis {
+        match a {
+            None => b,
+            Some(a) if a == b => a,
+            Some(_) => Basis::Mixed,
+        }
+    }
+}
+
+/// Sums of one slice of spend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Measures {
+    /// Cost in nano-dollars (unpriced events count zero).
+    pub cost_nanos: i64,
+    /// Requests.
+    pub requests: i64,
+    /// Token classes.
+    pub tokens: TokenCounts,
+    /// Events (tracked) or report rows (reported).
+    pub events: i64,
+    /// Tracked events without a price.
+    pub unpriced: i64,
+}
+
+impl Measures {
+    fn add(&mut self, o: &Measures) {
+        self.cost_nanos = self.cost_nanos.saturating_add(o.cost_nanos);
+        self.requests = self.requests.saturating_add(o.requests);
+        self.tokens = self.tokens.saturating_add(&o.tokens);
+        self.events = self.events.saturating_add(o.events);
+        self.unpriced = self.unpriced.saturating_add(o.unpriced);
+    }
+
+    /// The cost.
+    pub fn cost(&self) -> Usd {
+        Usd::from_nanos(self.cost_nanos)
+    }
+
+    /// Average cost per request (exact decimal, rounded to 9 places).
+    pub fn average_cost(&self) -> Option<rust_decimal::Decimal> {
+        (self.requests > 0).then(|| {
+            (self.cost().to_decimal() / rust_decimal::Decimal::from(self.requests))
+                .round_dp(9)
+                .normalize()
+        })
+    }
+
+    /// All tokens (input, output, cache reads and writes; reasoning is part of output).
+    pub fn total_tokens(&self) -> i64 {
+        let t = &self.tokens;
+        t.input
+            .saturating_add(t.output)
+            .saturating_add(t.cache_read)
+            .saturating_add(t.cache_write)
+            .saturating_add(t.cache_write_1h)
+    }
+}
+
+/// One piece of spend at an instant, before bucketing.
+#[derive(Debug, Clone)]
+struct Item {
+    at: DateTime<Utc>,
+    provider: String,
+    model: String,
+    project: Option<ProjectId>,
+    measures: Measures,
+    basis: Basis,
+}
+
+/// The filter checked for a view.
+fn check_view(filter: &UsageFilter, view: View) -> Result<()> {
+    if view != View::Tracked {
+        let mut unsupported = vec![];
+        if !filter.endpoints.is_empty() {
+            unsupported.push("endpoints");
+        }
+        if !filter.sources.is_empty() {
+            unsupported.push("sources");
+        }
+        if !filter.users.is_empty() {
+            unsupported.push("users");
+        }
+        if let Some(first) = unsupported.first() {
+            return Err(Error::invalid(
+                format!("filter.{first}"),
+                "provider reports carry no endpoints, sources or users: use view TRACKED to filter by them",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The spend items of a filter in a view, authorised.
+async fn items(
+    conn: &impl ConnectionTrait,
+    principal: &Principal,
+    filter: UsageFilter,
+    view: View,
+    mut grain: Grain,
+) -> Result<Vec<Item>> {
+    if view == View::Best {
+        // BEST decides per provider and UTC day.
+        grain.slot_micros = Some(grain.slot_micros.unwrap_or(DAY_MICROS).min(DAY_MICROS));
+    }
+    principal.require(Scope::Read)?;
+    check_view(&filter, view)?;
+    let filter = filter.authorized(principal)?;
+    let tracked = if view == View::Reported {
+        vec![]
+    } else {
+        tracked_items(conn, &filter, grain).await?
+    };
+    let reported = if view == View::Tracked {
+        vec![]
+    } else {
+        reported_items(conn, &filter).await?
+    };
+    Ok(match view {
+        View::Tracked => tracked,
+        View::Reported => reported,
+        View::Best => {
+            // A provider's day is covered when it reported money for it.
+            let covered: BTreeSet<(String, NaiveDate)> = reported
+                .iter()
+                .filter(|i| i.measures.cost_nanos != 0 || i.measures.events > 0)
+                .map(|i| (i.provider.clone(), i.at.date_naive()))
+                .collect();
+            tracked
+                .into_iter()
+                .filter(|i| !covered.contains(&(i.provider.clone(), i.at.date_naive())))
+                .chain(reported)
+                .collect()
+        }
+    })
+}
+
+/// Every IANA offset is a multiple of 15 minutes.
+const SLOT_MICROS: i64 = 900_000_000;
+const DAY_MICROS: i64 = 86_400_000_000;
+
+fn measures_at(r: &QueryResult, first: usize) -> Result<Measures> {
+    let n = |i: usize| -> Result<i64> { Ok(sum(r, first + i)?.unwrap_or(0)) };
+    Ok(Measures {
+        cost_nanos: n(0)?,
+        requests: n(1)?,
+        tokens: TokenCounts {
+            input: n(2)?,
+            output: n(3)?,
+            cache_read: n(4)?,
+            cache_write: n(5)?,
+            cache_write_1h: n(6)?,
+            reasoning: n(7)?,
+        },
+        events: n(8)?,
+        unpriced: n(9)?,
+    })
+}
+
+/// How finely tracked events are grouped before they become items: the fewer groups,
+/// the faster (a summary needs no time at all, BEST needs UTC days to decide).
+#[derive(Debug, Clone, Copy)]
+struct Grain {
+    /// Keep model and project apart.
+    detail: bool,
+    /// Group instants into slots of this many microseconds (`None`: no time).
+    slot_micros: Option<i64>,
+}
+
+/// Which table answers a piece of a tracked query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Table {
+    /// `usage_events`.
+    Raw,
+    /// `usage_rollup_days` (UTC day, project, provider, model).
+    Days,
+    /// `usage_rollup_hours` (UTC hour, project, provider).
+    Hours,
+}
+
+impl Table {
+    fn name(self) -> &'static str {
+        match self {
+            Table::Raw => "usage_events",
+            Table::Days => "usage_rollup_days",
+            Table::Hours => "usage_rollup_hours",
+        }
+    }
+
+    fn time(self) -> &'static str {
+        match self {
+            Table::Raw => "occurred_at",
+            Table::Days => "day",
+            Table::Hours => "hour",
+        }
+    }
+
+    fn unit(self) -> i64 {
+        match self {
+            Table::Raw => 1,
+            Table::Days => rollup::DAY,
+            Table::Hours => rollup::HOUR,
+        }
+    }
+
+    fn measures(self) -> &'static str {
+        match self {
+            Table::Raw => {
+                "COALESCE(SUM(cost_nanos), 0), SUM(requests), SUM(input_tokens), SUM(output_tokens), \
+                 SUM(cache_read_tokens), SUM(cache_write_tokens), SUM(cache_write_1h_tokens), SUM(reasoning_tokens), \
+                 COUNT(*), SUM(CASE WHEN cost_nanos IS NULL THEN 1 ELSE 0 END)"
+            }
+            _ => {
+                "SUM(cost_nanos), SUM(requests), SUM(input_tokens), SUM(output_tokens), SUM(cache_read_tokens), \
+                 SUM(cache_write_tokens), SUM(cache_write_1h_tokens), SUM(reasoning_tokens), SUM(events), SUM(unpriced)"
+            }
+        }
+    }
+}
+
+/// The rollup that can answer a query grouped by `dims` in slots of `slot`
+/// microseconds (`None`: no time): the daily one when it has every dimension and the
+/// slots are whole days, else the hourly one, else none (raw events only).
+fn rollup_for(filter: &UsageFilter, dims: &[Dimension], slot: Option<i64>) -> Option<Table> {
+    if !filter.endpoints.is_empty() || !filter.sources.is_empty() || !filter.users.is_empty() {
+        return None;
+    }
+    let only = |allowed: &[Dimension]| dims.iter().all(|d| allowed.contains(d));
+    let fits = |unit: i64| slot.is_none_or(|s| s % unit == 0);
+    if only(&[Dimension::Provider, Dimension::Model, Dimension::Project]) && fits(rollup::DAY) {
+        return Some(Table::Days);
+    }
+    if only(&[Dimension::Provider, Dimension::Project])
+        && filter.models.is_empty()
+        && fits(rollup::HOUR)
+    {
+        return Some(Table::Hours);
+    }
+    None
+}
+
+/// One group of tracked sums: its keys (per dimension), its slot start and sums.
+type Sums = (Vec<Option<String>>, Option<i64>, Measures);
+
+/// Tracked sums grouped by `dims` (and by slots of `slot` microseconds), read from a
+/// rollup for the whole days or hours inside the range and from raw events for the
+/// partial edges, then merged: the same answer as a `GROUP BY` over the events.
+async fn sums(
+    conn: &impl ConnectionTrait,
+    filter: &UsageFilter,
+    dims: &[Dimension],
+    slot: Option<i64>,
+) -> Result<Vec<Sums>> {
+    let from = filter.from.map(time::to_micros);
+    let to = filter.to.map(time::to_micros);
+    let mut parts: Vec<(Table, Option<i64>, Option<i64>)> = Vec::new();
+    match rollup_for(filter, dims, slot) {
+        Some(table) => {
+            let unit = table.unit();
+            let inner_from = from.map(|f| {
+                f.div_euclid(unit) * unit + if f.rem_euclid(unit) == 0 { 0 } else { unit }
+            });
+            let inner_to = to.map(|t| t.div_euclid(unit) * unit);
+            match (inner_from, inner_to) {
+                (Some(a), Some(b)) if a >= b => parts.push((Table::Raw, from, to)),
+                _ => {
+                    if let (Some(f), Some(a)) = (from, inner_from)
+                        && f < a
+                    {
+                        parts.push((Table::Raw, Some(f), Some(a)));
+                    }
+                    parts.push((table, inner_from, inner_to));
+                    if let (Some(b), Some(t)) = (inner_to, to)
+                        && b < t
+                    {
+                        parts.push((Table::Raw, Some(b), Some(t)));
+                    }
+                }
+            }
+        }
+        None => parts.push((Table::Raw, from, to)),
+    }
+    let mut merged: BTreeMap<(Vec<Option<String>>, Option<i64>), Measures> = BTreeMap::new();
+    for (table, lo, hi) in parts {
+        for (keys, slot, m) in read_sums(conn, filter, table, lo, hi, dims, slot).await? {
+            merged.entry((keys, slot)).or_default().add(&m);
+        }
+    }
+    Ok(merged.into_iter().map(|((k, s), m)| (k, s, m)).collect())
+}
+
+async fn read_sums(
+    conn: &impl ConnectionTrait,
+    filter: &UsageFilter,
+    table: Table,
+    lo: Option<i64>,
+    hi: Option<i64>,
+    dims: &[Dimension],
+    slot: Option<i64>,
+) -> Result<Vec<Sums>> {
+    let mut q = Sql::new(conn.get_database_backend(), "SELECT ");
+    let mut select: Vec<String> = dims.iter().map(|d| d.column().to_owned()).collect();
+    if let Some(s) = slot {
+        select.push(format!("{} / {s}", table.time()));
+    }
+    let group = select.join(", ");
+    select.push(table.measures().to_owned());
+    q.push(&select.join(", "));
+    q.push(&format!(" FROM {} WHERE 1 = 1", table.name()));
+    if let Some(lo) = lo {
+        let m = q.param(lo);
+        q.push(&format!(" AND {} >= {m}", table.time()));
+    }
+    if let Some(hi) = hi {
+        let m = q.param(hi);
+        q.push(&format!(" AND {} < {m}", table.time()));
+    }
+    filter_in(
+        &mut q,
+        "project_id",
+        filter.projects.iter().map(|p| Value::from(p.0)),
+    );
+    filter_in(
+        &mut q,
+        "provider",
+        filter
+            .providers
+            .iter()
+            .map(|p| Value::from(p.as_str().to_owned())),
+    );
+    filter_in(
+        &mut q,
+        "model",
+        filter.models.iter().map(|m| Value::from(m.clone())),
+    );
+    if table == Table::Raw {
+        filter_in(
+            &mut q,
+            "endpoint",
+            filter.endpoints.iter().map(|e| Value::from(e.clone())),
+        );
+        filter_in(
+            &mut q,
+            "source",
+            filter.sources.iter().map(|s| Value::from(s.as_str())),
+        );
+        filter_in(
+            &mut q,
+            "end_user",
+            filter.users.iter().map(|u| Value::from(u.clone())),
+        );
+    }
+    if !group.is_empty() {
+        q.push(&format!(" GROUP BY {group}"));
+    }
+    let rows = conn
+        .query_all_raw(q.statement())
+        .await
+        .context("summing tracked usage")?;
+    let n = dims.len() + usize::from(slot.is_some());
+    rows.iter()
+        .filter(|r| n > 0 || sum(r, 8).ok().flatten().unwrap_or(0) > 0)
+        .map(|r| {
+            let keys = key_values(r, 0, dims)?;
+            let at = match slot {
+                Some(s) => Some(
+                    r.try_get_by_index::<i64>(dims.len())
+                        .context("reading a slot")?
+                        * s,
+                ),
+                None => None,
+            };
+            Ok((keys, at, measures_at(r, n)?))
+        })
+        .collect()
+}
+
+async fn tracked_items(
+    conn: &impl ConnectionTrait,
+    filter: &UsageFilter,
+    grain: Grain,
+) -> Result<Vec<Item>> {
+    let dims: &[Dimension] = if grain.detail {
+        &[Dimension::Provider, Dimension::Model, Dimension::Project]
+    } else {
+        &[Dimension::Provider]
+    };
+    sums(conn, filter, dims, grain.slot_micros)
+        .await?
+        .into_iter()
+        .map(|(keys, at, measures)| {
+            let mut keys = keys.into_iter();
+            let provider = keys.next().flatten().unwrap_or_default();
+            let (model, project) = if grain.detail {
+                let model = keys.next().flatten().unwrap_or_default();
+                let project = keys.next().flatten().and_then(|p| p.parse().ok());
+                (model, project)
+            } else {
+                (String::new(), None)
+            };
+            Ok(Item {
+                at: at
+                    .map(time::from_micros)
+                    .unwrap_or(DateTime::<Utc>::UNIX_EPOCH),
+                provider,
+                model,
+                project,
+                measures,
+                basis: Basis::Tracked,
+            })
+        })
+        .collect()
+}
+
+async fn reported_items(conn: &impl ConnectionTrait, filter: &UsageFilter) -> Result<Vec<Item>> {
+    // Money only when in USD; tokens only from usage and manual rows.
+    let mut q = Sql::new(
+        conn.get_database_backend(),
+        "SELECT provider, model, project_id, bucket_start, \
+         SUM(CASE WHEN kind IN ('COST', 'MANUAL') AND (currency IS NULL OR currency = 'USD') THEN amount_nanos ELSE 0 END), \
+         SUM(CASE WHEN kind IN ('USAGE', 'MANUAL') THEN requests ELSE 0 END), \
+         SUM(CASE WHEN kind IN ('USAGE', 'MANUAL') THEN input_tokens ELSE 0 END), \
+         SUM(CASE WHEN kind IN ('USAGE', 'MANUAL') THEN output_tokens ELSE 0 END), \
+         SUM(CASE WHEN kind IN ('USAGE', 'MANUAL') THEN cache_read_tokens ELSE 0 END), \
+         SUM(CASE WHEN kind IN ('USAGE', 'MANUAL') THEN cache_write_tokens ELSE 0 END), \
+         SUM(CASE WHEN kind IN ('USAGE', 'MANUAL') THEN cache_write_1h_tokens ELSE 0 END), \
+         SUM(CASE WHEN kind IN ('USAGE', 'MANUAL') THEN reasoning_tokens ELSE 0 END), \
+         SUM(CASE WHEN kind IN ('COST', 'MANUAL') AND amount_nanos IS NOT NULL THEN 1 ELSE 0 END) \
+         FROM provider_reports WHERE 1 = 1",
+    );
+    if let Some(from) = filter.from {
+        let m = q.param(time::to_micros(from));
+        q.push(&format!(" AND bucket_start >= {m}"));
+    }
+    if let Some(to) = filter.to {
+        let m = q.param(time::to_micros(to));
+        q.push(&format!(" AND bucket_start < {m}"));
+    }
+    filter_in(
+        &mut q,
+        "provider",
+        filter
+            .providers
+            .iter()
+            .map(|p| Value::from(p.as_str().to_owned())),
+    );
+    filter_in(
+        &mut q,
+        "project_id",
+        filter.projects.iter().map(|p| Value::from(p.0)),
+    );
+    filter_in(
+        &mut q,
+        "model",
+        filter.models.iter().map(|m| Value::from(m.clone())),
+    );
+    q.push(" GROUP BY provider, model, project_id, bucket_start");
+    let rows = conn
+        .query_all_raw(q.statement())
+        .await
+        .context("summing provider reports")?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let n = |i: usize| -> Result<i64> { Ok(sum(r, i)?.unwrap_or(0)) };
+        out.push(Item {
+            at: time::from_micros(r.try_get_by_index(3).context("reading a bucket")?),
+            provider: r.try_get_by_index(0).context("reading a provider")?,
+            model: r.try_get_by_index(1).context("reading a model")?,
+            project: r
+                .try_get_by_index::<Option<uuid::Uuid>>(2)
+                .context("reading a project")?
+                .map(ProjectId),
+            measures: Measures {
+                cost_nanos: n(4)?,
+                requests: n(5)?,
+                tokens: TokenCounts {
+                    input: n(6)?,
+                    output: n(7)?,
+                    cache_read: n(8)?,
+                    cache_write: n(9)?,
+                    cache_write_1h: n(10)?,
+                    reasoning: n(11)?,
+                },
+                events: n(12)?,
+                unpriced: 0,
+            },
+            basis: Basis::Reported,
+        });
+    }
+    // Fixed subscriptions, spread over their days (models and per-model filters do
+    // not apply to a plan).
+    if filter.models.is_empty() {
+        let from = filter
+            .from
+            .map(|f| f.date_naive())
+            .unwrap_or_else(|| time::now().date_naive() - TimeDelta::days(366));
+        let to = filter
+            .to
+            .map(|t| t.date_naive())
+            .unwrap_or_else(|| time::now().date_naive());
+        for plan in subscription::list_unchecked(conn, &filter.providers, &filter.projects).await? {
+            for (day, amount) in plan.daily(from, to) {
+                let at = day.and_time(chrono::NaiveTime::MIN).and_utc();
+                if filter.from.is_some_and(|f| at < f) || filter.to.is_some_and(|t| at >= t) {
+                    continue;
+                }
+                out.push(Item {
+                    at,
+                    provider: plan.provider.as_str().to_owned(),
+                    model: String::new(),
+                    project: plan.project,
+                    measures: Measures {
+                        cost_nanos: amount.nanos(),
+                        events: 1,
+                        ..Measures::default()
+                    },
+                    basis: Basis::Reported,
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+// ---------------------------------------------------------------------------------
+
+/// `costSummary`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Summary {
+    /// Everything.
+    pub total: Measures,
+    /// Per provider, by name.
+    pub providers: Vec<(String, Measures)>,
+    /// Which numbers were used.
+    pub basis: Option<Basis>,
+}
+
+/// Totals of a filter in a view.
+pub async fn summary(
+    conn: &impl ConnectionTrait,
+    principal: &Principal,
+    filter: UsageFilter,
+    view: View,
+) -> Result<Summary> {
+    let grain = Grain {
+        detail: false,
+        slot_micros: None,
+    };
+    let items = items(conn, principal, filter, view, grain).await?;
+    let mut total = Measures::default();
+    let mut providers: BTreeMap<String, Measures> = BTreeMap::new();
+    let mut basis = None;
+    for i in &items {
+        total.add(&i.measures);
+        providers
+            .entry(i.provider.clone())
+            .or_default()
+            .add(&i.measures);
+        basis = Some(Basis::join(basis, i.basis));
+    }
+    Ok(Summary {
+        total,
+        providers: providers.into_iter().collect(),
+        basis,
+    })
+}
+
+/// One bucket of a trend.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrendBucket {
+    /// Start (UTC instant of the local bucket start).
+    pub start: DateTime<Utc>,
+    /// End (exclusive).
+    pub end: DateTime<Utc>,
+    /// Sums.
+    pub measures: Measures,
+    /// Which numbers it used; `None` for an empty bucket.
+    pub basis: Option<Basis>,
+}
+
+/// Most buckets one trend returns.
+pub const MAX_BUCKETS: usize = 10_000;
+
+/// Zero-filled buckets from `from` to `to` in a time zone.
+pub async fn trend(
+    conn: &impl ConnectionTrait,
+    principal: &Principal,
+    filter: UsageFilter,
+    view: View,
+    granularity: Granularity,
+    tz: Tz,
+) -> Result<Vec<TrendBucket>> {
+    let (Some(from), Some(to)) = (filter.from, filter.to) else {
+        return Err(Error::invalid("filter", "a trend needs `from` and `to`"));
+    };
+    let starts = calendar::buckets(from, to, granularity, &tz, MAX_BUCKETS + 1);
+    if starts.len() > MAX_BUCKETS {
+        return Err(Error::invalid(
+            "granularity",
+            format!(
+                "more than {MAX_BUCKETS} buckets: choose a coarser granularity or a shorter range"
+            ),
+        ));
+    }
+    // Whole-hour offsets (most zones) can be answered from hourly rollups; others
+    // (+05:30, +05:45, ...) need 15-minute slots of raw events.
+    let whole_hours = [from, to].iter().all(|t| {
+        use chrono::{Offset, TimeZone};
+        tz.offset_from_utc_datetime(&t.naive_utc())
+            .fix()
+            .local_minus_utc()
+            % 3600
+            == 0
+    });
+    let grain = Grain {
+        detail: false,
+        slot_micros: Some(if whole_hours {
+            rollup::HOUR
+        } else {
+            SLOT_MICROS
+        }),
+    };
+    let items = items(conn, principal, filter, view, grain).await?;
+    let mut buckets: Vec<TrendBucket> = starts
+        .iter()
+        .map(|&start| TrendBucket {
+            start,
+            end: calendar::next_bucket(start, granularity, &tz),
+            measures: Measures::default(),
+            basis: None,
+        })
+        .collect();
+    let index: HashMap<DateTime<Utc>, usize> =
+        starts.iter().enumerate().map(|(i, s)| (*s, i)).collect();
+    for i in &items {
+        let start = calendar::bucket_start(i.at, granularity, &tz);
+        if let Some(&k) = index.get(&start) {
+            buckets[k].measures.add(&i.measures);
+            buckets[k].basis = Some(Basis::join(buckets[k].basis, i.basis));
+        }
+    }
+    Ok(buckets)
+}
+
+/// A dimension to group by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Dimension {
+    /// Provider.
+    Provider,
+    /// Model as recorded.
+    Model,
+    /// Endpoint (tracked only).
+    Endpoint,
+    /// Project.
+    Project,
+    /// Source (tracked only).
+    Source,
+    /// End user (tracked only).
+    User,
+}
+
+impl Dimension {
+    fn column(self) -> &'static str {
+        match self {
+            Dimension::Provider => "provider",
+            Dimension::Model => "model",
+            Dimension::Endpoint => "endpoint",
+            Dimension::Project => "project_id",
+            Dimension::Source => "source",
+            Dimension::User => "end_user",
+        }
+    }
+}
+
+/// Latency statistics of a group, in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Latency {
+    /// Mean.
+    pub average: f64,
+    /// Median (nearest rank).
+    pub p50: i64,
+    /// 95th percentile (nearest rank).
+    pub p95: i64,
+}
+
+/// One group of a breakdown.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Group {
+    /// The group's value per dimension asked for, in order (`None`: not recorded).
+    pub keys: Vec<Option<String>>,
+    /// Sums.
+    pub measures: Measures,
+    /// Share of the total cost, in percent (4 decimals).
+    pub share_pct: rust_decimal::Decimal,
+    /// Latency, where reported (tracked only).
+    pub latency: Option<Latency>,
+}
+
+/// Groups of a filter by one or more dimensions, dearest first.
+pub async fn breakdown(
+    conn: &impl ConnectionTrait,
+    principal: &Principal,
+    filter: UsageFilter,
+    view: View,
+    dims: &[Dimension],
+    with_latency: bool,
+) -> Result<Vec<Group>> {
+    if dims.is_empty() || dims.len() > 6 {
+        return Err(Error::invalid("groupBy", "give one to six dimensions"));
+    }
+    let mut groups: BTreeMap<Vec<Option<String>>, (Measures, Vec<i64>)> = BTreeMap::new();
+    if view == View::Tracked {
+        principal.require(Scope::Read)?;
+        let filter = filter.authorized(principal)?;
+        for (keys, _, m) in sums(conn, &filter, dims, None).await? {
+            groups.entry(keys).or_default().0.add(&m);
+        }
+        if with_latency {
+            let mut q = Query::select();
+            q.from(usage_event::Entity)
+                .expr(Expr::cust("latency_ms"))
+                .cond_where(filter.condition())
+                .and_where(Expr::cust("latency_ms IS NOT NULL"));
+            for d in dims {
+                q.expr(Expr::cust(d.column()));
+            }
+            for r in conn.query_all(&q).await.context("reading latencies")? {
+                let latency: i64 = r.try_get_by_index(0).context("reading a latency")?;
+                let keys = key_values(&r, 1, dims)?;
+                groups.entry(keys).or_default().1.push(latency);
+            }
+        }
+    } else {
+        if let Some(d) = dims
+            .iter()
+            .find(|d| matches!(d, Dimension::Endpoint | Dimension::Source | Dimension::User))
+        {
+            return Err(Error::invalid(
+                "groupBy",
+                format!("provider reports carry no {}: use view TRACKED", d.column()),
+            ));
+        }
+        let grain = Grain {
+            detail: true,
+            slot_micros: None,
+        };
+        for i in items(conn, principal, filter, view, grain).await? {
+            let keys = dims
+                .iter()
+                .map(|d| match d {
+                    Dimension::Provider => Some(i.provider.clone()),
+                    Dimension::Model => (!i.model.is_empty()).then(|| i.model.clone()),
+                    Dimension::Project => i.project.map(|p| p.to_string()),
+                    _ => None,
+                })
+                .collect();
+            groups.entry(keys).or_default().0.add(&i.measures);
+        }
+    }
+    let total: i64 = groups.values().map(|(m, _)| m.cost_nanos).sum();
+    let mut out: Vec<Group> = groups
+        .into_iter()
+        .map(|(keys, (measures, mut latencies))| Group {
+            keys,
+            share_pct: if total == 0 {
+                rust_decimal::Decimal::ZERO
+            } else {
+                (rust_decimal::Decimal::from(measures.cost_nanos)
+                    * rust_decimal::Decimal::from(100)
+                    / rust_decimal::Decimal::from(total))
+                .round_dp(4)
+                .normalize()
+            },
+            latency: percentiles(&mut latencies),
+            measures,
+        })
+        .collect();
+    out.sort_by(|a, b| {
+        b.measures
+            .cost_nanos
+            .cmp(&a.measures.cost_nanos)
+            .then(a.keys.cmp(&b.keys))
+    });
+    Ok(out)
+}
+
+fn key_values(r: &QueryResult, first: usize, dims: &[Dimension]) -> Result<Vec<Option<String>>> {
+    dims.iter()
+        .enumerate()
+        .map(|(k, d)| {
+            Ok(match d {
+                Dimension::Project => r
+                    .try_get_by_index::<Option<uuid::Uuid>>(first + k)
+                    .context("reading a project")?
+                    .map(|u| u.to_string()),
+                _ => r
+                    .try_get_by_index::<Option<String>>(first + k)
+                    .context("reading a group value")?,
+            })
+        })
+        .collect()
+}
+
+/// Nearest-rank percentiles.
+fn percentiles(values: &mut [i64]) -> Option<Latency> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_unstable();
+    let rank = |p: usize| values[((values.len() * p).div_ceil(100)).max(1) - 1];
+    let total: i128 = values.iter().map(|&v| i128::from(v)).sum();
+    Some(Latency {
+        average: total as f64 / values.len() as f64,
+        p50: rank(50),
+        p95: rank(95),
+    })
+}
+
+/// What exists, for pickers.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Filters {
+    /// Providers.
+    pub providers: Vec<String>,
+    /// Models.
+    pub models: Vec<String>,
+    /// Endpoints.
+    pub endpoints: Vec<String>,
+    /// Projects.
+    pub projects: Vec<ProjectId>,
+    /// End users.
+    pub users: Vec<String>,
+}
+
+/// The distinct values the caller can see.
+pub async fn filters(conn: &impl ConnectionTrait, principal: &Principal) -> Result<Filters> {
+    principal.require(Scope::Read)?;
+    let filter = UsageFilter::default().authorized(principal)?;
+    let distinct = |column: &'static str| {
+        let mut q = Query::select();
+        q.from(usage_event::Entity)
+            .distinct()
+            .expr(Expr::cust(column))
+            .cond_where(filter.condition())
+            .and_where(Expr::cust(format!("{column} IS NOT NULL")))
+            .order_by_expr(Expr::cust(column), sea_orm::Order::Asc);
+        q
+    };
+    let mut out = Filters::default();
+    for (column, target) in [
+        ("provider", &mut out.providers),
+        ("model", &mut out.models),
+        ("endpoint", &mut out.endpoints),
+        ("end_user", &mut out.users),
+    ] {
+        for r in conn
+            .query_all(&distinct(column))
+            .await
+            .context("listing filter values")?
+        {
+            target.push(r.try_get_by_index(0).context("reading a filter value")?);
+        }
+    }
+    for r in conn
+        .query_all(&distinct("project_id"))
+        .await
+        .context("listing projects")?
+    {
+        out.projects.push(ProjectId(
+            r.try_get_by_index(0).context("reading a project")?,
+        ));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_use_the_nearest_rank() {
+        let mut v: Vec<i64> = (1..=100).rev().collect();
+        let l = percentiles(&mut v).unwrap();
+        assert_eq!((l.p50, l.p95), (50, 95));
+        assert!((l.average - 50.5).abs() < 1e-9);
+        assert_eq!(percentiles(&mut [7]).map(|l| (l.p50, l.p95)), Some((7, 7)));
+        assert!(percentiles(&mut []).is_none());
+    }
+
+    #[test]
+    fn bases_join_to_mixed_only_when_they_differ() {
+        assert_eq!(Basis::join(None, Basis::Tracked), Basis::Tracked);
+        assert_eq!(
+            Basis::join(Some(Basis::Reported), Basis::Reported),
+            Basis::Reported
+        );
+        assert_eq!(
+            Basis::join(Some(Basis::Tracked), Basis::Reported),
+            Basis::Mixed
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Logs (offset pages, for the REST API existing dashboards speak)
+
+/// What `logs` sorts by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogSort {
+    /// When it happened.
+    Timestamp,
+    /// Model.
+    Model,
+    /// Endpoint.
+    Endpoint,
+    /// Provider.
+    Provider,
+    /// Total tokens.
+    TotalTokens,
+    /// Cost.
+    Cost,
+    /// Latency.
+    Latency,
+}
+
+impl LogSort {
+    fn expr(self) -> &'static str {
+        match self {
+            LogSort::Timestamp => "occurred_at",
+            LogSort::Model => "model",
+            LogSort::Endpoint => "endpoint",
+            LogSort::Provider => "provider",
+            LogSort::TotalTokens => {
+                "(input_tokens + output_tokens + cache_read_tokens + cache_write_tokens + cache_write_1h_tokens)"
+            }
+            LogSort::Cost => "COALESCE(cost_nanos, -1)",
+            LogSort::Latency => "COALESCE(latency_ms, -1)",
+        }
+    }
+}
+
+/// Most events per log page.
+pub const MAX_LOG_PAGE: u64 = 100;
+
+/// One page of events (1-based page numbers) and the total matching the filter.
+pub async fn logs(
+    conn: &impl ConnectionTrait,
+    principal: &Principal,
+    filter: UsageFilter,
+    sort: LogSort,
+    descending: bool,
+    page: u64,
+    per_page: u64,
+) -> Result<(Vec<crate::domain::usage::UsageEvent>, u64)> {
+    use sea_orm::{EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
+    principal.require(Scope::Read)?;
+    if page == 0 {
+        return Err(Error::invalid("page", "pages start at 1"));
+    }
+    if !(1..=MAX_LOG_PAGE).contains(&per_page) {
+        return Err(Error::invalid(
+            "per_page",
+            format!("must be between 1 and {MAX_LOG_PAGE}"),
+        ));
+    }
+    let filter = filter.authorized(principal)?;
+    let total = usage_event::Entity::find()
+        .filter(filter.condition())
+        .count(conn)
+        .await
+        .context("counting usage events")?;
+    let order = if descending {
+        sea_orm::Order::Desc
+    } else {
+        sea_orm::Order::Asc
+    };
+    let rows = usage_event::Entity::find()
+        .filter(filter.condition())
+        .order_by(Expr::cust(sort.expr()), order.clone())
+        .order_by(usage_event::Column::Id, order)
+        .offset((page - 1).saturating_mul(per_page))
+        .limit(per_page)
+        .all(conn)
+        .await
+        .context("reading a page of usage events")?;
+    let events = rows
+        .into_iter()
+        .map(crate::domain::usage::UsageEvent::try_from)
+        .collect::<Result<Vec<_>>>()?;
+    Ok((events, total))
+}
+
+/// An event's cost split into input (with cache reads and writes) and output, from
+/// the rate card that priced it; `None` when it was not priced by a card (a reported
+/// cost, or unpriced).
+pub fn cost_split(
+    book: &crate::domain::price::book::PriceBook,
+    e: &crate::domain::usage::UsageEvent,
+) -> Option<(Usd, Usd)> {
+    use crate::domain::price::rates::TokenClass;
+    let total = e.cost?;
+    if e.cost_source != crate::domain::usage::CostSource::Computed {
+        return None;
+    }
+    let found = book.find(&e.provider, &e.model, e.occurred_at)?;
+    let card = &found.price.card;
+    let long = card.is_long_context(&e.tokens, e.requests);
+    let rate = card.rate(TokenClass::Output, e.service_tier, long);
+    let output = Usd::from_decimal(
+        (rust_decimal::Decimal::from(e.tokens.output) * rate
+            / rust_decimal::Decimal::from(1_000_000))
+        .round_dp(9),
+    )?;
+    let output = Usd::from_nanos(output.nanos().min(total.nanos()));
+    Some((Usd::from_nanos(total.nanos() - output.nanos()), output))
+}

@@ -1,0 +1,571 @@
+//! Insights on tracked spend: recommendations (what to change, and what it would have
+//! saved over the window) and anomalies (days far above their trailing baseline).
+//!
+//! **Savings are computed, never guessed.** For each significant (endpoint, provider,
+//! model) pair, the real token mix over the window (every token class summed, and the
+//! requests) is priced again with the same cost function as ingest:
+//!
+//! - *Cheaper model*: every model in the price book of the same kind whose capability
+//!   tier is at least as high (`frontier` > `strong` > `balanced` > `fast`), priced on
+//!   that mix; the cheapest wins if it is strictly cheaper than what the pair cost.
+//! - *Batch API*: the mix at the model's batch rates, for endpoints whose traffic is not
+//!   latency-sensitive: a name that says so (`batch`, `nightly`, `report`, `eval`,
+//!   `backfill`, `etl`, `offline`, `cron`, `job`, `index`, `embed`, `summar`) or an
+//!   average latency of at least 10 s.
+//! - *Prompt caching*: for input-heavy pairs (≥ 1,024 uncached input tokens per request)
+//!   that read less than 10% of their input from the cache, on models with a cheaper
+//!   cache-read rate: half of the uncached input moved to cache reads (a stated,
+//!   conservative fraction), and one cache write per ten requests where writes cost
+//!   more than input.
+//!
+//! A recommendation appears only with positive savings.
+
+use crate::domain::auth::{Principal, Scope};
+use crate::domain::error::{Context, Error, Result};
+use crate::domain::money::Usd;
+use crate::domain::price::book::PriceBook;
+use crate::domain::price::rates::TokenClass;
+use crate::domain::provider::Provider;
+use crate::domain::reconciliation::sum;
+use crate::domain::time;
+use crate::domain::tokens::{ServiceTier, TokenCounts};
+use crate::domain::usage::query::UsageFilter;
+use crate::entity::usage_event;
+use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
+use rust_decimal::Decimal;
+use sea_orm::ConnectionTrait;
+use sea_orm::sea_query::{Expr, Query};
+use std::collections::BTreeMap;
+
+/// What to change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Action {
+    /// Use a cheaper model of comparable capability.
+    CheaperModel,
+    /// Send the traffic through the provider's Batch API.
+    BatchApi,
+    /// Cache the large repeated inputs.
+    PromptCaching,
+}
+
+/// One recommendation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recommendation {
+    /// What to do.
+    pub action: Action,
+    /// The endpoint (`None`: recorded without one).
+    pub endpoint: Option<String>,
+    /// Provider.
+    pub provider: Provider,
+    /// Model as recorded.
+    pub model: String,
+    /// The alternative model, for `CheaperModel`.
+    pub alternative: Option<(Provider, String)>,
+    /// What the pair cost over the window.
+    pub current: Usd,
+    /// What it would have cost.
+    pub projected: Usd,
+    /// `current - projected`, always positive.
+    pub savings: Usd,
+    /// 0 to 1.
+    pub confidence: Decimal,
+    /// Why, in words and numbers.
+    pub reasoning: String,
+}
+
+/// Options of [`recommendations`].
+#[derive(Debug, Clone, Copy)]
+pub struct RecommendOptions {
+    /// A pair is significant from this share of the window's spend (percent).
+    pub min_share_pct: Decimal,
+}
+
+impl Default for RecommendOptions {
+    fn default() -> Self {
+        RecommendOptions {
+            min_share_pct: Decimal::ONE,
+        }
+    }
+}
+
+/// Tracked spend of one (endpoint, provider, model) pair.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Pair {
+    endpoint: Option<String>,
+    provider: String,
+    model: String,
+    cost: i64,
+    requests: i64,
+    tokens: TokenCounts,
+    latency_avg_ms: Option<i64>,
+}
+
+fn tier_rank(tier: Option<&str>) -> Option<u8> {
+    match tier? {
+        "frontier" => Some(4),
+        "strong" => Some(3),
+        "balanced" => Some(2),
+        "fast" => Some(1),
+        _ => None,
+    }
+}
+
+const NOT_INTERACTIVE: &[&str] = &[
+    "batch", "nightly", "report", "eval", "backfill", "etl", "offline", "cron", "job", "index",
+    "embed", "summar",
+];
+
+async fn pairs(conn: &impl ConnectionTrait, filter: &UsageFilter) -> Result<Vec<Pair>> {
+    let mut q = Query::select();
+    q.from(usage_event::Entity)
+        .expr(Expr::cust("endpoint"))
+        .expr(Expr::cust("provider"))
+        .expr(Expr::cust("model"))
+        .expr(Expr::cust("COALESCE(SUM(cost_nanos), 0)"))
+        .expr(Expr::cust("SUM(requests)"))
+        .expr(Expr::cust("SUM(input_tokens)"))
+        .expr(Expr::cust("SUM(output_tokens)"))
+        .expr(Expr::cust("SUM(cache_read_tokens)"))
+        .expr(Expr::cust("SUM(cache_write_tokens)"))
+        .expr(Expr::cust("SUM(cache_write_1h_tokens)"))
+        .expr(Expr::cust("SUM(reasoning_tokens)"))
+        .expr(Expr::cust("CAST(AVG(latency_ms) AS BIGINT)"))
+        .cond_where(filter.condition())
+        .add_group_by([
+            Expr::cust("endpoint"),
+            Expr::cust("provider"),
+            Expr::cust("model"),
+        ]);
+    let rows = conn
+        .query_all(&q)
+        .await
+        .context("summing usage per endpoint and model")?;
+    rows.iter()
+        .map(|r| {
+            let n = |i: usize| -> Result<i64> { Ok(sum(r, i)?.unwrap_or(0)) };
+            Ok(Pair {
+                endpoint: r.try_get_by_index(0).context("reading an endpoint")?,
+                provider: r.try_get_by_index(1).context("reading a provider")?,
+                model: r.try_get_by_index(2).context("reading a model")?,
+                cost: n(3)?,
+                requests: n(4)?,
+                tokens: TokenCounts {
+                    input: n(5)?,
+                    output: n(6)?,
+                    cache_read: n(7)?,
+                    cache_write: n(8)?,
+                    cache_write_1h: n(9)?,
+                    reasoning: n(10)?,
+                },
+                latency_avg_ms: sum(r, 11)?,
+            })
+        })
+        .collect()
+}
+
+fn usd(d: Decimal) -> String {
+    format!("${:.2}", d.round_dp(2))
+}
+
+/// Recommendations for the filter's window, largest savings first.
+pub async fn recommendations(
+    conn: &impl ConnectionTrait,
+    principal: &Principal,
+    book: &PriceBook,
+    filter: UsageFilter,
+    options: RecommendOptions,
+) -> Result<Vec<Recommendation>> {
+    principal.require(Scope::Read)?;
+    let filter = filter.authorized(principal)?;
+    let at = filter.to.unwrap_or_else(time::now);
+    let pairs = pairs(conn, &filter).await?;
+    let total: i64 = pairs.iter().map(|p| p.cost).sum();
+    let prices = book.effective_prices(at);
+    let mut out = Vec::new();
+    for pair in pairs {
+        let share = if total > 0 {
+            Decimal::from(pair.cost) * Decimal::from(100) / Decimal::from(total)
+        } else {
+            Decimal::ZERO
+        };
+        if pair.cost <= 0 || share < options.min_share_pct {
+            continue;
+        }
+        let Some(provider) = Provider::parse(&pair.provider) else {
+            continue;
+        };
+        let Some(found) = book.find(&provider, &pair.model, at) else {
+            continue;
+        };
+        let card = &found.price.card;
+        let current = Usd::from_nanos(pair.cost);
+        let mut push =
+            |action, alternative, projected: Usd, confidence: Decimal, reasoning: String| {
+                if projected.nanos() < current.nanos() {
+                    out.push(Recommendation {
+                        action,
+                        endpoint: pair.endpoint.clone(),
+                        provider: provider.clone(),
+                        model: pair.model.clone(),
+                        alternative,
+                        current,
+                        projected,
+                        savings: Usd::from_nanos(current.nanos() - projected.nanos()),
+                        confidence,
+                        reasoning,
+                    });
+                }
+            };
+        let mix = format!(
+            "{} requests, {} input, {} cached input and {} output tokens",
+            pair.requests,
+            pair.tokens.input + pair.tokens.cache_write + pair.tokens.cache_write_1h,
+            pair.tokens.cache_read,
+            pair.tokens.output
+        );
+        // A cheaper model of comparable capability.
+        if let Some(rank) = tier_rank(found.price.tier.as_deref()) {
+            let best = prices
+                .iter()
+                .filter(|p| {
+                    p.kind == found.price.kind
+                        && !(p.provider == provider && p.model == found.price.model)
+                })
+                .filter(|p| tier_rank(p.tier.as_deref()).is_some_and(|r| r >= rank))
+                .filter_map(|p| {
+                    Some((
+                        p,
+                        p.card
+                            .cost(&pair.tokens, pair.requests, ServiceTier::Standard)?,
+                    ))
+                })
+                .min_by(|a, b| {
+                    a.1.nanos()
+                        .cmp(&b.1.nanos())
+                        .then(a.0.model.cmp(&b.0.model))
+                });
+            if let Some((alt, projected)) = best {
+                let same_provider = alt.provider == provider;
+                let confidence = if same_provider {
+                    Decimal::new(80, 2)
+                } else {
+                    Decimal::new(60, 2)
+                };
+                push(
+                    Action::CheaperModel,
+                    Some((alt.provider.clone(), alt.model.clone())),
+                    projected,
+                    confidence,
+                    format!(
+                        "{}/{} ({} tier) cost {} for {mix}; the same mix on {}/{} ({} tier) would have cost {}.",
+                        provider,
+                        pair.model,
+                        found.price.tier.as_deref().unwrap_or("?"),
+                        usd(current.to_decimal()),
+                        alt.provider,
+                        alt.model,
+                        alt.tier.as_deref().unwrap_or("?"),
+                        usd(projected.to_decimal())
+                    ),
+                );
+            }
+        }
+        // The Batch API for traffic that is not latency-sensitive.
+        let name = pair.endpoint.as_deref().unwrap_or("").to_ascii_lowercase();
+        let by_name = NOT_INTERACTIVE.iter().any(|w| name.contains(w));
+        let by_latency = pair.latency_avg_ms.is_some_and(|l| l >= 10_000);
+        if (by_name || by_latency)
+            && card.rate(TokenClass::Input, ServiceTier::Batch, false)
+                < card.rate(TokenClass::Input, ServiceTier::Standard, false)
+            && let Some(projected) = card.cost(&pair.tokens, pair.requests, ServiceTier::Batch)
+        {
+            let why = if by_name {
+                format!("endpoint `{name}` reads as offline work")
+            } else {
+                format!(
+                    "calls average {} s, so nobody waits on them",
+                    pair.latency_avg_ms.unwrap_or(0) / 1000
+                )
+            };
+            push(
+                Action::BatchApi,
+                None,
+                projected,
+                if by_name {
+                    Decimal::new(70, 2)
+                } else {
+                    Decimal::new(50, 2)
+                },
+                format!(
+                    "{why}; the Batch API prices {mix} at {} instead of {}.",
+                    usd(projected.to_decimal()),
+                    usd(current.to_decimal())
+                ),
+            );
+        }
+        // Prompt caching for large inputs billed uncached.
+        let t = pair.tokens;
+        let read = card.rate(TokenClass::CacheRead, ServiceTier::Standard, false);
+        let input = card.rate(TokenClass::Input, ServiceTier::Standard, false);
+        let write = card.rate(TokenClass::CacheWrite, ServiceTier::Standard, false);
+        let all_input = t.input + t.cache_read + t.cache_write + t.cache_write_1h;
+        if pair.requests > 0
+            && t.input / pair.requests >= 1_024
+            && t.cache_read * 10 < all_input
+            && read < input
+        {
+            let moved = t.input / 2;
+            let written = if write > input { moved / 10 } else { 0 };
+            let cached = TokenCounts {
+                input: t.input - moved - written,
+                cache_read: t.cache_read + moved,
+                cache_write: t.cache_write + written,
+                ..t
+            };
+            if let (Some(before), Some(after)) = (
+                card.cost(&t, pair.requests, ServiceTier::Standard),
+                card.cost(&cached, pair.requests, ServiceTier::Standard),
+            ) && after.nanos() < before.nanos()
+            {
+                let saved = before.nanos() - after.nanos();
+                push(
+                    Action::PromptCaching,
+                    None,
+                    Usd::from_nanos(current.nanos() - saved.min(current.nanos())),
+                    Decimal::new(50, 2),
+                    format!(
+                        "{} uncached input tokens per request and {}% read from the cache; caching half of the input \
+                         (a conservative share of repeated prompt prefix) would save {} over the window.",
+                        t.input / pair.requests,
+                        if all_input > 0 {
+                            t.cache_read * 100 / all_input
+                        } else {
+                            0
+                        },
+                        usd(Decimal::from(saved) / Decimal::from(1_000_000_000))
+                    ),
+                );
+            }
+        }
+    }
+    out.sort_by(|a, b| {
+        b.savings
+            .nanos()
+            .cmp(&a.savings.nanos())
+            .then(a.action.cmp(&b.action))
+    });
+    Ok(out)
+}
+
+// ---------------------------------------------------------------------------------
+// Anomalies
+
+/// What an anomaly is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Subject {
+    /// A provider's spend.
+    Provider,
+    /// A model's spend.
+    Model,
+    /// An endpoint's spend.
+    Endpoint,
+}
+
+impl Subject {
+    fn column(self) -> &'static str {
+        match self {
+            Subject::Provider => "provider",
+            Subject::Model => "model",
+            Subject::Endpoint => "endpoint",
+        }
+    }
+}
+
+/// A day far above its trailing baseline.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Anomaly {
+    /// Provider, model or endpoint.
+    pub subject: Subject,
+    /// Its value.
+    pub value: String,
+    /// The UTC day.
+    pub day: NaiveDate,
+    /// What it cost that day.
+    pub spend: Usd,
+    /// Mean daily spend over the trailing days.
+    pub baseline: Usd,
+    /// `spend / baseline` (2 decimals).
+    pub factor: Decimal,
+    /// What drove it: the largest contributors that day (model, endpoint or project,
+    /// with their cost), largest first.
+    pub drivers: Vec<(String, Usd)>,
+}
+
+/// Options of [`anomalies`].
+#[derive(Debug, Clone, Copy)]
+pub struct AnomalyOptions {
+    /// Trailing days the baseline averages.
+    pub baseline_days: i64,
+    /// A day is anomalous from this multiple of its baseline.
+    pub min_factor: Decimal,
+    /// ... and at least this much above it.
+    pub min_excess: Usd,
+}
+
+impl Default for AnomalyOptions {
+    fn default() -> Self {
+        AnomalyOptions {
+            baseline_days: 7,
+            min_factor: Decimal::from(3),
+            min_excess: Usd::from_nanos(1_000_000_000),
+        }
+    }
+}
+
+const DAY_MICROS: i64 = 86_400_000_000;
+
+/// One value's spend per day (days since the epoch): the total and its contributors.
+type DailySeries = BTreeMap<i64, (i64, Vec<(String, i64)>)>;
+
+/// Anomalous days in the filter's window (UTC days), by day then size.
+pub async fn anomalies(
+    conn: &impl ConnectionTrait,
+    principal: &Principal,
+    filter: UsageFilter,
+    options: AnomalyOptions,
+) -> Result<Vec<Anomaly>> {
+    principal.require(Scope::Read)?;
+    if !(1..=90).contains(&options.baseline_days) {
+        return Err(Error::invalid("baselineDays", "must be between 1 and 90"));
+    }
+    let filter = filter.authorized(principal)?;
+    let to = filter.to.unwrap_or_else(time::now);
+    let from = filter.from.unwrap_or(to - TimeDelta::days(30));
+    let first_day = from.date_naive();
+    // Read the baseline days before the window too.
+    let mut wide = filter.clone();
+    wide.from = Some(day_start(first_day) - TimeDelta::days(options.baseline_days));
+    wide.to = Some(to);
+    let mut out = Vec::new();
+    for subject in [Subject::Provider, Subject::Model, Subject::Endpoint] {
+        let column = subject.column();
+        let driver = match subject {
+            Subject::Provider => "model",
+            Subject::Model => "endpoint",
+            Subject::Endpoint => "model",
+        };
+        let mut q = Query::select();
+        q.from(usage_event::Entity)
+            .expr(Expr::cust(column))
+            .expr(Expr::cust(format!("occurred_at / {DAY_MICROS}")))
+            .expr(Expr::cust(format!("COALESCE({driver}, '')")))
+            .expr(Expr::cust("COALESCE(SUM(cost_nanos), 0)"))
+            .cond_where(wide.condition())
+            .and_where(Expr::cust(format!("{column} IS NOT NULL")))
+            .add_group_by([
+                Expr::cust(column),
+                Expr::cust(format!("occurred_at / {DAY_MICROS}")),
+                Expr::cust(format!("COALESCE({driver}, '')")),
+            ]);
+        let rows = conn.query_all(&q).await.context("summing daily spend")?;
+        // value -> day -> (total, drivers)
+        let mut days: BTreeMap<String, DailySeries> = BTreeMap::new();
+        for r in &rows {
+            let value: String = r.try_get_by_index(0).context("reading a value")?;
+            let day: i64 = r.try_get_by_index(1).context("reading a day")?;
+            let who: String = r.try_get_by_index(2).context("reading a driver")?;
+            let cost = sum(r, 3)?.unwrap_or(0);
+            let e = days.entry(value).or_default().entry(day).or_default();
+            e.0 += cost;
+            e.1.push((who, cost));
+        }
+        let first = time::to_micros(day_start(first_day)) / DAY_MICROS;
+        for (value, series) in days {
+            // A baseline needs a full trailing window of history: a series that just
+            // started is new, not anomalous.
+            let Some(&seen) = series.keys().next() else {
+                continue;
+            };
+            for (&day, (spend, drivers)) in series.range(first.max(seen + options.baseline_days)..)
+            {
+                let trailing: i64 = (day - options.baseline_days..day)
+                    .map(|d| series.get(&d).map(|x| x.0).unwrap_or(0))
+                    .sum();
+                let baseline = trailing / options.baseline_days;
+                if baseline <= 0 {
+                    continue;
+                }
+                let factor = Decimal::from(*spend) / Decimal::from(baseline);
+                if factor < options.min_factor || spend - baseline < options.min_excess.nanos() {
+                    continue;
+                }
+                let mut drivers: Vec<(String, Usd)> = drivers
+                    .iter()
+                    .filter(|(_, c)| *c > 0)
+                    .map(|(w, c)| (w.clone(), Usd::from_nanos(*c)))
+                    .collect();
+                drivers.sort_by(|a, b| b.1.nanos().cmp(&a.1.nanos()).then(a.0.cmp(&b.0)));
+                drivers.truncate(3);
+                out.push(Anomaly {
+                    subject,
+                    value: value.clone(),
+                    day: time::from_micros(day * DAY_MICROS).date_naive(),
+                    spend: Usd::from_nanos(*spend),
+                    baseline: Usd::from_nanos(baseline),
+                    factor: factor.round_dp(2).normalize(),
+                    drivers,
+                });
+            }
+        }
+    }
+    out.sort_by(|a, b| {
+        a.day
+            .cmp(&b.day)
+            .then(b.spend.nanos().cmp(&a.spend.nanos()))
+            .then(a.subject.cmp(&b.subject))
+    });
+    Ok(out)
+}
+
+fn day_start(d: NaiveDate) -> DateTime<Utc> {
+    d.and_time(chrono::NaiveTime::MIN).and_utc()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn tiers_rank_capability() {
+        assert!(tier_rank(Some("frontier")) > tier_rank(Some("strong")));
+        assert!(tier_rank(Some("strong")) > tier_rank(Some("balanced")));
+        assert!(tier_rank(Some("balanced")) > tier_rank(Some("fast")));
+        assert_eq!(tier_rank(Some("embedding")), None);
+        assert_eq!(tier_rank(None), None);
+    }
+
+    proptest! {
+        /// Moving input tokens to cache reads on a card whose cache reads are cheaper
+        /// never costs more: the caching estimate can only save.
+        #[test]
+        fn caching_never_costs_more(input in 0i64..50_000_000, output in 0i64..5_000_000, requests in 1i64..10_000) {
+            use crate::domain::price::rates::{RateCard, RateSet};
+            let card = RateCard {
+                standard: RateSet {
+                    input: Some(Decimal::new(250, 2)),
+                    output: Some(Decimal::new(1000, 2)),
+                    cache_read: Some(Decimal::new(125, 2)),
+                    ..RateSet::default()
+                },
+                ..RateCard::default()
+            };
+            let t = TokenCounts { input, output, ..TokenCounts::default() };
+            let moved = input / 2;
+            let cached = TokenCounts { input: input - moved, cache_read: moved, ..t };
+            let before = card.cost(&t, requests, ServiceTier::Standard).unwrap();
+            let after = card.cost(&cached, requests, ServiceTier::Standard).unwrap();
+            prop_assert!(after.nanos() <= before.nanos());
+        }
+    }
+}

@@ -1,0 +1,442 @@
+//! `analytics`: summaries, breakdowns, trends and filters on a crafted data set whose
+//! answers are worked out by hand, in the TRACKED, REPORTED and BEST views.
+
+use aispend_e2e::{TestApp, db_tests};
+use serde_json::{Value, json};
+
+const TOTALS: &str = "costUsd requests inputTokens outputTokens cacheReadTokens totalTokens events unpricedEvents averageCostPerRequestUsd";
+
+async fn event(app: &TestApp, project: &str, fields: Value) {
+    let mut input = json!({"projectId": project});
+    for (k, v) in fields.as_object().expect("an object") {
+        input[k] = v.clone();
+    }
+    let r = app.record(input).await;
+    assert_eq!(r["duplicate"], false, "{r}");
+}
+
+/// Three priced events and one unpriced, in two projects.
+async fn crafted(app: &TestApp) -> (String, String) {
+    let a = app.create_project("alpha").await;
+    let b = app.create_project("beta").await;
+    event(app, &a, json!({"provider": "openai", "model": "gpt-4o", "endpoint": "chat", "inputTokens": 1000, "outputTokens": 200, "requests": 2,
+                           "latencyMs": 100, "occurredAt": "2026-03-02T10:00:00Z", "reportedCostUsd": "1.50", "user": "u1"})).await;
+    event(app, &a, json!({"provider": "openai", "model": "gpt-4o", "endpoint": "search", "inputTokens": 3000, "outputTokens": 100, "cacheReadTokens": 500,
+                           "latencyMs": 300, "occurredAt": "2026-03-02T11:00:00Z", "reportedCostUsd": "2.50", "user": "u2"})).await;
+    event(app, &b, json!({"provider": "anthropic", "model": "claude-sonnet-4-5", "endpoint": "chat", "inputTokens": 10, "outputTokens": 10,
+                           "latencyMs": 200, "occurredAt": "2026-03-03T09:00:00Z", "reportedCostUsd": "4"})).await;
+    event(app, &b, json!({"provider": "acme", "model": "mystery-1", "endpoint": "chat", "inputTokens": 5, "outputTokens": 5,
+                           "occurredAt": "2026-03-03T09:30:00Z"})).await;
+    (a, b)
+}
+
+const MARCH: &str = r#"{"from": "2026-03-01T00:00:00Z", "to": "2026-04-01T00:00:00Z"}"#;
+
+fn march() -> Value {
+    serde_json::from_str(MARCH).expect("json")
+}
+
+async fn summary_totals_every_class_and_counts_unpriced_events(app: TestApp) {
+    crafted(&app).await;
+    let r = app
+        .admin(&format!("query($f: UsageFilter) {{ costSummary(filter: $f) {{ basis totals {{ {TOTALS} }} providers {{ provider totals {{ costUsd requests }} }} }} }}"), json!({"f": march()}))
+        .await;
+    let s = &r.data()["costSummary"];
+    assert_eq!(s["basis"], "TRACKED");
+    assert_eq!(
+        s["totals"],
+        json!({"costUsd": "8", "requests": 5, "inputTokens": 4015, "outputTokens": 315, "cacheReadTokens": 500,
+               "totalTokens": 4830, "events": 4, "unpricedEvents": 1, "averageCostPerRequestUsd": "1.6"})
+    );
+    assert_eq!(
+        s["providers"],
+        json!([
+            {"provider": "acme", "totals": {"costUsd": "0", "requests": 1}},
+            {"provider": "anthropic", "totals": {"costUsd": "4", "requests": 1}},
+            {"provider": "openai", "totals": {"costUsd": "4", "requests": 3}}
+        ])
+    );
+    // An empty range is zero, not an error.
+    let empty = app
+        .admin("{ costSummary(filter: {from: \"2025-01-01T00:00:00Z\", to: \"2025-02-01T00:00:00Z\"}) { basis totals { costUsd requests averageCostPerRequestUsd } } }", json!({}))
+        .await;
+    assert_eq!(
+        empty.data()["costSummary"],
+        json!({"basis": null, "totals": {"costUsd": "0", "requests": 0, "averageCostPerRequestUsd": null}})
+    );
+    let backwards = app
+        .admin("{ costSummary(filter: {from: \"2026-04-01T00:00:00Z\", to: \"2026-03-01T00:00:00Z\"}) { basis } }", json!({}))
+        .await;
+    assert_eq!(backwards.code(), "INVALID_DATE_RANGE");
+}
+
+async fn breakdowns_group_by_several_dimensions_with_shares_and_latency(app: TestApp) {
+    crafted(&app).await;
+    let r = app
+        .admin(
+            "query($f: UsageFilter) { costBreakdown(filter: $f, groupBy: [PROVIDER, ENDPOINT]) { provider endpoint model sharePct totals { costUsd requests } latencyAvgMs latencyP50Ms latencyP95Ms } }",
+            json!({"f": march()}),
+        )
+        .await;
+    assert_eq!(
+        r.data()["costBreakdown"],
+        json!([
+            {"provider": "anthropic", "endpoint": "chat", "model": null, "sharePct": "50", "totals": {"costUsd": "4", "requests": 1}, "latencyAvgMs": 200.0, "latencyP50Ms": 200, "latencyP95Ms": 200},
+            {"provider": "openai", "endpoint": "search", "model": null, "sharePct": "31.25", "totals": {"costUsd": "2.5", "requests": 1}, "latencyAvgMs": 300.0, "latencyP50Ms": 300, "latencyP95Ms": 300},
+            {"provider": "openai", "endpoint": "chat", "model": null, "sharePct": "18.75", "totals": {"costUsd": "1.5", "requests": 2}, "latencyAvgMs": 100.0, "latencyP50Ms": 100, "latencyP95Ms": 100},
+            {"provider": "acme", "endpoint": "chat", "model": null, "sharePct": "0", "totals": {"costUsd": "0", "requests": 1}, "latencyAvgMs": null, "latencyP50Ms": null, "latencyP95Ms": null}
+        ])
+    );
+    let by_model = app
+        .admin("query($f: UsageFilter) { costBreakdown(filter: $f, groupBy: [MODEL]) { model latencyP50Ms latencyP95Ms } }", json!({"f": march()}))
+        .await;
+    let openai = by_model.data()["costBreakdown"]
+        .as_array()
+        .and_then(|g| g.iter().find(|g| g["model"] == "gpt-4o").cloned())
+        .expect("gpt-4o");
+    // Latencies 100 and 300: nearest-rank median 100, p95 300.
+    assert_eq!(
+        (
+            openai["latencyP50Ms"].as_i64(),
+            openai["latencyP95Ms"].as_i64()
+        ),
+        (Some(100), Some(300))
+    );
+    let none = app
+        .admin("{ costBreakdown(groupBy: []) { sharePct } }", json!({}))
+        .await;
+    assert_eq!(none.code(), "INVALID_INPUT");
+}
+
+async fn trends_fill_zero_buckets_in_a_time_zone_across_dst(app: TestApp) {
+    let p = app.create_project("dst").await;
+    // 00:30 local in Berlin on March 29 (CET, UTC+1) and on March 30 (CEST, UTC+2).
+    event(&app, &p, json!({"provider": "openai", "model": "gpt-4o", "inputTokens": 1, "occurredAt": "2026-03-28T23:30:00Z", "reportedCostUsd": "1"})).await;
+    event(&app, &p, json!({"provider": "openai", "model": "gpt-4o", "inputTokens": 1, "occurredAt": "2026-03-29T22:30:00Z", "reportedCostUsd": "2"})).await;
+    let r = app
+        .admin(
+            "{ costTrend(filter: {from: \"2026-03-28T00:00:00Z\", to: \"2026-03-31T00:00:00Z\"}, granularity: DAY, timezone: \"Europe/Berlin\") { start end basis totals { costUsd requests } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        r.data()["costTrend"],
+        json!([
+            {"start": "2026-03-27T23:00:00Z", "end": "2026-03-28T23:00:00Z", "basis": null, "totals": {"costUsd": "0", "requests": 0}},
+            {"start": "2026-03-28T23:00:00Z", "end": "2026-03-29T22:00:00Z", "basis": "TRACKED", "totals": {"costUsd": "1", "requests": 1}},
+            {"start": "2026-03-29T22:00:00Z", "end": "2026-03-30T22:00:00Z", "basis": "TRACKED", "totals": {"costUsd": "2", "requests": 1}},
+            // `to` (00:00 UTC) is 02:00 on March 31 in Berlin: that day's bucket starts before it.
+            {"start": "2026-03-30T22:00:00Z", "end": "2026-03-31T22:00:00Z", "basis": null, "totals": {"costUsd": "0", "requests": 0}}
+        ])
+    );
+    // In UTC both fall on other days.
+    let utc = app
+        .admin("{ costTrend(filter: {from: \"2026-03-28T00:00:00Z\", to: \"2026-03-31T00:00:00Z\"}, granularity: DAY) { start totals { costUsd } } }", json!({}))
+        .await;
+    let costs: Vec<&str> = utc.data()["costTrend"]
+        .as_array()
+        .expect("buckets")
+        .iter()
+        .map(|b| b["totals"]["costUsd"].as_str().unwrap_or("?"))
+        .collect();
+    assert_eq!(costs, ["1", "2", "0"]);
+    let bad = app
+        .admin("{ costTrend(filter: {from: \"2026-03-28T00:00:00Z\", to: \"2026-03-31T00:00:00Z\"}, granularity: DAY, timezone: \"Mars/Olympus\") { start } }", json!({}))
+        .await;
+    assert_eq!(bad.code(), "INVALID_INPUT");
+    let week = app
+        .admin("{ costTrend(filter: {from: \"2026-03-25T00:00:00Z\", to: \"2026-04-01T00:00:00Z\"}, granularity: WEEK) { start totals { costUsd } } }", json!({}))
+        .await;
+    assert_eq!(
+        week.data()["costTrend"][0]["start"],
+        "2026-03-23T00:00:00Z",
+        "weeks start on Monday"
+    );
+}
+
+async fn reported_and_best_views_never_add_tracked_and_reported(app: TestApp) {
+    let p = app.create_project("views").await;
+    event(&app, &p, json!({"provider": "openai", "model": "gpt-4o", "inputTokens": 100, "occurredAt": "2026-03-01T10:00:00Z", "reportedCostUsd": "10"})).await;
+    event(&app, &p, json!({"provider": "openai", "model": "gpt-4o", "inputTokens": 100, "occurredAt": "2026-03-02T10:00:00Z", "reportedCostUsd": "10"})).await;
+    // OpenAI reported (billed) $12 for March 1; March 2 is not reported yet.
+    let r = app
+        .admin(
+            "mutation($i: ManualUsageInput!) { recordManualUsage(input: $i) { id } }",
+            json!({"i": {"provider": "openai", "projectId": p, "from": "2026-03-01T00:00:00Z", "to": "2026-03-02T00:00:00Z", "model": "gpt-4o", "amountUsd": "12", "inputTokens": 110}}),
+        )
+        .await;
+    assert!(r.data()["recordManualUsage"]["id"].is_string());
+    // A $30 monthly seat plan: 30/31 a day, the first 15 days one nano-dollar more.
+    let plan = app
+        .admin(
+            "mutation($p: ID) { createSubscriptionCost(input: {provider: \"github-copilot\", plan: \"Business\", amountUsd: \"30\", period: MONTHLY, startsOn: \"2026-03-01\", projectId: $p}) { id } }",
+            json!({"p": p}),
+        )
+        .await;
+    assert!(plan.data()["createSubscriptionCost"]["id"].is_string());
+    let window = json!({"from": "2026-03-01T00:00:00Z", "to": "2026-03-03T00:00:00Z"});
+    let summary = |view: &'static str| {
+        let app = &app;
+        let window = window.clone();
+        async move {
+            app.admin(
+                &format!("query($f: UsageFilter) {{ costSummary(filter: $f, view: {view}) {{ basis totals {{ costUsd }} providers {{ provider totals {{ costUsd }} }} }} }}"),
+                json!({"f": window}),
+            )
+            .await
+            .data()["costSummary"]
+                .clone()
+        }
+    };
+    let tracked = summary("TRACKED").await;
+    assert_eq!(tracked["totals"]["costUsd"], "20");
+    let reported = summary("REPORTED").await;
+    assert_eq!(reported["basis"], "REPORTED");
+    assert_eq!(reported["totals"]["costUsd"], "13.935483872");
+    let best = summary("BEST").await;
+    assert_eq!(best["basis"], "MIXED");
+    // March 1 from the report (12), March 2 tracked (10), the plan's two days.
+    assert_eq!(best["totals"]["costUsd"], "23.935483872");
+    assert_eq!(
+        best["providers"],
+        json!([{"provider": "github-copilot", "totals": {"costUsd": "1.935483872"}}, {"provider": "openai", "totals": {"costUsd": "22"}}])
+    );
+    let trend = app
+        .admin(
+            "query($f: UsageFilter!) { costTrend(filter: $f, granularity: DAY, view: BEST) { start basis totals { costUsd } } }",
+            json!({"f": {"from": "2026-03-01T00:00:00Z", "to": "2026-03-03T00:00:00Z", "providers": ["openai"]}}),
+        )
+        .await;
+    assert_eq!(
+        trend.data()["costTrend"],
+        json!([
+            {"start": "2026-03-01T00:00:00Z", "basis": "REPORTED", "totals": {"costUsd": "12"}},
+            {"start": "2026-03-02T00:00:00Z", "basis": "TRACKED", "totals": {"costUsd": "10"}}
+        ])
+    );
+    let refused = app
+        .admin(
+            "{ costSummary(filter: {endpoints: [\"chat\"]}, view: REPORTED) { basis } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(refused.code(), "INVALID_INPUT");
+    assert_eq!(refused.field().as_deref(), Some("filter.endpoints"));
+}
+
+async fn filters_list_what_the_caller_can_see(app: TestApp) {
+    let (a, _) = crafted(&app).await;
+    let r = app
+        .admin(
+            "{ filters { providers models endpoints users projects } }",
+            json!({}),
+        )
+        .await;
+    let f = &r.data()["filters"];
+    assert_eq!(f["providers"], json!(["acme", "anthropic", "openai"]));
+    assert_eq!(
+        f["models"],
+        json!(["claude-sonnet-4-5", "gpt-4o", "mystery-1"])
+    );
+    assert_eq!(f["endpoints"], json!(["chat", "search"]));
+    assert_eq!(f["users"], json!(["u1", "u2"]));
+    assert_eq!(f["projects"].as_array().map(Vec::len), Some(2));
+    let reader = app.create_token(Some(&a), &["READ"]).await;
+    let scoped = app
+        .graphql(
+            Some(&reader),
+            "{ filters { providers projects } costSummary { totals { costUsd } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        scoped.data()["filters"],
+        json!({"providers": ["openai"], "projects": [a]})
+    );
+    assert_eq!(scoped.data()["costSummary"]["totals"]["costUsd"], "4");
+    let ingest = app.create_token(Some(&a), &["INGEST"]).await;
+    let refused = app
+        .graphql(Some(&ingest), "{ filters { providers } }", json!({}))
+        .await;
+    assert_eq!(refused.code(), "FORBIDDEN");
+}
+
+db_tests!(
+    summary_totals_every_class_and_counts_unpriced_events,
+    breakdowns_group_by_several_dimensions_with_shares_and_latency,
+    trends_fill_zero_buckets_in_a_time_zone_across_dst,
+    reported_and_best_views_never_add_tracked_and_reported,
+    filters_list_what_the_caller_can_see,
+    rollup_answers_equal_sums_of_the_events_for_random_ranges
+);
+
+/// A generated event: (at, project, provider, model, input tokens, cost nanos).
+type Generated = (i64, String, &'static str, &'static str, i64, Option<i64>);
+
+/// Rollups answer whole days and hours, raw events the edges: random events and
+/// random, unaligned ranges must give exactly what summing the inputs gives, also
+/// after a re-pricing moves costs (and unpriced events become priced).
+async fn rollup_answers_equal_sums_of_the_events_for_random_ranges(app: TestApp) {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(20261124);
+    let projects = [
+        app.create_project("r1").await,
+        app.create_project("r2").await,
+    ];
+    let models = [
+        ("openai", "gpt-4o"),
+        ("openai", "gpt-4o-mini"),
+        ("anthropic", "claude-sonnet-4-5"),
+        ("acme", "acme-x"),
+    ];
+    let base = chrono::DateTime::parse_from_rfc3339("2026-03-01T00:00:00Z")
+        .expect("a time")
+        .timestamp();
+    // (at, project, provider, model, input tokens, cost nanos or None)
+    let mut events = Vec::new();
+    let mut batch = Vec::new();
+    for i in 0..400 {
+        let at = base + rng.random_range(0..5 * 86_400);
+        let project = &projects[rng.random_range(0..2)];
+        let (provider, model) = models[rng.random_range(0..models.len())];
+        let input: i64 = rng.random_range(1..5_000);
+        let cents: i64 = rng.random_range(1..1_000);
+        let mut e = json!({"projectId": project, "provider": provider, "model": model, "inputTokens": input,
+                           "occurredAt": chrono::DateTime::from_timestamp(at, 0).expect("a time").to_rfc3339(),
+                           "idempotencyKey": format!("r{i}")});
+        // acme events are unpriced until a price appears; the rest carry a cost.
+        let cost = if provider == "acme" {
+            None
+        } else {
+            e["reportedCostUsd"] = json!(format!("{}.{:02}", cents / 100, cents % 100));
+            Some(cents * 10_000_000)
+        };
+        events.push((at, project.clone(), provider, model, input, cost));
+        batch.push(e);
+    }
+    let r = app
+        .admin(
+            "mutation($i: [UsageInput!]!) { recordUsageBatch(inputs: $i) { accepted } }",
+            json!({"i": batch}),
+        )
+        .await;
+    assert_eq!(r.data()["recordUsageBatch"]["accepted"], 400);
+
+    let check = |events: Vec<Generated>, seed: u64| {
+        let app = &app;
+        let projects = projects.clone();
+        async move {
+            let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+            for _ in 0..12 {
+                let a = base + rng.random_range(-3_600..5 * 86_400);
+                let b = a + rng.random_range(1..4 * 86_400);
+                let project =
+                    (rng.random_range(0..3) < 2).then(|| projects[rng.random_range(0..2)].clone());
+                let inside: Vec<_> = events
+                    .iter()
+                    .filter(|e| e.0 >= a && e.0 < b && project.as_ref().is_none_or(|p| &e.1 == p))
+                    .collect();
+                let cost: i64 = inside.iter().filter_map(|e| e.5).sum();
+                let tokens: i64 = inside.iter().map(|e| e.4).sum();
+                let unpriced = inside.iter().filter(|e| e.5.is_none()).count();
+                let time = |t: i64| {
+                    chrono::DateTime::from_timestamp(t, 0)
+                        .expect("a time")
+                        .to_rfc3339()
+                };
+                let mut filter = json!({"from": time(a), "to": time(b)});
+                if let Some(p) = &project {
+                    filter["projects"] = json!([p]);
+                }
+                let r = app
+                    .admin(
+                        "query($f: UsageFilter) { costSummary(filter: $f) { totals { costUsd inputTokens events unpricedEvents } } costBreakdown(filter: $f, groupBy: [MODEL]) { model totals { costUsd events } } }",
+                        json!({"f": filter}),
+                    )
+                    .await;
+                let totals = &r.data()["costSummary"]["totals"];
+                let expected = rust_decimal::Decimal::new(cost, 9).normalize().to_string();
+                assert_eq!(totals["costUsd"], expected.as_str(), "{filter}");
+                assert_eq!(totals["inputTokens"].as_i64(), Some(tokens), "{filter}");
+                assert_eq!(
+                    totals["events"].as_i64(),
+                    Some(inside.len() as i64),
+                    "{filter}"
+                );
+                assert_eq!(
+                    totals["unpricedEvents"].as_i64(),
+                    Some(unpriced as i64),
+                    "{filter}"
+                );
+                for (_, m) in models {
+                    let of_model: Vec<_> = inside.iter().filter(|e| e.3 == m).collect();
+                    let group = r.data()["costBreakdown"]
+                        .as_array()
+                        .and_then(|g| g.iter().find(|g| g["model"] == m).cloned());
+                    match group {
+                        None => assert!(of_model.is_empty(), "{m} missing for {filter}"),
+                        Some(g) => {
+                            let c: i64 = of_model.iter().filter_map(|e| e.5).sum();
+                            assert_eq!(
+                                g["totals"]["costUsd"],
+                                rust_decimal::Decimal::new(c, 9)
+                                    .normalize()
+                                    .to_string()
+                                    .as_str()
+                            );
+                            assert_eq!(g["totals"]["events"].as_i64(), Some(of_model.len() as i64));
+                        }
+                    }
+                }
+                let trend = app
+                    .admin(
+                        "query($f: UsageFilter!) { costTrend(filter: $f, granularity: HOUR) { totals { costUsd } } }",
+                        json!({"f": filter}),
+                    )
+                    .await;
+                let hourly: rust_decimal::Decimal = trend.data()["costTrend"]
+                    .as_array()
+                    .expect("buckets")
+                    .iter()
+                    .map(|b| {
+                        b["totals"]["costUsd"]
+                            .as_str()
+                            .unwrap_or("0")
+                            .parse::<rust_decimal::Decimal>()
+                            .unwrap_or_default()
+                    })
+                    .sum();
+                // Hour buckets cover [floor(from), to): at least everything inside.
+                assert!(hourly >= rust_decimal::Decimal::new(cost, 9), "{filter}");
+            }
+        }
+    };
+    check(events.clone(), 1).await;
+
+    // A price for acme appears; re-pricing moves its events into the rollups.
+    app.admin(
+        r#"mutation { upsertPrice(input: {provider: "acme", model: "acme-x", standard: {input: "1000"}}) { id } }"#,
+        json!({}),
+    )
+    .await
+    .data();
+    let r = app
+        .admin(
+            "mutation { recomputeCosts(filter: {providers: [\"acme\"]}) }",
+            json!({}),
+        )
+        .await;
+    let acme = events.iter().filter(|e| e.2 == "acme").count();
+    assert_eq!(r.data()["recomputeCosts"].as_u64(), Some(acme as u64));
+    // $1000 per million tokens: a nano-dollar per... 1000 nano-dollars per token.
+    let repriced: Vec<_> = events
+        .into_iter()
+        .map(|mut e| {
+            if e.2 == "acme" {
+                e.5 = Some(e.4 * 1_000_000);
+            }
+            e
+        })
+        .collect();
+    check(repriced, 2).await;
+}
