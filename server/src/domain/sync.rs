@@ -510,6 +510,7 @@ pub async fn request_run(
     let window =
         SyncWindow::covering(req.kind, from, to).map_err(|e| Error::InvalidInput(vec![e]))?;
     let txn = write_txn(db).await?;
+    lock_credential(&txn, &cred.id).await?;
     let joined = sync_run::Entity::find()
         .filter(sync_run::Column::CredentialId.eq(cred.id.0))
         .filter(sync_run::Column::Kind.eq(req.kind.as_str()))
@@ -549,6 +550,21 @@ async fn write_txn(db: &DatabaseConnection) -> Result<sea_orm::DatabaseTransacti
     })
     .await
     .context("starting a sync transaction")
+}
+
+/// Serialises the join-or-queue of one credential's runs. SQLite's `BEGIN IMMEDIATE`
+/// already does; on PostgreSQL two requests would otherwise both find no run under
+/// READ COMMITTED and queue two identical ones, so the credential's row is locked
+/// until the transaction ends.
+async fn lock_credential(txn: &sea_orm::DatabaseTransaction, id: &CredentialId) -> Result<()> {
+    if txn.get_database_backend() == DbBackend::Postgres {
+        crate::entity::credential::Entity::find_by_id(id.0)
+            .lock_exclusive()
+            .one(txn)
+            .await
+            .context("locking the credential's sync runs")?;
+    }
+    Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]
