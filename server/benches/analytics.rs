@@ -124,6 +124,8 @@ async fn main() {
     let events = arg("--events", 10_000_000);
     let runs = arg("--runs", 20);
     let dir = tempfile::tempdir().expect("a temporary directory");
+    // AISPEND_BENCH_KEEP=DIR keeps the ledger (copied there) for a closer look.
+    let keep = std::env::var_os("AISPEND_BENCH_KEEP").map(std::path::PathBuf::from);
     let client = reqwest::Client::new();
 
     // 1. A ledger made by the server, then bulk-loaded.
@@ -230,7 +232,8 @@ async fn main() {
     );
 
     // 2. The server on that file, 30 days that do not start on a day boundary.
-    let from = START + 60 * DAY + 37 * 60_000_000;
+    // Inside the 90 loaded days, so that every day of the window has events.
+    let from = START + 55 * DAY + 37 * 60_000_000;
     let to = from + 30 * DAY;
     let time = |us: i64| {
         chrono::DateTime::from_timestamp_micros(us)
@@ -372,9 +375,38 @@ async fn main() {
             identical[i]
         );
     }
+    for (i, (server, raw)) in [&summary, &breakdown, &trend]
+        .into_iter()
+        .zip(&raw_answers)
+        .enumerate()
+    {
+        for key in server
+            .keys()
+            .chain(raw.keys())
+            .collect::<std::collections::BTreeSet<_>>()
+        {
+            if server.get(key) != raw.get(key) {
+                println!(
+                    "  {}: {key}: server {:?}, GROUP BY {:?}",
+                    server_p50[i].0,
+                    server.get(key),
+                    raw.get(key)
+                );
+            }
+        }
+    }
     assert!(
         identical.iter().all(|&x| x),
         "the server's answers differ from the raw GROUP BY"
     );
     drop(server);
+    if let Some(keep) = keep {
+        std::fs::create_dir_all(&keep).expect("the keep directory");
+        for name in ["aispend.db", "aispend.db-wal", "master.key"] {
+            if dir.path().join(name).exists() {
+                std::fs::copy(dir.path().join(name), keep.join(name)).expect("a copy");
+            }
+        }
+        println!("the ledger is kept in {}", keep.display());
+    }
 }

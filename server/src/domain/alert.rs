@@ -16,7 +16,7 @@
 
 use crate::domain::auth::{Principal, Scope};
 use crate::domain::budget::{Budget, PeriodBounds, TOTAL_PERIOD_KEY, percent};
-use crate::domain::error::{Context, Error, FieldError, Result};
+use crate::domain::error::{Context, Error, Result, parse_each};
 use crate::domain::ids::{AlertId, BudgetId, ProjectId};
 use crate::domain::money::Usd;
 use crate::domain::price::text_enum;
@@ -267,38 +267,20 @@ impl RawAlertFilter {
     /// Parses ids; `from` after `to` is `INVALID_DATE_RANGE`.
     pub fn parse(self) -> Result<AlertFilter> {
         let mut errors = vec![];
-        let budgets = self
-            .budgets
-            .unwrap_or_default()
-            .iter()
-            .enumerate()
-            .filter_map(|(i, b)| {
-                b.parse()
-                    .map_err(|_| {
-                        errors.push(FieldError::new(
-                            format!("budgets.{i}"),
-                            "is not a budget id",
-                        ))
-                    })
-                    .ok()
-            })
-            .collect();
-        let projects = self
-            .projects
-            .unwrap_or_default()
-            .iter()
-            .enumerate()
-            .filter_map(|(i, p)| {
-                p.parse()
-                    .map_err(|_| {
-                        errors.push(FieldError::new(
-                            format!("projects.{i}"),
-                            "is not a project id",
-                        ))
-                    })
-                    .ok()
-            })
-            .collect();
+        let budgets = parse_each(
+            self.budgets,
+            "budgets",
+            "is not a budget id",
+            |b| b.parse().ok(),
+            &mut errors,
+        );
+        let projects = parse_each(
+            self.projects,
+            "projects",
+            "is not a project id",
+            |p| p.parse().ok(),
+            &mut errors,
+        );
         if !errors.is_empty() {
             return Err(Error::InvalidInput(errors));
         }

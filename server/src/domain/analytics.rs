@@ -276,25 +276,65 @@ impl Table {
     }
 }
 
-/// The rollup that can answer a query grouped by `dims` in slots of `slot`
-/// microseconds (`None`: no time): the daily one when it has every dimension and the
-/// slots are whole days, else the hourly one, else none (raw events only).
-fn rollup_for(filter: &UsageFilter, dims: &[Dimension], slot: Option<i64>) -> Option<Table> {
-    if !filter.endpoints.is_empty() || !filter.sources.is_empty() || !filter.users.is_empty() {
-        return None;
+/// The tables that can answer a query grouped by `dims` in slots of `slot`
+/// microseconds (`None`: no time), coarsest first and raw events last: the daily
+/// rollup when it has every dimension and the slots are whole days, the hourly one
+/// when it has every dimension and the slots are whole hours.
+fn tiers(filter: &UsageFilter, dims: &[Dimension], slot: Option<i64>) -> Vec<Table> {
+    let mut tiers = Vec::new();
+    if filter.endpoints.is_empty() && filter.sources.is_empty() && filter.users.is_empty() {
+        let only = |allowed: &[Dimension]| dims.iter().all(|d| allowed.contains(d));
+        let fits = |unit: i64| slot.is_none_or(|s| s % unit == 0);
+        if only(&[Dimension::Provider, Dimension::Model, Dimension::Project]) && fits(rollup::DAY) {
+            tiers.push(Table::Days);
+        }
+        if only(&[Dimension::Provider, Dimension::Project])
+            && filter.models.is_empty()
+            && fits(rollup::HOUR)
+        {
+            tiers.push(Table::Hours);
+        }
     }
-    let only = |allowed: &[Dimension]| dims.iter().all(|d| allowed.contains(d));
-    let fits = |unit: i64| slot.is_none_or(|s| s % unit == 0);
-    if only(&[Dimension::Provider, Dimension::Model, Dimension::Project]) && fits(rollup::DAY) {
-        return Some(Table::Days);
+    tiers.push(Table::Raw);
+    tiers
+}
+
+/// Splits `[from, to)` so that each table of `tiers` answers the whole units it can
+/// inside what the coarser tables left: whole days from the daily rollup, the whole
+/// hours at its edges from the hourly one, the partial hours from raw events.
+fn split(
+    from: Option<i64>,
+    to: Option<i64>,
+    tiers: &[Table],
+    parts: &mut Vec<(Table, Option<i64>, Option<i64>)>,
+) {
+    let Some((&table, finer)) = tiers.split_first() else {
+        return;
+    };
+    if table == Table::Raw || finer.is_empty() {
+        parts.push((table, from, to));
+        return;
     }
-    if only(&[Dimension::Provider, Dimension::Project])
-        && filter.models.is_empty()
-        && fits(rollup::HOUR)
+    let unit = table.unit();
+    let inner_from =
+        from.map(|f| f.div_euclid(unit) * unit + if f.rem_euclid(unit) == 0 { 0 } else { unit });
+    let inner_to = to.map(|t| t.div_euclid(unit) * unit);
+    if let (Some(a), Some(b)) = (inner_from, inner_to)
+        && a >= b
     {
-        return Some(Table::Hours);
+        return split(from, to, finer, parts);
     }
-    None
+    if let (Some(f), Some(a)) = (from, inner_from)
+        && f < a
+    {
+        split(Some(f), Some(a), finer, parts);
+    }
+    parts.push((table, inner_from, inner_to));
+    if let (Some(b), Some(t)) = (inner_to, to)
+        && b < t
+    {
+        split(Some(b), Some(t), finer, parts);
+    }
 }
 
 /// One group of tracked sums: its keys (per dimension), its slot start and sums.
@@ -311,33 +351,8 @@ async fn sums(
 ) -> Result<Vec<Sums>> {
     let from = filter.from.map(time::to_micros);
     let to = filter.to.map(time::to_micros);
-    let mut parts: Vec<(Table, Option<i64>, Option<i64>)> = Vec::new();
-    match rollup_for(filter, dims, slot) {
-        Some(table) => {
-            let unit = table.unit();
-            let inner_from = from.map(|f| {
-                f.div_euclid(unit) * unit + if f.rem_euclid(unit) == 0 { 0 } else { unit }
-            });
-            let inner_to = to.map(|t| t.div_euclid(unit) * unit);
-            match (inner_from, inner_to) {
-                (Some(a), Some(b)) if a >= b => parts.push((Table::Raw, from, to)),
-                _ => {
-                    if let (Some(f), Some(a)) = (from, inner_from)
-                        && f < a
-                    {
-                        parts.push((Table::Raw, Some(f), Some(a)));
-                    }
-                    parts.push((table, inner_from, inner_to));
-                    if let (Some(b), Some(t)) = (inner_to, to)
-                        && b < t
-                    {
-                        parts.push((Table::Raw, Some(b), Some(t)));
-                    }
-                }
-            }
-        }
-        None => parts.push((Table::Raw, from, to)),
-    }
+    let mut parts = Vec::new();
+    split(from, to, &tiers(filter, dims, slot), &mut parts);
     let mut merged: BTreeMap<(Vec<Option<String>>, Option<i64>), Measures> = BTreeMap::new();
     for (table, lo, hi) in parts {
         for (keys, slot, m) in read_sums(conn, filter, table, lo, hi, dims, slot).await? {
@@ -660,30 +675,21 @@ pub async fn trend(
             ),
         ));
     }
-    // Whole-hour offsets (most zones) can be answered from hourly rollups; others
-    // (+05:30, +05:45, ...) need 15-minute slots of raw events.
-    let whole_hours = [from, to].iter().all(|t| {
-        use chrono::{Offset, TimeZone};
-        tz.offset_from_utc_datetime(&t.naive_utc())
-            .fix()
-            .local_minus_utc()
-            % 3600
-            == 0
-    });
+    let ends: Vec<DateTime<Utc>> = starts
+        .iter()
+        .map(|&start| calendar::next_bucket(start, granularity, &tz))
+        .collect();
     let grain = Grain {
         detail: false,
-        slot_micros: Some(if whole_hours {
-            rollup::HOUR
-        } else {
-            SLOT_MICROS
-        }),
+        slot_micros: Some(slot_for(starts.iter().chain(&ends))),
     };
     let items = items(conn, principal, filter, view, grain).await?;
     let mut buckets: Vec<TrendBucket> = starts
         .iter()
-        .map(|&start| TrendBucket {
+        .zip(ends)
+        .map(|(&start, end)| TrendBucket {
             start,
-            end: calendar::next_bucket(start, granularity, &tz),
+            end,
             measures: Measures::default(),
             basis: None,
         })
@@ -698,6 +704,21 @@ pub async fn trend(
         }
     }
     Ok(buckets)
+}
+
+/// The longest slot (a UTC day, an hour, 15 minutes, a second) that every bucket
+/// boundary is a multiple of, so that no slot straddles two buckets: whole UTC days
+/// for daily and longer buckets in UTC, hours in zones with whole-hour offsets (across
+/// their DST changes too), 15 minutes for +05:30 or +05:45.
+fn slot_for<'a>(boundaries: impl Iterator<Item = &'a DateTime<Utc>> + Clone) -> i64 {
+    [rollup::DAY, rollup::HOUR, SLOT_MICROS, 1_000_000]
+        .into_iter()
+        .find(|&slot| {
+            boundaries
+                .clone()
+                .all(|b| time::to_micros(*b).rem_euclid(slot) == 0)
+        })
+        .unwrap_or(1)
 }
 
 /// A dimension to group by.
@@ -933,6 +954,75 @@ pub async fn filters(conn: &impl ConnectionTrait, principal: &Principal) -> Resu
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const H: i64 = rollup::HOUR;
+    const D: i64 = rollup::DAY;
+
+    #[test]
+    fn a_range_is_split_into_whole_days_then_whole_hours_then_raw_edges() {
+        let mut parts = Vec::new();
+        let from = 3 * D + 5 * H + 7;
+        let to = 10 * D + 2 * H + 11;
+        split(
+            Some(from),
+            Some(to),
+            &[Table::Days, Table::Hours, Table::Raw],
+            &mut parts,
+        );
+        assert_eq!(
+            parts,
+            vec![
+                (Table::Raw, Some(from), Some(3 * D + 6 * H)),
+                (Table::Hours, Some(3 * D + 6 * H), Some(4 * D)),
+                (Table::Days, Some(4 * D), Some(10 * D)),
+                (Table::Hours, Some(10 * D), Some(10 * D + 2 * H)),
+                (Table::Raw, Some(10 * D + 2 * H), Some(to)),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_range_shorter_than_a_unit_goes_to_the_finer_tables_and_open_ends_stay_open() {
+        let mut parts = Vec::new();
+        split(
+            Some(D + 7),
+            Some(D + 2 * H),
+            &[Table::Days, Table::Hours, Table::Raw],
+            &mut parts,
+        );
+        assert_eq!(
+            parts,
+            vec![
+                (Table::Raw, Some(D + 7), Some(D + H)),
+                (Table::Hours, Some(D + H), Some(D + 2 * H)),
+            ]
+        );
+        parts.clear();
+        split(
+            None,
+            Some(2 * D + 1),
+            &[Table::Days, Table::Raw],
+            &mut parts,
+        );
+        assert_eq!(
+            parts,
+            vec![
+                (Table::Days, None, Some(2 * D)),
+                (Table::Raw, Some(2 * D), Some(2 * D + 1)),
+            ]
+        );
+    }
+
+    #[test]
+    fn trend_slots_never_straddle_a_bucket_boundary() {
+        let at = |us: i64| time::from_micros(us);
+        let utc_days = [at(0), at(D), at(2 * D)];
+        assert_eq!(slot_for(utc_days.iter()), D);
+        let berlin_days = [at(D - H), at(2 * D - 2 * H)];
+        assert_eq!(slot_for(berlin_days.iter()), H);
+        let kolkata_days = [at(D - 5 * H - 30 * 60_000_000)];
+        assert_eq!(slot_for(kolkata_days.iter()), SLOT_MICROS);
+    }
 
     #[test]
     fn percentiles_use_the_nearest_rank() {

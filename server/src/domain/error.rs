@@ -33,6 +33,26 @@ impl FieldError {
     }
 }
 
+/// Parses every item of an optional list, naming a bad one by its index
+/// (`providers.2`) so that one answer reports every problem; the good items are kept
+/// in order.
+pub fn parse_each<S: AsRef<str>, T>(
+    items: Option<Vec<S>>,
+    field: &str,
+    message: &str,
+    parse: impl Fn(&str) -> Option<T>,
+    errors: &mut Vec<FieldError>,
+) -> Vec<T> {
+    let mut parsed = Vec::new();
+    for (i, item) in items.unwrap_or_default().iter().enumerate() {
+        match parse(item.as_ref()) {
+            Some(value) => parsed.push(value),
+            None => errors.push(FieldError::new(format!("{field}.{i}"), message)),
+        }
+    }
+    parsed
+}
+
 impl fmt::Display for FieldError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: {}", self.field, self.message)
@@ -144,5 +164,39 @@ where
 {
     fn context(self, context: &'static str) -> Result<T> {
         self.map_err(|e| Error::internal(context, e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_each_keeps_the_good_items_and_names_every_bad_one_by_index() {
+        let mut errors = vec![FieldError::new("earlier", "stays")];
+        let parsed = parse_each(
+            Some(vec!["1", "x", "3", "y"]),
+            "numbers",
+            "is not a number",
+            |s| s.parse::<u32>().ok(),
+            &mut errors,
+        );
+        assert_eq!(parsed, vec![1, 3]);
+        let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["earlier", "numbers.1", "numbers.3"]);
+        assert_eq!(errors[2].message, "is not a number");
+    }
+
+    #[test]
+    fn parse_each_of_no_list_is_empty_and_adds_no_error() {
+        let mut errors = Vec::new();
+        let parsed: Vec<u32> = parse_each(
+            None::<Vec<String>>,
+            "numbers",
+            "is not a number",
+            |s| s.parse().ok(),
+            &mut errors,
+        );
+        assert!(parsed.is_empty() && errors.is_empty());
     }
 }

@@ -5,7 +5,7 @@ use super::context::ContextExt;
 use super::error::{GqlResult, under_argument};
 use super::scalars::Timestamp;
 use crate::domain::Error;
-use crate::domain::error::FieldError;
+use crate::domain::error::parse_each;
 use crate::domain::money::Usd;
 use crate::domain::provider::Provider;
 use crate::domain::reconciliation::{
@@ -128,37 +128,20 @@ impl ReconciliationQuery {
     ) -> async_graphql::Result<Vec<ReconciliationRowGql>> {
         let state = ctx.state()?;
         let mut errors = Vec::new();
-        let providers = filter
-            .providers
-            .unwrap_or_default()
-            .iter()
-            .enumerate()
-            .filter_map(|(i, p)| {
-                Provider::parse(p).or_else(|| {
-                    errors.push(FieldError::new(
-                        format!("providers.{i}"),
-                        "must be a provider name",
-                    ));
-                    None
-                })
-            })
-            .collect();
-        let projects = filter
-            .project_ids
-            .unwrap_or_default()
-            .iter()
-            .enumerate()
-            .filter_map(|(i, p)| {
-                p.parse()
-                    .map_err(|_| {
-                        errors.push(FieldError::new(
-                            format!("projectIds.{i}"),
-                            "is not a project id",
-                        ))
-                    })
-                    .ok()
-            })
-            .collect();
+        let providers = parse_each(
+            filter.providers,
+            "providers",
+            "must be a provider name",
+            Provider::parse,
+            &mut errors,
+        );
+        let projects = parse_each(
+            filter.project_ids,
+            "projectIds",
+            "is not a project id",
+            |p| p.parse().ok(),
+            &mut errors,
+        );
         if !errors.is_empty() {
             return Err(under_argument(Error::InvalidInput(errors), "filter")).gql();
         }

@@ -5,7 +5,7 @@ use super::context::ContextExt;
 use super::error::{GqlResult, under_argument};
 use super::scalars::Timestamp;
 use crate::domain::Error;
-use crate::domain::error::FieldError;
+use crate::domain::error::{FieldError, parse_each};
 use crate::domain::ids::{CredentialId, ProviderReportId, SubscriptionId, SyncRunId};
 use crate::domain::money::Usd;
 use crate::domain::provider::Provider;
@@ -538,53 +538,27 @@ pub struct ProviderReportFilterInput {
 
 fn parse_report_filter(f: ProviderReportFilterInput) -> Result<ReportFilter, Error> {
     let mut errors = Vec::new();
-    let providers = f
-        .providers
-        .unwrap_or_default()
-        .iter()
-        .enumerate()
-        .filter_map(|(i, p)| {
-            Provider::parse(p).or_else(|| {
-                errors.push(FieldError::new(
-                    format!("providers.{i}"),
-                    "must be a provider name",
-                ));
-                None
-            })
-        })
-        .collect();
-    let projects = f
-        .project_ids
-        .unwrap_or_default()
-        .iter()
-        .enumerate()
-        .filter_map(|(i, p)| {
-            p.parse()
-                .map_err(|_| {
-                    errors.push(FieldError::new(
-                        format!("projectIds.{i}"),
-                        "is not a project id",
-                    ))
-                })
-                .ok()
-        })
-        .collect();
-    let credentials = f
-        .credential_ids
-        .unwrap_or_default()
-        .iter()
-        .enumerate()
-        .filter_map(|(i, c)| {
-            c.parse()
-                .map_err(|_| {
-                    errors.push(FieldError::new(
-                        format!("credentialIds.{i}"),
-                        "is not a credential id",
-                    ))
-                })
-                .ok()
-        })
-        .collect();
+    let providers = parse_each(
+        f.providers,
+        "providers",
+        "must be a provider name",
+        Provider::parse,
+        &mut errors,
+    );
+    let projects = parse_each(
+        f.project_ids,
+        "projectIds",
+        "is not a project id",
+        |p| p.parse().ok(),
+        &mut errors,
+    );
+    let credentials = parse_each(
+        f.credential_ids,
+        "credentialIds",
+        "is not a credential id",
+        |c| c.parse().ok(),
+        &mut errors,
+    );
     if !errors.is_empty() {
         return Err(Error::InvalidInput(errors));
     }

@@ -5,7 +5,7 @@ use super::ingest::{Hooks, LedgerChange, Repriced, apply_hooks, committed_hooks,
 use super::input::NewUsage;
 use super::{CostSource, UsageEvent, UsageSource};
 use crate::domain::auth::{Principal, Scope};
-use crate::domain::error::{Context, Error, FieldError, Result};
+use crate::domain::error::{Context, Error, FieldError, Result, parse_each};
 use crate::domain::ids::{ProjectId, UsageEventId};
 use crate::domain::money::Usd;
 use crate::domain::price::book::PriceBook;
@@ -77,37 +77,20 @@ impl RawUsageFilter {
     /// Parses ids and names; `from` after `to` is `INVALID_DATE_RANGE`.
     pub fn parse(self) -> Result<UsageFilter> {
         let mut errors = vec![];
-        let projects = self
-            .projects
-            .unwrap_or_default()
-            .iter()
-            .enumerate()
-            .filter_map(|(i, p)| {
-                p.parse::<ProjectId>()
-                    .map_err(|_| {
-                        errors.push(FieldError::new(
-                            format!("projects.{i}"),
-                            "is not a project id",
-                        ))
-                    })
-                    .ok()
-            })
-            .collect();
-        let providers = self
-            .providers
-            .unwrap_or_default()
-            .iter()
-            .enumerate()
-            .filter_map(|(i, p)| {
-                Provider::parse(p).or_else(|| {
-                    errors.push(FieldError::new(
-                        format!("providers.{i}"),
-                        "is not a provider name",
-                    ));
-                    None
-                })
-            })
-            .collect();
+        let projects = parse_each(
+            self.projects,
+            "projects",
+            "is not a project id",
+            |p| p.parse::<ProjectId>().ok(),
+            &mut errors,
+        );
+        let providers = parse_each(
+            self.providers,
+            "providers",
+            "is not a provider name",
+            Provider::parse,
+            &mut errors,
+        );
         if !errors.is_empty() {
             return Err(Error::InvalidInput(errors));
         }
