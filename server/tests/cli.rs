@@ -76,6 +76,16 @@ fn start(mut cmd: Command) -> Server {
     }
 }
 
+/// A failed assertion must not leave a server running on the machine.
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 impl Server {
     fn printed(&self) -> String {
         std::thread::sleep(Duration::from_millis(200));
