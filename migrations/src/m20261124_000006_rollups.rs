@@ -4,6 +4,9 @@
 //!
 //! - `usage_rollup_days`: per UTC day, project, provider and model.
 //! - `usage_rollup_hours`: per UTC hour, project and provider.
+//! - `usage_rollup_model_hours`: per UTC hour, project, provider and model: the
+//!   edges of a range when the model is asked for (a breakdown by model, a model
+//!   filter), which the smaller hourly table cannot answer.
 //!
 //! Both are backfilled from the events already stored.
 
@@ -53,17 +56,28 @@ CREATE TABLE usage_rollup_hours (
 {MEASURES},
     PRIMARY KEY (hour, project_id, provider)
 ){table_options};
+CREATE TABLE usage_rollup_model_hours (
+    hour BIGINT NOT NULL,
+    project_id {project} NOT NULL,
+    provider TEXT NOT NULL,
+    model TEXT NOT NULL,
+{MEASURES},
+    PRIMARY KEY (hour, project_id, provider, model)
+){table_options};
 INSERT INTO usage_rollup_days (day, project_id, provider, model, {COLUMNS})
     SELECT occurred_at / 86400000000 * 86400000000, project_id, provider, model, {SUMS}
     FROM usage_events GROUP BY occurred_at / 86400000000, project_id, provider, model;
 INSERT INTO usage_rollup_hours (hour, project_id, provider, {COLUMNS})
     SELECT occurred_at / 3600000000 * 3600000000, project_id, provider, {SUMS}
     FROM usage_events GROUP BY occurred_at / 3600000000, project_id, provider;
+INSERT INTO usage_rollup_model_hours (hour, project_id, provider, model, {COLUMNS})
+    SELECT occurred_at / 3600000000 * 3600000000, project_id, provider, model, {SUMS}
+    FROM usage_events GROUP BY occurred_at / 3600000000, project_id, provider, model;
 "
     )
 }
 
-const DOWN: &str = "DROP TABLE usage_rollup_hours;\nDROP TABLE usage_rollup_days;\n";
+const DOWN: &str = "DROP TABLE usage_rollup_model_hours;\nDROP TABLE usage_rollup_hours;\nDROP TABLE usage_rollup_days;\n";
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {

@@ -217,6 +217,9 @@ async fn main() {
         "INSERT INTO usage_rollup_hours (hour, project_id, provider, cost_nanos, requests, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cache_write_1h_tokens, reasoning_tokens, events, unpriced, latency_sum, latency_count) \
          SELECT occurred_at / 3600000000 * 3600000000, project_id, provider, COALESCE(SUM(cost_nanos), 0), SUM(requests), SUM(input_tokens), SUM(output_tokens), SUM(cache_read_tokens), SUM(cache_write_tokens), SUM(cache_write_1h_tokens), SUM(reasoning_tokens), COUNT(*), SUM(CASE WHEN cost_nanos IS NULL THEN 1 ELSE 0 END), COALESCE(SUM(latency_ms), 0), COUNT(latency_ms) \
          FROM usage_events GROUP BY occurred_at / 3600000000, project_id, provider",
+        "INSERT INTO usage_rollup_model_hours (hour, project_id, provider, model, cost_nanos, requests, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cache_write_1h_tokens, reasoning_tokens, events, unpriced, latency_sum, latency_count) \
+         SELECT occurred_at / 3600000000 * 3600000000, project_id, provider, model, COALESCE(SUM(cost_nanos), 0), SUM(requests), SUM(input_tokens), SUM(output_tokens), SUM(cache_read_tokens), SUM(cache_write_tokens), SUM(cache_write_1h_tokens), SUM(reasoning_tokens), COUNT(*), SUM(CASE WHEN cost_nanos IS NULL THEN 1 ELSE 0 END), COALESCE(SUM(latency_ms), 0), COUNT(latency_ms) \
+         FROM usage_events GROUP BY occurred_at / 3600000000, project_id, provider, model",
         "ANALYZE",
     ] {
         sqlx::query(sql)

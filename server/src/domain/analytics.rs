@@ -234,6 +234,8 @@ enum Table {
     Days,
     /// `usage_rollup_hours` (UTC hour, project, provider).
     Hours,
+    /// `usage_rollup_model_hours` (UTC hour, project, provider, model).
+    ModelHours,
 }
 
 impl Table {
@@ -242,6 +244,7 @@ impl Table {
             Table::Raw => "usage_events",
             Table::Days => "usage_rollup_days",
             Table::Hours => "usage_rollup_hours",
+            Table::ModelHours => "usage_rollup_model_hours",
         }
     }
 
@@ -249,7 +252,7 @@ impl Table {
         match self {
             Table::Raw => "occurred_at",
             Table::Days => "day",
-            Table::Hours => "hour",
+            Table::Hours | Table::ModelHours => "hour",
         }
     }
 
@@ -257,7 +260,7 @@ impl Table {
         match self {
             Table::Raw => 1,
             Table::Days => rollup::DAY,
-            Table::Hours => rollup::HOUR,
+            Table::Hours | Table::ModelHours => rollup::HOUR,
         }
     }
 
@@ -278,8 +281,9 @@ impl Table {
 
 /// The tables that can answer a query grouped by `dims` in slots of `slot`
 /// microseconds (`None`: no time), coarsest first and raw events last: the daily
-/// rollup when it has every dimension and the slots are whole days, the hourly one
-/// when it has every dimension and the slots are whole hours.
+/// rollup when it has every dimension and the slots are whole days, then an hourly
+/// one when the slots are whole hours: the one without the model unless the model is
+/// asked for.
 fn tiers(filter: &UsageFilter, dims: &[Dimension], slot: Option<i64>) -> Vec<Table> {
     let mut tiers = Vec::new();
     if filter.endpoints.is_empty() && filter.sources.is_empty() && filter.users.is_empty() {
@@ -288,11 +292,13 @@ fn tiers(filter: &UsageFilter, dims: &[Dimension], slot: Option<i64>) -> Vec<Tab
         if only(&[Dimension::Provider, Dimension::Model, Dimension::Project]) && fits(rollup::DAY) {
             tiers.push(Table::Days);
         }
-        if only(&[Dimension::Provider, Dimension::Project])
-            && filter.models.is_empty()
-            && fits(rollup::HOUR)
-        {
-            tiers.push(Table::Hours);
+        if fits(rollup::HOUR) {
+            if only(&[Dimension::Provider, Dimension::Project]) && filter.models.is_empty() {
+                tiers.push(Table::Hours);
+            } else if only(&[Dimension::Provider, Dimension::Model, Dimension::Project]) {
+                // The model is asked for: the larger table that keeps it.
+                tiers.push(Table::ModelHours);
+            }
         }
     }
     tiers.push(Table::Raw);
@@ -957,6 +963,29 @@ mod tests {
 
     const H: i64 = rollup::HOUR;
     const D: i64 = rollup::DAY;
+
+    #[test]
+    fn the_model_hours_answer_only_when_the_model_is_asked_for() {
+        let none = UsageFilter::default();
+        assert_eq!(
+            tiers(&none, &[Dimension::Provider], None),
+            [Table::Days, Table::Hours, Table::Raw]
+        );
+        assert_eq!(
+            tiers(&none, &[Dimension::Model], None),
+            [Table::Days, Table::ModelHours, Table::Raw]
+        );
+        let by_endpoint = UsageFilter {
+            endpoints: vec!["chat".into()],
+            ..UsageFilter::default()
+        };
+        assert_eq!(tiers(&by_endpoint, &[Dimension::Model], None), [Table::Raw]);
+        assert_eq!(
+            tiers(&none, &[Dimension::Endpoint], None),
+            [Table::Raw],
+            "no rollup has the endpoint"
+        );
+    }
 
     #[test]
     fn a_range_is_split_into_whole_days_then_whole_hours_then_raw_edges() {

@@ -1,6 +1,6 @@
 //! Rollups of tracked usage: per UTC day, project, provider and model
-//! (`usage_rollup_days`) and per UTC hour, project and provider
-//! (`usage_rollup_hours`).
+//! (`usage_rollup_days`), per UTC hour, project and provider (`usage_rollup_hours`),
+//! and per UTC hour, project, provider and model (`usage_rollup_model_hours`).
 //!
 //! Why they are exact: [`RollupHook`] is a ledger hook, so it runs inside the very
 //! transaction that inserts or re-prices events, with exactly the changed events, and
@@ -69,6 +69,7 @@ impl Delta {
 
 type DayKey = (i64, ProjectId, String, String);
 type HourKey = (i64, ProjectId, String);
+type ModelHourKey = (i64, ProjectId, String, String);
 
 /// The ledger hook that keeps the rollups.
 pub struct RollupHook;
@@ -86,6 +87,7 @@ impl LedgerHook for RollupHook {
         Box::pin(async move {
             let mut days: BTreeMap<DayKey, Delta> = BTreeMap::new();
             let mut hours: BTreeMap<HourKey, Delta> = BTreeMap::new();
+            let mut model_hours: BTreeMap<ModelHourKey, Delta> = BTreeMap::new();
             let mut add = |e: &UsageEvent, d: Delta| {
                 let at = crate::domain::time::to_micros(e.occurred_at);
                 let provider = e.provider.as_str().to_owned();
@@ -97,6 +99,15 @@ impl LedgerHook for RollupHook {
                 ))
                 .or_default()
                 .add(&d);
+                model_hours
+                    .entry((
+                        at.div_euclid(HOUR) * HOUR,
+                        e.project,
+                        provider.clone(),
+                        e.model.clone(),
+                    ))
+                    .or_default()
+                    .add(&d);
                 hours
                     .entry((at.div_euclid(HOUR) * HOUR, e.project, provider))
                     .or_default()
@@ -147,6 +158,22 @@ impl LedgerHook for RollupHook {
                 "usage_rollup_hours",
                 &["hour", "project_id", "provider"],
                 hour_rows,
+            )
+            .await?;
+            let model_hour_rows: Vec<(Vec<Value>, Delta)> = model_hours
+                .into_iter()
+                .map(|((hour, p, provider, model), d)| {
+                    (
+                        vec![hour.into(), p.0.into(), provider.into(), model.into()],
+                        d,
+                    )
+                })
+                .collect();
+            upsert(
+                txn,
+                "usage_rollup_model_hours",
+                &["hour", "project_id", "provider", "model"],
+                model_hour_rows,
             )
             .await
         })
