@@ -1064,23 +1064,43 @@ pub async fn execute(
         )
         .filter(sync_run::Column::Id.eq(id.0))
         .filter(sync_run::Column::Status.eq(SyncStatus::Queued.as_str()))
+        // First in, first out per credential and kind: never start ahead of an
+        // older queued run (its own job will start it).
+        .filter(Expr::cust(
+            "NOT EXISTS (SELECT 1 FROM sync_runs o WHERE o.credential_id = sync_runs.credential_id \
+             AND o.kind = sync_runs.kind AND o.status = 'QUEUED' \
+             AND (o.queued_at < sync_runs.queued_at \
+                  OR (o.queued_at = sync_runs.queued_at AND o.id < sync_runs.id)))",
+        ))
         .exec(db)
         .await;
-    match claim {
-        Ok(r) if r.rows_affected == 1 => {}
-        Ok(_) => return Ok(Executed::NotClaimed),
-        Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
-            // Queued behind another run: make it dispatchable again once that ends.
-            sync_run::Entity::update_many()
-                .col_expr(sync_run::Column::DispatchGen, next_generation())
-                .filter(sync_run::Column::Id.eq(id.0))
+    let behind_another = match claim {
+        Ok(r) if r.rows_affected == 1 => false,
+        Ok(_) => {
+            // Still queued means an older run goes first; anything else is not ours.
+            let queued = sync_run::Entity::find_by_id(id.0)
                 .filter(sync_run::Column::Status.eq(SyncStatus::Queued.as_str()))
-                .exec(db)
+                .one(db)
                 .await
-                .context("re-queueing a sync run behind another")?;
-            return Ok(Executed::Busy);
+                .context("reading an unclaimed sync run")?;
+            if queued.is_none() {
+                return Ok(Executed::NotClaimed);
+            }
+            true
         }
+        Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => true,
         Err(e) => return Err(Error::internal("claiming a sync run", e)),
+    };
+    if behind_another {
+        // Queued behind another run: make it dispatchable again once that ends.
+        sync_run::Entity::update_many()
+            .col_expr(sync_run::Column::DispatchGen, next_generation())
+            .filter(sync_run::Column::Id.eq(id.0))
+            .filter(sync_run::Column::Status.eq(SyncStatus::Queued.as_str()))
+            .exec(db)
+            .await
+            .context("re-queueing a sync run behind another")?;
+        return Ok(Executed::Busy);
     }
     let model = sync_run::Entity::find_by_id(id.0)
         .one(db)
