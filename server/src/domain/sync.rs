@@ -1332,6 +1332,26 @@ impl Executor<'_> {
             .filter(sync_run::Column::DispatchGen.eq(self.generation))
     }
 
+    /// A fenced update that also records the attempts, their log and the current
+    /// error (none after a page was written): what every step of a run stores.
+    fn recorded(&self) -> Result<sea_orm::UpdateMany<sync_run::Entity>> {
+        Ok(self
+            .fenced()
+            .col_expr(
+                sync_run::Column::Attempts,
+                Expr::value(i32::try_from(self.run.attempts).unwrap_or(i32::MAX)),
+            )
+            .col_expr(sync_run::Column::AttemptLog, Expr::value(self.log_text()?))
+            .col_expr(
+                sync_run::Column::ErrorKind,
+                Expr::value(self.run.error_kind.map(|k| k.as_str().to_owned())),
+            )
+            .col_expr(
+                sync_run::Column::ErrorMessage,
+                Expr::value(self.run.error_message.clone()),
+            ))
+    }
+
     /// Writes a page's rows and the run's progress in one transaction (a dry run
     /// compares only).
     async fn write(&mut self, target: &ReportTarget, page: SourcePage) -> Result<Step> {
@@ -1343,14 +1363,10 @@ impl Executor<'_> {
         self.run.error_kind = None;
         self.run.error_message = None;
         let moved = self
-            .fenced()
+            .recorded()?
             .col_expr(
                 sync_run::Column::Pages,
                 Expr::value(i32::try_from(self.run.pages).unwrap_or(i32::MAX)),
-            )
-            .col_expr(
-                sync_run::Column::Attempts,
-                Expr::value(i32::try_from(self.run.attempts).unwrap_or(i32::MAX)),
             )
             .col_expr(
                 sync_run::Column::RowsInserted,
@@ -1367,15 +1383,6 @@ impl Executor<'_> {
             .col_expr(
                 sync_run::Column::Cursor,
                 Expr::value(page.next_cursor.clone()),
-            )
-            .col_expr(sync_run::Column::AttemptLog, Expr::value(self.log_text()?))
-            .col_expr(
-                sync_run::Column::ErrorKind,
-                Expr::value(Option::<String>::None),
-            )
-            .col_expr(
-                sync_run::Column::ErrorMessage,
-                Expr::value(Option::<String>::None),
             )
             .col_expr(
                 sync_run::Column::HeartbeatAt,
@@ -1402,23 +1409,10 @@ impl Executor<'_> {
     async fn set_retrying(&self, wait: Duration) -> Result<bool> {
         let next = time::now() + ChronoDuration::from_std(wait).unwrap_or(TimeDelta::zero());
         let r = self
-            .fenced()
+            .recorded()?
             .col_expr(
                 sync_run::Column::Status,
                 Expr::value(SyncStatus::Retrying.as_str()),
-            )
-            .col_expr(
-                sync_run::Column::Attempts,
-                Expr::value(i32::try_from(self.run.attempts).unwrap_or(i32::MAX)),
-            )
-            .col_expr(sync_run::Column::AttemptLog, Expr::value(self.log_text()?))
-            .col_expr(
-                sync_run::Column::ErrorKind,
-                Expr::value(self.run.error_kind.map(|k| k.as_str().to_owned())),
-            )
-            .col_expr(
-                sync_run::Column::ErrorMessage,
-                Expr::value(self.run.error_message.clone()),
             )
             .col_expr(
                 sync_run::Column::NextAttemptAt,
@@ -1456,21 +1450,8 @@ impl Executor<'_> {
     async fn finish(&mut self, status: SyncStatus) -> Result<Executed> {
         let finished = time::now();
         let r = self
-            .fenced()
+            .recorded()?
             .col_expr(sync_run::Column::Status, Expr::value(status.as_str()))
-            .col_expr(
-                sync_run::Column::Attempts,
-                Expr::value(i32::try_from(self.run.attempts).unwrap_or(i32::MAX)),
-            )
-            .col_expr(sync_run::Column::AttemptLog, Expr::value(self.log_text()?))
-            .col_expr(
-                sync_run::Column::ErrorKind,
-                Expr::value(self.run.error_kind.map(|k| k.as_str().to_owned())),
-            )
-            .col_expr(
-                sync_run::Column::ErrorMessage,
-                Expr::value(self.run.error_message.clone()),
-            )
             .col_expr(
                 sync_run::Column::FinishedAt,
                 Expr::value(time::to_micros(finished)),
