@@ -20,6 +20,7 @@ mod m20261124_000002_credentials;
 mod m20261124_000004_budgets;
 mod m20261124_000005_sync;
 mod m20261124_000006_rollups;
+mod m20261201_000007_coarse_rollups;
 mod sql;
 
 /// The ordered list of migrations the server applies at start-up.
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000004_budgets::Migration),
             Box::new(m20261124_000005_sync::Migration),
             Box::new(m20261124_000006_rollups::Migration),
+            Box::new(m20261201_000007_coarse_rollups::Migration),
         ]
     }
 }

@@ -90,6 +90,25 @@ impl Measures {
         self.unpriced = self.unpriced.saturating_add(o.unpriced);
     }
 
+    /// The same sums with the opposite sign, to subtract a piece read from a rollup.
+    fn negated(&self) -> Measures {
+        let t = &self.tokens;
+        Measures {
+            cost_nanos: -self.cost_nanos,
+            requests: -self.requests,
+            tokens: TokenCounts {
+                input: -t.input,
+                output: -t.output,
+                cache_read: -t.cache_read,
+                cache_write: -t.cache_write,
+                cache_write_1h: -t.cache_write_1h,
+                reasoning: -t.reasoning,
+            },
+            events: -self.events,
+            unpriced: -self.unpriced,
+        }
+    }
+
     /// The cost.
     pub fn cost(&self) -> Usd {
         Usd::from_nanos(self.cost_nanos)
@@ -232,6 +251,10 @@ enum Table {
     Raw,
     /// `usage_rollup_days` (UTC day, project, provider, model).
     Days,
+    /// `usage_rollup_provider_days` (UTC day, project, provider).
+    ProviderDays,
+    /// `usage_rollup_global_days` (UTC day, provider, model; every project).
+    GlobalDays,
     /// `usage_rollup_hours` (UTC hour, project, provider).
     Hours,
     /// `usage_rollup_model_hours` (UTC hour, project, provider, model).
@@ -239,29 +262,27 @@ enum Table {
 }
 
 impl Table {
-    fn name(self) -> &'static str {
+    fn rollup(self) -> Option<rollup::Rollup> {
         match self {
-            Table::Raw => "usage_events",
-            Table::Days => "usage_rollup_days",
-            Table::Hours => "usage_rollup_hours",
-            Table::ModelHours => "usage_rollup_model_hours",
+            Table::Raw => None,
+            Table::Days => Some(rollup::DAYS),
+            Table::ProviderDays => Some(rollup::PROVIDER_DAYS),
+            Table::GlobalDays => Some(rollup::GLOBAL_DAYS),
+            Table::Hours => Some(rollup::HOURS),
+            Table::ModelHours => Some(rollup::MODEL_HOURS),
         }
+    }
+
+    fn name(self) -> &'static str {
+        self.rollup().map_or("usage_events", |r| r.table)
     }
 
     fn time(self) -> &'static str {
-        match self {
-            Table::Raw => "occurred_at",
-            Table::Days => "day",
-            Table::Hours | Table::ModelHours => "hour",
-        }
+        self.rollup().map_or("occurred_at", |r| r.time)
     }
 
     fn unit(self) -> i64 {
-        match self {
-            Table::Raw => 1,
-            Table::Days => rollup::DAY,
-            Table::Hours | Table::ModelHours => rollup::HOUR,
-        }
+        self.rollup().map_or(1, |r| r.unit)
     }
 
     fn measures(self) -> &'static str {
@@ -280,22 +301,35 @@ impl Table {
 }
 
 /// The tables that can answer a query grouped by `dims` in slots of `slot`
-/// microseconds (`None`: no time), coarsest first and raw events last: the daily
-/// rollup when it has every dimension and the slots are whole days, then an hourly
-/// one when the slots are whole hours: the one without the model unless the model is
-/// asked for.
+/// microseconds (`None`: no time), coarsest first and raw events last: a daily rollup
+/// when the slots are whole days, then an hourly one when they are whole hours. Of
+/// each, the smallest that has every dimension asked for or filtered by: without the
+/// model unless the model is asked for, and without the project (every project
+/// together) only when no project is asked for, which a token bound to a project
+/// always does.
 fn tiers(filter: &UsageFilter, dims: &[Dimension], slot: Option<i64>) -> Vec<Table> {
     let mut tiers = Vec::new();
     if filter.endpoints.is_empty() && filter.sources.is_empty() && filter.users.is_empty() {
         let only = |allowed: &[Dimension]| dims.iter().all(|d| allowed.contains(d));
         let fits = |unit: i64| slot.is_none_or(|s| s % unit == 0);
-        if only(&[Dimension::Provider, Dimension::Model, Dimension::Project]) && fits(rollup::DAY) {
-            tiers.push(Table::Days);
+        let without_model =
+            only(&[Dimension::Provider, Dimension::Project]) && filter.models.is_empty();
+        let without_project =
+            only(&[Dimension::Provider, Dimension::Model]) && filter.projects.is_empty();
+        let rollable = only(&[Dimension::Provider, Dimension::Model, Dimension::Project]);
+        if fits(rollup::DAY) {
+            if without_model {
+                tiers.push(Table::ProviderDays);
+            } else if without_project {
+                tiers.push(Table::GlobalDays);
+            } else if rollable {
+                tiers.push(Table::Days);
+            }
         }
         if fits(rollup::HOUR) {
-            if only(&[Dimension::Provider, Dimension::Project]) && filter.models.is_empty() {
+            if without_model {
                 tiers.push(Table::Hours);
-            } else if only(&[Dimension::Provider, Dimension::Model, Dimension::Project]) {
+            } else if rollable {
                 // The model is asked for: the larger table that keeps it.
                 tiers.push(Table::ModelHours);
             }
@@ -305,41 +339,83 @@ fn tiers(filter: &UsageFilter, dims: &[Dimension], slot: Option<i64>) -> Vec<Tab
     tiers
 }
 
-/// Splits `[from, to)` so that each table of `tiers` answers the whole units it can
-/// inside what the coarser tables left: whole days from the daily rollup, the whole
-/// hours at its edges from the hourly one, the partial hours from raw events.
-fn split(
-    from: Option<i64>,
-    to: Option<i64>,
-    tiers: &[Table],
-    parts: &mut Vec<(Table, Option<i64>, Option<i64>)>,
-) {
+/// One piece of a range read from one table, added or subtracted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Part {
+    table: Table,
+    lo: Option<i64>,
+    hi: Option<i64>,
+    /// `1` to add the piece's sums, `-1` to subtract them.
+    sign: i64,
+}
+
+/// Splits `[from, to)` into signed parts whose sums add up to exactly the range's:
+/// each table of `tiers` answers whole units, and an edge that falls inside a unit is
+/// corrected by the finer tables, whichever way reads less: by adding the part of the
+/// unit inside the range, or by taking the whole unit and subtracting the part outside
+/// it. A window from 00:37 to 00:37 thirty days later reads 30 whole days, minus one
+/// hour, plus 23 minutes of raw events at each end, instead of 23 hours and 60 minutes
+/// of raw events. Sums are additive, so both ways give the same exact answer.
+fn split(from: Option<i64>, to: Option<i64>, tiers: &[Table], sign: i64, parts: &mut Vec<Part>) {
     let Some((&table, finer)) = tiers.split_first() else {
         return;
     };
     if table == Table::Raw || finer.is_empty() {
-        parts.push((table, from, to));
+        parts.push(Part {
+            table,
+            lo: from,
+            hi: to,
+            sign,
+        });
         return;
     }
     let unit = table.unit();
-    let inner_from =
-        from.map(|f| f.div_euclid(unit) * unit + if f.rem_euclid(unit) == 0 { 0 } else { unit });
-    let inner_to = to.map(|t| t.div_euclid(unit) * unit);
-    if let (Some(a), Some(b)) = (inner_from, inner_to)
-        && a >= b
-    {
-        return split(from, to, finer, parts);
+    let down = |x: i64| x.div_euclid(unit) * unit;
+    let up = |x: i64| down(x) + if x.rem_euclid(unit) == 0 { 0 } else { unit };
+    // Inward first, so that a tie adds rather than subtracts.
+    let starts = from.map_or(vec![None], |f| vec![Some(up(f)), Some(down(f))]);
+    let ends = to.map_or(vec![None], |t| vec![Some(down(t)), Some(up(t))]);
+    // How much of the range the finer tables must read to correct an edge.
+    let off = |edge: Option<i64>, at: Option<i64>| edge.zip(at).map_or(0, |(e, a)| (e - a).abs());
+    let best = starts
+        .iter()
+        .flat_map(|&a| ends.iter().map(move |&b| (a, b)))
+        .filter(|&(a, b)| a.zip(b).is_none_or(|(a, b)| a < b))
+        .min_by_key(|&(a, b)| off(a, from) + off(b, to));
+    // Not using this table at all reads the whole range from the finer ones.
+    let whole = from.zip(to).map(|(f, t)| t - f);
+    match best {
+        Some((a, b)) if whole.is_none_or(|w| off(a, from) + off(b, to) < w) => {
+            edge(from, a, finer, sign, parts);
+            parts.push(Part {
+                table,
+                lo: a,
+                hi: b,
+                sign,
+            });
+            edge(to, b, finer, -sign, parts);
+        }
+        _ => split(from, to, finer, sign, parts),
     }
-    if let (Some(f), Some(a)) = (from, inner_from)
-        && f < a
-    {
-        split(Some(f), Some(a), finer, parts);
-    }
-    parts.push((table, inner_from, inner_to));
-    if let (Some(b), Some(t)) = (inner_to, to)
-        && b < t
-    {
-        split(Some(b), Some(t), finer, parts);
+}
+
+/// Corrects the unit edge `unit_edge` to the range's edge `at` with the finer tables:
+/// adds `[at, unit_edge)` when the unit edge lies after it, subtracts
+/// `[unit_edge, at)` when before (for the end of the range, called with the sign
+/// flipped: the same rule mirrored).
+fn edge(
+    at: Option<i64>,
+    unit_edge: Option<i64>,
+    finer: &[Table],
+    sign: i64,
+    parts: &mut Vec<Part>,
+) {
+    if let (Some(at), Some(e)) = (at, unit_edge) {
+        if at < e {
+            split(Some(at), Some(e), finer, sign, parts);
+        } else if e < at {
+            split(Some(e), Some(at), finer, -sign, parts);
+        }
     }
 }
 
@@ -358,14 +434,20 @@ async fn sums(
     let from = filter.from.map(time::to_micros);
     let to = filter.to.map(time::to_micros);
     let mut parts = Vec::new();
-    split(from, to, &tiers(filter, dims, slot), &mut parts);
+    split(from, to, &tiers(filter, dims, slot), 1, &mut parts);
     let mut merged: BTreeMap<(Vec<Option<String>>, Option<i64>), Measures> = BTreeMap::new();
-    for (table, lo, hi) in parts {
-        for (keys, slot, m) in read_sums(conn, filter, table, lo, hi, dims, slot).await? {
+    for p in parts {
+        for (keys, slot, m) in read_sums(conn, filter, p.table, p.lo, p.hi, dims, slot).await? {
+            let m = if p.sign < 0 { m.negated() } else { m };
             merged.entry((keys, slot)).or_default().add(&m);
         }
     }
-    Ok(merged.into_iter().map(|((k, s), m)| (k, s, m)).collect())
+    // A group whose events were all subtracted again had none in the range.
+    Ok(merged
+        .into_iter()
+        .filter(|(_, m)| m.events != 0)
+        .map(|((k, s), m)| (k, s, m))
+        .collect())
 }
 
 async fn read_sums(
@@ -965,15 +1047,46 @@ mod tests {
     const D: i64 = rollup::DAY;
 
     #[test]
-    fn the_model_hours_answer_only_when_the_model_is_asked_for() {
+    fn each_question_reads_the_smallest_rollups_that_keep_what_it_asks_for() {
         let none = UsageFilter::default();
         assert_eq!(
             tiers(&none, &[Dimension::Provider], None),
-            [Table::Days, Table::Hours, Table::Raw]
+            [Table::ProviderDays, Table::Hours, Table::Raw]
         );
         assert_eq!(
             tiers(&none, &[Dimension::Model], None),
+            [Table::GlobalDays, Table::ModelHours, Table::Raw]
+        );
+        assert_eq!(
+            tiers(&none, &[Dimension::Project, Dimension::Model], None),
             [Table::Days, Table::ModelHours, Table::Raw]
+        );
+        let one_project = UsageFilter {
+            projects: vec![ProjectId(uuid::Uuid::nil())],
+            ..UsageFilter::default()
+        };
+        assert_eq!(
+            tiers(&one_project, &[Dimension::Model], None),
+            [Table::Days, Table::ModelHours, Table::Raw],
+            "a project filter needs a table that has the project"
+        );
+        assert_eq!(
+            tiers(&one_project, &[Dimension::Provider], Some(rollup::DAY)),
+            [Table::ProviderDays, Table::Hours, Table::Raw]
+        );
+        let one_model = UsageFilter {
+            models: vec!["gpt-4o".into()],
+            ..UsageFilter::default()
+        };
+        assert_eq!(
+            tiers(&one_model, &[Dimension::Provider], None),
+            [Table::GlobalDays, Table::ModelHours, Table::Raw],
+            "a model filter needs a table that has the model"
+        );
+        assert_eq!(
+            tiers(&none, &[Dimension::Provider], Some(rollup::HOUR)),
+            [Table::Hours, Table::Raw],
+            "hourly slots cannot come from days"
         );
         let by_endpoint = UsageFilter {
             endpoints: vec!["chat".into()],
@@ -987,25 +1100,50 @@ mod tests {
         );
     }
 
+    fn part(table: Table, lo: Option<i64>, hi: Option<i64>, sign: i64) -> Part {
+        Part {
+            table,
+            lo,
+            hi,
+            sign,
+        }
+    }
+
+    const TIERS: [Table; 3] = [Table::Days, Table::Hours, Table::Raw];
+
     #[test]
-    fn a_range_is_split_into_whole_days_then_whole_hours_then_raw_edges() {
+    fn an_edge_early_in_a_unit_takes_the_whole_unit_and_subtracts_what_lies_outside() {
         let mut parts = Vec::new();
         let from = 3 * D + 5 * H + 7;
         let to = 10 * D + 2 * H + 11;
-        split(
-            Some(from),
-            Some(to),
-            &[Table::Days, Table::Hours, Table::Raw],
-            &mut parts,
-        );
+        split(Some(from), Some(to), &TIERS, 1, &mut parts);
         assert_eq!(
             parts,
             vec![
-                (Table::Raw, Some(from), Some(3 * D + 6 * H)),
-                (Table::Hours, Some(3 * D + 6 * H), Some(4 * D)),
-                (Table::Days, Some(4 * D), Some(10 * D)),
-                (Table::Hours, Some(10 * D), Some(10 * D + 2 * H)),
-                (Table::Raw, Some(10 * D + 2 * H), Some(to)),
+                part(Table::Hours, Some(3 * D), Some(3 * D + 5 * H), -1),
+                part(Table::Raw, Some(3 * D + 5 * H), Some(from), -1),
+                part(Table::Days, Some(3 * D), Some(10 * D), 1),
+                part(Table::Hours, Some(10 * D), Some(10 * D + 2 * H), 1),
+                part(Table::Raw, Some(10 * D + 2 * H), Some(to), 1),
+            ]
+        );
+    }
+
+    #[test]
+    fn thirty_days_from_00_37_read_whole_days_and_23_minutes_of_raw_events_at_each_end() {
+        let m = 60_000_000;
+        let from = 55 * D + 37 * m;
+        let to = from + 30 * D;
+        let mut parts = Vec::new();
+        split(Some(from), Some(to), &TIERS, 1, &mut parts);
+        assert_eq!(
+            parts,
+            vec![
+                part(Table::Hours, Some(55 * D), Some(55 * D + H), -1),
+                part(Table::Raw, Some(from), Some(55 * D + H), 1),
+                part(Table::Days, Some(55 * D), Some(85 * D), 1),
+                part(Table::Hours, Some(85 * D), Some(85 * D + H), 1),
+                part(Table::Raw, Some(to), Some(85 * D + H), -1),
             ]
         );
     }
@@ -1013,17 +1151,12 @@ mod tests {
     #[test]
     fn a_range_shorter_than_a_unit_goes_to_the_finer_tables_and_open_ends_stay_open() {
         let mut parts = Vec::new();
-        split(
-            Some(D + 7),
-            Some(D + 2 * H),
-            &[Table::Days, Table::Hours, Table::Raw],
-            &mut parts,
-        );
+        split(Some(D + 7), Some(D + 2 * H), &TIERS, 1, &mut parts);
         assert_eq!(
             parts,
             vec![
-                (Table::Raw, Some(D + 7), Some(D + H)),
-                (Table::Hours, Some(D + H), Some(D + 2 * H)),
+                part(Table::Raw, Some(D), Some(D + 7), -1),
+                part(Table::Hours, Some(D), Some(D + 2 * H), 1),
             ]
         );
         parts.clear();
@@ -1031,15 +1164,93 @@ mod tests {
             None,
             Some(2 * D + 1),
             &[Table::Days, Table::Raw],
+            1,
             &mut parts,
         );
         assert_eq!(
             parts,
             vec![
-                (Table::Days, None, Some(2 * D)),
-                (Table::Raw, Some(2 * D), Some(2 * D + 1)),
+                part(Table::Days, None, Some(2 * D), 1),
+                part(Table::Raw, Some(2 * D), Some(2 * D + 1), 1),
             ]
         );
+        parts.clear();
+        split(
+            Some(5 * D + 3 * H),
+            Some(5 * D + 4 * H),
+            &TIERS,
+            1,
+            &mut parts,
+        );
+        assert_eq!(
+            parts,
+            vec![part(
+                Table::Hours,
+                Some(5 * D + 3 * H),
+                Some(5 * D + 4 * H),
+                1
+            )],
+            "an hour in the middle of a day is not a day minus 23 hours"
+        );
+    }
+
+    /// How many times the parts count the instant `x` (subtracted parts count -1).
+    fn coverage(parts: &[Part], x: i64) -> i64 {
+        parts
+            .iter()
+            .filter(|p| p.lo.is_none_or(|lo| lo <= x) && p.hi.is_none_or(|hi| x < hi))
+            .map(|p| p.sign)
+            .sum()
+    }
+
+    proptest::proptest! {
+        /// Whatever the range and tables, the signed parts count every instant inside
+        /// it exactly once and every instant outside it not at all, and each rollup
+        /// part covers whole units of its table. Coverage only changes at a part's
+        /// bound, so checking at and just before every bound checks every instant.
+        #[test]
+        fn signed_parts_count_every_instant_of_the_range_exactly_once(
+            from in proptest::option::of(-3 * D..40 * D),
+            len in 0..35 * D,
+            open_end in proptest::bool::ANY,
+            tiers in proptest::sample::select(vec![
+                vec![Table::Days, Table::Hours, Table::Raw],
+                vec![Table::Days, Table::ModelHours, Table::Raw],
+                vec![Table::ProviderDays, Table::Hours, Table::Raw],
+                vec![Table::GlobalDays, Table::Raw],
+                vec![Table::Hours, Table::Raw],
+                vec![Table::Raw],
+            ]),
+        ) {
+            let to = if open_end { None } else { Some(from.unwrap_or(0) + len) };
+            let mut parts = Vec::new();
+            split(from, to, &tiers, 1, &mut parts);
+            let inside = |x: i64| from.is_none_or(|f| f <= x) && to.is_none_or(|t| x < t);
+            let mut probes = vec![i64::MIN / 2, i64::MAX / 2];
+            for b in parts.iter().flat_map(|p| [p.lo, p.hi]).chain([from, to]).flatten() {
+                probes.extend([b - 1, b, b + 1]);
+            }
+            for x in probes {
+                proptest::prop_assert_eq!(coverage(&parts, x), i64::from(inside(x)), "at {}", x);
+            }
+            for p in parts.iter().filter(|p| p.table != Table::Raw) {
+                for b in [p.lo, p.hi].into_iter().flatten() {
+                    proptest::prop_assert_eq!(b.rem_euclid(p.table.unit()), 0);
+                }
+            }
+            // Raw events are read for at most one unit of the finest rollup (half a unit
+            // at each edge), and never for longer than the range itself.
+            if let (Some(f), Some(t), Some(finest)) =
+                (from, to, tiers.iter().rev().find(|t| **t != Table::Raw))
+            {
+                let raw: i64 = parts
+                    .iter()
+                    .filter(|p| p.table == Table::Raw)
+                    .map(|p| p.hi.unwrap_or(t) - p.lo.unwrap_or(f))
+                    .sum();
+                proptest::prop_assert!(raw <= (t - f).min(finest.unit()), "{} µs of raw events", raw);
+            }
+        }
     }
 
     #[test]

@@ -1,13 +1,17 @@
-//! Rollups of tracked usage: per UTC day, project, provider and model
-//! (`usage_rollup_days`), per UTC hour, project and provider (`usage_rollup_hours`),
-//! and per UTC hour, project, provider and model (`usage_rollup_model_hours`).
+//! Rollups of tracked usage (see [`ALL`]): per UTC day, project, provider and model
+//! (`usage_rollup_days`); per UTC day, project and provider
+//! (`usage_rollup_provider_days`); per UTC day, provider and model, every project
+//! together (`usage_rollup_global_days`); per UTC hour, project and provider
+//! (`usage_rollup_hours`); and per UTC hour, project, provider and model
+//! (`usage_rollup_model_hours`). The coarser the table, the fewer rows a question
+//! reads; analytics pick the smallest one that has every dimension asked for.
 //!
 //! Why they are exact: [`RollupHook`] is a ledger hook, so it runs inside the very
 //! transaction that inserts or re-prices events, with exactly the changed events, and
 //! adds their deltas with `INSERT … ON CONFLICT DO UPDATE SET x = x + excluded.x`. A
 //! rollup row therefore always equals the `GROUP BY` of its events; a failure rolls
-//! both back. Analytics read rollups for whole days or hours inside a range and the raw
-//! events only for the partial edges (see `analytics.rs`).
+//! both back. Analytics read rollups for whole days and hours and raw events only for
+//! what is left at the edges, adding or subtracting pieces (see `analytics.rs`).
 
 use crate::domain::error::{Context, Result};
 use crate::domain::ids::ProjectId;
@@ -67,9 +71,93 @@ impl Delta {
     }
 }
 
-type DayKey = (i64, ProjectId, String, String);
-type HourKey = (i64, ProjectId, String);
-type ModelHourKey = (i64, ProjectId, String, String);
+/// One rollup table: the time unit it sums over and which of project and model it
+/// keeps apart (the provider is always kept).
+#[derive(Debug, Clone, Copy)]
+pub struct Rollup {
+    /// The table.
+    pub table: &'static str,
+    /// Its time column.
+    pub time: &'static str,
+    /// Microseconds in its time unit.
+    pub unit: i64,
+    /// Whether it has `project_id`.
+    pub project: bool,
+    /// Whether it has `model`.
+    pub model: bool,
+}
+
+/// Per UTC day, project, provider and model.
+pub const DAYS: Rollup = Rollup {
+    table: "usage_rollup_days",
+    time: "day",
+    unit: DAY,
+    project: true,
+    model: true,
+};
+/// Per UTC day, project and provider.
+pub const PROVIDER_DAYS: Rollup = Rollup {
+    table: "usage_rollup_provider_days",
+    time: "day",
+    unit: DAY,
+    project: true,
+    model: false,
+};
+/// Per UTC day, provider and model, every project together.
+pub const GLOBAL_DAYS: Rollup = Rollup {
+    table: "usage_rollup_global_days",
+    time: "day",
+    unit: DAY,
+    project: false,
+    model: true,
+};
+/// Per UTC hour, project and provider.
+pub const HOURS: Rollup = Rollup {
+    table: "usage_rollup_hours",
+    time: "hour",
+    unit: HOUR,
+    project: true,
+    model: false,
+};
+/// Per UTC hour, project, provider and model.
+pub const MODEL_HOURS: Rollup = Rollup {
+    table: "usage_rollup_model_hours",
+    time: "hour",
+    unit: HOUR,
+    project: true,
+    model: true,
+};
+
+/// Every rollup the hook keeps.
+pub const ALL: [Rollup; 5] = [DAYS, PROVIDER_DAYS, GLOBAL_DAYS, HOURS, MODEL_HOURS];
+
+/// A rollup row's key: time unit start, project and model where the table has them,
+/// provider.
+type Key = (i64, Option<ProjectId>, String, Option<String>);
+
+impl Rollup {
+    fn key(&self, e: &UsageEvent) -> Key {
+        let at = crate::domain::time::to_micros(e.occurred_at);
+        (
+            at.div_euclid(self.unit) * self.unit,
+            self.project.then_some(e.project),
+            e.provider.as_str().to_owned(),
+            self.model.then(|| e.model.clone()),
+        )
+    }
+
+    fn key_columns(&self) -> Vec<&'static str> {
+        let mut keys = vec![self.time];
+        if self.project {
+            keys.push("project_id");
+        }
+        keys.push("provider");
+        if self.model {
+            keys.push("model");
+        }
+        keys
+    }
+}
 
 /// The ledger hook that keeps the rollups.
 pub struct RollupHook;
@@ -85,33 +173,11 @@ impl LedgerHook for RollupHook {
         change: LedgerChange<'a>,
     ) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
-            let mut days: BTreeMap<DayKey, Delta> = BTreeMap::new();
-            let mut hours: BTreeMap<HourKey, Delta> = BTreeMap::new();
-            let mut model_hours: BTreeMap<ModelHourKey, Delta> = BTreeMap::new();
+            let mut deltas: Vec<BTreeMap<Key, Delta>> = vec![BTreeMap::new(); ALL.len()];
             let mut add = |e: &UsageEvent, d: Delta| {
-                let at = crate::domain::time::to_micros(e.occurred_at);
-                let provider = e.provider.as_str().to_owned();
-                days.entry((
-                    at.div_euclid(DAY) * DAY,
-                    e.project,
-                    provider.clone(),
-                    e.model.clone(),
-                ))
-                .or_default()
-                .add(&d);
-                model_hours
-                    .entry((
-                        at.div_euclid(HOUR) * HOUR,
-                        e.project,
-                        provider.clone(),
-                        e.model.clone(),
-                    ))
-                    .or_default()
-                    .add(&d);
-                hours
-                    .entry((at.div_euclid(HOUR) * HOUR, e.project, provider))
-                    .or_default()
-                    .add(&d);
+                for (rollup, rows) in ALL.iter().zip(deltas.iter_mut()) {
+                    rows.entry(rollup.key(e)).or_default().add(&d);
+                }
             };
             match change {
                 LedgerChange::Inserted(events) => {
@@ -133,54 +199,25 @@ impl LedgerHook for RollupHook {
                     }
                 }
             }
-            let day_rows: Vec<(Vec<Value>, Delta)> = days
-                .into_iter()
-                .map(|((day, p, provider, model), d)| {
-                    (
-                        vec![day.into(), p.0.into(), provider.into(), model.into()],
-                        d,
-                    )
-                })
-                .collect();
-            upsert(
-                txn,
-                "usage_rollup_days",
-                &["day", "project_id", "provider", "model"],
-                day_rows,
-            )
-            .await?;
-            let hour_rows: Vec<(Vec<Value>, Delta)> = hours
-                .into_iter()
-                .map(|((hour, p, provider), d)| (vec![hour.into(), p.0.into(), provider.into()], d))
-                .collect();
-            upsert(
-                txn,
-                "usage_rollup_hours",
-                &["hour", "project_id", "provider"],
-                hour_rows,
-            )
-            .await?;
-            let model_hour_rows: Vec<(Vec<Value>, Delta)> = model_hours
-                .into_iter()
-                .map(|((hour, p, provider, model), d)| {
-                    (
-                        vec![hour.into(), p.0.into(), provider.into(), model.into()],
-                        d,
-                    )
-                })
-                .collect();
-            upsert(
-                txn,
-                "usage_rollup_model_hours",
-                &["hour", "project_id", "provider", "model"],
-                model_hour_rows,
-            )
-            .await
+            for (rollup, rows) in ALL.iter().zip(deltas) {
+                let rows: Vec<(Vec<Value>, Delta)> = rows
+                    .into_iter()
+                    .map(|((at, project, provider, model), d)| {
+                        let mut key = vec![Value::from(at)];
+                        key.extend(project.map(|p| Value::from(p.0)));
+                        key.push(provider.into());
+                        key.extend(model.map(Value::from));
+                        (key, d)
+                    })
+                    .collect();
+                upsert(txn, rollup.table, &rollup.key_columns(), rows).await?;
+            }
+            Ok(())
         })
     }
 }
 
-/// Rows per statement: 16 values each, far below SQLite's bind limit.
+/// Rows per statement: at most 16 values each, far below SQLite's bind limit.
 const ROWS_PER_STATEMENT: usize = 400;
 
 async fn upsert(

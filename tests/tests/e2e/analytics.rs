@@ -368,6 +368,12 @@ async fn rollup_answers_equal_sums_of_the_events_for_random_ranges(app: TestApp)
                     Some(unpriced as i64),
                     "{filter}"
                 );
+                for g in r.data()["costBreakdown"].as_array().expect("groups") {
+                    assert!(
+                        g["totals"]["events"].as_i64() > Some(0),
+                        "an empty group {g} for {filter}"
+                    );
+                }
                 for (_, m) in models {
                     let of_model: Vec<_> = inside.iter().filter(|e| e.3 == m).collect();
                     let group = r.data()["costBreakdown"]
@@ -390,24 +396,30 @@ async fn rollup_answers_equal_sums_of_the_events_for_random_ranges(app: TestApp)
                 }
                 let trend = app
                     .admin(
-                        "query($f: UsageFilter!) { costTrend(filter: $f, granularity: HOUR) { totals { costUsd } } }",
+                        "query($f: UsageFilter!) { hourly: costTrend(filter: $f, granularity: HOUR) { totals { costUsd } } daily: costTrend(filter: $f, granularity: DAY) { totals { costUsd } } }",
                         json!({"f": filter}),
                     )
                     .await;
-                let hourly: rust_decimal::Decimal = trend.data()["costTrend"]
-                    .as_array()
-                    .expect("buckets")
-                    .iter()
-                    .map(|b| {
-                        b["totals"]["costUsd"]
-                            .as_str()
-                            .unwrap_or("0")
-                            .parse::<rust_decimal::Decimal>()
-                            .unwrap_or_default()
-                    })
-                    .sum();
-                // Hour buckets cover [floor(from), to): at least everything inside.
-                assert!(hourly >= rust_decimal::Decimal::new(cost, 9), "{filter}");
+                // Buckets start at the bucket of `from`, but hold only events in [from, to).
+                for granularity in ["hourly", "daily"] {
+                    let total: rust_decimal::Decimal = trend.data()[granularity]
+                        .as_array()
+                        .expect("buckets")
+                        .iter()
+                        .map(|b| {
+                            b["totals"]["costUsd"]
+                                .as_str()
+                                .unwrap_or("0")
+                                .parse::<rust_decimal::Decimal>()
+                                .unwrap_or_default()
+                        })
+                        .sum();
+                    assert_eq!(
+                        total,
+                        rust_decimal::Decimal::new(cost, 9),
+                        "{granularity} {filter}"
+                    );
+                }
             }
         }
     };
