@@ -79,6 +79,10 @@ pub struct Measures {
     pub events: i64,
     /// Tracked events without a price.
     pub unpriced: i64,
+    /// Sum of the reported latencies in milliseconds (tracked only).
+    pub latency_sum: i64,
+    /// Events that reported a latency.
+    pub latency_count: i64,
 }
 
 impl Measures {
@@ -88,6 +92,8 @@ impl Measures {
         self.tokens = self.tokens.saturating_add(&o.tokens);
         self.events = self.events.saturating_add(o.events);
         self.unpriced = self.unpriced.saturating_add(o.unpriced);
+        self.latency_sum = self.latency_sum.saturating_add(o.latency_sum);
+        self.latency_count = self.latency_count.saturating_add(o.latency_count);
     }
 
     /// The same sums with the opposite sign, to subtract a piece read from a rollup.
@@ -106,7 +112,15 @@ impl Measures {
             },
             events: -self.events,
             unpriced: -self.unpriced,
+            latency_sum: -self.latency_sum,
+            latency_count: -self.latency_count,
         }
+    }
+
+    /// Mean latency in milliseconds of the events that reported one: exact from the
+    /// rollups' sums, so a breakdown needs raw events only for percentiles.
+    pub fn average_latency(&self) -> Option<f64> {
+        (self.latency_count > 0).then(|| self.latency_sum as f64 / self.latency_count as f64)
     }
 
     /// The cost.
@@ -231,6 +245,8 @@ fn measures_at(r: &QueryResult, first: usize) -> Result<Measures> {
         },
         events: n(8)?,
         unpriced: n(9)?,
+        latency_sum: n(10)?,
+        latency_count: n(11)?,
     })
 }
 
@@ -290,11 +306,12 @@ impl Table {
             Table::Raw => {
                 "COALESCE(SUM(cost_nanos), 0), SUM(requests), SUM(input_tokens), SUM(output_tokens), \
                  SUM(cache_read_tokens), SUM(cache_write_tokens), SUM(cache_write_1h_tokens), SUM(reasoning_tokens), \
-                 COUNT(*), SUM(CASE WHEN cost_nanos IS NULL THEN 1 ELSE 0 END)"
+                 COUNT(*), SUM(CASE WHEN cost_nanos IS NULL THEN 1 ELSE 0 END), COALESCE(SUM(latency_ms), 0), COUNT(latency_ms)"
             }
             _ => {
                 "SUM(cost_nanos), SUM(requests), SUM(input_tokens), SUM(output_tokens), SUM(cache_read_tokens), \
-                 SUM(cache_write_tokens), SUM(cache_write_1h_tokens), SUM(reasoning_tokens), SUM(events), SUM(unpriced)"
+                 SUM(cache_write_tokens), SUM(cache_write_1h_tokens), SUM(reasoning_tokens), SUM(events), SUM(unpriced), \
+                 SUM(latency_sum), SUM(latency_count)"
             }
         }
     }
@@ -353,9 +370,10 @@ struct Part {
 /// each table of `tiers` answers whole units, and an edge that falls inside a unit is
 /// corrected by the finer tables, whichever way reads less: by adding the part of the
 /// unit inside the range, or by taking the whole unit and subtracting the part outside
-/// it. A window from 00:37 to 00:37 thirty days later reads 30 whole days, minus one
-/// hour, plus 23 minutes of raw events at each end, instead of 23 hours and 60 minutes
-/// of raw events. Sums are additive, so both ways give the same exact answer.
+/// it. A window from 00:37 to 00:37 thirty days later reads 30 whole days, one hour at
+/// each end (subtracted at the start, added at the end) and 23 minutes of raw events at
+/// each end, instead of 29 days, 23 whole hours and 60 minutes of raw events. Sums are
+/// additive, so both ways give the same exact answer.
 fn split(from: Option<i64>, to: Option<i64>, tiers: &[Table], sign: i64, parts: &mut Vec<Part>) {
     let Some((&table, finer)) = tiers.split_first() else {
         return;
@@ -643,7 +661,7 @@ async fn reported_items(conn: &impl ConnectionTrait, filter: &UsageFilter) -> Re
                     reasoning: n(11)?,
                 },
                 events: n(12)?,
-                unpriced: 0,
+                ..Measures::default()
             },
             basis: Basis::Reported,
         });
@@ -842,11 +860,18 @@ impl Dimension {
 /// Latency statistics of a group, in milliseconds.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Latency {
-    /// Mean.
+    /// Mean (from the rollups' sums).
     pub average: f64,
-    /// Median (nearest rank).
+    /// Median and 95th percentile, when asked for (from the raw events).
+    pub percentiles: Option<Percentiles>,
+}
+
+/// Nearest-rank percentiles of latencies, in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Percentiles {
+    /// Median.
     pub p50: i64,
-    /// 95th percentile (nearest rank).
+    /// 95th percentile.
     pub p95: i64,
 }
 
@@ -863,14 +888,16 @@ pub struct Group {
     pub latency: Option<Latency>,
 }
 
-/// Groups of a filter by one or more dimensions, dearest first.
+/// Groups of a filter by one or more dimensions, dearest first. The average latency
+/// comes with the sums; `with_percentiles` also reads every matching event's latency
+/// for the median and 95th percentile, which no rollup can answer.
 pub async fn breakdown(
     conn: &impl ConnectionTrait,
     principal: &Principal,
     filter: UsageFilter,
     view: View,
     dims: &[Dimension],
-    with_latency: bool,
+    with_percentiles: bool,
 ) -> Result<Vec<Group>> {
     if dims.is_empty() || dims.len() > 6 {
         return Err(Error::invalid("groupBy", "give one to six dimensions"));
@@ -882,7 +909,7 @@ pub async fn breakdown(
         for (keys, _, m) in sums(conn, &filter, dims, None).await? {
             groups.entry(keys).or_default().0.add(&m);
         }
-        if with_latency {
+        if with_percentiles {
             let mut q = Query::select();
             q.from(usage_event::Entity)
                 .expr(Expr::cust("latency_ms"))
@@ -938,7 +965,10 @@ pub async fn breakdown(
                 .round_dp(4)
                 .normalize()
             },
-            latency: percentiles(&mut latencies),
+            latency: measures.average_latency().map(|average| Latency {
+                average,
+                percentiles: percentiles(&mut latencies),
+            }),
             measures,
         })
         .collect();
@@ -969,15 +999,13 @@ fn key_values(r: &QueryResult, first: usize, dims: &[Dimension]) -> Result<Vec<O
 }
 
 /// Nearest-rank percentiles.
-fn percentiles(values: &mut [i64]) -> Option<Latency> {
+fn percentiles(values: &mut [i64]) -> Option<Percentiles> {
     if values.is_empty() {
         return None;
     }
     values.sort_unstable();
     let rank = |p: usize| values[((values.len() * p).div_ceil(100)).max(1) - 1];
-    let total: i128 = values.iter().map(|&v| i128::from(v)).sum();
-    Some(Latency {
-        average: total as f64 / values.len() as f64,
+    Some(Percentiles {
         p50: rank(50),
         p95: rank(95),
     })
@@ -1267,10 +1295,8 @@ mod tests {
     #[test]
     fn percentiles_use_the_nearest_rank() {
         let mut v: Vec<i64> = (1..=100).rev().collect();
-        let l = percentiles(&mut v).unwrap();
-        assert_eq!((l.p50, l.p95), (50, 95));
-        assert!((l.average - 50.5).abs() < 1e-9);
-        assert_eq!(percentiles(&mut [7]).map(|l| (l.p50, l.p95)), Some((7, 7)));
+        assert_eq!(percentiles(&mut v), Some(Percentiles { p50: 50, p95: 95 }));
+        assert_eq!(percentiles(&mut [7]), Some(Percentiles { p50: 7, p95: 7 }));
         assert!(percentiles(&mut []).is_none());
     }
 

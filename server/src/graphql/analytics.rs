@@ -228,8 +228,8 @@ fn group(g: Group, dims: &[Dimension]) -> GroupGql {
         totals: (&g.measures).into(),
         share_pct: g.share_pct,
         latency_avg_ms: g.latency.map(|l| l.average),
-        latency_p50_ms: g.latency.map(|l| l.p50),
-        latency_p95_ms: g.latency.map(|l| l.p95),
+        latency_p50_ms: g.latency.and_then(|l| l.percentiles).map(|p| p.p50),
+        latency_p95_ms: g.latency.and_then(|l| l.percentiles).map(|p| p.p95),
     };
     for (d, v) in dims.iter().zip(g.keys) {
         match d {
@@ -329,16 +329,16 @@ impl AnalyticsQuery {
         let filter = filter.unwrap_or_default().parse().gql()?;
         let dims: Vec<Dimension> = group_by.into_iter().map(Into::into).collect();
         let look = ctx.look_ahead();
-        let with_latency = look.field("latencyAvgMs").exists()
-            || look.field("latencyP50Ms").exists()
-            || look.field("latencyP95Ms").exists();
+        // The mean comes with the sums; only percentiles read every event's latency.
+        let with_percentiles =
+            look.field("latencyP50Ms").exists() || look.field("latencyP95Ms").exists();
         Ok(analytics::breakdown(
             &state.db,
             ctx.principal(),
             filter,
             view.into(),
             &dims,
-            with_latency,
+            with_percentiles,
         )
         .await
         .gql()?

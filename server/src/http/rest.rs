@@ -352,7 +352,7 @@ async fn grouped(
         c.filter,
         View::Tracked,
         &[dim],
-        true,
+        false,
     )
     .await?;
     let items: Vec<Value> = groups

@@ -270,8 +270,17 @@ db_tests!(
     rollup_answers_equal_sums_of_the_events_for_random_ranges
 );
 
-/// A generated event: (at, project, provider, model, input tokens, cost nanos).
-type Generated = (i64, String, &'static str, &'static str, i64, Option<i64>);
+/// A generated event: (at, project, provider, model, input tokens, cost nanos,
+/// latency ms).
+type Generated = (
+    i64,
+    String,
+    &'static str,
+    &'static str,
+    i64,
+    Option<i64>,
+    Option<i64>,
+);
 
 /// Rollups answer whole days and hours, raw events the edges: random events and
 /// random, unaligned ranges must give exactly what summing the inputs gives, also
@@ -311,7 +320,12 @@ async fn rollup_answers_equal_sums_of_the_events_for_random_ranges(app: TestApp)
             e["reportedCostUsd"] = json!(format!("{}.{:02}", cents / 100, cents % 100));
             Some(cents * 10_000_000)
         };
-        events.push((at, project.clone(), provider, model, input, cost));
+        // Two events in three report a latency.
+        let latency = (i % 3 != 0).then(|| rng.random_range(50..9_000i64));
+        if let Some(ms) = latency {
+            e["latencyMs"] = json!(ms);
+        }
+        events.push((at, project.clone(), provider, model, input, cost, latency));
         batch.push(e);
     }
     let r = app
@@ -350,7 +364,7 @@ async fn rollup_answers_equal_sums_of_the_events_for_random_ranges(app: TestApp)
                 }
                 let r = app
                     .admin(
-                        "query($f: UsageFilter) { costSummary(filter: $f) { totals { costUsd inputTokens events unpricedEvents } } costBreakdown(filter: $f, groupBy: [MODEL]) { model totals { costUsd events } } }",
+                        "query($f: UsageFilter) { costSummary(filter: $f) { totals { costUsd inputTokens events unpricedEvents } } costBreakdown(filter: $f, groupBy: [MODEL]) { model latencyAvgMs totals { costUsd events } } }",
                         json!({"f": filter}),
                     )
                     .await;
@@ -391,6 +405,19 @@ async fn rollup_answers_equal_sums_of_the_events_for_random_ranges(app: TestApp)
                                     .as_str()
                             );
                             assert_eq!(g["totals"]["events"].as_i64(), Some(of_model.len() as i64));
+                            // The mean latency comes from the rollups' sums, edges included.
+                            let latencies: Vec<i64> = of_model.iter().filter_map(|e| e.6).collect();
+                            let mean = (!latencies.is_empty()).then(|| {
+                                latencies.iter().sum::<i64>() as f64 / latencies.len() as f64
+                            });
+                            // serde_json's default float parsing may be one ulp off.
+                            let served = g["latencyAvgMs"].as_f64();
+                            assert!(
+                                served
+                                    .zip(mean)
+                                    .map_or(served == mean, |(a, b)| (a - b).abs() <= 1e-9 * b),
+                                "{m} latency {served:?}, expected {mean:?}, for {filter}"
+                            );
                         }
                     }
                 }
