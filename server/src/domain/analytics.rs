@@ -438,12 +438,12 @@ fn edge(
 }
 
 /// One group of tracked sums: its keys (per dimension), its slot start and sums.
-type Sums = (Vec<Option<String>>, Option<i64>, Measures);
+pub(crate) type Sums = (Vec<Option<String>>, Option<i64>, Measures);
 
 /// Tracked sums grouped by `dims` (and by slots of `slot` microseconds), read from a
 /// rollup for the whole days or hours inside the range and from raw events for the
 /// partial edges, then merged: the same answer as a `GROUP BY` over the events.
-async fn sums(
+pub(crate) async fn tracked_sums(
     conn: &impl ConnectionTrait,
     filter: &UsageFilter,
     dims: &[Dimension],
@@ -564,7 +564,7 @@ async fn tracked_items(
     } else {
         &[Dimension::Provider]
     };
-    sums(conn, filter, dims, grain.slot_micros)
+    tracked_sums(conn, filter, dims, grain.slot_micros)
         .await?
         .into_iter()
         .map(|(keys, at, measures)| {
@@ -906,7 +906,7 @@ pub async fn breakdown(
     if view == View::Tracked {
         principal.require(Scope::Read)?;
         let filter = filter.authorized(principal)?;
-        for (keys, _, m) in sums(conn, &filter, dims, None).await? {
+        for (keys, _, m) in tracked_sums(conn, &filter, dims, None).await? {
             groups.entry(keys).or_default().0.add(&m);
         }
         if with_percentiles {

@@ -12,13 +12,16 @@
 //! `MISSING_TRACKED` when only reported ones do, else `MATCHED` when the cost (or, with
 //! no reported cost, the total tokens) agrees within the tolerance, else `DRIFT`.
 
+use crate::domain::analytics;
 use crate::domain::auth::Principal;
 use crate::domain::error::{Context, Error, FieldError, Result};
 use crate::domain::ids::ProjectId;
 use crate::domain::money::Usd;
 use crate::domain::price::model_name;
 use crate::domain::provider::Provider;
+use crate::domain::rollup;
 use crate::domain::time;
+use crate::domain::usage::query::UsageFilter;
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use rust_decimal::Decimal;
 use sea_orm::{ConnectionTrait, DbBackend, Statement, Value};
@@ -368,6 +371,8 @@ impl Sql {
     }
 }
 
+/// Tracked sums per provider, model and UTC day, from the rollups (whole days: the
+/// project-free daily rollup unless projects are asked for) like every other analytic.
 async fn tracked(
     conn: &impl ConnectionTrait,
     filter: &ReconciliationFilter,
@@ -375,45 +380,28 @@ async fn tracked(
     start: DateTime<Utc>,
     end: DateTime<Utc>,
 ) -> Result<Vec<TrackedRow>> {
-    let mut q = Sql::new(
-        conn.get_database_backend(),
-        "SELECT provider, model, occurred_at / 86400000000 AS day, SUM(cost_nanos), \
-         SUM(input_tokens + cache_read_tokens + cache_write_tokens + cache_write_1h_tokens), \
-         SUM(output_tokens), SUM(requests) FROM usage_events WHERE ",
-    );
-    let (a, b) = (
-        q.param(time::to_micros(start)),
-        q.param(time::to_micros(end)),
-    );
-    q.push(&format!("occurred_at >= {a} AND occurred_at < {b}"));
-    filter_in(
-        &mut q,
-        "provider",
-        filter
-            .providers
-            .iter()
-            .map(|p| Value::from(p.as_str().to_owned())),
-    );
-    filter_in(
-        &mut q,
-        "project_id",
-        projects.iter().map(|p| Value::from(p.0)),
-    );
-    q.push(" GROUP BY provider, model, occurred_at / 86400000000");
-    let rows = conn
-        .query_all_raw(q.statement())
-        .await
-        .context("summing tracked usage per day")?;
-    rows.into_iter()
-        .map(|r| {
+    let usage = UsageFilter {
+        projects: projects.to_vec(),
+        providers: filter.providers.clone(),
+        from: Some(start),
+        to: Some(end),
+        ..UsageFilter::default()
+    };
+    let dims = [analytics::Dimension::Provider, analytics::Dimension::Model];
+    analytics::tracked_sums(conn, &usage, &dims, Some(rollup::DAY))
+        .await?
+        .into_iter()
+        .map(|(keys, at, m)| {
+            let t = &m.tokens;
             Ok(TrackedRow {
-                provider: r.try_get_by_index(0).context("reading a provider")?,
-                model: r.try_get_by_index(1).context("reading a model")?,
-                day: r.try_get_by_index(2).context("reading a day")?,
-                cost_nanos: sum(&r, 3)?,
-                input: sum(&r, 4)?.unwrap_or(0),
-                output: sum(&r, 5)?.unwrap_or(0),
-                requests: sum(&r, 6)?.unwrap_or(0),
+                provider: keys.first().cloned().flatten().unwrap_or_default(),
+                model: keys.get(1).cloned().flatten().unwrap_or_default(),
+                day: at.unwrap_or(0).div_euclid(rollup::DAY),
+                // Like SUM over the events: no cost when none of them was priced.
+                cost_nanos: (m.unpriced < m.events).then_some(m.cost_nanos),
+                input: t.input + t.cache_read + t.cache_write + t.cache_write_1h,
+                output: t.output,
+                requests: m.requests,
             })
         })
         .collect()

@@ -102,9 +102,22 @@ async fn crafted_month(app: &TestApp) -> String {
         (1010, 1000),
     )
     .await;
+    // 03-06: tracked, but no price is known and none was reported: no tracked money.
+    let r = app
+        .record(json!({"projectId": p, "provider": "openai", "model": "gpt-unpriced-x", "inputTokens": 70,
+                       "outputTokens": 7, "occurredAt": "2026-03-06T12:00:00Z"}))
+        .await;
+    assert_eq!(r["event"]["costSource"], "UNPRICED", "{r}");
     // Outside the range asked for.
     track(app, &p, "openai", "gpt-4o", "31", "99", (1, 1)).await;
     p
+}
+
+fn by_day_of(rows: &[Value], day: &str, model: &str) -> Value {
+    rows.iter()
+        .find(|r| r["day"] == day && r["model"] == model)
+        .cloned()
+        .expect("a row")
 }
 
 fn rows_of(r: &aispend_e2e::Gql) -> Vec<Value> {
@@ -141,7 +154,14 @@ async fn every_status_on_a_crafted_month(app: TestApp) {
             t("openai", "2026-03-02", "gpt-4o", "DRIFT"),
             t("openai", "2026-03-03", "gpt-4o-mini", "MISSING_REPORTED"),
             t("openai", "2026-03-04", "o3", "MISSING_TRACKED"),
+            t("openai", "2026-03-06", "gpt-unpriced-x", "MISSING_REPORTED"),
         ]
+    );
+    let unpriced = by_day_of(&rows, "2026-03-06", "gpt-unpriced-x");
+    assert_eq!(
+        unpriced["tracked"],
+        json!({"costUsd": null, "tokens": 77, "requests": 1}),
+        "an unpriced day has no tracked money, not zero"
     );
     let by_day = |day: &str, model: &str| {
         rows.iter()
@@ -223,8 +243,8 @@ async fn every_status_on_a_crafted_month(app: TestApp) {
         .await;
     let openai = rows_of(&openai);
     assert!(openai.iter().all(|r| r["provider"] == "openai"));
-    assert_eq!(openai.len(), 5, "March 31 is in this range: {openai:#?}");
-    assert_eq!(openai[4]["day"], "2026-03-31");
+    assert_eq!(openai.len(), 6, "March 31 is in this range: {openai:#?}");
+    assert_eq!(openai[5]["day"], "2026-03-31");
 }
 
 async fn ranges_tolerances_and_tokens_are_checked(app: TestApp) {
