@@ -121,6 +121,91 @@ const PROVIDERS: [&str; 8] = [
     "cohere",
 ];
 
+/// Other analytics on the same ledger and window, timed for the record (no target, no
+/// baseline): the paths that read `usage_rollup_days` (a project asked for) or raw
+/// events (endpoints, percentiles, recommendations, anomalies).
+async fn others(client: &reqwest::Client, server: &Server, filter: &Value, runs: usize) {
+    let projects = gql(client, &server.url, "{ projects { id } }", json!({})).await;
+    let project = projects["projects"][0]["id"].clone();
+    let mut one_project = filter.clone();
+    one_project["projects"] = json!([project]);
+    let graphql = [
+        (
+            "costSummary, one project",
+            "query($f: UsageFilter) { costSummary(filter: $f) { totals { costUsd } } }",
+            &one_project,
+        ),
+        (
+            "costBreakdown(MODEL), one project",
+            "query($f: UsageFilter) { costBreakdown(filter: $f, groupBy: [MODEL]) { model totals { costUsd } } }",
+            &one_project,
+        ),
+        (
+            "costBreakdown(PROJECT)",
+            "query($f: UsageFilter) { costBreakdown(filter: $f, groupBy: [PROJECT]) { projectId totals { costUsd } } }",
+            filter,
+        ),
+        (
+            "costBreakdown(MODEL) with p50/p95",
+            "query($f: UsageFilter) { costBreakdown(filter: $f, groupBy: [MODEL]) { model latencyP50Ms latencyP95Ms } }",
+            filter,
+        ),
+        (
+            "costBreakdown(ENDPOINT)",
+            "query($f: UsageFilter) { costBreakdown(filter: $f, groupBy: [ENDPOINT]) { endpoint totals { costUsd } } }",
+            filter,
+        ),
+        (
+            "recommendations",
+            "query($f: UsageFilter) { recommendations(filter: $f) { action model } }",
+            filter,
+        ),
+        (
+            "anomalies",
+            "query($f: UsageFilter) { anomalies(filter: $f) { subject value day } }",
+            filter,
+        ),
+    ];
+    println!("other analytics over the same 30 days ({runs} runs each, no target):");
+    for (name, query, f) in graphql {
+        let mut times = Vec::new();
+        for _ in 0..runs {
+            let t = Instant::now();
+            gql(client, &server.url, query, json!({"f": f})).await;
+            times.push(t.elapsed());
+        }
+        println!("{name:<36} {:>10.1} ms", p50(times).as_secs_f64() * 1e3);
+    }
+    let rest = server.url.replace("/graphql", "/api/metrics/by-model");
+    let range = [
+        ("start_date", filter["from"].as_str().unwrap_or("")),
+        ("end_date", filter["to"].as_str().unwrap_or("")),
+    ];
+    let mut times = Vec::new();
+    for _ in 0..runs {
+        let t = Instant::now();
+        let r = client
+            .get(&rest)
+            .bearer_auth(TOKEN)
+            .query(&range)
+            .send()
+            .await
+            .expect("a response");
+        assert!(
+            r.status().is_success(),
+            "GET /api/metrics/by-model: {}",
+            r.status()
+        );
+        r.bytes().await.expect("a body");
+        times.push(t.elapsed());
+    }
+    println!(
+        "{:<36} {:>10.1} ms",
+        "GET /api/metrics/by-model",
+        p50(times).as_secs_f64() * 1e3
+    );
+}
+
 /// The ledger file, opened beside the server (one connection).
 async fn open(db: &Path) -> sqlx::SqlitePool {
     SqlitePoolOptions::new()
@@ -434,6 +519,7 @@ async fn main() {
         identical.iter().all(|&x| x),
         "the server's answers differ from the raw GROUP BY"
     );
+    others(&client, &server, &filter, arg("--other-runs", 3)).await;
     drop(server);
     if reuse || std::env::var_os("AISPEND_BENCH_LEDGER").is_some() {
         println!("the ledger is kept in {}", dir.display());
