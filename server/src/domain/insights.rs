@@ -20,6 +20,7 @@
 //!
 //! A recommendation appears only with positive savings.
 
+use crate::domain::analytics::{self, Dimension};
 use crate::domain::auth::{Principal, Scope};
 use crate::domain::error::{Context, Error, Result};
 use crate::domain::money::Usd;
@@ -371,16 +372,6 @@ pub enum Subject {
     Endpoint,
 }
 
-impl Subject {
-    fn column(self) -> &'static str {
-        match self {
-            Subject::Provider => "provider",
-            Subject::Model => "model",
-            Subject::Endpoint => "endpoint",
-        }
-    }
-}
-
 /// A day far above its trailing baseline.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Anomaly {
@@ -446,39 +437,52 @@ pub async fn anomalies(
     let mut wide = filter.clone();
     wide.from = Some(day_start(first_day) - TimeDelta::days(options.baseline_days));
     wide.to = Some(to);
-    let mut out = Vec::new();
-    for subject in [Subject::Provider, Subject::Model, Subject::Endpoint] {
-        let column = subject.column();
-        let driver = match subject {
-            Subject::Provider => "model",
-            Subject::Model => "endpoint",
-            Subject::Endpoint => "model",
-        };
-        let mut q = Query::select();
-        q.from(usage_event::Entity)
-            .expr(Expr::cust(column))
-            .expr(Expr::cust(format!("occurred_at / {DAY_MICROS}")))
-            .expr(Expr::cust(format!("COALESCE({driver}, '')")))
-            .expr(Expr::cust("COALESCE(SUM(cost_nanos), 0)"))
-            .cond_where(wide.condition())
-            .and_where(Expr::cust(format!("{column} IS NOT NULL")))
-            .add_group_by([
-                Expr::cust(column),
-                Expr::cust(format!("occurred_at / {DAY_MICROS}")),
-                Expr::cust(format!("COALESCE({driver}, '')")),
-            ]);
-        let rows = conn.query_all(&q).await.context("summing daily spend")?;
-        // value -> day -> (total, drivers)
-        let mut days: BTreeMap<String, DailySeries> = BTreeMap::new();
-        for r in &rows {
-            let value: String = r.try_get_by_index(0).context("reading a value")?;
-            let day: i64 = r.try_get_by_index(1).context("reading a day")?;
-            let who: String = r.try_get_by_index(2).context("reading a driver")?;
-            let cost = sum(r, 3)?.unwrap_or(0);
-            let e = days.entry(value).or_default().entry(day).or_default();
-            e.0 += cost;
-            e.1.push((who, cost));
+    // Daily spend per subject value and driver: providers (driven by models) from the
+    // rollups; models and endpoints (driven by each other) from one pass over the
+    // events, since no rollup keeps the endpoint.
+    let mut by_subject: BTreeMap<Subject, BTreeMap<String, DailySeries>> = BTreeMap::new();
+    let mut add = |subject: Subject, value: String, day: i64, driver: String, cost: i64| {
+        let e = by_subject
+            .entry(subject)
+            .or_default()
+            .entry(value)
+            .or_default()
+            .entry(day)
+            .or_default();
+        e.0 += cost;
+        e.1.push((driver, cost));
+    };
+    let two = |keys: Vec<Option<String>>| {
+        let mut keys = keys.into_iter();
+        (keys.next().flatten(), keys.next().flatten())
+    };
+    let dims = [Dimension::Provider, Dimension::Model];
+    for (keys, at, m) in analytics::tracked_sums(conn, &wide, &dims, Some(DAY_MICROS)).await? {
+        let (provider, model) = two(keys);
+        let day = at.unwrap_or(0).div_euclid(DAY_MICROS);
+        if let Some(provider) = provider {
+            add(
+                Subject::Provider,
+                provider,
+                day,
+                model.unwrap_or_default(),
+                m.cost_nanos,
+            );
         }
+    }
+    let dims = [Dimension::Model, Dimension::Endpoint];
+    for (keys, at, m) in analytics::tracked_sums(conn, &wide, &dims, Some(DAY_MICROS)).await? {
+        let (model, endpoint) = two(keys);
+        let day = at.unwrap_or(0).div_euclid(DAY_MICROS);
+        let Some(model) = model else { continue };
+        let driver = endpoint.clone().unwrap_or_default();
+        add(Subject::Model, model.clone(), day, driver, m.cost_nanos);
+        if let Some(endpoint) = endpoint {
+            add(Subject::Endpoint, endpoint, day, model, m.cost_nanos);
+        }
+    }
+    let mut out = Vec::new();
+    for (subject, days) in by_subject {
         let first = time::to_micros(day_start(first_day)) / DAY_MICROS;
         for (value, series) in days {
             // A baseline needs a full trailing window of history: a series that just
