@@ -301,18 +301,19 @@ impl Table {
         self.rollup().map_or(1, |r| r.unit)
     }
 
-    fn measures(self) -> &'static str {
+    /// The sums `measures_at` reads, in its order: from the events, or from a
+    /// rollup's own measure columns (the same order, see `rollup::COLUMNS`).
+    fn measures(self) -> String {
         match self {
-            Table::Raw => {
-                "COALESCE(SUM(cost_nanos), 0), SUM(requests), SUM(input_tokens), SUM(output_tokens), \
+            Table::Raw => "COALESCE(SUM(cost_nanos), 0), SUM(requests), SUM(input_tokens), SUM(output_tokens), \
                  SUM(cache_read_tokens), SUM(cache_write_tokens), SUM(cache_write_1h_tokens), SUM(reasoning_tokens), \
                  COUNT(*), SUM(CASE WHEN cost_nanos IS NULL THEN 1 ELSE 0 END), COALESCE(SUM(latency_ms), 0), COUNT(latency_ms)"
-            }
-            _ => {
-                "SUM(cost_nanos), SUM(requests), SUM(input_tokens), SUM(output_tokens), SUM(cache_read_tokens), \
-                 SUM(cache_write_tokens), SUM(cache_write_1h_tokens), SUM(reasoning_tokens), SUM(events), SUM(unpriced), \
-                 SUM(latency_sum), SUM(latency_count)"
-            }
+                .to_owned(),
+            _ => rollup::COLUMNS
+                .iter()
+                .map(|c| format!("SUM({c})"))
+                .collect::<Vec<_>>()
+                .join(", "),
         }
     }
 }
@@ -483,7 +484,7 @@ async fn read_sums(
         select.push(format!("{} / {s}", table.time()));
     }
     let group = select.join(", ");
-    select.push(table.measures().to_owned());
+    select.push(table.measures());
     q.push(&select.join(", "));
     q.push(&format!(" FROM {} WHERE 1 = 1", table.name()));
     if let Some(lo) = lo {

@@ -30,7 +30,9 @@ pub const HOUR: i64 = 3_600_000_000;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 struct Delta([i64; 12]);
 
-const COLUMNS: [&str; 12] = [
+/// The measure columns every rollup table has, in `Delta`'s order (analytics read
+/// them back in this order too).
+pub const COLUMNS: [&str; 12] = [
     "cost_nanos",
     "requests",
     "input_tokens",
