@@ -481,9 +481,9 @@ pub async fn anomalies(
             add(Subject::Endpoint, endpoint, day, model, m.cost_nanos);
         }
     }
+    let first = time::to_micros(day_start(first_day)) / DAY_MICROS;
     let mut out = Vec::new();
     for (subject, days) in by_subject {
-        let first = time::to_micros(day_start(first_day)) / DAY_MICROS;
         for (value, series) in days {
             // A baseline needs a full trailing window of history: a series that just
             // started is new, not anomalous.
