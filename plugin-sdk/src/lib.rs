@@ -37,6 +37,12 @@
 // Lets the generated code name this crate the way plugins do.
 extern crate self as aispend_plugin_sdk;
 
+/// The SDK's README, compiled: its Rust example is a doc test, so the guide plugin
+/// authors copy from always builds against this SDK.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeExample;
+
 pub mod decimal;
 pub mod http;
 pub mod log;

@@ -7,6 +7,7 @@ mod auth;
 mod budgets;
 mod credentials;
 mod cross_process;
+mod docs;
 mod health;
 mod idempotency;
 mod ingest;

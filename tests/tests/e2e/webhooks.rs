@@ -97,6 +97,44 @@ fn verify(header: &str, body: &[u8]) -> i64 {
     t
 }
 
+/// Runs the README's Python `verify` (the block a receiver would copy) on a delivery.
+fn readme_python_verify(header: &str, body: &[u8]) -> bool {
+    use std::io::Write;
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
+        .expect("README.md");
+    let snippet = readme
+        .split("```python\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("README.md has a Python block");
+    let program = format!(
+        "{snippet}\nimport sys\nbody = sys.stdin.buffer.read()\nprint(verify(sys.argv[1].encode(), sys.argv[2], body))\n"
+    );
+    let mut child = std::process::Command::new("python3")
+        .args(["-c", &program, SECRET, header])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(body)
+        .expect("writing the body");
+    let out = child.wait_with_output().expect("python3 finishes");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    match String::from_utf8_lossy(&out.stdout).trim() {
+        "True" => true,
+        "False" => false,
+        other => panic!("the README's verify printed {other}"),
+    }
+}
+
 async fn alert_of(app: &TestApp, budget: &str) -> Value {
     let q = r#"query($f: AlertFilter) { alerts(filter: $f) { id threshold deliveryStatus deliveredAt
         deliveries { attempt statusCode error succeeded durationMs startedAt } } }"#;
@@ -173,6 +211,9 @@ async fn a_failing_webhook_is_retried_with_backoff_and_every_delivery_is_signed(
     let sig = got[0].headers["x-aispend-signature"].to_str().unwrap();
     let ok = std::panic::catch_unwind(|| verify(sig, tampered.as_bytes()));
     assert!(ok.is_err(), "a changed body fails verification");
+    // The README's Python receiver agrees, byte for byte.
+    assert!(readme_python_verify(sig, &got[0].body));
+    assert!(!readme_python_verify(sig, tampered.as_bytes()));
 
     let body: Value = serde_json::from_slice(&got[2].body).unwrap();
     assert_eq!(
