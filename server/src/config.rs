@@ -5,8 +5,9 @@ use clap::Args;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-/// Settings shared by every subcommand.
-#[derive(Args, Debug, Clone)]
+/// Settings shared by every subcommand. Its `Debug` shows whether a secret is set,
+/// never the secret (the master key, the admin token, a database URL's password).
+#[derive(Args, Clone)]
 pub struct Settings {
     /// Address the server listens on.
     #[arg(
@@ -75,6 +76,30 @@ pub struct Settings {
     /// Provider sync tuning.
     #[command(flatten)]
     pub sync: SyncConfig,
+}
+
+/// How a secret setting appears in `Debug` output.
+fn redacted(value: &Option<String>) -> &'static str {
+    match value {
+        Some(_) => "Some(<redacted>)",
+        None => "None",
+    }
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("listen", &self.listen)
+            .field("data_dir", &self.data_dir)
+            .field("database_url", &redacted(&self.database_url))
+            .field("master_key", &redacted(&self.master_key))
+            .field("admin_token", &redacted(&self.admin_token))
+            .field("plugin_dir", &self.plugin_dir)
+            .field("plugin_allow_hosts", &self.plugin_allow_hosts)
+            .field("alerts", &self.alerts)
+            .field("sync", &self.sync)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Provider sync: retries, leases and schedules. The defaults suit production; tests
@@ -315,5 +340,38 @@ impl Settings {
                 "AISPEND_DATABASE_URL must start with postgres:// or sqlite: (the URL itself is not shown because it may hold a password)"
             ),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_never_shows_a_secret() {
+        let settings = Settings {
+            listen: "127.0.0.1:8080".parse().unwrap(),
+            data_dir: "./data".into(),
+            database_url: Some("postgres://app:db-password-1@db/aispend".into()),
+            master_key: Some("bWFzdGVyLWtleS1zZWNyZXQ=".into()),
+            admin_token: Some("admin-token-secret".into()),
+            plugin_dir: None,
+            plugin_allow_hosts: vec![],
+            alerts: AlertSettings::default(),
+            sync: SyncConfig::default(),
+        };
+        let shown = format!("{settings:?}");
+        for secret in [
+            "db-password-1",
+            "bWFzdGVyLWtleS1zZWNyZXQ=",
+            "admin-token-secret",
+        ] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        assert!(
+            shown.contains("master_key: \"Some(<redacted>)\""),
+            "{shown}"
+        );
+        assert!(shown.contains("127.0.0.1:8080"), "{shown}");
     }
 }

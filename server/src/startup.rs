@@ -316,9 +316,11 @@ async fn bootstrap_admin_token(
         },
     )
     .await?;
-    println!(
+    // Straight to the terminal (stderr), never through the log pipeline, where it
+    // would be kept and shipped with every other line.
+    eprintln!(
         "\naispend: no admin token was configured and none is stored, so one was created (id {}).\n\
-         It is shown only this once; use it as `Authorization: Bearer <token>`:\n\n    {text}\n",
+         It is shown only this once and cannot be shown again; use it as `Authorization: Bearer <token>`:\n\n    {text}\n",
         token.id
     );
     Ok(())

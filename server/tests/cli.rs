@@ -30,6 +30,8 @@ struct Server {
     /// Kept (and so drained) for the whole run: a dropped reader would leave the
     /// server writing its log into a closed pipe.
     stderr: mpsc::Receiver<String>,
+    /// stderr lines before the address line.
+    early: Vec<String>,
     address: String,
 }
 
@@ -60,6 +62,7 @@ fn start(mut cmd: Command) -> Server {
         .expect("aispend starts");
     let stdout = lines(child.stdout.take().unwrap());
     let stderr = lines(child.stderr.take().unwrap());
+    let mut early = vec![];
     let address = loop {
         let line = stderr
             .recv_timeout(Duration::from_secs(60))
@@ -67,11 +70,13 @@ fn start(mut cmd: Command) -> Server {
         if let Some(rest) = line.split("address=").nth(1) {
             break rest.split_whitespace().next().unwrap().to_owned();
         }
+        early.push(line);
     };
     Server {
         child,
         stdout,
         stderr,
+        early,
         address,
     }
 }
@@ -87,9 +92,13 @@ impl Drop for Server {
 }
 
 impl Server {
+    /// What the server wrote to the terminal before it was listening (a bootstrap
+    /// token is printed to stderr then, before the address is logged), and anything
+    /// on stdout so far.
     fn printed(&self) -> String {
-        std::thread::sleep(Duration::from_millis(200));
-        self.stdout.try_iter().collect::<Vec<_>>().join("\n")
+        let mut out = self.early.clone();
+        out.extend(self.stdout.try_iter());
+        out.join("\n")
     }
 
     /// Sends SIGTERM and waits for a clean exit.

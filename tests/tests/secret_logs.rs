@@ -38,7 +38,7 @@ fn logs() -> &'static Capture {
 
 async fn logs_of_a_failed_call_do_not_contain_the_secret(backend: Backend) {
     let capture = logs();
-    let secret = format!("sk-log-test-{}", backend == Backend::Postgres);
+    let secret = format!("sk-cut-9f8e7d6c5b4a-{}", backend == Backend::Postgres);
     let provider = FakeProvider::start(|_| Reply::status(401, "{}")).await;
     let dir = plugin_dir(&[MISBEHAVE]);
     let allow = provider.host_port();
@@ -71,6 +71,13 @@ async fn logs_of_a_failed_call_do_not_contain_the_secret(backend: Backend) {
         "the plugin's log line is captured, redacted"
     );
     assert!(!text.contains(&secret), "the secret leaked into the logs");
+    // The plugin also logs a 2,000-character line that the secret straddles: the host
+    // redacts before it cuts, so not even the secret's start survives.
+    assert!(text.contains(&"x".repeat(1_990)), "the long line is logged");
+    assert!(
+        !text.contains(&secret[..10]),
+        "the start of a cut secret leaked into the logs"
+    );
 }
 
 backend_tests!(logs_of_a_failed_call_do_not_contain_the_secret);

@@ -213,11 +213,19 @@ const CACHE_TTL: Duration = Duration::from_secs(10);
 /// How often `last_used_at` is written for a busy token.
 const LAST_USED_EVERY: i64 = 5 * 60 * 1_000_000;
 
+/// Most valid tokens kept in the cache; past it, expired entries go first, then the
+/// oldest. Only tokens that resolved to a principal are cached, so random guesses
+/// cannot fill it (or flush the entries of real clients).
+const CACHE_CAPACITY: usize = 10_000;
+
 /// Resolves bearer tokens to principals, with a short-lived cache so ingest does not
 /// read the token table on every request.
 pub struct Authenticator {
     operator_hash: Option<String>,
     cache: Mutex<HashMap<String, (Principal, Instant)>>,
+    /// Bumped on every revocation in this process, so long-lived connections
+    /// (websockets, streamed exports) check their token again at once.
+    revocations: tokio::sync::watch::Sender<u64>,
 }
 
 impl Authenticator {
@@ -226,7 +234,20 @@ impl Authenticator {
         Self {
             operator_hash: operator_token.map(hash_token),
             cache: Mutex::new(HashMap::new()),
+            revocations: tokio::sync::watch::Sender::new(0),
         }
+    }
+
+    /// Changes whenever a token is revoked in this process. Revocations by another
+    /// process sharing the database are seen within [`Self::recheck_interval`].
+    pub fn revocations(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.revocations.subscribe()
+    }
+
+    /// How often a long-lived connection should check its token again to notice a
+    /// revocation made by another process (the cache's lifetime).
+    pub fn recheck_interval() -> Duration {
+        CACHE_TTL
     }
 
     /// Whether an operator token is configured.
@@ -241,6 +262,26 @@ impl Authenticator {
         conn: &impl ConnectionTrait,
         token: Option<&str>,
     ) -> Result<Principal> {
+        self.resolve(conn, token, true).await
+    }
+
+    /// Like [`Self::authenticate`], reading the token table even when the token is
+    /// cached: a long-lived connection's periodic check sees a revocation made by
+    /// another process at once.
+    pub async fn authenticate_fresh(
+        &self,
+        conn: &impl ConnectionTrait,
+        token: Option<&str>,
+    ) -> Result<Principal> {
+        self.resolve(conn, token, false).await
+    }
+
+    async fn resolve(
+        &self,
+        conn: &impl ConnectionTrait,
+        token: Option<&str>,
+        use_cache: bool,
+    ) -> Result<Principal> {
         let Some(token) = token.map(str::trim).filter(|t| !t.is_empty()) else {
             return Ok(Principal::Anonymous);
         };
@@ -248,7 +289,7 @@ impl Authenticator {
         if self.operator_hash.as_deref() == Some(hash.as_str()) {
             return Ok(Principal::Operator);
         }
-        if let Some(hit) = self.cached(&hash) {
+        if use_cache && let Some(hit) = self.cached(&hash) {
             return Ok(hit);
         }
         let row = api_token::Entity::find()
@@ -279,13 +320,28 @@ impl Authenticator {
             }
             _ => Principal::Anonymous,
         };
-        if let Ok(mut cache) = self.cache.lock() {
-            if cache.len() > 10_000 {
-                cache.clear();
+        if matches!(principal, Principal::Token { .. })
+            && let Ok(mut cache) = self.cache.lock()
+        {
+            if cache.len() >= CACHE_CAPACITY {
+                cache.retain(|_, (_, at)| at.elapsed() < CACHE_TTL);
+            }
+            if cache.len() >= CACHE_CAPACITY
+                && let Some(oldest) = cache
+                    .iter()
+                    .min_by_key(|(_, (_, at))| *at)
+                    .map(|(k, _)| k.clone())
+            {
+                cache.remove(&oldest);
             }
             cache.insert(hash, (principal.clone(), Instant::now()));
         }
         Ok(principal)
+    }
+
+    /// How many tokens are cached (for tests of the cache's bounds).
+    pub fn cached_tokens(&self) -> usize {
+        self.cache.lock().map(|c| c.len()).unwrap_or(0)
     }
 
     fn cached(&self, hash: &str) -> Option<Principal> {
@@ -294,11 +350,13 @@ impl Authenticator {
         (at.elapsed() < CACHE_TTL).then(|| principal.clone())
     }
 
-    /// Forgets every cached token (after a revocation).
+    /// Forgets every cached token (after a revocation) and tells long-lived
+    /// connections to check their tokens again.
     pub fn forget_all(&self) {
         if let Ok(mut cache) = self.cache.lock() {
             cache.clear();
         }
+        self.revocations.send_modify(|generation| *generation += 1);
     }
 }
 

@@ -786,12 +786,29 @@ pub struct BudgetVerdict {
 }
 
 /// The combined answer of every covering budget.
+///
+/// The decision counts every covering budget, also one the caller may not list (a
+/// global budget still applies to a project's calls); but only budgets the caller may
+/// see are named with their numbers. The others are only counted in `hidden`, so a
+/// project-bound token never learns another project's (or the whole company's) spend.
 #[derive(Debug, Clone)]
 pub struct BudgetCheck {
     /// The most severe decision (`ALLOW` when no budget covers the call).
     pub decision: Decision,
-    /// Each covering budget.
+    /// Each covering budget the caller may see.
     pub budgets: Vec<BudgetVerdict>,
+    /// Covering budgets the caller may not see (they count in `decision`).
+    pub hidden: usize,
+}
+
+impl BudgetCheck {
+    /// Keeps the names and numbers of the budgets `principal` may see; counts the rest.
+    fn visible_to(mut self, principal: &Principal) -> BudgetCheck {
+        let before = self.budgets.len();
+        self.budgets.retain(|v| visible(principal, &v.budget));
+        self.hidden = before - self.budgets.len();
+        self
+    }
 }
 
 /// A budget's current state.
@@ -1102,14 +1119,19 @@ impl Budgets {
             .filter(|b| b.scope.covers(slice))
             .cloned()
             .collect::<Vec<_>>();
-        self.verdicts(conn, covering, estimate, time::now()).await
+        Ok(self
+            .verdicts(conn, covering, estimate, time::now())
+            .await?
+            .visible_to(principal))
     }
 
     /// The status of the budgets `events` count toward (in their current period),
-    /// for `recordUsage` results. Read after the write; no locks.
+    /// for `recordUsage` results, as `principal` may see it. Read after the write; no
+    /// locks.
     pub async fn touched(
         &self,
         conn: &impl ConnectionTrait,
+        principal: &Principal,
         events: &[&UsageEvent],
     ) -> Result<BudgetCheck> {
         let set = self.current(conn).await?;
@@ -1119,7 +1141,10 @@ impl Budgets {
             .filter(|b| events.iter().any(|e| b.counts(e)))
             .cloned()
             .collect::<Vec<_>>();
-        self.verdicts(conn, touched, Usd::ZERO, time::now()).await
+        Ok(self
+            .verdicts(conn, touched, Usd::ZERO, time::now())
+            .await?
+            .visible_to(principal))
     }
 
     async fn verdicts(
@@ -1140,6 +1165,7 @@ impl Budgets {
         let mut out = BudgetCheck {
             decision: Decision::Allow,
             budgets: vec![],
+            hidden: 0,
         };
         for ((b, period), spent) in keyed.into_iter().zip(spent) {
             let decision = b.decide(spent, estimate);

@@ -255,7 +255,12 @@ fn parse_base_url(raw: Option<&str>, errors: &mut Vec<FieldError>) -> Option<Str
             "baseUrl",
             "must be an https:// URL (http:// only for a loopback host the operator allows)",
         ));
-    } else if url.contains('?') || url.contains('#') || url[8..].contains('@') {
+    } else if url.contains('?')
+        || url.contains('#')
+        || url
+            .split_once("://")
+            .is_some_and(|(_, rest)| rest.contains('@'))
+    {
         errors.push(FieldError::new(
             "baseUrl",
             "must not contain a query, a fragment or credentials",

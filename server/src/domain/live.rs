@@ -2,8 +2,10 @@
 //! running totals, and fired alerts.
 //!
 //! - **Ingest never waits on a subscriber.** [`LiveHook::committed`] hands the change
-//!   to a fan-out task through an unbounded channel (and does nothing at all when the
-//!   process has no subscriber). The fan-out task filters per subscriber and
+//!   to a fan-out task through a bounded channel without waiting (and does nothing at
+//!   all when the process has no subscriber); should the fan-out task itself fall
+//!   [`FANOUT_QUEUE`] changes behind, the change is not queued and every subscriber
+//!   re-seeds its totals from the ledger, as after a lost `LISTEN` connection. The fan-out task filters per subscriber and
 //!   `try_send`s into that subscriber's bounded queue; a full queue means the
 //!   subscriber is too slow: it is dropped and its connection told why, instead of
 //!   slowing anyone else down.
@@ -103,12 +105,16 @@ pub struct LiveHub {
     cost_subs: RwLock<HashMap<u64, CostSub>>,
     cost_count: AtomicUsize,
     alert_subs: RwLock<HashMap<u64, AlertSub>>,
-    fanout: mpsc::UnboundedSender<Arc<Change>>,
+    fanout: mpsc::Sender<Arc<Change>>,
     seqs: Mutex<HashMap<ChangeKey, (i64, Instant)>>,
     /// Bumped when this process may have missed remote changes (its `LISTEN`
     /// connection dropped): subscribers then re-seed their totals.
     epoch: AtomicU64,
 }
+
+/// Changes waiting for the fan-out task before new ones are dropped (and subscribers
+/// re-seed). Each is one ingest transaction, so this is seconds of heavy ingest.
+pub const FANOUT_QUEUE: usize = 10_000;
 
 /// Channel of ledger changes (PostgreSQL `NOTIFY`).
 pub const CHANGES_CHANNEL: &str = "aispend_changes";
@@ -120,7 +126,7 @@ const MAX_PAYLOAD: usize = 7_000;
 impl LiveHub {
     /// Starts the hub's fan-out task. `queue` is each subscriber's queue length.
     pub fn start(backend: DbBackend, queue: usize) -> Arc<LiveHub> {
-        let (fanout, rx) = mpsc::unbounded_channel();
+        let (fanout, rx) = mpsc::channel(FANOUT_QUEUE);
         let hub = Arc::new(LiveHub {
             origin: rand::random::<u64>(),
             backend,
@@ -154,8 +160,14 @@ impl LiveHub {
 
     /// Hands a committed change to the fan-out task (never blocks).
     pub fn deliver(&self, change: Change) {
-        if self.cost_subscribers() > 0 {
-            let _ = self.fanout.send(Arc::new(change));
+        if self.cost_subscribers() > 0
+            && let Err(mpsc::error::TrySendError::Full(_)) = self.fanout.try_send(Arc::new(change))
+        {
+            tracing::warn!(
+                queue = FANOUT_QUEUE,
+                "live updates fell behind ingest; subscribers re-read their totals"
+            );
+            self.mark_gap();
         }
     }
 
@@ -253,7 +265,7 @@ impl LiveHub {
     }
 }
 
-async fn run_fanout(hub: std::sync::Weak<LiveHub>, mut rx: mpsc::UnboundedReceiver<Arc<Change>>) {
+async fn run_fanout(hub: std::sync::Weak<LiveHub>, mut rx: mpsc::Receiver<Arc<Change>>) {
     while let Some(change) = rx.recv().await {
         let Some(hub) = hub.upgrade() else { break };
         hub.fan_out(&change);

@@ -85,7 +85,18 @@ impl SubscriptionCost {
     }
 
     /// The booked amount of every day from `from` (inclusive) to `to` (exclusive).
+    /// Periods that start after today (UTC) are not booked yet, so a range reaching
+    /// far into the future costs no more work than one ending today.
     pub fn daily(&self, from: NaiveDate, to: NaiveDate) -> Vec<(NaiveDate, Usd)> {
+        self.daily_until(from, to, crate::domain::time::now().date_naive())
+    }
+
+    fn daily_until(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+        today: NaiveDate,
+    ) -> Vec<(NaiveDate, Usd)> {
         let mut out = vec![];
         let Some(total) = self.period_total() else {
             return out;
@@ -93,7 +104,7 @@ impl SubscriptionCost {
         let mut n = 0u32;
         while let (Some(start), Some(next)) = (self.period_start(n), self.period_start(n + 1)) {
             n += 1;
-            if start >= to || self.ends_on.is_some_and(|end| start > end) {
+            if start >= to || start > today || self.ends_on.is_some_and(|end| start > end) {
                 break;
             }
             if next <= from {
@@ -376,6 +387,17 @@ mod tests {
         assert_eq!(days.last().unwrap().0, d("2026-03-30"));
         let total: i64 = days.iter().map(|(_, u)| u.nanos()).sum();
         assert_eq!(total, 62_000_000_000, "two periods of $31");
+    }
+
+    #[test]
+    fn periods_that_have_not_started_are_not_booked() {
+        // An open-ended monthly plan asked about up to the end of the accepted range:
+        // only the periods started by "today" (2026-03-10) are booked, the March one
+        // whole.
+        let p = plan(31, 1, SubscriptionPeriod::Monthly, "2026-01-01", None);
+        let days = p.daily_until(d("2026-01-01"), d("2199-12-31"), d("2026-03-10"));
+        assert_eq!(days.len(), 31 + 28 + 31);
+        assert_eq!(days.last().unwrap().0, d("2026-03-31"));
     }
 
     #[test]

@@ -140,6 +140,24 @@ fn mac(secret: &[u8], timestamp: i64, body: &[u8]) -> Option<HmacSha256> {
     Some(mac)
 }
 
+/// A destination as a reader without the ADMIN scope sees it: scheme, host and port,
+/// never the path or query (a Slack-style incoming-webhook URL holds its secret there).
+pub fn mask_url(raw: &str) -> String {
+    match Url::parse(raw) {
+        Ok(url) => {
+            let host = url.host_str().unwrap_or("");
+            let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
+            let rest = if url.path() == "/" && url.query().is_none() {
+                "/"
+            } else {
+                "/…"
+            };
+            format!("{}://{host}{port}{rest}", url.scheme())
+        }
+        Err(_) => "…".to_owned(),
+    }
+}
+
 /// The `X-Aispend-Signature` value for a body sent at `timestamp` (unix seconds).
 pub fn sign(secret: &[u8], timestamp: i64, body: &[u8]) -> Option<String> {
     let digest = mac(secret, timestamp, body)?.finalize().into_bytes();
@@ -209,6 +227,20 @@ mod tests {
         assert!(
             WebhookUrl::parse("http://127.0.0.1:9001/hook", &allow(&["127.0.0.1:9000"])).is_err()
         );
+    }
+
+    #[test]
+    fn a_masked_url_keeps_only_scheme_host_and_port() {
+        assert_eq!(
+            mask_url("https://hooks.slack.com/services/T000/B000/XXXXsecret"),
+            "https://hooks.slack.com/…"
+        );
+        assert_eq!(
+            mask_url("http://127.0.0.1:9000/h?k=secret"),
+            "http://127.0.0.1:9000/…"
+        );
+        assert_eq!(mask_url("https://example.com/"), "https://example.com/");
+        assert_eq!(mask_url("not a url"), "…");
     }
 
     #[test]

@@ -5,6 +5,7 @@ use super::error::GqlResult;
 use super::scalars::Timestamp;
 use super::usage::RecordUsagePayload;
 use crate::domain::Error;
+use crate::domain::auth::Scope;
 use crate::domain::budget::{
     Budget, BudgetCheck, BudgetVerdict, Change, Decision, Period, RawBudget, RawScope, RawSlice,
     percent,
@@ -243,9 +244,16 @@ impl BudgetGql {
     async fn enforce(&self) -> bool {
         self.0.enforce
     }
-    /// Where alerts are posted.
-    async fn webhook_url(&self) -> Option<&str> {
-        self.0.webhook_url.as_deref()
+    /// Where alerts are posted. Only a token with the ADMIN scope sees the whole URL;
+    /// other readers see its scheme, host and port (`https://hooks.slack.com/…`),
+    /// because such URLs often carry a secret in their path.
+    async fn webhook_url(&self, ctx: &Context<'_>) -> Option<String> {
+        let url = self.0.webhook_url.as_deref()?;
+        Some(if ctx.principal().require(Scope::Admin).is_ok() {
+            url.to_owned()
+        } else {
+            crate::domain::webhook::mask_url(url)
+        })
     }
     /// Whether a webhook secret is stored (the secret is never returned).
     async fn webhook_secret_set(&self) -> bool {
@@ -329,10 +337,16 @@ impl From<BudgetVerdict> for BudgetVerdictGql {
 #[derive(SimpleObject)]
 #[graphql(name = "BudgetCheck")]
 pub struct BudgetCheckGql {
-    /// The most severe decision: ALLOW when no budget covers the call.
+    /// The most severe decision of every covering budget: ALLOW when none covers the
+    /// call. It also counts budgets the caller may not see (a global budget applies
+    /// to a project's calls too).
     pub decision: DecisionGql,
-    /// Each covering budget.
+    /// Each covering budget the caller may see (a project-bound token sees its own
+    /// project's budgets only), with its numbers.
     pub budgets: Vec<BudgetVerdictGql>,
+    /// How many covering budgets the caller may not see; they count in `decision`,
+    /// but their names and numbers are not shown.
+    pub hidden_budgets: i32,
 }
 
 impl From<BudgetCheck> for BudgetCheckGql {
@@ -340,6 +354,7 @@ impl From<BudgetCheck> for BudgetCheckGql {
         BudgetCheckGql {
             decision: c.decision.into(),
             budgets: c.budgets.into_iter().map(Into::into).collect(),
+            hidden_budgets: i32::try_from(c.hidden).unwrap_or(i32::MAX),
         }
     }
 }
@@ -351,7 +366,13 @@ pub async fn touched(
     events: &[&UsageEvent],
 ) -> async_graphql::Result<BudgetCheckGql> {
     let state = ctx.state()?;
-    Ok(state.budgets.touched(&state.db, events).await.gql()?.into())
+    let principal = ctx.principal();
+    Ok(state
+        .budgets
+        .touched(&state.db, principal, events)
+        .await
+        .gql()?
+        .into())
 }
 
 #[ComplexObject]

@@ -9,6 +9,7 @@ pub mod budget;
 pub mod context;
 pub mod credential;
 pub mod error;
+pub mod limits;
 pub mod plugin;
 pub mod price;
 pub mod project;
@@ -126,6 +127,7 @@ pub fn schema(state: AppState) -> AispendSchema {
     )
     .data(prices)
     .data(state)
+    .extension(limits::RequestLimits)
     .limit_depth(16)
     .limit_complexity(20_000)
     .limit_recursive_depth(64)

@@ -9,15 +9,21 @@ use chrono::{DateTime, SecondsFormat, Utc};
 pub struct Timestamp(pub DateTime<Utc>);
 
 /// An RFC 3339 date and time, always returned in UTC (`2026-11-20T10:15:30.25Z`).
+/// Accepted from 1970-01-01T00:00:00Z up to (not including) 2200-01-01T00:00:00Z.
 #[Scalar(name = "DateTime")]
 impl ScalarType for Timestamp {
     fn parse(value: Value) -> InputValueResult<Self> {
         match &value {
-            Value::String(s) => DateTime::parse_from_rfc3339(s.trim())
-                .map(|t| Timestamp(t.with_timezone(&Utc)))
-                .map_err(|e| {
-                    InputValueError::custom(format!("`{s}` is not an RFC 3339 date-time: {e}"))
-                }),
+            Value::String(s) => {
+                let t = DateTime::parse_from_rfc3339(s.trim())
+                    .map(|t| t.with_timezone(&Utc))
+                    .map_err(|e| {
+                        InputValueError::custom(format!("`{s}` is not an RFC 3339 date-time: {e}"))
+                    })?;
+                crate::domain::time::accepted(t)
+                    .map(Timestamp)
+                    .map_err(InputValueError::custom)
+            }
             _ => Err(InputValueError::expected_type(value)),
         }
     }

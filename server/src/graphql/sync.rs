@@ -660,8 +660,11 @@ pub struct SubscriptionCostInput {
 }
 
 fn date(text: &str, field: &str, errors: &mut Vec<FieldError>) -> Option<NaiveDate> {
-    NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
+    let parsed = NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
         .map_err(|_| errors.push(FieldError::new(field, "must be a date like 2026-01-31")))
+        .ok()?;
+    crate::domain::time::accepted_date(parsed)
+        .map_err(|m| errors.push(FieldError::new(field, m)))
         .ok()
 }
 

@@ -100,9 +100,9 @@ async fn export(
     let time = |key: &str| -> Result<Option<chrono::DateTime<chrono::Utc>>, Error> {
         match pairs.iter().find(|(k, _)| k == key) {
             None => Ok(None),
-            Some((_, v)) => instant(v.trim())
-                .map(Some)
-                .ok_or_else(|| Error::invalid(key, "is not an ISO 8601 date or time")),
+            Some((_, v)) => instant(v.trim()).map(Some).ok_or_else(|| {
+                Error::invalid(key, "is not an ISO 8601 date or time between 1970 and 2200")
+            }),
         }
     };
     let mut sources = vec![];
@@ -141,12 +141,16 @@ async fn export(
         Format::Jsonl => None,
     };
     let db = state.app.db.clone();
+    let app = state.app.clone();
+    let token = super::graphql::bearer(&headers).map(str::to_owned);
     let stream = futures::stream::unfold(
         (Some(first), header_line, false),
         move |(page, header_line, done)| {
             let db = db.clone();
             let principal = principal.clone();
             let filter = filter.clone();
+            let app = app.clone();
+            let token = token.clone();
             async move {
                 if let Some(h) = header_line {
                     return Some((
@@ -167,6 +171,21 @@ async fn export(
                 }
                 let next = match (page.has_next, page.events.last()) {
                     (true, Some((_, cursor))) => {
+                        // A long export stops when its token is revoked meanwhile.
+                        match app.auth.authenticate(&db, token.as_deref()).await {
+                            Ok(now) if now == principal => {}
+                            outcome => {
+                                if let Err(e) = outcome {
+                                    tracing::error!(error = ?e, "an export stopped: re-checking its token failed");
+                                } else {
+                                    tracing::info!("an export stopped: its token was revoked");
+                                }
+                                return Some((
+                                    Err(std::io::Error::other("export interrupted")),
+                                    (None, None, true),
+                                ));
+                            }
+                        }
                         let after = cursor.encode();
                         match query::page(
                             &db,

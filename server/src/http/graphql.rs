@@ -15,6 +15,9 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use serde_json::json;
 
+/// Operations one batched HTTP request (a JSON array) may hold; each is also held to
+/// the per-document limits of `graphql::limits`.
+pub const MAX_BATCH: usize = 10;
 /// The GraphiQL playground.
 pub async fn graphiql() -> Html<String> {
     Html(
@@ -75,6 +78,17 @@ pub async fn execute(
             );
         }
     };
+    if let BatchRequest::Batch(operations) = &request
+        && operations.len() > MAX_BATCH
+    {
+        return request_error(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "a batched request may hold at most {MAX_BATCH} operations; this one holds {}",
+                operations.len()
+            ),
+        );
+    }
     let principal = match state
         .app
         .auth
@@ -111,7 +125,24 @@ fn classify(error: &mut ServerError) {
         return;
     }
     let ext = error.extensions.get_or_insert_with(Default::default);
-    if error.path.is_empty() {
+    // An argument written inline that does not coerce (a date out of range, a bad
+    // enum) fails while the field resolves, so it carries the field's path; it is
+    // still the client's input.
+    let bad_argument = error.message.starts_with("Failed to parse \"")
+        || error.message.starts_with("Invalid value for argument");
+    if bad_argument && !error.path.is_empty() {
+        ext.set("code", "INVALID_INPUT");
+        let field = error
+            .path
+            .iter()
+            .map(|segment| match segment {
+                async_graphql::PathSegment::Field(name) => name.clone(),
+                async_graphql::PathSegment::Index(i) => i.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join(".");
+        ext.set("field", field);
+    } else if error.path.is_empty() {
         ext.set("code", "INVALID_INPUT");
         if let Some(field) = field_of(&error.message) {
             ext.set("field", field);

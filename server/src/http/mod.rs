@@ -12,10 +12,13 @@ pub mod ws;
 use crate::graphql::{AispendSchema, schema};
 use crate::state::AppState;
 use axum::Router;
+use axum::body::Body;
 use axum::extract::DefaultBodyLimit;
+use axum::http::Response;
 use axum::http::StatusCode;
 use axum::routing::get;
 use std::time::Duration;
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
@@ -29,6 +32,8 @@ pub struct HttpState {
     pub app: AppState,
     /// The GraphQL schema.
     pub schema: AispendSchema,
+    /// Open websocket connections per token (`ws.rs` caps them).
+    pub connections: std::sync::Arc<ws::Connections>,
 }
 
 /// The full router.
@@ -36,6 +41,7 @@ pub fn router(app: AppState) -> Router {
     let state = HttpState {
         schema: schema(app.clone()),
         app,
+        connections: Default::default(),
     };
     Router::new()
         .route("/graphql", get(graphql::graphiql).post(graphql::execute))
@@ -58,5 +64,69 @@ pub fn router(app: AppState) -> Router {
             Duration::from_secs(120),
         ))
         .layer(TraceLayer::new_for_http())
+        .layer(CatchPanicLayer::custom(panic_response))
         .with_state(state)
+}
+
+/// The answer to a request whose handler panicked: a generic 500 in the GraphQL
+/// error shape (REST clients read `error.code` from it too), the panic logged. A
+/// panic is always a bug; this keeps it to one failed request.
+fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response<Body> {
+    let detail = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("(no message)");
+    tracing::error!(panic = detail, "a request handler panicked");
+    let body = serde_json::json!({
+        "errors": [{"message": "internal error", "extensions": {"code": "INTERNAL"}}],
+        "error": {"code": "INTERNAL", "message": "internal error"},
+    })
+    .to_string();
+    let mut response = Response::new(Body::from(body));
+    *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+    response.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tower::ServiceExt;
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_500_and_the_server_goes_on() {
+        async fn boom() -> &'static str {
+            panic!("a bug")
+        }
+        async fn fine() -> &'static str {
+            "ok"
+        }
+        let app: Router = Router::new()
+            .route("/boom", get(boom))
+            .route("/fine", get(fine))
+            .layer(CatchPanicLayer::custom(panic_response));
+        let request = |path: &str| {
+            axum::http::Request::builder()
+                .uri(path)
+                .body(axum::body::Body::empty())
+                .unwrap()
+        };
+        let response = app.clone().oneshot(request("/boom")).await.unwrap();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["errors"][0]["extensions"]["code"], "INTERNAL");
+        assert!(
+            !body.to_string().contains("a bug"),
+            "the panic message is not shown"
+        );
+        let response = app.oneshot(request("/fine")).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+    }
 }

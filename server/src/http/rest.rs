@@ -145,16 +145,19 @@ fn one<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
 }
 
 /// An ISO 8601 instant or date (a date is its UTC midnight).
+/// Out of the accepted range (1970 to 2200, see `domain::time::accepted`) is no date
+/// at all: callers answer with their "not a date" error.
 pub fn instant(text: &str) -> Option<DateTime<Utc>> {
-    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
-        return Some(t.with_timezone(&Utc));
-    }
-    if let Ok(t) = chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f") {
-        return Some(t.and_utc());
-    }
-    NaiveDate::parse_from_str(text, "%Y-%m-%d")
-        .ok()
-        .map(|d| d.and_time(chrono::NaiveTime::MIN).and_utc())
+    let parsed = if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        Some(t.with_timezone(&Utc))
+    } else if let Ok(t) = chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f") {
+        Some(t.and_utc())
+    } else {
+        NaiveDate::parse_from_str(text, "%Y-%m-%d")
+            .ok()
+            .map(|d| d.and_time(chrono::NaiveTime::MIN).and_utc())
+    };
+    parsed.and_then(|t| crate::domain::time::accepted(t).ok())
 }
 
 // ---------------------------------------------------------------------------------
@@ -193,7 +196,7 @@ fn common(pairs: &[(String, String)]) -> Result<Common, ApiError> {
                 ApiError::new(
                     StatusCode::BAD_REQUEST,
                     "INVALID_PARAMETERS",
-                    format!("`{key}` is not an ISO 8601 date"),
+                    format!("`{key}` is not an ISO 8601 date between 1970 and 2200"),
                 )
                 .details(json!({ key: text }))
             }),

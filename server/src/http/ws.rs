@@ -13,6 +13,14 @@
 //! | 4408 | no `connection_init` within ten seconds |
 //! | 4400 | a malformed message |
 //! | 4008 | a subscription could not keep up with updates ("subscriber too slow") |
+//! | 4429 | more than [`MAX_OPERATIONS_PER_CONNECTION`] operations at once on one socket, or more than [`MAX_CONNECTIONS_PER_TOKEN`] sockets of one token |
+//!
+//! Messages and frames are limited to [`MAX_MESSAGE_BYTES`].
+//!
+//! A token is checked again before every operation a client starts on the socket,
+//! at once when a token is revoked in this process, and every few seconds for
+//! revocations by another process: a revoked token's socket is closed with 4401, its
+//! subscriptions end, and nothing it sends afterwards runs.
 //!
 //! This module drives async-graphql's protocol state machine itself (instead of
 //! `GraphQLWebSocket::serve`) so it can choose those close codes and close a slow
@@ -29,6 +37,7 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::http::{HeaderMap, header};
 use axum::response::Response;
 use futures::{SinkExt, StreamExt, future};
+use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -45,6 +54,69 @@ pub const CLOSE_TOO_SLOW: u16 = 4008;
 pub const CLOSE_UNAUTHORIZED: u16 = 4401;
 /// Close code of a token that may not subscribe.
 pub const CLOSE_FORBIDDEN: u16 = 4403;
+/// Close code of a connection over its limits.
+pub const CLOSE_TOO_MANY: u16 = 4429;
+
+/// Operations (subscriptions, queries) one socket may run at once.
+pub const MAX_OPERATIONS_PER_CONNECTION: usize = 32;
+/// Sockets one token may hold open at once, per server process.
+pub const MAX_CONNECTIONS_PER_TOKEN: usize = 32;
+/// Largest websocket message (and frame) a client may send.
+pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
+
+/// Open sockets per token in this process.
+#[derive(Default)]
+pub struct Connections(Mutex<HashMap<String, usize>>);
+
+/// One counted socket; uncounted when dropped.
+struct ConnectionSlot {
+    connections: Arc<Connections>,
+    key: String,
+}
+
+impl Connections {
+    fn acquire(self: &Arc<Self>, key: String) -> Option<ConnectionSlot> {
+        let mut open = self.0.lock().ok()?;
+        let n = open.entry(key.clone()).or_default();
+        if *n >= MAX_CONNECTIONS_PER_TOKEN {
+            return None;
+        }
+        *n += 1;
+        Some(ConnectionSlot {
+            connections: self.clone(),
+            key,
+        })
+    }
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        if let Ok(mut open) = self.connections.0.lock()
+            && let Some(n) = open.get_mut(&self.key)
+        {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                open.remove(&self.key);
+            }
+        }
+    }
+}
+
+/// Who a principal is, for counting its sockets.
+fn connection_key(p: &Principal) -> String {
+    match p {
+        Principal::Token { id, .. } => id.to_string(),
+        other => format!("{other:?}"),
+    }
+}
+
+/// The type and id of a protocol message.
+fn message_kind(message: &[u8]) -> Option<(String, Option<String>)> {
+    let v: serde_json::Value = serde_json::from_slice(message).ok()?;
+    let kind = v.get("type")?.as_str()?.to_owned();
+    let id = v.get("id").and_then(|i| i.as_str()).map(str::to_owned);
+    Some((kind, id))
+}
 
 /// The subprotocol the client offered (graphql-transport-ws when it named none we
 /// know).
@@ -68,6 +140,8 @@ pub async fn graphql_ws(
     let protocol = protocol_of(&headers);
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
+        .max_message_size(MAX_MESSAGE_BYTES)
+        .max_frame_size(MAX_MESSAGE_BYTES)
         .on_upgrade(move |socket| serve(socket, state, protocol, header_token))
 }
 
@@ -93,6 +167,27 @@ fn payload_token(payload: &serde_json::Value) -> Option<String> {
 }
 
 type CloseSlot = Arc<Mutex<Option<(u16, String)>>>;
+
+/// The token a connection was accepted with, and the principal it resolved to.
+type Accepted = Arc<Mutex<Option<(Option<String>, Principal)>>>;
+
+/// Whether the connection's token still resolves to the principal it was accepted
+/// with (`true` before `connection_init`: nothing has been granted yet).
+async fn still_valid(app: &crate::state::AppState, accepted: &Accepted) -> bool {
+    let Some((token, principal)) = accepted.lock().ok().and_then(|a| a.clone()) else {
+        return true;
+    };
+    match app.auth.authenticate_fresh(&app.db, token.as_deref()).await {
+        Ok(now) => now == principal,
+        Err(e) => {
+            // The database is unreachable: keep the connection; the next check decides.
+            tracing::warn!(error = ?e, "re-checking a subscription connection's token");
+            true
+        }
+    }
+}
+
+const REVOKED: &str = "Unauthorized: the token was revoked";
 
 /// A close frame; the reason is cut to the 123 bytes a close frame can carry (a longer
 /// one is a protocol error, and the client would see no reason at all).
@@ -120,7 +215,17 @@ async fn serve(
     // The close code a failed `connection_init` should use (async-graphql would say
     // 1002 for every failure).
     let init_close: CloseSlot = Arc::new(Mutex::new(None));
+    let accepted: Accepted = Arc::new(Mutex::new(None));
 
+    // Operations running on this socket, by id: a client `subscribe` adds one, its
+    // `complete` or the server's `complete`/`error` ends it.
+    let running: Arc<Mutex<HashSet<String>>> = Arc::default();
+    let (check_app, check_accepted, check_kill, check_running) = (
+        state.app.clone(),
+        accepted.clone(),
+        kill.clone(),
+        running.clone(),
+    );
     let input = stream
         .take_while(|r| future::ready(r.is_ok()))
         .filter_map(|r| {
@@ -129,9 +234,52 @@ async fn serve(
                 Ok(Message::Binary(b)) => Some(b.to_vec()),
                 _ => None,
             })
+        })
+        // Every operation is authorised again before it runs.
+        .filter_map(move |bytes| {
+            let (app, accepted, kill, running) = (
+                check_app.clone(),
+                check_accepted.clone(),
+                check_kill.clone(),
+                check_running.clone(),
+            );
+            async move {
+                let (kind, id) = message_kind(&bytes).unwrap_or_default();
+                match kind.as_str() {
+                    "subscribe" | "start" => {
+                        if !still_valid(&app, &accepted).await {
+                            kill.send_replace(Some((CLOSE_UNAUTHORIZED, REVOKED.to_owned())));
+                            return None;
+                        }
+                        let too_many = running.lock().is_ok_and(|mut r| {
+                            id.clone().is_some_and(|id| r.insert(id))
+                                && r.len() > MAX_OPERATIONS_PER_CONNECTION
+                        });
+                        if too_many {
+                            kill.send_replace(Some((
+                                CLOSE_TOO_MANY,
+                                format!("Too many operations on one connection (at most {MAX_OPERATIONS_PER_CONNECTION})"),
+                            )));
+                            return None;
+                        }
+                    }
+                    "complete" | "stop" => {
+                        if let (Some(id), Ok(mut r)) = (id, running.lock()) {
+                            r.remove(&id);
+                        }
+                    }
+                    _ => {}
+                }
+                Some(bytes)
+            }
         });
     let app = state.app.clone();
     let slot = init_close.clone();
+    let accept = accepted.clone();
+    let connections = state.connections.clone();
+    // Holds this socket's place in the per-token count until the socket ends.
+    let held_slot: Arc<Mutex<Option<ConnectionSlot>>> = Arc::default();
+    let counted = held_slot.clone();
     let on_slow = kill.clone();
     let protocol_stream = async_graphql::http::WebSocket::new(state.schema.clone(), input, protocol)
         .on_connection_init(move |payload| async move {
@@ -158,6 +306,18 @@ async fn serve(
                     refuse(CLOSE_FORBIDDEN, "Forbidden: this token lacks the READ scope")
                 }
                 p => {
+                    let Some(held) = connections.acquire(connection_key(&p)) else {
+                        return refuse(
+                            CLOSE_TOO_MANY,
+                            &format!("Too many connections for this token (at most {MAX_CONNECTIONS_PER_TOKEN})"),
+                        );
+                    };
+                    if let Ok(mut c) = counted.lock() {
+                        *c = Some(held);
+                    }
+                    if let Ok(mut a) = accept.lock() {
+                        *a = Some((token.clone(), p.clone()));
+                    }
                     let mut data = Data::default();
                     data.insert(p);
                     data.insert(SlowSubscriber(Arc::new(move || {
@@ -175,11 +335,26 @@ async fn serve(
     let init_deadline = tokio::time::sleep(INIT_TIMEOUT);
     futures::pin_mut!(init_deadline);
     let mut acknowledged = false;
+    let mut revocations = state.app.auth.revocations();
+    let mut recheck = tokio::time::interval(crate::domain::auth::Authenticator::recheck_interval());
+    recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
     loop {
         let next = tokio::select! {
             message = protocol_stream.next() => message,
             _ = killed.changed() => None,
+            // A revocation here, or (by the periodic check) in another process.
+            _ = async {
+                tokio::select! {
+                    changed = revocations.changed() => if changed.is_err() { future::pending::<()>().await },
+                    _ = recheck.tick() => {}
+                }
+            }, if acknowledged => {
+                if !still_valid(&state.app, &accepted).await {
+                    kill.send_replace(Some((CLOSE_UNAUTHORIZED, REVOKED.to_owned())));
+                }
+                continue;
+            }
             _ = &mut init_deadline, if !acknowledged => {
                 let _ = tokio::time::timeout(
                     CLOSE_GRACE,
@@ -196,6 +371,12 @@ async fn serve(
             WsMessage::Text(text) => {
                 if !acknowledged && text.contains("\"connection_ack\"") {
                     acknowledged = true;
+                }
+                if let Some((kind, Some(id))) = message_kind(text.as_bytes())
+                    && (kind == "complete" || kind == "error")
+                    && let Ok(mut r) = running.lock()
+                {
+                    r.remove(&id);
                 }
                 Message::Text(text.into())
             }

@@ -236,7 +236,8 @@ async fn post(
         .body(body)
         .send()
         .await
-        .map_err(|e| Transient(format!("posting the webhook: {e}")))?;
+        // Without the URL: a Slack-style URL carries its secret in the path.
+        .map_err(|e| Transient(format!("posting the webhook: {}", e.without_url())))?;
     Ok(response.status().as_u16())
 }
 

@@ -17,6 +17,7 @@ mod pricing;
 mod queries;
 mod reconciliation;
 mod rest;
+mod security;
 mod subscriptions;
 mod sync;
 mod validation;

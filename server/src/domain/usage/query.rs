@@ -73,10 +73,32 @@ fn trimmed(values: Option<Vec<String>>) -> Vec<String> {
         .collect()
 }
 
+/// Most values one list of a usage filter may hold: a person picks a handful; a
+/// list of thousands is an attempt to make one query do the work of thousands.
+pub const MAX_FILTER_VALUES: usize = 100;
+
 impl RawUsageFilter {
     /// Parses ids and names; `from` after `to` is `INVALID_DATE_RANGE`.
     pub fn parse(self) -> Result<UsageFilter> {
         let mut errors = vec![];
+        for (field, len) in [
+            ("projects", self.projects.as_ref().map(Vec::len)),
+            ("providers", self.providers.as_ref().map(Vec::len)),
+            ("models", self.models.as_ref().map(Vec::len)),
+            ("endpoints", self.endpoints.as_ref().map(Vec::len)),
+            ("sources", self.sources.as_ref().map(Vec::len)),
+            ("users", self.users.as_ref().map(Vec::len)),
+        ] {
+            if len.is_some_and(|n| n > MAX_FILTER_VALUES) {
+                errors.push(FieldError::new(
+                    field,
+                    format!("may list at most {MAX_FILTER_VALUES} values"),
+                ));
+            }
+        }
+        if !errors.is_empty() {
+            return Err(Error::InvalidInput(errors));
+        }
         let projects = parse_each(
             self.projects,
             "projects",

@@ -96,8 +96,10 @@ impl wit_log::Host for CallState {
             }
             return Ok(());
         }
-        let message: String = message.chars().take(LOG_LINE_CHARS).collect();
+        // Redact the whole line first: cutting first could leave the start of a secret
+        // that the redactor, looking for the whole secret, would no longer recognise.
         let message = self.redact.apply(&message);
+        let message: String = message.chars().take(LOG_LINE_CHARS).collect();
         let plugin = self.label.as_str();
         match level {
             Level::Debug => tracing::debug!(plugin, "{message}"),
