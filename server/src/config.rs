@@ -76,6 +76,63 @@ pub struct Settings {
     /// Provider sync tuning.
     #[command(flatten)]
     pub sync: SyncConfig,
+
+    /// Request limits.
+    #[command(flatten)]
+    pub limits: LimitSettings,
+}
+
+/// A rate with a burst: `RATE` or `RATE/BURST` requests per second (`20`, `0.5/10`);
+/// the burst defaults to twice the rate (at least 1).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RateLimit {
+    /// Requests per second, refilled continuously.
+    pub per_second: f64,
+    /// Requests that may arrive at once.
+    pub burst: u32,
+}
+
+impl std::str::FromStr for RateLimit {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (rate, burst) = match s.trim().split_once('/') {
+            Some((r, b)) => (r.trim(), Some(b.trim())),
+            None => (s.trim(), None),
+        };
+        let per_second: f64 = rate
+            .parse()
+            .ok()
+            .filter(|r: &f64| r.is_finite() && *r > 0.0 && *r <= 1_000_000.0)
+            .ok_or_else(|| format!("`{s}`: the rate must be a number of requests per second above 0, e.g. `20` or `20/40`"))?;
+        let burst = match burst {
+            Some(b) => b.parse::<u32>().ok().filter(|b| *b >= 1).ok_or_else(|| {
+                format!("`{s}`: the burst must be a whole number of requests, at least 1")
+            })?,
+            None => ((per_second * 2.0).ceil() as u32).max(1),
+        };
+        Ok(RateLimit { per_second, burst })
+    }
+}
+
+/// What one client may ask of the server.
+#[derive(Args, Debug, Clone, PartialEq)]
+pub struct LimitSettings {
+    /// Requests per second per token, with a burst (`RATE` or `RATE/BURST`, e.g.
+    /// `20/40`); over it, `429` with `Retry-After`. Off when unset. Counted per server
+    /// process.
+    #[arg(long, env = "AISPEND_RATE_LIMIT_PER_TOKEN", global = true)]
+    pub rate_limit_per_token: Option<RateLimit>,
+
+    /// Turns GraphQL introspection (the schema query GraphiQL and code generators
+    /// use) off when `false`.
+    #[arg(
+        long,
+        env = "AISPEND_GRAPHQL_INTROSPECTION",
+        global = true,
+        default_value_t = true,
+        action = clap::ArgAction::Set
+    )]
+    pub graphql_introspection: bool,
 }
 
 /// How a secret setting appears in `Debug` output.
@@ -98,6 +155,7 @@ impl std::fmt::Debug for Settings {
             .field("plugin_allow_hosts", &self.plugin_allow_hosts)
             .field("alerts", &self.alerts)
             .field("sync", &self.sync)
+            .field("limits", &self.limits)
             .finish_non_exhaustive()
     }
 }
@@ -297,6 +355,15 @@ impl Default for AlertSettings {
     }
 }
 
+impl Default for LimitSettings {
+    fn default() -> Self {
+        LimitSettings {
+            rate_limit_per_token: None,
+            graphql_introspection: true,
+        }
+    }
+}
+
 /// Where the ledger lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DatabaseTarget {
@@ -348,6 +415,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn rates_parse_with_and_without_a_burst() {
+        let r: RateLimit = "20".parse().unwrap();
+        assert_eq!((r.per_second, r.burst), (20.0, 40));
+        let r: RateLimit = "0.5/10".parse().unwrap();
+        assert_eq!((r.per_second, r.burst), (0.5, 10));
+        let r: RateLimit = "0.2".parse().unwrap();
+        assert_eq!(r.burst, 1);
+        for bad in ["0", "-1", "x", "5/0", "5/x", "inf"] {
+            assert!(bad.parse::<RateLimit>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn debug_output_never_shows_a_secret() {
         let settings = Settings {
             listen: "127.0.0.1:8080".parse().unwrap(),
@@ -359,6 +439,7 @@ mod tests {
             plugin_allow_hosts: vec![],
             alerts: AlertSettings::default(),
             sync: SyncConfig::default(),
+            limits: LimitSettings::default(),
         };
         let shown = format!("{settings:?}");
         for secret in [

@@ -165,7 +165,7 @@ impl Application {
         let listener = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("binding {}", settings.listen))?;
-        let router = http::router(state.clone());
+        let router = http::router(state.clone(), &settings.limits);
         Ok(Application {
             listener,
             router,

@@ -151,6 +151,7 @@ pub fn test_settings(
             scheduler: false,
             workers: 2,
         },
+        limits: Default::default(),
     }
 }
 

@@ -69,6 +69,11 @@ impl NewToken {
         if name.is_empty() || name.chars().count() > 100 {
             return Err(Error::invalid("name", "must be 1 to 100 characters"));
         }
+        if let Some(problem) =
+            crate::domain::text::problem(name, crate::domain::text::TextKind::Identifier)
+        {
+            return Err(Error::invalid("name", problem));
+        }
         let scopes = Scopes::new(scopes);
         if scopes.is_empty() {
             return Err(Error::invalid(

@@ -491,8 +491,13 @@ fn text_list(
         values,
         field,
         errors,
-        |v| (v.chars().count() <= 200).then(|| v.to_owned()),
-        "a value of at most 200 characters",
+        |v| {
+            (v.chars().count() <= 200
+                && crate::domain::text::problem(v, crate::domain::text::TextKind::Identifier)
+                    .is_none())
+            .then(|| v.to_owned())
+        },
+        "a value of at most 200 characters without control characters",
     )
 }
 
@@ -546,6 +551,10 @@ impl RawBudget {
                         "name",
                         format!("must be 1 to {MAX_NAME_LEN} characters"),
                     ));
+                } else if let Some(problem) =
+                    crate::domain::text::problem(&n, crate::domain::text::TextKind::Identifier)
+                {
+                    errors.push(FieldError::new("name", problem));
                 }
                 n
             }

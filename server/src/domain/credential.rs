@@ -228,6 +228,10 @@ fn parse_label(raw: &str, errors: &mut Vec<FieldError>) -> String {
     let label = raw.trim();
     if label.is_empty() || label.chars().count() > 100 {
         errors.push(FieldError::new("label", "must be 1 to 100 characters"));
+    } else if let Some(problem) =
+        crate::domain::text::problem(label, crate::domain::text::TextKind::Identifier)
+    {
+        errors.push(FieldError::new("label", problem));
     }
     label.to_owned()
 }

@@ -25,6 +25,7 @@ pub mod reconciliation;
 pub mod rollup;
 pub mod subscription;
 pub mod sync;
+pub mod text;
 pub mod time;
 pub mod tokens;
 pub mod usage;

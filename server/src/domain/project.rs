@@ -48,6 +48,11 @@ impl ProjectName {
                 format!("must be 1 to {MAX_NAME_LEN} characters"),
             ));
         }
+        if let Some(problem) =
+            crate::domain::text::problem(name, crate::domain::text::TextKind::Identifier)
+        {
+            return Err(Error::invalid("name", problem));
+        }
         Ok(ProjectName(name.to_owned()))
     }
 

@@ -581,6 +581,10 @@ impl RawManualUsage {
         let model = self.model.map(|m| m.trim().to_owned()).unwrap_or_default();
         if model.chars().count() > crate::domain::price::MAX_MODEL_LEN {
             errors.push(FieldError::new("model", "is too long"));
+        } else if let Some(problem) =
+            crate::domain::text::problem(&model, crate::domain::text::TextKind::Identifier)
+        {
+            errors.push(FieldError::new("model", problem));
         }
         let note = self
             .note
@@ -588,6 +592,11 @@ impl RawManualUsage {
             .filter(|n| !n.is_empty());
         if note.as_ref().is_some_and(|n| n.chars().count() > 2_000) {
             errors.push(FieldError::new("note", "must be at most 2000 characters"));
+        } else if let Some(problem) = note
+            .as_deref()
+            .and_then(|n| crate::domain::text::problem(n, crate::domain::text::TextKind::FreeForm))
+        {
+            errors.push(FieldError::new("note", problem));
         }
         if amount.is_none()
             && self.tokens == TokenCounts::default()

@@ -191,6 +191,10 @@ impl RawSubscription {
         let plan = self.plan.trim().to_owned();
         if plan.is_empty() || plan.chars().count() > 200 {
             errors.push(FieldError::new("plan", "must be 1 to 200 characters"));
+        } else if let Some(problem) =
+            crate::domain::text::problem(&plan, crate::domain::text::TextKind::Identifier)
+        {
+            errors.push(FieldError::new("plan", problem));
         }
         let amount =
             if self.amount_usd.is_sign_negative() || self.amount_usd > Decimal::from(10_000_000) {

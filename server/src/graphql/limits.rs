@@ -45,6 +45,7 @@ struct Counts {
     root_fields: usize,
     aliases: usize,
     expensive: usize,
+    introspection: bool,
 }
 
 fn refuse(message: String) -> ServerError {
@@ -76,6 +77,9 @@ fn walk(
                 }
                 if root {
                     counts.root_fields += 1;
+                    if matches!(field.name.node.as_str(), "__schema" | "__type") {
+                        counts.introspection = true;
+                    }
                     if EXPENSIVE_FIELDS.contains(&field.name.node.as_str()) {
                         counts.expensive += 1;
                     }
@@ -107,8 +111,9 @@ fn walk(
     Ok(())
 }
 
-/// Checks a parsed document against the limits.
-pub fn check(doc: &ExecutableDocument) -> ServerResult<()> {
+/// Checks a parsed document against the limits (and refuses introspection when it is
+/// turned off).
+pub fn check(doc: &ExecutableDocument, introspection: bool) -> ServerResult<()> {
     let mut total = Counts::default();
     for (_, operation) in doc.operations.iter() {
         let mut counts = Counts::default();
@@ -124,6 +129,11 @@ pub fn check(doc: &ExecutableDocument) -> ServerResult<()> {
                 "an operation may select at most {MAX_ROOT_FIELDS} top-level fields; this one selects {}",
                 counts.root_fields
             )));
+        }
+        if counts.introspection && !introspection {
+            return Err(refuse(
+                "introspection is turned off on this server (AISPEND_GRAPHQL_INTROSPECTION)".into(),
+            ));
         }
         total.aliases += counts.aliases;
         total.expensive += counts.expensive;
@@ -145,11 +155,16 @@ pub fn check(doc: &ExecutableDocument) -> ServerResult<()> {
 }
 
 /// The schema extension that applies [`check`] to every request.
-pub struct RequestLimits;
+pub struct RequestLimits {
+    /// Whether `__schema` and `__type` may be asked for.
+    pub introspection: bool,
+}
 
 impl ExtensionFactory for RequestLimits {
     fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(RequestLimits)
+        Arc::new(RequestLimits {
+            introspection: self.introspection,
+        })
     }
 }
 
@@ -163,7 +178,7 @@ impl Extension for RequestLimits {
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
         let doc = next.run(ctx, query, variables).await?;
-        check(&doc)?;
+        check(&doc, self.introspection)?;
         Ok(doc)
     }
 }
@@ -173,7 +188,10 @@ mod tests {
     use super::*;
 
     fn checked(query: &str) -> ServerResult<()> {
-        check(&async_graphql::parser::parse_query(query).expect("a valid document"))
+        check(
+            &async_graphql::parser::parse_query(query).expect("a valid document"),
+            true,
+        )
     }
 
     fn aliased(field: &str, n: usize) -> String {

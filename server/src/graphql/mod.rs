@@ -113,23 +113,28 @@ pub type AispendSchema = Schema<Query, Mutation, subscription::Subscription>;
 
 /// Builds the schema with the process state. Depth and complexity limits keep a
 /// hostile query from taking the server down.
-pub fn schema(state: AppState) -> AispendSchema {
+pub fn schema(state: AppState, introspection: bool) -> AispendSchema {
     let prices = async_graphql::dataloader::DataLoader::new(
         price::PriceLoader {
             db: state.db.clone(),
         },
         tokio::spawn,
     );
-    Schema::build(
+    let builder = Schema::build(
         Query::default(),
         Mutation::default(),
         subscription::Subscription,
     )
     .data(prices)
     .data(state)
-    .extension(limits::RequestLimits)
+    .extension(limits::RequestLimits { introspection })
     .limit_depth(16)
     .limit_complexity(20_000)
-    .limit_recursive_depth(64)
-    .finish()
+    .limit_recursive_depth(64);
+    let builder = if introspection {
+        builder
+    } else {
+        builder.disable_introspection()
+    };
+    builder.finish()
 }

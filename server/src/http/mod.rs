@@ -6,9 +6,11 @@
 pub mod export;
 pub mod graphql;
 pub mod health;
+pub mod rate_limit;
 pub mod rest;
 pub mod ws;
 
+use crate::config::LimitSettings;
 use crate::graphql::{AispendSchema, schema};
 use crate::state::AppState;
 use axum::Router;
@@ -34,14 +36,19 @@ pub struct HttpState {
     pub schema: AispendSchema,
     /// Open websocket connections per token (`ws.rs` caps them).
     pub connections: std::sync::Arc<ws::Connections>,
+    /// Per-token request buckets, when `AISPEND_RATE_LIMIT_PER_TOKEN` is set.
+    pub rate_limiter: Option<std::sync::Arc<rate_limit::RateLimiter>>,
 }
 
 /// The full router.
-pub fn router(app: AppState) -> Router {
+pub fn router(app: AppState, limits: &LimitSettings) -> Router {
     let state = HttpState {
-        schema: schema(app.clone()),
+        schema: schema(app.clone(), limits.graphql_introspection),
         app,
         connections: Default::default(),
+        rate_limiter: limits
+            .rate_limit_per_token
+            .map(|l| std::sync::Arc::new(rate_limit::RateLimiter::new(l))),
     };
     Router::new()
         .route("/graphql", get(graphql::graphiql).post(graphql::execute))
@@ -58,6 +65,10 @@ pub fn router(app: AppState) -> Router {
         .route("/api/usage", get(rest::list_usage).post(rest::record_usage))
         .route("/export/usage.csv", get(export::csv))
         .route("/export/usage.jsonl", get(export::jsonl))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            rate_limit::limit,
+        ))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,

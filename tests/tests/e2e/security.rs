@@ -397,7 +397,135 @@ async fn oversized_messages_and_long_filter_lists_are_refused(app: TestApp) {
     );
 }
 
+/// `AISPEND_RATE_LIMIT_PER_TOKEN=0.05/3`: three requests at once, then one every 20
+/// seconds, per token, on every route. (Slow enough that a loaded machine cannot refill
+/// a request between the calls below; the refill itself is unit-tested.)
+async fn a_token_over_its_rate_gets_429_with_retry_after(backend: Backend) {
+    let app = aispend_e2e::spawn_app_with(backend, |s| {
+        s.limits.rate_limit_per_token = Some("0.05/3".parse().unwrap());
+    })
+    .await;
+    let token = app.create_token(None, &["ADMIN"]).await;
+    let q = "{ projects { id } }";
+    for _ in 0..3 {
+        assert!(
+            app.graphql(Some(&token), q, json!({}))
+                .await
+                .errors()
+                .is_empty()
+        );
+    }
+    let limited = app.graphql(Some(&token), q, json!({})).await;
+    assert_eq!(limited.status, 429);
+    assert_eq!(limited.code(), "RATE_LIMITED");
+    let wait = limited.errors()[0]["extensions"]["retryAfterSeconds"]
+        .as_u64()
+        .expect("retryAfterSeconds");
+    assert!((1..=20).contains(&wait), "{wait}");
+    let rest = app
+        .client
+        .get(format!("{}/api/filters", app.base_url))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rest.status(), 429);
+    let header: u64 = rest.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=20).contains(&header), "{header}");
+    let body: Value = rest.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "RATE_LIMITED");
+    // Another token is not affected.
+    let other = app.create_token(None, &["READ"]).await;
+    assert!(
+        app.graphql(Some(&other), q, json!({}))
+            .await
+            .errors()
+            .is_empty()
+    );
+}
+
+async fn introspection_can_be_turned_off(backend: Backend) {
+    let q = "{ __schema { queryType { name } } }";
+    let on = spawn_app(backend).await;
+    assert_eq!(
+        on.admin(q, json!({})).await.data()["__schema"]["queryType"]["name"],
+        "Query"
+    );
+    drop(on);
+    let off =
+        aispend_e2e::spawn_app_with(backend, |s| s.limits.graphql_introspection = false).await;
+    let r = off.admin(q, json!({})).await;
+    assert!(!r.errors().is_empty(), "{}", r.body);
+    assert_eq!(r.code(), "INVALID_INPUT");
+}
+
+async fn control_characters_are_refused_with_the_field_and_nothing_is_stored(app: TestApp) {
+    let project = app.create_project("p").await;
+    for (field, input) in [
+        ("input.model", json!({"model": "gpt\u{0}4o"})),
+        (
+            "input.endpoint",
+            json!({"model": "gpt-4o", "endpoint": "check\u{1b}[31mout"}),
+        ),
+        ("input.user", json!({"model": "gpt-4o", "user": "u\u{85}1"})),
+        (
+            "input.idempotencyKey",
+            json!({"model": "gpt-4o", "idempotencyKey": "k\u{7f}"}),
+        ),
+        (
+            "input.metadata.bad\u{0}key",
+            json!({"model": "gpt-4o", "metadata": {"bad\u{0}key": 1}}),
+        ),
+        (
+            "input.metadata.note",
+            json!({"model": "gpt-4o", "metadata": {"note": "nul\u{0}"}}),
+        ),
+    ] {
+        let mut input = input;
+        input["projectId"] = json!(project);
+        input["provider"] = json!("openai");
+        input["inputTokens"] = json!(10);
+        let r = app
+            .admin(aispend_e2e::RECORD_USAGE, json!({"input": input}))
+            .await;
+        assert_eq!(r.code(), "INVALID_INPUT", "{field}: {}", r.body);
+        assert_eq!(r.field().as_deref(), Some(field), "{}", r.body);
+    }
+    // Tabs and line breaks are fine in free-form metadata values.
+    app.record(
+        json!({"projectId": project, "provider": "openai", "model": "gpt-4o", "inputTokens": 1,
+                      "metadata": {"note": "two\nlines\tand a tab"}}),
+    )
+    .await;
+    // The REST route refuses the same.
+    let response = app
+        .client
+        .post(format!("{}/api/usage", app.base_url))
+        .bearer_auth(&app.admin_token)
+        .json(
+            &json!({"project_id": project, "provider": "openai", "model": "gpt\u{0}4o",
+                      "input_tokens": 1, "output_tokens": 1}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_client_error(), "{}", response.status());
+    let r = app
+        .admin(
+            "mutation { createProject(name: \"a\\u0000b\") { id } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.code(), "INVALID_INPUT");
+    assert_eq!(app.event_count().await, 1);
+}
+
 db_tests!(
+    control_characters_are_refused_with_the_field_and_nothing_is_stored,
     a_socket_runs_at_most_32_operations_and_a_token_holds_at_most_32_sockets,
     oversized_messages_and_long_filter_lists_are_refused,
     a_revoked_token_loses_its_open_socket_at_once,
@@ -453,6 +581,8 @@ async fn a_failed_delivery_does_not_show_the_url_path(backend: Backend) {
 }
 
 backend_tests!(
+    a_token_over_its_rate_gets_429_with_retry_after,
+    introspection_can_be_turned_off,
     a_token_revoked_by_another_process_loses_its_socket,
     a_failed_delivery_does_not_show_the_url_path,
 );

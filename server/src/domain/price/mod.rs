@@ -216,6 +216,10 @@ impl RawPrice {
                 "model",
                 format!("must be 1 to {MAX_MODEL_LEN} characters"),
             ));
+        } else if let Some(problem) =
+            crate::domain::text::problem(&model, crate::domain::text::TextKind::Identifier)
+        {
+            errors.push(FieldError::new("model", problem));
         }
         let effective_from = self.effective_from.unwrap_or(DateTime::UNIX_EPOCH);
         if let Some(to) = self.effective_to

@@ -9,6 +9,7 @@ use crate::domain::ids::ProjectId;
 use crate::domain::money::Usd;
 use crate::domain::price::MAX_MODEL_LEN;
 use crate::domain::provider::{Provider, split_model_prefix};
+use crate::domain::text::{self, TextKind};
 use crate::domain::tokens::{MAX_COUNT, ServiceTier, TokenCounts};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use rust_decimal::Decimal;
@@ -130,6 +131,10 @@ fn text(value: Option<String>, field: &str, errors: &mut Vec<FieldError>) -> Opt
         ));
         return None;
     }
+    if let Some(problem) = text::problem(&value, TextKind::Identifier) {
+        errors.push(FieldError::new(field, problem));
+        return None;
+    }
     Some(value)
 }
 
@@ -209,6 +214,8 @@ impl RawUsage {
                 "model",
                 format!("must be 1 to {MAX_MODEL_LEN} characters"),
             ));
+        } else if let Some(problem) = text::problem(model, TextKind::Identifier) {
+            errors.push(FieldError::new("model", problem));
         }
 
         let mut reported_cost = self.reported_cost_usd;
@@ -316,6 +323,11 @@ impl RawUsage {
         let metadata = match self.metadata {
             None | Some(Value::Null) => None,
             Some(Value::Object(map)) => {
+                if let Some((field, problem)) =
+                    text::json_problem(&Value::Object(map.clone()), "metadata")
+                {
+                    errors.push(FieldError::new(field, problem));
+                }
                 let text = serde_json::to_string(&map).unwrap_or_default();
                 if text.len() > MAX_METADATA_BYTES {
                     errors.push(FieldError::new(
