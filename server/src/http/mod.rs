@@ -1,4 +1,4 @@
-//! The HTTP surface (axum): `/graphql` (POST queries, GET GraphiQL), `/graphql/ws`
+//! The HTTP surface (axum): `/` (a landing page) and `/README.md`, `/graphql` (POST queries, GET GraphiQL), `/graphql/ws`
 //! (subscriptions), `/healthz`, the REST shapes existing clients speak (`/api/…`,
 //! `rest.rs`) and the streamed exports (`/export/…`, `export.rs`). Thin:
 //! authenticate, hand over to GraphQL or the domain, translate errors once.
@@ -6,6 +6,7 @@
 pub mod export;
 pub mod graphql;
 pub mod health;
+pub mod home;
 pub mod rate_limit;
 pub mod rest;
 pub mod ws;
@@ -51,6 +52,8 @@ pub fn router(app: AppState, limits: &LimitSettings) -> Router {
             .map(|l| std::sync::Arc::new(rate_limit::RateLimiter::new(l))),
     };
     Router::new()
+        .route("/", get(home::index))
+        .route("/README.md", get(home::readme))
         .route("/graphql", get(graphql::graphiql).post(graphql::execute))
         .route("/graphql/ws", get(ws::graphql_ws))
         .route("/healthz", get(health::healthz))

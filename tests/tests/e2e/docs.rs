@@ -204,4 +204,108 @@ fn the_checker_rejects_what_differs_and_accepts_wildcards() {
     );
 }
 
-db_tests!(every_graphql_example_of_the_readme_runs_and_answers_as_documented);
+/// A person who opens the server in a browser gets a page that leads to GraphiQL
+/// and the README, not a 404; both links answer.
+async fn the_root_page_links_to_graphiql_and_the_readme(app: TestApp) {
+    let page = app.client.get(&app.base_url).send().await.expect("GET /");
+    assert_eq!(page.status(), 200);
+    assert!(
+        page.headers()["content-type"]
+            .to_str()
+            .expect("content type")
+            .starts_with("text/html")
+    );
+    let html = page.text().await.expect("body");
+    for link in ["href=\"/graphql\"", "href=\"/README.md\""] {
+        assert!(html.contains(link), "{link} missing from {html}");
+    }
+    let readme = app
+        .client
+        .get(format!("{}/README.md", app.base_url))
+        .send()
+        .await
+        .expect("GET /README.md");
+    assert_eq!(readme.status(), 200);
+    let served = readme.text().await.expect("body");
+    let on_disk = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
+        .expect("README.md");
+    assert_eq!(served, on_disk, "the served README is the repository's");
+    let playground = app
+        .client
+        .get(format!("{}/graphql", app.base_url))
+        .send()
+        .await
+        .expect("GET /graphql");
+    assert_eq!(playground.status(), 200);
+    assert!(playground.text().await.expect("body").contains("graphiql"));
+}
+
+/// The README's JavaScript `graphql-ws` example subscribes with a document that must
+/// run as written: its query, sent over the real websocket with the token in the
+/// same connection parameters, follows an event with every field the example reads.
+async fn the_readme_subscription_example_runs(app: TestApp) {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
+        .expect("README.md");
+    let js = blocks(&readme)
+        .into_iter()
+        .find(|b| b.lang == "js" && b.text.contains("graphql-ws"))
+        .expect("README.md has a graphql-ws example");
+    let query = js
+        .text
+        .split("query: `")
+        .nth(1)
+        .and_then(|rest| rest.split('`').next())
+        .expect("the example has a query template");
+    assert!(
+        js.text
+            .contains("connectionParams: { Authorization: \"Bearer <token>\" }"),
+        "the example authenticates as the section says"
+    );
+    let project = app.create_project("readme-live").await;
+    let query = query.replace("<id>", &project);
+    let mut ws = app
+        .ws_connect(json!({"Authorization": format!("Bearer {}", app.admin_token)}))
+        .await;
+    ws.expect_ack().await;
+    ws.subscribe("1", &query, json!({})).await;
+    // The server registers a subscription asynchronously: record until it follows.
+    let mut update = None;
+    for i in 0..100 {
+        app.record(json!({"projectId": project, "provider": "openai", "model": "gpt-4o-2024-08-06",
+                          "inputTokens": 1000, "outputTokens": 100, "idempotencyKey": format!("readme-{i}")}))
+            .await;
+        if let Some(aispend_e2e::WsEvent::Message(m)) =
+            ws.recv(std::time::Duration::from_millis(300)).await
+        {
+            assert_eq!(m["type"], "next", "{m:#}");
+            update = Some(m["payload"]["data"].clone());
+            break;
+        }
+    }
+    let update = update.expect("the README's subscription delivered an update");
+    let u = &update["costUpdates"];
+    assert_eq!(u["kind"], "INGESTED", "{update:#}");
+    let events = u["events"].as_array().expect("events");
+    assert!(!events.is_empty());
+    for e in events {
+        assert_eq!(e["model"], "gpt-4o-2024-08-06");
+        // 1,000 × $2.50 + 100 × $10 per million.
+        assert_eq!(e["costUsd"], "0.0035");
+    }
+    let delta: rust_decimal::Decimal = u["deltaUsd"]
+        .as_str()
+        .expect("deltaUsd")
+        .parse()
+        .expect("decimal");
+    assert_eq!(
+        delta,
+        rust_decimal::Decimal::new(35, 4) * rust_decimal::Decimal::from(events.len())
+    );
+    assert!(u["today"]["costUsd"].is_string() && u["month"]["costUsd"].is_string());
+}
+
+db_tests!(
+    every_graphql_example_of_the_readme_runs_and_answers_as_documented,
+    the_readme_subscription_example_runs,
+    the_root_page_links_to_graphiql_and_the_readme
+);

@@ -97,6 +97,47 @@ fn verify(header: &str, body: &[u8]) -> i64 {
     t
 }
 
+/// The example payload in the README's Webhooks section.
+fn readme_payload() -> Value {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
+        .expect("README.md");
+    let section = readme
+        .split("### Webhooks")
+        .nth(1)
+        .expect("README.md has a Webhooks section");
+    let block = section
+        .split("```json\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("the Webhooks section shows a JSON payload");
+    serde_json::from_str(block).expect("the README's payload is JSON")
+}
+
+/// Every key path of a JSON value (arrays by their first element), sorted.
+fn shape(v: &Value) -> Vec<String> {
+    fn walk(v: &Value, at: &str, out: &mut Vec<String>) {
+        match v {
+            Value::Object(m) => {
+                for (k, v) in m {
+                    let path = format!("{at}.{k}");
+                    out.push(path.clone());
+                    walk(v, &path, out);
+                }
+            }
+            Value::Array(a) => {
+                if let Some(first) = a.first() {
+                    walk(first, &format!("{at}[]"), out);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = vec![];
+    walk(v, "", &mut out);
+    out.sort();
+    out
+}
+
 /// Runs the README's Python `verify` (the block a receiver would copy) on a delivery.
 fn readme_python_verify(header: &str, body: &[u8]) -> bool {
     use std::io::Write;
@@ -216,6 +257,13 @@ async fn a_failing_webhook_is_retried_with_backoff_and_every_delivery_is_signed(
     assert!(!readme_python_verify(sig, tampered.as_bytes()));
 
     let body: Value = serde_json::from_slice(&got[2].body).unwrap();
+    // The payload the README shows has exactly the fields (and nested fields) of a
+    // real delivery.
+    assert_eq!(
+        shape(&readme_payload()),
+        shape(&body),
+        "README payload vs delivery"
+    );
     assert_eq!(
         body["budget"],
         json!({"id": budget, "name": "checkout daily"})
