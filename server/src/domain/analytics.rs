@@ -441,6 +441,18 @@ fn edge(
 /// One group of tracked sums: its keys (per dimension), its slot start and sums.
 pub(crate) type Sums = (Vec<Option<String>>, Option<i64>, Measures);
 
+/// The tracked cost of a filter (priced events only), from the rollups with raw
+/// events only at the edges. No authorisation: callers pass a filter they already
+/// restricted to the caller (the live hub does).
+pub(crate) async fn tracked_cost(conn: &impl ConnectionTrait, filter: &UsageFilter) -> Result<Usd> {
+    let total = tracked_sums(conn, filter, &[], None)
+        .await?
+        .into_iter()
+        .try_fold(0_i64, |acc, (_, _, m)| acc.checked_add(m.cost_nanos))
+        .ok_or_else(|| Error::internal("summing costs", anyhow::anyhow!("overflow")))?;
+    Ok(Usd::from_nanos(total))
+}
+
 /// Tracked sums grouped by `dims` (and by slots of `slot` microseconds), read from a
 /// rollup for the whole days or hours inside the range and from raw events for the
 /// partial edges, then merged: the same answer as a `GROUP BY` over the events.
@@ -786,11 +798,21 @@ pub async fn trend(
         .iter()
         .map(|&start| calendar::next_bucket(start, granularity, &tz))
         .collect();
-    let grain = Grain {
-        detail: false,
-        slot_micros: Some(slot_for(starts.iter().chain(&ends))),
-    };
-    let items = items(conn, principal, filter, view, grain).await?;
+    let mut found = vec![];
+    for (range, slot) in segments(&starts, &ends) {
+        let mut piece = filter.clone();
+        piece.from = Some(from.max(starts[range.start]));
+        piece.to = Some(to.min(ends[range.end - 1]));
+        if piece.from >= piece.to {
+            continue;
+        }
+        let grain = Grain {
+            detail: false,
+            slot_micros: Some(slot),
+        };
+        found.extend(items(conn, principal, piece, view, grain).await?);
+    }
+    let items = found;
     let mut buckets: Vec<TrendBucket> = starts
         .iter()
         .zip(ends)
@@ -811,6 +833,33 @@ pub async fn trend(
         }
     }
     Ok(buckets)
+}
+
+/// Most separate queries one trend runs (see [`segments`]).
+const MAX_SEGMENTS: usize = 32;
+
+/// Runs of consecutive buckets that share the longest slot their boundaries allow,
+/// each with that slot. A zone's history can mix classes (Europe/London's winter days
+/// are whole UTC days, its summer days are not; Africa/Monrovia kept an offset of
+/// -00:44:30 until 1972), and one odd bucket must not make every other bucket read
+/// raw events second by second: each run reads the coarsest rollups it can. Past
+/// [`MAX_SEGMENTS`] runs, one run with the slot every boundary allows.
+fn segments(
+    starts: &[DateTime<Utc>],
+    ends: &[DateTime<Utc>],
+) -> Vec<(std::ops::Range<usize>, i64)> {
+    let mut runs: Vec<(std::ops::Range<usize>, i64)> = vec![];
+    for (k, (start, end)) in starts.iter().zip(ends).enumerate() {
+        let slot = slot_for([start, end].into_iter());
+        match runs.last_mut() {
+            Some((range, s)) if *s == slot => range.end = k + 1,
+            _ => runs.push((k..k + 1, slot)),
+        }
+    }
+    if runs.len() > MAX_SEGMENTS {
+        return vec![(0..starts.len(), slot_for(starts.iter().chain(ends)))];
+    }
+    runs
 }
 
 /// The longest slot (a UTC day, an hour, 15 minutes, a second) that every bucket
@@ -903,7 +952,7 @@ pub async fn breakdown(
     if dims.is_empty() || dims.len() > 6 {
         return Err(Error::invalid("groupBy", "give one to six dimensions"));
     }
-    let mut groups: BTreeMap<Vec<Option<String>>, (Measures, Vec<i64>)> = BTreeMap::new();
+    let mut groups: BTreeMap<Vec<Option<String>>, (Measures, LatencyCounts)> = BTreeMap::new();
     if view == View::Tracked {
         principal.require(Scope::Read)?;
         let filter = filter.authorized(principal)?;
@@ -911,18 +960,25 @@ pub async fn breakdown(
             groups.entry(keys).or_default().0.add(&m);
         }
         if with_percentiles {
+            // One row per group and distinct latency with its count: the memory and
+            // the transfer grow with the distinct values (at most a day of
+            // milliseconds), not with the events.
             let mut q = Query::select();
             q.from(usage_event::Entity)
                 .expr(Expr::cust("latency_ms"))
+                .expr(Expr::cust("COUNT(*)"))
                 .cond_where(filter.condition())
-                .and_where(Expr::cust("latency_ms IS NOT NULL"));
+                .and_where(Expr::cust("latency_ms IS NOT NULL"))
+                .add_group_by([Expr::cust("latency_ms")]);
             for d in dims {
                 q.expr(Expr::cust(d.column()));
+                q.add_group_by([Expr::cust(d.column())]);
             }
             for r in conn.query_all(&q).await.context("reading latencies")? {
                 let latency: i64 = r.try_get_by_index(0).context("reading a latency")?;
-                let keys = key_values(&r, 1, dims)?;
-                groups.entry(keys).or_default().1.push(latency);
+                let count: i64 = r.try_get_by_index(1).context("reading a latency count")?;
+                let keys = key_values(&r, 2, dims)?;
+                groups.entry(keys).or_default().1.push((latency, count));
             }
         }
     } else {
@@ -999,13 +1055,29 @@ fn key_values(r: &QueryResult, first: usize, dims: &[Dimension]) -> Result<Vec<O
         .collect()
 }
 
-/// Nearest-rank percentiles.
-fn percentiles(values: &mut [i64]) -> Option<Percentiles> {
-    if values.is_empty() {
+/// Latencies of a group as (milliseconds, how many events had it).
+type LatencyCounts = Vec<(i64, i64)>;
+
+/// Nearest-rank percentiles of latencies given as (value, how many events had it).
+fn percentiles(values: &mut [(i64, i64)]) -> Option<Percentiles> {
+    let total: i64 = values.iter().map(|&(_, n)| n.max(0)).sum();
+    if total == 0 {
         return None;
     }
     values.sort_unstable();
-    let rank = |p: usize| values[((values.len() * p).div_ceil(100)).max(1) - 1];
+    // The smallest value whose cumulative count reaches rank ⌈total·p/100⌉ (at least 1).
+    let rank = |p: i64| {
+        let wanted = ((total * p) + 99) / 100;
+        let wanted = wanted.max(1);
+        let mut seen = 0;
+        for &(value, n) in values.iter() {
+            seen += n.max(0);
+            if seen >= wanted {
+                return value;
+            }
+        }
+        values[values.len() - 1].0
+    };
     Some(Percentiles {
         p50: rank(50),
         p95: rank(95),
@@ -1294,11 +1366,68 @@ mod tests {
     }
 
     #[test]
+    fn an_odd_offset_in_a_zone_history_slows_only_its_own_buckets() {
+        use chrono::TimeZone;
+        let tz: Tz = "Africa/Monrovia".parse().expect("zone");
+        // Yearly buckets from 1970 to 1980: 1970 and 1971 start at -00:44:30 (the
+        // 1972 bucket too: it starts before the change on 7 January); from 1973 on,
+        // midnight is a whole UTC day.
+        let from = tz.with_ymd_and_hms(1970, 1, 1, 0, 0, 0).unwrap().to_utc();
+        let to = tz.with_ymd_and_hms(1980, 1, 1, 0, 0, 0).unwrap().to_utc();
+        let starts = calendar::buckets(from, to, Granularity::Year, &tz, 100);
+        let ends: Vec<_> = starts
+            .iter()
+            .map(|&s| calendar::next_bucket(s, Granularity::Year, &tz))
+            .collect();
+        let runs = segments(&starts, &ends);
+        assert_eq!(runs.first().map(|r| r.1), Some(1_000_000));
+        assert_eq!(runs.last().map(|r| r.1), Some(D));
+        let daily: usize = runs.iter().filter(|r| r.1 == D).map(|r| r.0.len()).sum();
+        assert_eq!(daily, 7, "1973 to 1979 read whole days: {runs:?}");
+        let covered: usize = runs.iter().map(|r| r.0.len()).sum();
+        assert_eq!(covered, starts.len(), "every bucket in exactly one run");
+        // A zone with one class throughout is one run.
+        let utc_runs = segments(&starts[..1], &ends[..1]);
+        assert_eq!(utc_runs.len(), 1);
+    }
+
+    #[test]
     fn percentiles_use_the_nearest_rank() {
-        let mut v: Vec<i64> = (1..=100).rev().collect();
+        let mut v: Vec<(i64, i64)> = (1..=100).rev().map(|x| (x, 1)).collect();
         assert_eq!(percentiles(&mut v), Some(Percentiles { p50: 50, p95: 95 }));
-        assert_eq!(percentiles(&mut [7]), Some(Percentiles { p50: 7, p95: 7 }));
+        assert_eq!(
+            percentiles(&mut [(7, 1)]),
+            Some(Percentiles { p50: 7, p95: 7 })
+        );
         assert!(percentiles(&mut []).is_none());
+        // 10 events at 100 ms, 9 at 200 ms, 1 at 5,000 ms: the 10th of 20 is the
+        // median (100), the 19th is the 95th percentile (200).
+        let mut counted = vec![(5_000, 1), (200, 9), (100, 10)];
+        assert_eq!(
+            percentiles(&mut counted),
+            Some(Percentiles { p50: 100, p95: 200 })
+        );
+    }
+
+    proptest::proptest! {
+        /// Counting equal latencies changes nothing: the percentiles of (value,
+        /// count) pairs are those of the list with each value repeated.
+        #[test]
+        fn counted_percentiles_equal_those_of_the_expanded_list(
+            values in proptest::collection::vec((0_i64..1_000, 1_i64..20), 1..50)
+        ) {
+            let mut expanded: Vec<i64> = values
+                .iter()
+                .flat_map(|&(v, n)| std::iter::repeat_n(v, n as usize))
+                .collect();
+            expanded.sort_unstable();
+            let at = |p: usize| expanded[(expanded.len() * p).div_ceil(100).max(1) - 1];
+            let mut counted = values.clone();
+            proptest::prop_assert_eq!(
+                percentiles(&mut counted),
+                Some(Percentiles { p50: at(50), p95: at(95) })
+            );
+        }
     }
 
     #[test]

@@ -25,6 +25,7 @@
 pub mod pg;
 
 use crate::domain::alert::{Alert, AlertFilter};
+use crate::domain::analytics;
 use crate::domain::auth::{Principal, Scope};
 use crate::domain::calendar::{self, Granularity};
 use crate::domain::error::{Context, Error, Result};
@@ -32,14 +33,16 @@ use crate::domain::money::Usd;
 use crate::domain::time;
 use crate::domain::usage::UsageEvent;
 use crate::domain::usage::ingest::{LedgerChange, LedgerHook};
-use crate::domain::usage::query::{UsageFilter, cost_sum_expr};
-use crate::entity::usage_event;
+use crate::domain::usage::query::UsageFilter;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use futures::Stream;
 use futures::future::BoxFuture;
-use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query, SubQueryStatement};
-use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, Statement};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
+use sea_orm::{
+    AccessMode, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend,
+    IsolationLevel, Statement, TransactionTrait,
+};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -502,8 +505,13 @@ struct Totals {
     month: Total,
 }
 
+/// Today's and this month's totals of `dims` with the change sequence number they
+/// include, read in one snapshot (a read-only repeatable-read transaction on
+/// PostgreSQL; on SQLite a read transaction is a snapshot). The sums come from the
+/// rollups with raw events only at the edges (`analytics::tracked_cost`), so a seed
+/// costs the same at ten events or ten million.
 async fn seed(
-    conn: &impl ConnectionTrait,
+    conn: &DatabaseConnection,
     dims: &UsageFilter,
     tz: &Tz,
     epoch: u64,
@@ -513,55 +521,49 @@ async fn seed(
     let day_end = calendar::next_bucket(day_start, Granularity::Day, tz);
     let month_start = calendar::bucket_start(now, Granularity::Month, tz);
     let month_end = calendar::next_bucket(month_start, Granularity::Month, tz);
-    let sum = |from: DateTime<Utc>, to: DateTime<Utc>| -> SubQueryStatement {
-        let mut f = dims.clone();
-        f.from = Some(from);
-        f.to = Some(to);
-        Query::select()
-            .expr(cost_sum_expr())
-            .from(usage_event::Entity)
-            .cond_where(f.condition())
-            .to_owned()
-            .into()
-    };
+    let txn = match conn.get_database_backend() {
+        DbBackend::Postgres => {
+            conn.begin_with_config(
+                Some(IsolationLevel::RepeatableRead),
+                Some(AccessMode::ReadOnly),
+            )
+            .await
+        }
+        _ => conn.begin().await,
+    }
+    .context("seeding live totals")?;
     let seq = Query::select()
         .column(Alias::new("change_seq"))
         .from(Alias::new("ledger_state"))
         .and_where(Expr::col(Alias::new("id")).eq(1))
-        .to_owned()
-        .into();
-    // One statement: one snapshot for the sequence number and both sums.
-    let q = Query::select()
-        .expr_as(Expr::SubQuery(None, Box::new(seq)), Alias::new("seq"))
-        .expr_as(
-            Expr::SubQuery(None, Box::new(sum(day_start, day_end))),
-            Alias::new("today"),
-        )
-        .expr_as(
-            Expr::SubQuery(None, Box::new(sum(month_start, month_end))),
-            Alias::new("month"),
-        )
         .to_owned();
-    let row = conn
-        .query_one(&q)
+    let row = txn
+        .query_one(&seq)
         .await
         .context("seeding live totals")?
         .ok_or_else(|| Error::internal("seeding live totals", anyhow::anyhow!("no row")))?;
-    let watermark: i64 = row.try_get("", "seq").context("seeding live totals")?;
-    let today: i64 = row.try_get("", "today").context("seeding live totals")?;
-    let month: i64 = row.try_get("", "month").context("seeding live totals")?;
+    let watermark: i64 = row.try_get_by_index(0).context("seeding live totals")?;
+    let within = |from: DateTime<Utc>, to: DateTime<Utc>| {
+        let mut f = dims.clone();
+        f.from = Some(from);
+        f.to = Some(to);
+        f
+    };
+    let today = analytics::tracked_cost(&txn, &within(day_start, day_end)).await?;
+    let month = analytics::tracked_cost(&txn, &within(month_start, month_end)).await?;
+    txn.rollback().await.context("seeding live totals")?;
     Ok(Totals {
         watermark,
         epoch,
         today: Total {
             start: day_start,
             end: day_end,
-            cost: Usd::from_nanos(today),
+            cost: today,
         },
         month: Total {
             start: month_start,
             end: month_end,
-            cost: Usd::from_nanos(month),
+            cost: month,
         },
     })
 }

@@ -337,7 +337,7 @@ async fn exports_stream_every_event_with_rfc4180_quoting(app: TestApp) {
     let batch: Vec<Value> = (0..2_500)
         .map(|i| json!({"projectId": p, "provider": "openai", "model": "gpt-4o", "inputTokens": 10, "outputTokens": 1,
                         "occurredAt": format!("2026-03-01T00:{:02}:{:02}Z", i / 60 % 60, i % 60), "reportedCostUsd": "0.0000015",
-                        "endpoint": if i == 0 { "a \"quoted\", comma\nand newline" } else { "plain" }, "idempotencyKey": format!("k{i}")}))
+                        "endpoint": if i == 0 { "a \"quoted\", comma; and more" } else { "plain" }, "idempotencyKey": format!("k{i}")}))
         .collect();
     let r = app
         .admin(
@@ -362,11 +362,12 @@ async fn exports_stream_every_event_with_rfc4180_quoting(app: TestApp) {
     assert!(
         csv.starts_with("id,occurred_at,project_id,provider,model,endpoint,source,user,requests,")
     );
-    // 2,500 events over three pages, one header; the first endpoint is quoted and
-    // keeps its newline inside the quotes.
+    // 2,500 events over three pages, one header; the first endpoint is quoted, its
+    // quotes doubled. (An endpoint cannot hold a newline: identifiers refuse control
+    // characters.)
     assert_eq!(csv.matches(",openai,gpt-4o,").count(), 2_500);
     assert!(
-        csv.contains(",\"a \"\"quoted\"\", comma\nand newline\",API,"),
+        csv.contains(",\"a \"\"quoted\"\", comma; and more\",API,"),
         "{}",
         &csv[..600.min(csv.len())]
     );
@@ -387,7 +388,7 @@ async fn exports_stream_every_event_with_rfc4180_quoting(app: TestApp) {
         .map(|l| serde_json::from_str(l).expect("a JSON line"))
         .collect();
     assert_eq!(rows.len(), 60, "one minute of events");
-    assert_eq!(rows[0]["endpoint"], "a \"quoted\", comma\nand newline");
+    assert_eq!(rows[0]["endpoint"], "a \"quoted\", comma; and more");
     assert_eq!(rows[0]["occurred_at"], "2026-03-01T00:00:00.000000Z");
     let (status, _, _) = get(&app, None, "/export/usage.csv").await;
     assert_eq!(status, 401);
