@@ -1,10 +1,12 @@
 //! The `aispend` command line: `serve`, `migrate`, `token create`, `prices import`,
-//! `prices check`, `plugins list`, `plugins inspect`.
+//! `prices check`, `plugins list`, `plugins inspect`, `keys status`, `keys rotate`.
 
 use crate::config::Settings;
 use crate::domain::api_token::{self, NewToken};
 use crate::domain::auth::Scope;
 use crate::domain::ids::ProjectId;
+use crate::domain::key_rotation;
+use crate::domain::keyring::{self, Keyring};
 use crate::domain::price::{catalog, litellm};
 use crate::plugins::{self, Capability, Inspected, PluginInfo, Source};
 use crate::{startup, telemetry};
@@ -42,6 +44,30 @@ enum Command {
     /// Provider plugins.
     #[command(subcommand)]
     Plugins(PluginsCommand),
+    /// The master key that encrypts stored secrets.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum KeysCommand {
+    /// How many credentials and webhook secrets each master key seals.
+    Status,
+    /// Re-encrypt every secret under AISPEND_MASTER_KEY (the new key) that is still
+    /// under the key in <data dir>/master.key (the old one). Safe to interrupt and
+    /// run again.
+    Rotate {
+        /// Secrets per transaction.
+        #[arg(long, default_value_t = 100)]
+        batch: u64,
+        /// Pause between batches, in milliseconds, to spare a busy database.
+        #[arg(long, default_value_t = 0)]
+        pause_ms: u64,
+        /// When every secret is under the new key, write it to <data dir>/master.key
+        /// (replacing the old key), so that AISPEND_MASTER_KEY may then be unset.
+        #[arg(long)]
+        write_key_file: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -160,6 +186,78 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .await
                 .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
             return Ok(print_inspection(&file, &inspected));
+        }
+        Command::Keys(KeysCommand::Status) => {
+            let (db, _) = startup::prepare_database(&settings).await?;
+            let keyring = Keyring::load(settings.master_key.as_deref(), &settings.data_dir)?;
+            let usage = key_rotation::usage(&db).await?;
+            println!("current key: {}", keyring.current_id());
+            for (what, counts) in [
+                ("credentials", &usage.credentials),
+                ("webhook secrets", &usage.webhook_secrets),
+            ] {
+                for (id, n) in counts {
+                    println!("{what} under {id}: {n}");
+                }
+            }
+            println!(
+                "{} secrets under another key",
+                usage.outside(keyring.current_id())
+            );
+        }
+        Command::Keys(KeysCommand::Rotate {
+            batch,
+            pause_ms,
+            write_key_file,
+        }) => {
+            let Some(new_key) = settings
+                .master_key
+                .as_deref()
+                .filter(|k| !k.trim().is_empty())
+            else {
+                anyhow::bail!(
+                    "set AISPEND_MASTER_KEY to the new key (e.g. `openssl rand -base64 32`); \
+                     the key in {} stays loaded to open the old secrets",
+                    settings.data_dir.join(keyring::KEY_FILE).display()
+                );
+            };
+            let (db, _) = startup::prepare_database(&settings).await?;
+            let keyring = Keyring::load(Some(new_key), &settings.data_dir)?;
+            let current = keyring.current_id().to_owned();
+            let before = key_rotation::usage(&db).await?.outside(&current);
+            eprintln!("rotating {before} secrets to key {current}");
+            let pause = std::time::Duration::from_millis(pause_ms);
+            let done = key_rotation::rotate(&db, &keyring, batch, pause, |p| {
+                eprintln!(
+                    "re-encrypted {} of {before} (credentials {}, webhook secrets {})",
+                    p.credentials + p.webhook_secrets,
+                    p.credentials,
+                    p.webhook_secrets
+                );
+            })
+            .await?;
+            let left = key_rotation::usage(&db).await?.outside(&current);
+            println!(
+                "re-encrypted {} credentials and {} webhook secrets; {left} secrets left under another key",
+                done.credentials, done.webhook_secrets
+            );
+            if left > 0 {
+                eprintln!("some secrets changed while rotating: run `aispend keys rotate` again");
+                return Ok(ExitCode::FAILURE);
+            }
+            if write_key_file {
+                let path = keyring::replace_key_file(&settings.data_dir, new_key)?;
+                println!(
+                    "{} now holds key {current}; the old key is no longer needed",
+                    path.display()
+                );
+            } else {
+                println!(
+                    "every secret is under key {current}: the old key in {} is no longer needed \
+                     (run again with --write-key-file to replace it)",
+                    settings.data_dir.join(keyring::KEY_FILE).display()
+                );
+            }
         }
         Command::Migrate => {
             startup::prepare_database(&settings).await?;

@@ -399,3 +399,155 @@ fn migrate_is_repeatable_and_a_bad_database_url_is_a_clear_error() {
         "the URL's password is never printed"
     );
 }
+
+/// Runs a one-shot command to completion; (success, stdout, stderr).
+fn run(mut cmd: Command) -> (bool, String, String) {
+    let out = cmd.output().expect("aispend runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Opens every stored secret of the data directory's SQLite database with the keys
+/// `aispend` would load (`env_key` and the key file); (credentials, webhook secrets).
+async fn open_every_secret(dir: &Path, env_key: Option<&str>) -> (usize, usize) {
+    use aispend::domain::budget::secret;
+    use aispend::domain::ids::BudgetId;
+    use aispend::domain::keyring::{Keyring, Sealed};
+    use aispend::entity::{budget, credential};
+    use sea_orm::EntityTrait;
+    let keyring = Keyring::load(env_key, dir).expect("the keys load");
+    let db = sea_orm::Database::connect(format!(
+        "sqlite://{}?mode=ro",
+        dir.join("aispend.db").display()
+    ))
+    .await
+    .expect("the database opens");
+    let credentials = credential::Entity::find().all(&db).await.unwrap();
+    for c in &credentials {
+        let sealed = Sealed {
+            bytes: c.secret_ciphertext.clone(),
+            key_id: c.secret_key_id.clone(),
+        };
+        let plain = keyring.open(&sealed, c.id.as_bytes()).expect("opens");
+        assert!(plain.starts_with("sk-admin-rotate-"), "{plain}");
+    }
+    let budgets = budget::Entity::find().all(&db).await.unwrap();
+    let mut secrets = 0;
+    for b in &budgets {
+        if let Some(stored) = &b.webhook_secret {
+            let plain = secret::open(&keyring, BudgetId(b.id), stored).expect("opens");
+            assert!(plain.starts_with("rotate-webhook-secret-"), "{plain}");
+            secrets += 1;
+        }
+    }
+    (credentials.len(), secrets)
+}
+
+/// The number `aispend keys status` reports as still under another key.
+fn outside(dir: &Path, env_key: &str) -> u64 {
+    let mut cmd = aispend(dir);
+    cmd.env("AISPEND_MASTER_KEY", env_key)
+        .args(["keys", "status"]);
+    let (ok, stdout, stderr) = run(cmd);
+    assert!(ok, "{stderr}");
+    stdout
+        .lines()
+        .find_map(|l| l.strip_suffix(" secrets under another key"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no count in {stdout}"))
+}
+
+#[tokio::test]
+async fn keys_rotate_killed_half_way_finishes_on_a_second_run_and_the_old_key_can_go() {
+    let dir = tempfile::tempdir().unwrap();
+    // The first start creates master.key (the old key); secrets are stored under it.
+    let server = serve_with_admin_token(dir.path());
+    const CREDENTIALS: usize = 120;
+    for chunk in 0..CREDENTIALS / 20 {
+        let mutations: String = (0..20)
+            .map(|i| {
+                let n = chunk * 20 + i;
+                format!("c{n}: addCredential(input: {{provider: \"openai\", label: \"k{n}\", secret: \"sk-admin-rotate-{n:04}-abcdef\"}}) {{ id }} ")
+            })
+            .collect();
+        let r = server
+            .graphql(ADMIN, &format!("mutation {{ {mutations} }}"))
+            .await;
+        assert!(r.get("errors").is_none(), "{r:#}");
+    }
+    for n in 0..3 {
+        let r = server
+            .graphql(ADMIN, &format!("mutation {{ createBudget(input: {{name: \"b{n}\", amountUsd: \"10\", period: MONTHLY, thresholds: [50], webhookUrl: \"https://hooks.example.com/{n}\", webhookSecret: \"rotate-webhook-secret-{n:04}-0123456789\"}}) {{ id }} }}"))
+            .await;
+        assert!(r.get("errors").is_none(), "{r:#}");
+    }
+    server.terminate();
+    let total = (CREDENTIALS + 3) as u64;
+    let new_key = "bmV3LW1hc3Rlci1rZXktZm9yLXJvdGF0aW9uLXRlc3Q="; // 32 bytes
+    assert_eq!(outside(dir.path(), new_key), total);
+
+    // Without the new key in the environment there is nothing to rotate to.
+    let mut cmd = aispend(dir.path());
+    cmd.args(["keys", "rotate"]);
+    let (ok, _, stderr) = run(cmd);
+    assert!(!ok);
+    assert!(stderr.contains("set AISPEND_MASTER_KEY"), "{stderr}");
+
+    // One secret per transaction, paced: kill -9 once 20 are done.
+    let mut child = aispend(dir.path())
+        .env("AISPEND_MASTER_KEY", new_key)
+        .args(["keys", "rotate", "--batch", "1", "--pause-ms", "50"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("aispend keys rotate starts");
+    let progress = lines(child.stderr.take().unwrap());
+    loop {
+        let line = progress
+            .recv_timeout(Duration::from_secs(60))
+            .expect("rotation reports progress");
+        if line.starts_with("re-encrypted 20 of") {
+            break;
+        }
+    }
+    child.kill().expect("SIGKILL");
+    let _ = child.wait();
+    let left = outside(dir.path(), new_key);
+    assert!(
+        left > 0 && left <= total - 20,
+        "{left} of {total} left after the kill"
+    );
+    // Half-rotated: every secret still opens with both keys loaded.
+    assert_eq!(
+        open_every_secret(dir.path(), Some(new_key)).await,
+        (CREDENTIALS, 3)
+    );
+
+    // The second run finishes the job and replaces the key file with the new key.
+    let mut cmd = aispend(dir.path());
+    cmd.env("AISPEND_MASTER_KEY", new_key)
+        .args(["keys", "rotate", "--write-key-file"]);
+    let (ok, stdout, stderr) = run(cmd);
+    assert!(ok, "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("0 secrets left under another key"),
+        "{stdout}"
+    );
+    assert_eq!(outside(dir.path(), new_key), 0);
+    // The old key is gone: the key file alone (no AISPEND_MASTER_KEY) opens everything.
+    assert_eq!(open_every_secret(dir.path(), None).await, (CREDENTIALS, 3));
+    let file = std::fs::read_to_string(dir.path().join("master.key")).unwrap();
+    assert_eq!(file.trim(), new_key);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.path().join("master.key"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+}

@@ -209,6 +209,31 @@ fn create_key_file(path: &PathBuf) -> anyhow::Result<[u8; KEY_BYTES]> {
     Ok(key)
 }
 
+/// Replaces the key file in `data_dir` with `key_text` (base64 of 32 bytes), mode
+/// 0600, atomically (a new file renamed over the old one): after a rotation, the old
+/// key is gone and the data directory holds the key every secret is sealed under.
+pub fn replace_key_file(data_dir: &Path, key_text: &str) -> anyhow::Result<PathBuf> {
+    let key = decode_key(key_text, "AISPEND_MASTER_KEY")?;
+    let path = data_dir.join(KEY_FILE);
+    let fresh = data_dir.join(format!("{KEY_FILE}.new"));
+    let _ = std::fs::remove_file(&fresh);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options
+        .open(&fresh)
+        .map_err(|e| anyhow::anyhow!("creating {}: {e}", fresh.display()))?;
+    std::io::Write::write_all(&mut file, format!("{}\n", BASE64.encode(key)).as_bytes())?;
+    file.sync_all()?;
+    std::fs::rename(&fresh, &path)
+        .map_err(|e| anyhow::anyhow!("replacing {}: {e}", path.display()))?;
+    Ok(path)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

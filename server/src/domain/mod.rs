@@ -14,6 +14,7 @@ pub mod egress;
 pub mod error;
 pub mod ids;
 pub mod insights;
+pub mod key_rotation;
 pub mod keyring;
 pub mod live;
 pub mod money;

@@ -31,6 +31,19 @@ pub fn seal(keyring: &Keyring, budget: BudgetId, secret: &str) -> Result<String>
     ))
 }
 
+/// The id of the key a stored secret was sealed under.
+pub fn key_id(stored: &str) -> Option<&str> {
+    stored
+        .strip_prefix(SCHEME)
+        .and_then(|rest| rest.split_once(':'))
+        .map(|(id, _)| id)
+}
+
+/// The start of every secret sealed under key `key_id` (for finding the others).
+pub fn prefix_for(key_id: &str) -> String {
+    format!("{SCHEME}{key_id}:")
+}
+
 /// The secret from its stored form.
 pub fn open(keyring: &Keyring, budget: BudgetId, stored: &str) -> Result<String> {
     let undecodable =
