@@ -2,6 +2,7 @@
 //! module lists its scenarios in `db_tests!`, so they run on SQLite and, in the
 //! PostgreSQL pass, on a fresh PostgreSQL database.
 
+mod access;
 mod analytics;
 mod auth;
 mod budgets;
