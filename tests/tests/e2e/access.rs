@@ -38,8 +38,6 @@ const CALLERS: [Caller; 6] = [
 enum Class {
     /// Anyone, with or without a token (who am I, the server's version).
     Public,
-    /// Any valid token.
-    AnyToken,
     /// INGEST (or ADMIN), for the token's own project.
     Ingest,
     /// INGEST or READ (or ADMIN), for the token's own project: an application's
@@ -70,7 +68,6 @@ fn expected(class: Class, caller: Caller) -> &'static str {
         (_, Class::Public) => "ok",
         (Caller::NoToken | Caller::Revoked, _) => "UNAUTHORIZED",
         (Caller::Admin, _) => "ok",
-        (_, Class::AnyToken) => "ok",
         (Caller::IngestP, Class::Ingest) => "ok",
         (Caller::IngestP | Caller::ReadP, Class::IngestOrRead) => "ok",
         (_, Class::IngestOrRead) => "FORBIDDEN",
