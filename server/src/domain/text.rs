@@ -38,7 +38,9 @@ pub fn problem(value: &str, kind: TextKind) -> Option<String> {
 }
 
 /// The first refused character anywhere in a JSON value's keys (as identifiers) and
-/// string values (as free-form text), with the path to it (`metadata.a.b`).
+/// string values (as free-form text), with the path to it (`metadata.a.b`). A refused
+/// key is reported at the object that holds it, so the path never carries the
+/// character it refuses.
 pub fn json_problem(value: &serde_json::Value, path: &str) -> Option<(String, String)> {
     match value {
         serde_json::Value::String(s) => {
@@ -48,13 +50,13 @@ pub fn json_problem(value: &serde_json::Value, path: &str) -> Option<(String, St
             .iter()
             .enumerate()
             .find_map(|(i, v)| json_problem(v, &format!("{path}.{i}"))),
-        serde_json::Value::Object(map) => map.iter().find_map(|(k, v)| {
-            let here = format!("{path}.{k}");
-            match problem(k, TextKind::Identifier) {
-                Some(m) => Some((here, m)),
-                None => json_problem(v, &here),
-            }
-        }),
+        serde_json::Value::Object(map) => {
+            map.iter()
+                .find_map(|(k, v)| match problem(k, TextKind::Identifier) {
+                    Some(m) => Some((path.to_owned(), format!("a key {m}"))),
+                    None => json_problem(v, &format!("{path}.{k}")),
+                })
+        }
         _ => None,
     }
 }
@@ -89,8 +91,11 @@ mod tests {
     fn json_is_checked_keys_and_values_with_the_path() {
         let v = serde_json::json!({"ok": "fine\n", "nested": {"k\u{0}": 1}});
         assert_eq!(
-            json_problem(&v, "metadata").unwrap().0,
-            "metadata.nested.k\u{0}"
+            json_problem(&v, "metadata").unwrap(),
+            (
+                "metadata.nested".to_owned(),
+                "a key must not contain control characters (found U+0000)".to_owned()
+            )
         );
         let v = serde_json::json!({"list": ["a", "b\u{1}"]});
         assert_eq!(json_problem(&v, "metadata").unwrap().0, "metadata.list.1");

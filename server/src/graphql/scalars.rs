@@ -28,6 +28,12 @@ impl ScalarType for Timestamp {
         }
     }
 
+    /// Checked during validation too, so a bad value inside an input object is
+    /// reported with its argument path (`input.occurredAt`), not only the object.
+    fn is_valid(value: &Value) -> bool {
+        Self::parse(value.clone()).is_ok()
+    }
+
     fn to_value(&self) -> Value {
         Value::String(self.0.to_rfc3339_opts(SecondsFormat::AutoSi, true))
     }

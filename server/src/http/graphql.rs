@@ -124,6 +124,12 @@ fn classify(error: &mut ServerError) {
     {
         return;
     }
+    // Validation names the field and the type; say what the type accepts.
+    if error.message.contains("expected type \"DateTime\"") {
+        error.message.push_str(
+            ": an RFC 3339 date-time from 1970-01-01T00:00:00Z up to 2200-01-01T00:00:00Z",
+        );
+    }
     let ext = error.extensions.get_or_insert_with(Default::default);
     // An argument written inline that does not coerce (a date out of range, a bad
     // enum) fails while the field resolves, so it carries the field's path; it is

@@ -10,6 +10,7 @@ mod credentials;
 mod cross_process;
 mod docs;
 mod health;
+mod hostile;
 mod idempotency;
 mod ingest;
 mod insights;

@@ -106,6 +106,8 @@ pub struct ParseContext {
 pub const MAX_TEXT_LEN: usize = 200;
 /// Largest metadata object, serialised.
 pub const MAX_METADATA_BYTES: usize = 16 * 1024;
+/// Deepest nesting of objects and lists in `metadata` (the object itself is 1).
+pub const MAX_METADATA_DEPTH: usize = 8;
 /// Largest latency accepted (a day).
 pub const MAX_LATENCY_MS: i64 = 86_400_000;
 /// Largest cost a single event may report.
@@ -118,6 +120,15 @@ pub fn earliest_occurred_at() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2000, 1, 1, 0, 0, 0)
         .single()
         .unwrap_or_default()
+}
+
+/// How many objects and lists deep a JSON value nests (a scalar is 0).
+fn depth(value: &Value) -> usize {
+    match value {
+        Value::Array(items) => 1 + items.iter().map(depth).max().unwrap_or(0),
+        Value::Object(map) => 1 + map.values().map(depth).max().unwrap_or(0),
+        _ => 0,
+    }
 }
 
 fn text(value: Option<String>, field: &str, errors: &mut Vec<FieldError>) -> Option<String> {
@@ -327,6 +338,12 @@ impl RawUsage {
                     text::json_problem(&Value::Object(map.clone()), "metadata")
                 {
                     errors.push(FieldError::new(field, problem));
+                }
+                if depth(&Value::Object(map.clone())) > MAX_METADATA_DEPTH {
+                    errors.push(FieldError::new(
+                        "metadata",
+                        format!("must nest at most {MAX_METADATA_DEPTH} objects or lists deep"),
+                    ));
                 }
                 let text = serde_json::to_string(&map).unwrap_or_default();
                 if text.len() > MAX_METADATA_BYTES {
