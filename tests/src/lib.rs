@@ -115,6 +115,27 @@ impl Drop for TestApp {
     }
 }
 
+/// The instant a test server's clock starts at unless `AISPEND_TEST_CLOCK` names
+/// another: noon UTC on a Wednesday in the middle of a month, so a test that records
+/// spend "now" and reads "today", "this week" or "this month" back never straddles a
+/// period boundary, in UTC or any zone from UTC-11 to UTC+11, whatever the date the
+/// suite runs on. The clock advances in real time from there.
+pub const PINNED_NOW: &str = "2026-12-09T12:00:00Z";
+
+/// Where test servers' clocks start: `AISPEND_TEST_CLOCK` (RFC 3339) when set (to run
+/// the suite at an awkward instant on purpose), else [`PINNED_NOW`].
+pub fn test_clock_start() -> chrono::DateTime<chrono::Utc> {
+    let text = std::env::var("AISPEND_TEST_CLOCK").unwrap_or_else(|_| PINNED_NOW.to_owned());
+    text.parse()
+        .unwrap_or_else(|e| panic!("AISPEND_TEST_CLOCK `{text}` is not an RFC 3339 instant: {e}"))
+}
+
+/// The server's clock (the test clock once a server of this process started): what
+/// a test computes "now", "today" or "this month" from.
+pub fn now() -> chrono::DateTime<chrono::Utc> {
+    aispend::domain::time::now()
+}
+
 /// Settings for a server on port 0 with its own data directory.
 pub fn test_settings(
     data_dir: &std::path::Path,
@@ -152,6 +173,7 @@ pub fn test_settings(
             workers: 2,
         },
         limits: Default::default(),
+        test_clock: Some(test_clock_start()),
     }
 }
 

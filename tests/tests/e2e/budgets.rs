@@ -62,7 +62,7 @@ pub async fn alerts_of(app: &TestApp, budget: &str) -> Vec<Value> {
     alerts
 }
 
-async fn status(app: &TestApp, id: &str) -> Value {
+pub async fn status(app: &TestApp, id: &str) -> Value {
     app.admin(STATUS, json!({"id": id})).await.data()["budget"]["status"].clone()
 }
 
@@ -295,7 +295,7 @@ async fn a_berlin_month_and_a_dst_week_have_their_own_periods(app: TestApp) {
 
     // The current Berlin month: its bounds are local midnights, and only its own
     // events count.
-    let now = Utc::now();
+    let now = aispend_e2e::now();
     let start = month_start(chrono_tz::Europe::Berlin, now);
     let s = status(&app, &berlin_month).await;
     assert_eq!(utc(s["periodStart"].as_str().unwrap()), start);

@@ -5,6 +5,7 @@
 mod analytics;
 mod auth;
 mod budgets;
+mod clock;
 mod credentials;
 mod cross_process;
 mod docs;

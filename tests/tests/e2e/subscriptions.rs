@@ -63,7 +63,7 @@ async fn cost_updates_carry_exact_running_totals(app: TestApp) {
     let project = app.create_project("checkout").await;
     let other = app.create_project("search").await;
     crate::ingest::price_acme(&app).await;
-    let now = Utc::now();
+    let now = aispend_e2e::now();
     spend(&app, &project, "1.5", None).await;
     // Earlier this month but not today (skipped on the 1st).
     let earlier_this_month = now.day() > 1;
@@ -166,7 +166,7 @@ async fn cost_updates_carry_exact_running_totals(app: TestApp) {
         .await;
     let (u, _) = sync(&app, &mut tz, &project, "0.01").await;
     let local = chrono_tz::Pacific::Kiritimati;
-    let l = Utc::now().with_timezone(&local);
+    let l = aispend_e2e::now().with_timezone(&local);
     let start = local
         .with_ymd_and_hms(l.year(), l.month(), l.day(), 0, 0, 0)
         .unwrap()

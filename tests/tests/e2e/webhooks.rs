@@ -92,12 +92,13 @@ fn verify(header: &str, body: &[u8]) -> i64 {
     mac.update(body);
     mac.verify_slice(&v1)
         .expect("the signature matches the body");
-    let now = chrono::Utc::now().timestamp();
+    let now = aispend_e2e::now().timestamp();
     assert!((now - t).abs() < 120, "the timestamp is current");
     t
 }
 
-/// Runs the README's Python `verify` (the block a receiver would copy) on a delivery.
+/// Runs the README's Python `verify` (the block a receiver would copy) on a delivery,
+/// with Python's clock set to the server's.
 fn readme_python_verify(header: &str, body: &[u8]) -> bool {
     use std::io::Write;
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
@@ -107,8 +108,11 @@ fn readme_python_verify(header: &str, body: &[u8]) -> bool {
         .nth(1)
         .and_then(|rest| rest.split("```").next())
         .expect("README.md has a Python block");
+    // The receiver's clock is the server's (the test clock), so the snippet's freshness
+    // check compares like with like.
+    let now = aispend_e2e::now().timestamp();
     let program = format!(
-        "{snippet}\nimport sys\nbody = sys.stdin.buffer.read()\nprint(verify(sys.argv[1].encode(), sys.argv[2], body))\n"
+        "import time as _clock\n_clock.time = lambda: {now}.0\n{snippet}\nimport sys\nbody = sys.stdin.buffer.read()\nprint(verify(sys.argv[1].encode(), sys.argv[2], body))\n"
     );
     let mut child = std::process::Command::new("python3")
         .args(["-c", &program, SECRET, header])
