@@ -148,6 +148,7 @@ impl Application {
             }),
         );
         let sync_wake = Arc::new(Notify::new());
+        let scheduler_passes = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let sync = Arc::new(SyncContext {
             engine: SyncEngine {
                 db: db.clone(),
@@ -156,10 +157,12 @@ impl Application {
                 settings: settings.sync.settings(),
             },
             wake: sync_wake.clone(),
+            scheduler_passes: scheduler_passes.clone(),
         });
         let sync_queue = jobs::sync::register(&mut jobs, sync.clone(), settings.sync.workers);
         let state = AppState {
             sync_wake,
+            scheduler_passes,
             db: db.clone(),
             db_kind,
             auth,

@@ -8,6 +8,17 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+/// A loopback address that refuses connections (an unreachable provider in the worker
+/// test): bound but never listening, reserved for as long as the socket lives.
+fn refusing_address() -> (tokio::net::TcpSocket, std::net::SocketAddr) {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let address = socket.local_addr().unwrap();
+    (socket, address)
+}
+
+/// The binary with a clean environment: nothing `AISPEND_*` inherited from the shell
+/// that runs the tests (`env_clear`), only what is set here.
 fn aispend(data_dir: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_aispend"));
     cmd.env_clear()
@@ -15,8 +26,6 @@ fn aispend(data_dir: &Path) -> Command {
         .env("AISPEND_DATA_DIR", data_dir)
         .env("AISPEND_LISTEN", "127.0.0.1:0")
         .env("AISPEND_LOG", "info")
-        // A closed loopback port stands for an unreachable provider (worker test).
-        .env("AISPEND_PLUGIN_ALLOW_HOSTS", "127.0.0.1:9")
         .env("AISPEND_SYNC_RETRIES", "0")
         .env("AISPEND_SYNC_SCHEDULER_MS", "100")
         .env("AISPEND_JOBS_POLL_MS", "50");
@@ -198,9 +207,10 @@ async fn a_first_start_prints_an_admin_token_once_and_sigterm_stops_cleanly() {
 const ADMIN: &str = "cli-worker-admin-0123456789";
 
 /// `aispend serve` with a configured admin token and no sync scheduler.
-fn serve_with_admin_token(data_dir: &Path) -> Server {
+fn serve_with_admin_token(data_dir: &Path, unreachable: std::net::SocketAddr) -> Server {
     let mut cmd = aispend(data_dir);
     cmd.env("AISPEND_ADMIN_TOKEN", ADMIN)
+        .env("AISPEND_PLUGIN_ALLOW_HOSTS", unreachable.to_string())
         .env("AISPEND_SYNC_SCHEDULER", "false")
         .arg("serve");
     start(cmd)
@@ -211,8 +221,9 @@ async fn aispend_worker_runs_scheduled_syncs_without_http_and_stops_on_sigterm()
     let dir = tempfile::tempdir().unwrap();
     // The server stores a credential (its own scheduler is off), then stops: what
     // follows is the worker's alone, with no server to share the queue with.
-    let server = serve_with_admin_token(dir.path());
-    let added = server.graphql(ADMIN, "mutation { addCredential(input: {provider: \"openai\", label: \"w\", secret: \"sk-admin-0123456789abcdef\", baseUrl: \"http://127.0.0.1:9\"}) { id } }").await;
+    let (_held, unreachable) = refusing_address();
+    let server = serve_with_admin_token(dir.path(), unreachable);
+    let added = server.graphql(ADMIN, &format!("mutation {{ addCredential(input: {{provider: \"openai\", label: \"w\", secret: \"sk-admin-0123456789abcdef\", baseUrl: \"http://{unreachable}\"}}) {{ id }} }}")).await;
     assert!(added["data"]["addCredential"]["id"].is_string(), "{added}");
     assert_eq!(
         server.graphql(ADMIN, "{ syncRuns { id } }").await["data"]["syncRuns"],
@@ -222,6 +233,7 @@ async fn aispend_worker_runs_scheduled_syncs_without_http_and_stops_on_sigterm()
 
     // A worker process (no HTTP) schedules and executes the credential's syncs.
     let mut worker = aispend(dir.path())
+        .env("AISPEND_PLUGIN_ALLOW_HOSTS", unreachable.to_string())
         .arg("worker")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -256,7 +268,7 @@ async fn aispend_worker_runs_scheduled_syncs_without_http_and_stops_on_sigterm()
     // A server started afterwards sees what the worker did: a scheduled run that
     // could not reach the provider (the closed port), after one attempt (retries are
     // 0 here).
-    let server = serve_with_admin_token(dir.path());
+    let server = serve_with_admin_token(dir.path(), unreachable);
     let runs = server
         .graphql(ADMIN, "{ syncRuns { trigger status errorKind attempts } }")
         .await;

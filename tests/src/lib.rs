@@ -223,6 +223,36 @@ pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Settin
     }
 }
 
+/// Waits until `condition` holds (checked every 20 ms); panics naming `what` if it
+/// does not within `within`. The way to wait for something asynchronous: never a
+/// bare sleep.
+pub async fn wait_until<F, Fut>(what: &str, within: std::time::Duration, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + within;
+    while !condition().await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out after {within:?} waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// A loopback address that refuses connections, reserved for as long as the returned
+/// socket lives: bound but never listening, so no other process can take the port
+/// (unlike a port bound, noted and released, or a fixed port like 9).
+pub fn refusing_address() -> (tokio::net::TcpSocket, SocketAddr) {
+    let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+    socket
+        .bind("127.0.0.1:0".parse().expect("a socket address"))
+        .expect("binding a loopback port");
+    let address = socket.local_addr().expect("a bound address");
+    (socket, address)
+}
+
 /// A temporary plugin folder holding these components from the plugin build (test
 /// fixtures and the example plugin are built there but never bundled).
 pub fn plugin_dir(files: &[&str]) -> TempDir {
@@ -332,6 +362,38 @@ impl TestApp {
             _data_dir: data_dir,
             _pg: None,
         }
+    }
+
+    /// Waits until this server has `n` live alert subscribers registered, so an alert
+    /// raised from then on reaches each of them.
+    pub async fn wait_for_alert_subscribers(&self, n: usize) {
+        let live = self.state.live.clone();
+        wait_until(
+            &format!("{n} alert subscriber(s)"),
+            std::time::Duration::from_secs(10),
+            || {
+                let live = live.clone();
+                async move { live.alert_subscribers() >= n }
+            },
+        )
+        .await;
+    }
+
+    /// Waits until this server's sync scheduler has completed `n` more passes than it
+    /// had when called.
+    pub async fn wait_for_scheduler_passes(&self, n: u64) {
+        use std::sync::atomic::Ordering;
+        let passes = self.state.scheduler_passes.clone();
+        let target = passes.load(Ordering::SeqCst) + n;
+        wait_until(
+            &format!("{n} more scheduler passes"),
+            std::time::Duration::from_secs(30),
+            || {
+                let passes = passes.clone();
+                async move { passes.load(Ordering::SeqCst) >= target }
+            },
+        )
+        .await;
     }
 
     /// Opens a websocket to `/graphql/ws` (graphql-transport-ws), sends

@@ -378,10 +378,9 @@ async fn outages_back_off_exponentially_then_fail_the_run(backend: Backend) {
 }
 
 async fn connection_failures_back_off_like_outages(backend: Backend) {
-    // A port nothing listens on: bind one, note it, close it.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
-    let port = closed.local_addr().expect("an address").port();
-    drop(closed);
+    // A port that refuses connections, held for the whole test.
+    let (_held, closed) = aispend_e2e::refusing_address();
+    let port = closed.port();
     let allow = format!("127.0.0.1:{port}");
     let app = spawn_app_with(backend, |s| s.plugin_allow_hosts = vec![allow]).await;
     let r = app
@@ -818,8 +817,26 @@ async fn two_processes_run_each_scheduled_sync_once(backend: Backend) {
     )
     .await;
     let peer = s.app.spawn_peer().await;
-    // Both schedule every 200 ms; each (credential, kind, tick) is inserted once.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Both schedule every 200 ms; each (credential, kind, tick) is inserted once. Wait
+    // for the scheduled runs to end, then for three more passes of each process's
+    // scheduler after that: none of them may insert a run again.
+    let p = &peer;
+    aispend_e2e::wait_until(
+        "two scheduled runs to end",
+        Duration::from_secs(30),
+        move || async move {
+            let r = p
+                .admin(
+                    "{ syncRuns(filter: {statuses: [SUCCEEDED, FAILED]}) { id } }",
+                    json!({}),
+                )
+                .await;
+            r.data()["syncRuns"].as_array().map_or(0, Vec::len) >= 2
+        },
+    )
+    .await;
+    s.app.wait_for_scheduler_passes(3).await;
+    peer.wait_for_scheduler_passes(3).await;
     let r = peer
         .admin("{ syncRuns { kind trigger status } }", json!({}))
         .await;

@@ -159,6 +159,22 @@ async fn wait_for_status(app: &TestApp, budget: &str, status: &str) -> Value {
     }
 }
 
+/// After the alert's delivery status became final (`alert`, as the server reports
+/// it): the receiver got exactly the attempts the server recorded. Nothing more can
+/// arrive: an attempt is recorded before the status is set, and a delivery job that
+/// runs again finds the status final and sends nothing.
+fn nothing_more_will_arrive(alert: &Value, receiver: &Receiver) {
+    assert!(
+        ["DELIVERED", "FAILED"].contains(&alert["deliveryStatus"].as_str().unwrap_or("")),
+        "{alert:#}"
+    );
+    assert_eq!(
+        receiver.requests().len(),
+        alert["deliveries"].as_array().map_or(0, Vec::len),
+        "every request received was recorded as an attempt: {alert:#}"
+    );
+}
+
 async fn a_failing_webhook_is_retried_with_backoff_and_every_delivery_is_signed(backend: Backend) {
     let receiver = Receiver::start(2).await;
     let allowed = receiver.addr.to_string();
@@ -237,7 +253,8 @@ async fn a_failing_webhook_is_retried_with_backoff_and_every_delivery_is_signed(
     );
     assert!(!summary.contains("http"), "no links in the summary");
 
-    // Exponential backoff (300 ms base, up to 50% jitter): ~300 ms, then ~600 ms.
+    // Exponential backoff (300 ms base, up to 50% jitter): at least 300 ms, then at
+    // least 600 ms. Only lower bounds: a loaded machine may add any delay.
     let first_wait = got[1].at - got[0].at;
     let second_wait = got[2].at - got[1].at;
     assert!(
@@ -248,14 +265,9 @@ async fn a_failing_webhook_is_retried_with_backoff_and_every_delivery_is_signed(
         second_wait >= Duration::from_millis(600),
         "second retry after {second_wait:?}"
     );
-    assert!(
-        first_wait < Duration::from_secs(5) && second_wait < Duration::from_secs(5),
-        "{first_wait:?} {second_wait:?}"
-    );
 
-    // Delivered means done: nothing more arrives.
-    tokio::time::sleep(Duration::from_millis(800)).await;
-    assert_eq!(receiver.requests().len(), 3);
+    // Delivered means done: the job is finished, nothing more arrives.
+    nothing_more_will_arrive(&alert, &receiver);
 }
 
 async fn attempts_are_capped(backend: Backend) {
@@ -278,8 +290,7 @@ async fn attempts_are_capped(backend: Backend) {
     let alert = wait_for_status(&app, &budget, "FAILED").await;
     assert_eq!(alert["deliveryStatus"], "FAILED");
     assert_eq!(alert["deliveries"].as_array().unwrap().len(), 3);
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(receiver.requests().len(), 3, "no attempt after the last");
+    nothing_more_will_arrive(&alert, &receiver);
 }
 
 async fn a_private_destination_needs_the_operators_permission(backend: Backend) {
