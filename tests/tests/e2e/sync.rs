@@ -513,10 +513,15 @@ async fn concurrent_sync_now_joins_one_run_and_queues_another_behind_it(backend:
         (Some("SUCCEEDED"), Some("SUCCEEDED"))
     );
     // One at a time: the second started only after the first had finished.
-    assert!(
-        b["startedAt"].as_str() >= a["finishedAt"].as_str(),
-        "{a:#} {b:#}"
-    );
+    // (As instants: RFC 3339 strings with and without fractional seconds do not sort
+    // as text, and both must be present.)
+    let at = |v: &Value| -> chrono::DateTime<chrono::Utc> {
+        v.as_str()
+            .unwrap_or_else(|| panic!("a timestamp, got {v}"))
+            .parse()
+            .expect("an RFC 3339 time")
+    };
+    assert!(at(&b["startedAt"]) >= at(&a["finishedAt"]), "{a:#} {b:#}");
     assert_eq!(reports(&s.app).await.len(), 3);
 }
 
