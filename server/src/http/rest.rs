@@ -727,6 +727,30 @@ pub async fn record_usage(
     expect("input_tokens", "number", true);
     expect("output_tokens", "number", true);
     expect("request_timestamp", "string", false);
+    expect("idempotency_key", "string", false);
+    // A retry-safe key: the `Idempotency-Key` header or the `idempotency_key` field
+    // (the same key if both), with GraphQL's `idempotencyKey` semantics.
+    let header_key = match headers.get("idempotency-key").map(|v| v.to_str()) {
+        None => None,
+        Some(Ok(k)) => Some(k.to_owned()),
+        Some(Err(_)) => {
+            details.push(json!({"code": "custom", "path": ["idempotency_key"],
+                "message": "the Idempotency-Key header must be visible ASCII"}));
+            None
+        }
+    };
+    let body_key = body
+        .get("idempotency_key")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let idempotency_key = match (header_key, body_key) {
+        (Some(h), Some(b)) if h != b => {
+            details.push(json!({"code": "custom", "path": ["idempotency_key"],
+                "message": "differs from the Idempotency-Key header; send one key"}));
+            None
+        }
+        (h, b) => h.or(b),
+    };
     if !details.is_empty() {
         return portal_error(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -755,6 +779,7 @@ pub async fn record_usage(
         input_tokens: body.get("input_tokens").and_then(Value::as_i64),
         output_tokens: body.get("output_tokens").and_then(Value::as_i64),
         occurred_at,
+        idempotency_key,
         ..RawUsage::default()
     };
     match state
@@ -764,6 +789,13 @@ pub async fn record_usage(
         .await
     {
         Ok(mut recorded) => match recorded.pop() {
+            // A repeated key: the event stored first, `200` instead of `201`.
+            Some(r) if r.duplicate => (
+                StatusCode::OK,
+                [("idempotent-replayed", "true")],
+                axum::Json(usage_record(&r.event)),
+            )
+                .into_response(),
             Some(r) => (StatusCode::CREATED, axum::Json(usage_record(&r.event))).into_response(),
             None => ApiError::from(Error::internal(
                 "recording usage",
@@ -781,6 +813,7 @@ pub async fn record_usage(
                         "inputTokens" => "input_tokens",
                         "outputTokens" => "output_tokens",
                         "occurredAt" => "request_timestamp",
+                        "idempotencyKey" => "idempotency_key",
                         other => other,
                     };
                     json!({"code": "custom", "path": [snake], "message": f.message})
