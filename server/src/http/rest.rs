@@ -485,11 +485,30 @@ fn log_row(book: &crate::domain::price::book::PriceBook, e: &UsageEvent) -> Valu
 }
 
 /// A CSV field: quoted when it holds a comma, a quote or a line break (RFC 4180).
+/// Text that a spreadsheet would run as a formula (it starts with `=`, `+`, `-`, `@`,
+/// a tab or a carriage return) gets a leading `'`, as spreadsheets expect, so an
+/// exported model, endpoint or user name is shown, never evaluated.
 pub fn csv_field(text: &str) -> String {
+    let text = neutralised(text);
     if text.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", text.replace('"', "\"\""))
     } else {
-        text.to_owned()
+        text.into_owned()
+    }
+}
+
+/// A CSV field, always quoted (the dashboard's log export), neutralised like
+/// [`csv_field`].
+pub fn csv_quoted(text: &str) -> String {
+    format!("\"{}\"", neutralised(text).replace('"', "\"\""))
+}
+
+/// `text` with a leading `'` when a spreadsheet would read it as a formula.
+fn neutralised(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        std::borrow::Cow::Owned(format!("'{text}"))
+    } else {
+        std::borrow::Cow::Borrowed(text)
     }
 }
 
@@ -597,7 +616,7 @@ pub async fn logs(
             let split = analytics::cost_split(&book, e);
             let t = &e.tokens;
             let prompt = t.input + t.cache_read + t.cache_write + t.cache_write_1h;
-            let quoted = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+            let quoted = csv_quoted;
             out.push_str(&format!(
                 "{},{},{},{},{},{},{},{},{},{},{}\n",
                 quoted(
@@ -915,6 +934,22 @@ pub async fn list_usage(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn csv_fields_neutralise_what_a_spreadsheet_would_evaluate() {
+        assert_eq!(csv_field("=1+1"), "'=1+1");
+        assert_eq!(csv_field("+cmd"), "'+cmd");
+        assert_eq!(csv_field("-2"), "'-2");
+        assert_eq!(csv_field("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(csv_field("\tx"), "'\tx");
+        assert_eq!(
+            csv_field("=HYPERLINK(\"a\",\"b\")"),
+            "\"'=HYPERLINK(\"\"a\"\",\"\"b\"\")\""
+        );
+        assert_eq!(csv_quoted("=x"), "\"'=x\"");
+        assert_eq!(csv_field("a=b"), "a=b");
+        assert_eq!(csv_field("résumé"), "résumé");
+    }
 
     #[test]
     fn csv_fields_quote_commas_quotes_and_newlines() {
