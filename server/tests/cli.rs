@@ -1,5 +1,8 @@
 //! The `aispend` binary as an operator runs it: first start, shutdown, and the other
-//! commands.
+//! commands. Each scenario runs on SQLite, and on PostgreSQL in its pass
+//! (`AISPEND_TEST_POSTGRES_URL`).
+
+mod common;
 
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
@@ -17,18 +20,51 @@ fn refusing_address() -> (tokio::net::TcpSocket, std::net::SocketAddr) {
     (socket, address)
 }
 
+/// Which database a scenario runs on.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A scenario's data directory and, on PostgreSQL, its database (dropped afterwards).
+struct Env {
+    dir: tempfile::TempDir,
+    pg: Option<common::PgDatabase>,
+}
+
+impl Env {
+    async fn new(backend: Backend) -> Env {
+        let pg = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => Some(common::PgDatabase::create().await),
+        };
+        Env {
+            dir: tempfile::tempdir().unwrap(),
+            pg,
+        }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
 /// The binary with a clean environment: nothing `AISPEND_*` inherited from the shell
 /// that runs the tests (`env_clear`), only what is set here.
-fn aispend(data_dir: &Path) -> Command {
+fn aispend(env: &Env) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_aispend"));
     cmd.env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("AISPEND_DATA_DIR", data_dir)
+        .env("AISPEND_DATA_DIR", env.path())
         .env("AISPEND_LISTEN", "127.0.0.1:0")
         .env("AISPEND_LOG", "info")
         .env("AISPEND_SYNC_RETRIES", "0")
         .env("AISPEND_SYNC_SCHEDULER_MS", "100")
         .env("AISPEND_JOBS_POLL_MS", "50");
+    if let Some(pg) = &env.pg {
+        cmd.env("AISPEND_DATABASE_URL", &pg.url);
+    }
     cmd
 }
 
@@ -56,8 +92,8 @@ fn lines(stream: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> 
     rx
 }
 
-fn serve(data_dir: &Path) -> Server {
-    let mut cmd = aispend(data_dir);
+fn serve(env: &Env) -> Server {
+    let mut cmd = aispend(env);
     cmd.arg("serve");
     start(cmd)
 }
@@ -178,10 +214,9 @@ fn token_in(output: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-#[tokio::test]
-async fn a_first_start_prints_an_admin_token_once_and_sigterm_stops_cleanly() {
-    let dir = tempfile::tempdir().unwrap();
-    let first = serve(dir.path());
+async fn a_first_start_prints_an_admin_token_once_and_sigterm_stops_cleanly(backend: Backend) {
+    let dir = Env::new(backend).await;
+    let first = serve(&dir);
     let token = token_in(&first.printed()).expect("a first start prints a token");
     let viewer = first.graphql(&token, "{ viewer { kind scopes } }").await;
     assert_eq!(
@@ -190,7 +225,7 @@ async fn a_first_start_prints_an_admin_token_once_and_sigterm_stops_cleanly() {
     );
     first.terminate();
 
-    let second = serve(dir.path());
+    let second = serve(&dir);
     assert_eq!(
         token_in(&second.printed()),
         None,
@@ -207,8 +242,8 @@ async fn a_first_start_prints_an_admin_token_once_and_sigterm_stops_cleanly() {
 const ADMIN: &str = "cli-worker-admin-0123456789";
 
 /// `aispend serve` with a configured admin token and no sync scheduler.
-fn serve_with_admin_token(data_dir: &Path, unreachable: std::net::SocketAddr) -> Server {
-    let mut cmd = aispend(data_dir);
+fn serve_with_admin_token(env: &Env, unreachable: std::net::SocketAddr) -> Server {
+    let mut cmd = aispend(env);
     cmd.env("AISPEND_ADMIN_TOKEN", ADMIN)
         .env("AISPEND_PLUGIN_ALLOW_HOSTS", unreachable.to_string())
         .env("AISPEND_SYNC_SCHEDULER", "false")
@@ -216,13 +251,12 @@ fn serve_with_admin_token(data_dir: &Path, unreachable: std::net::SocketAddr) ->
     start(cmd)
 }
 
-#[tokio::test]
-async fn aispend_worker_runs_scheduled_syncs_without_http_and_stops_on_sigterm() {
-    let dir = tempfile::tempdir().unwrap();
+async fn aispend_worker_runs_scheduled_syncs_without_http_and_stops_on_sigterm(backend: Backend) {
+    let dir = Env::new(backend).await;
     // The server stores a credential (its own scheduler is off), then stops: what
     // follows is the worker's alone, with no server to share the queue with.
     let (_held, unreachable) = refusing_address();
-    let server = serve_with_admin_token(dir.path(), unreachable);
+    let server = serve_with_admin_token(&dir, unreachable);
     let added = server.graphql(ADMIN, &format!("mutation {{ addCredential(input: {{provider: \"openai\", label: \"w\", secret: \"sk-admin-0123456789abcdef\", baseUrl: \"http://{unreachable}\"}}) {{ id }} }}")).await;
     assert!(added["data"]["addCredential"]["id"].is_string(), "{added}");
     assert_eq!(
@@ -232,7 +266,7 @@ async fn aispend_worker_runs_scheduled_syncs_without_http_and_stops_on_sigterm()
     server.terminate();
 
     // A worker process (no HTTP) schedules and executes the credential's syncs.
-    let mut worker = aispend(dir.path())
+    let mut worker = aispend(&dir)
         .env("AISPEND_PLUGIN_ALLOW_HOSTS", unreachable.to_string())
         .arg("worker")
         .stdout(Stdio::null())
@@ -268,7 +302,7 @@ async fn aispend_worker_runs_scheduled_syncs_without_http_and_stops_on_sigterm()
     // A server started afterwards sees what the worker did: a scheduled run that
     // could not reach the provider (the closed port), after one attempt (retries are
     // 0 here).
-    let server = serve_with_admin_token(dir.path(), unreachable);
+    let server = serve_with_admin_token(&dir, unreachable);
     let runs = server
         .graphql(ADMIN, "{ syncRuns { trigger status errorKind attempts } }")
         .await;
@@ -286,14 +320,13 @@ async fn aispend_worker_runs_scheduled_syncs_without_http_and_stops_on_sigterm()
     server.terminate();
 }
 
-#[tokio::test]
-async fn no_token_is_printed_when_the_operator_configured_one() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut cmd = aispend(dir.path());
+async fn no_token_is_printed_when_the_operator_configured_one(backend: Backend) {
+    let dir = Env::new(backend).await;
+    let mut cmd = aispend(&dir);
     cmd.env("AISPEND_ADMIN_TOKEN", "operator-secret")
         .arg("migrate");
     assert!(cmd.status().unwrap().success());
-    let mut cmd = aispend(dir.path());
+    let mut cmd = aispend(&dir);
     cmd.env("AISPEND_ADMIN_TOKEN", "operator-secret")
         .arg("serve");
     let server = start(cmd);
@@ -305,10 +338,9 @@ async fn no_token_is_printed_when_the_operator_configured_one() {
     server.terminate();
 }
 
-#[test]
-fn token_create_prints_a_token_with_the_scopes_asked_for() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = aispend(dir.path())
+async fn token_create_prints_a_token_with_the_scopes_asked_for(backend: Backend) {
+    let dir = Env::new(backend).await;
+    let out = aispend(&dir)
         .args(["token", "create", "--name", "grafana", "--scope", "read"])
         .output()
         .unwrap();
@@ -323,7 +355,7 @@ fn token_create_prints_a_token_with_the_scopes_asked_for() {
         "stdout holds the token: {stdout}"
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("READ"));
-    let missing = aispend(dir.path())
+    let missing = aispend(&dir)
         .args([
             "token",
             "create",
@@ -340,9 +372,8 @@ fn token_create_prints_a_token_with_the_scopes_asked_for() {
     );
 }
 
-#[test]
-fn prices_import_reads_a_litellm_file_and_reports_counts() {
-    let dir = tempfile::tempdir().unwrap();
+async fn prices_import_reads_a_litellm_file_and_reports_counts(backend: Backend) {
+    let dir = Env::new(backend).await;
     let file = dir.path().join("prices.json");
     std::fs::write(
         &file,
@@ -354,7 +385,7 @@ fn prices_import_reads_a_litellm_file_and_reports_counts() {
     )
     .unwrap();
     let run = || {
-        aispend(dir.path())
+        aispend(&dir)
             .args(["prices", "import", "--format", "litellm"])
             .arg(&file)
             .output()
@@ -377,28 +408,16 @@ fn prices_import_reads_a_litellm_file_and_reports_counts() {
     );
 }
 
-#[test]
-fn migrate_is_repeatable_and_a_bad_database_url_is_a_clear_error() {
-    let dir = tempfile::tempdir().unwrap();
-    assert!(
-        aispend(dir.path())
-            .arg("migrate")
-            .status()
-            .unwrap()
-            .success()
-    );
-    assert!(
-        aispend(dir.path())
-            .arg("migrate")
-            .status()
-            .unwrap()
-            .success()
-    );
-    assert!(
+async fn migrate_is_repeatable_and_a_bad_database_url_is_a_clear_error(backend: Backend) {
+    let dir = Env::new(backend).await;
+    assert!(aispend(&dir).arg("migrate").status().unwrap().success());
+    assert!(aispend(&dir).arg("migrate").status().unwrap().success());
+    assert_eq!(
         dir.path().join("aispend.db").exists(),
-        "SQLite lives in the data directory by default"
+        backend == Backend::Sqlite,
+        "SQLite lives in the data directory by default; with a PostgreSQL URL there is none"
     );
-    let bad = aispend(dir.path())
+    let bad = aispend(&dir)
         .env("AISPEND_DATABASE_URL", "mysql://user:hunter2@host/db")
         .arg("migrate")
         .output()
@@ -411,3 +430,33 @@ fn migrate_is_repeatable_and_a_bad_database_url_is_a_clear_error() {
         "the URL's password is never printed"
     );
 }
+
+macro_rules! on_both {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::Backend::Postgres).await
+                }
+            )*
+        }
+    };
+}
+
+on_both!(
+    a_first_start_prints_an_admin_token_once_and_sigterm_stops_cleanly,
+    aispend_worker_runs_scheduled_syncs_without_http_and_stops_on_sigterm,
+    no_token_is_printed_when_the_operator_configured_one,
+    token_create_prints_a_token_with_the_scopes_asked_for,
+    prices_import_reads_a_litellm_file_and_reports_counts,
+    migrate_is_repeatable_and_a_bad_database_url_is_a_clear_error,
+);
