@@ -80,6 +80,13 @@ pub struct Settings {
     /// Request limits.
     #[command(flatten)]
     pub limits: LimitSettings,
+
+    /// For tests only: the server's clock starts at this instant (RFC 3339, e.g.
+    /// `2026-01-31T23:59:30Z`) and advances in real time. Every "now" and "today" the
+    /// server uses (budget periods, live totals, subscriptions, defaults of date ranges,
+    /// stored timestamps) reads it. Unset: the system clock.
+    #[arg(long, env = "AISPEND_TEST_CLOCK", global = true, hide = true)]
+    pub test_clock: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// A rate with a burst: `RATE` or `RATE/BURST` requests per second (`20`, `0.5/10`);
@@ -156,6 +163,7 @@ impl std::fmt::Debug for Settings {
             .field("alerts", &self.alerts)
             .field("sync", &self.sync)
             .field("limits", &self.limits)
+            .field("test_clock", &self.test_clock)
             .finish_non_exhaustive()
     }
 }
@@ -440,6 +448,7 @@ mod tests {
             alerts: AlertSettings::default(),
             sync: SyncConfig::default(),
             limits: LimitSettings::default(),
+            test_clock: None,
         };
         let shown = format!("{settings:?}");
         for secret in [

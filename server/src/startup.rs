@@ -89,6 +89,15 @@ struct Background {
 impl Application {
     /// Prepares the database and binds the listener (port 0 picks a free port).
     pub async fn build(settings: &Settings) -> anyhow::Result<Application> {
+        if let Some(at) = settings.test_clock {
+            if crate::domain::time::start_clock_at(at) {
+                tracing::warn!(start = %at.to_rfc3339(), "AISPEND_TEST_CLOCK is set: the server's clock is not the system clock");
+            } else {
+                tracing::info!(
+                    "AISPEND_TEST_CLOCK: this process's clock was already set; sharing it"
+                );
+            }
+        }
         let (db, db_kind) = prepare_database(settings).await?;
         let auth = Arc::new(Authenticator::new(settings.admin_token.as_deref()));
         bootstrap_admin_token(&db, &auth).await?;
@@ -139,6 +148,7 @@ impl Application {
             }),
         );
         let sync_wake = Arc::new(Notify::new());
+        let scheduler_passes = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let sync = Arc::new(SyncContext {
             engine: SyncEngine {
                 db: db.clone(),
@@ -147,10 +157,12 @@ impl Application {
                 settings: settings.sync.settings(),
             },
             wake: sync_wake.clone(),
+            scheduler_passes: scheduler_passes.clone(),
         });
         let sync_queue = jobs::sync::register(&mut jobs, sync.clone(), settings.sync.workers);
         let state = AppState {
             sync_wake,
+            scheduler_passes,
             db: db.clone(),
             db_kind,
             auth,

@@ -33,4 +33,7 @@ pub struct AppState {
     pub live: Arc<LiveHub>,
     /// Wakes this process's sync dispatcher (a run was requested).
     pub sync_wake: Arc<tokio::sync::Notify>,
+    /// Scheduler passes this process has completed (each looked for due syncs and
+    /// inserted what was due): lets a test wait for passes instead of sleeping.
+    pub scheduler_passes: Arc<std::sync::atomic::AtomicU64>,
 }

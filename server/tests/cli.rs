@@ -1,5 +1,8 @@
 //! The `aispend` binary as an operator runs it: first start, shutdown, and the other
-//! commands.
+//! commands. Each scenario runs on SQLite, and on PostgreSQL in its pass
+//! (`AISPEND_TEST_POSTGRES_URL`).
+
+mod common;
 
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
@@ -8,18 +11,60 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-fn aispend(data_dir: &Path) -> Command {
+/// A loopback address that refuses connections (an unreachable provider in the worker
+/// test): bound but never listening, reserved for as long as the socket lives.
+fn refusing_address() -> (tokio::net::TcpSocket, std::net::SocketAddr) {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let address = socket.local_addr().unwrap();
+    (socket, address)
+}
+
+/// Which database a scenario runs on.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A scenario's data directory and, on PostgreSQL, its database (dropped afterwards).
+struct Env {
+    dir: tempfile::TempDir,
+    pg: Option<common::PgDatabase>,
+}
+
+impl Env {
+    async fn new(backend: Backend) -> Env {
+        let pg = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => Some(common::PgDatabase::create().await),
+        };
+        Env {
+            dir: tempfile::tempdir().unwrap(),
+            pg,
+        }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+/// The binary with a clean environment: nothing `AISPEND_*` inherited from the shell
+/// that runs the tests (`env_clear`), only what is set here.
+fn aispend(env: &Env) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_aispend"));
     cmd.env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("AISPEND_DATA_DIR", data_dir)
+        .env("AISPEND_DATA_DIR", env.path())
         .env("AISPEND_LISTEN", "127.0.0.1:0")
         .env("AISPEND_LOG", "info")
-        // A closed loopback port stands for an unreachable provider (worker test).
-        .env("AISPEND_PLUGIN_ALLOW_HOSTS", "127.0.0.1:9")
         .env("AISPEND_SYNC_RETRIES", "0")
         .env("AISPEND_SYNC_SCHEDULER_MS", "100")
         .env("AISPEND_JOBS_POLL_MS", "50");
+    if let Some(pg) = &env.pg {
+        cmd.env("AISPEND_DATABASE_URL", &pg.url);
+    }
     cmd
 }
 
@@ -47,8 +92,8 @@ fn lines(stream: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> 
     rx
 }
 
-fn serve(data_dir: &Path) -> Server {
-    let mut cmd = aispend(data_dir);
+fn serve(env: &Env) -> Server {
+    let mut cmd = aispend(env);
     cmd.arg("serve");
     start(cmd)
 }
@@ -169,10 +214,9 @@ fn token_in(output: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-#[tokio::test]
-async fn a_first_start_prints_an_admin_token_once_and_sigterm_stops_cleanly() {
-    let dir = tempfile::tempdir().unwrap();
-    let first = serve(dir.path());
+async fn a_first_start_prints_an_admin_token_once_and_sigterm_stops_cleanly(backend: Backend) {
+    let dir = Env::new(backend).await;
+    let first = serve(&dir);
     let token = token_in(&first.printed()).expect("a first start prints a token");
     let viewer = first.graphql(&token, "{ viewer { kind scopes } }").await;
     assert_eq!(
@@ -181,7 +225,7 @@ async fn a_first_start_prints_an_admin_token_once_and_sigterm_stops_cleanly() {
     );
     first.terminate();
 
-    let second = serve(dir.path());
+    let second = serve(&dir);
     assert_eq!(
         token_in(&second.printed()),
         None,
@@ -198,21 +242,22 @@ async fn a_first_start_prints_an_admin_token_once_and_sigterm_stops_cleanly() {
 const ADMIN: &str = "cli-worker-admin-0123456789";
 
 /// `aispend serve` with a configured admin token and no sync scheduler.
-fn serve_with_admin_token(data_dir: &Path) -> Server {
-    let mut cmd = aispend(data_dir);
+fn serve_with_admin_token(env: &Env, unreachable: std::net::SocketAddr) -> Server {
+    let mut cmd = aispend(env);
     cmd.env("AISPEND_ADMIN_TOKEN", ADMIN)
+        .env("AISPEND_PLUGIN_ALLOW_HOSTS", unreachable.to_string())
         .env("AISPEND_SYNC_SCHEDULER", "false")
         .arg("serve");
     start(cmd)
 }
 
-#[tokio::test]
-async fn aispend_worker_runs_scheduled_syncs_without_http_and_stops_on_sigterm() {
-    let dir = tempfile::tempdir().unwrap();
+async fn aispend_worker_runs_scheduled_syncs_without_http_and_stops_on_sigterm(backend: Backend) {
+    let dir = Env::new(backend).await;
     // The server stores a credential (its own scheduler is off), then stops: what
     // follows is the worker's alone, with no server to share the queue with.
-    let server = serve_with_admin_token(dir.path());
-    let added = server.graphql(ADMIN, "mutation { addCredential(input: {provider: \"openai\", label: \"w\", secret: \"sk-admin-0123456789abcdef\", baseUrl: \"http://127.0.0.1:9\"}) { id } }").await;
+    let (_held, unreachable) = refusing_address();
+    let server = serve_with_admin_token(&dir, unreachable);
+    let added = server.graphql(ADMIN, &format!("mutation {{ addCredential(input: {{provider: \"openai\", label: \"w\", secret: \"sk-admin-0123456789abcdef\", baseUrl: \"http://{unreachable}\"}}) {{ id }} }}")).await;
     assert!(added["data"]["addCredential"]["id"].is_string(), "{added}");
     assert_eq!(
         server.graphql(ADMIN, "{ syncRuns { id } }").await["data"]["syncRuns"],
@@ -221,7 +266,8 @@ async fn aispend_worker_runs_scheduled_syncs_without_http_and_stops_on_sigterm()
     server.terminate();
 
     // A worker process (no HTTP) schedules and executes the credential's syncs.
-    let mut worker = aispend(dir.path())
+    let mut worker = aispend(&dir)
+        .env("AISPEND_PLUGIN_ALLOW_HOSTS", unreachable.to_string())
         .arg("worker")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -256,7 +302,7 @@ async fn aispend_worker_runs_scheduled_syncs_without_http_and_stops_on_sigterm()
     // A server started afterwards sees what the worker did: a scheduled run that
     // could not reach the provider (the closed port), after one attempt (retries are
     // 0 here).
-    let server = serve_with_admin_token(dir.path());
+    let server = serve_with_admin_token(&dir, unreachable);
     let runs = server
         .graphql(ADMIN, "{ syncRuns { trigger status errorKind attempts } }")
         .await;
@@ -274,14 +320,13 @@ async fn aispend_worker_runs_scheduled_syncs_without_http_and_stops_on_sigterm()
     server.terminate();
 }
 
-#[tokio::test]
-async fn no_token_is_printed_when_the_operator_configured_one() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut cmd = aispend(dir.path());
+async fn no_token_is_printed_when_the_operator_configured_one(backend: Backend) {
+    let dir = Env::new(backend).await;
+    let mut cmd = aispend(&dir);
     cmd.env("AISPEND_ADMIN_TOKEN", "operator-secret")
         .arg("migrate");
     assert!(cmd.status().unwrap().success());
-    let mut cmd = aispend(dir.path());
+    let mut cmd = aispend(&dir);
     cmd.env("AISPEND_ADMIN_TOKEN", "operator-secret")
         .arg("serve");
     let server = start(cmd);
@@ -293,10 +338,9 @@ async fn no_token_is_printed_when_the_operator_configured_one() {
     server.terminate();
 }
 
-#[test]
-fn token_create_prints_a_token_with_the_scopes_asked_for() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = aispend(dir.path())
+async fn token_create_prints_a_token_with_the_scopes_asked_for(backend: Backend) {
+    let dir = Env::new(backend).await;
+    let out = aispend(&dir)
         .args(["token", "create", "--name", "grafana", "--scope", "read"])
         .output()
         .unwrap();
@@ -311,7 +355,7 @@ fn token_create_prints_a_token_with_the_scopes_asked_for() {
         "stdout holds the token: {stdout}"
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("READ"));
-    let missing = aispend(dir.path())
+    let missing = aispend(&dir)
         .args([
             "token",
             "create",
@@ -328,9 +372,8 @@ fn token_create_prints_a_token_with_the_scopes_asked_for() {
     );
 }
 
-#[test]
-fn prices_import_reads_a_litellm_file_and_reports_counts() {
-    let dir = tempfile::tempdir().unwrap();
+async fn prices_import_reads_a_litellm_file_and_reports_counts(backend: Backend) {
+    let dir = Env::new(backend).await;
     let file = dir.path().join("prices.json");
     std::fs::write(
         &file,
@@ -342,7 +385,7 @@ fn prices_import_reads_a_litellm_file_and_reports_counts() {
     )
     .unwrap();
     let run = || {
-        aispend(dir.path())
+        aispend(&dir)
             .args(["prices", "import", "--format", "litellm"])
             .arg(&file)
             .output()
@@ -365,28 +408,16 @@ fn prices_import_reads_a_litellm_file_and_reports_counts() {
     );
 }
 
-#[test]
-fn migrate_is_repeatable_and_a_bad_database_url_is_a_clear_error() {
-    let dir = tempfile::tempdir().unwrap();
-    assert!(
-        aispend(dir.path())
-            .arg("migrate")
-            .status()
-            .unwrap()
-            .success()
-    );
-    assert!(
-        aispend(dir.path())
-            .arg("migrate")
-            .status()
-            .unwrap()
-            .success()
-    );
-    assert!(
+async fn migrate_is_repeatable_and_a_bad_database_url_is_a_clear_error(backend: Backend) {
+    let dir = Env::new(backend).await;
+    assert!(aispend(&dir).arg("migrate").status().unwrap().success());
+    assert!(aispend(&dir).arg("migrate").status().unwrap().success());
+    assert_eq!(
         dir.path().join("aispend.db").exists(),
-        "SQLite lives in the data directory by default"
+        backend == Backend::Sqlite,
+        "SQLite lives in the data directory by default; with a PostgreSQL URL there is none"
     );
-    let bad = aispend(dir.path())
+    let bad = aispend(&dir)
         .env("AISPEND_DATABASE_URL", "mysql://user:hunter2@host/db")
         .arg("migrate")
         .output()
@@ -410,21 +441,22 @@ fn run(mut cmd: Command) -> (bool, String, String) {
     )
 }
 
-/// Opens every stored secret of the data directory's SQLite database with the keys
-/// `aispend` would load (`env_key` and the key file); (credentials, webhook secrets).
-async fn open_every_secret(dir: &Path, env_key: Option<&str>) -> (usize, usize) {
+/// Opens every stored secret of the scenario's database with the keys `aispend`
+/// would load (`env_key` and the key file); (credentials, webhook secrets).
+async fn open_every_secret(env: &Env, env_key: Option<&str>) -> (usize, usize) {
     use aispend::domain::budget::secret;
     use aispend::domain::ids::BudgetId;
     use aispend::domain::keyring::{Keyring, Sealed};
     use aispend::entity::{budget, credential};
     use sea_orm::EntityTrait;
-    let keyring = Keyring::load(env_key, dir).expect("the keys load");
-    let db = sea_orm::Database::connect(format!(
-        "sqlite://{}?mode=ro",
-        dir.join("aispend.db").display()
-    ))
-    .await
-    .expect("the database opens");
+    let keyring = Keyring::load(env_key, env.path()).expect("the keys load");
+    let url = match &env.pg {
+        Some(pg) => pg.url.clone(),
+        None => format!("sqlite://{}?mode=ro", env.path().join("aispend.db").display()),
+    };
+    let db = sea_orm::Database::connect(url)
+        .await
+        .expect("the database opens");
     let credentials = credential::Entity::find().all(&db).await.unwrap();
     for c in &credentials {
         let sealed = Sealed {
@@ -447,7 +479,7 @@ async fn open_every_secret(dir: &Path, env_key: Option<&str>) -> (usize, usize) 
 }
 
 /// The number `aispend keys status` reports as still under another key.
-fn outside(dir: &Path, env_key: &str) -> u64 {
+fn outside(dir: &Env, env_key: &str) -> u64 {
     let mut cmd = aispend(dir);
     cmd.env("AISPEND_MASTER_KEY", env_key)
         .args(["keys", "status"]);
@@ -460,11 +492,13 @@ fn outside(dir: &Path, env_key: &str) -> u64 {
         .unwrap_or_else(|| panic!("no count in {stdout}"))
 }
 
-#[tokio::test]
-async fn keys_rotate_killed_half_way_finishes_on_a_second_run_and_the_old_key_can_go() {
-    let dir = tempfile::tempdir().unwrap();
+async fn keys_rotate_killed_half_way_finishes_on_a_second_run_and_the_old_key_can_go(
+    backend: Backend,
+) {
+    let dir = Env::new(backend).await;
     // The first start creates master.key (the old key); secrets are stored under it.
-    let server = serve_with_admin_token(dir.path());
+    let (_held, unreachable) = refusing_address();
+    let server = serve_with_admin_token(&dir, unreachable);
     const CREDENTIALS: usize = 120;
     for chunk in 0..CREDENTIALS / 20 {
         let mutations: String = (0..20)
@@ -487,17 +521,17 @@ async fn keys_rotate_killed_half_way_finishes_on_a_second_run_and_the_old_key_ca
     server.terminate();
     let total = (CREDENTIALS + 3) as u64;
     let new_key = "bmV3LW1hc3Rlci1rZXktZm9yLXJvdGF0aW9uLXRlc3Q="; // 32 bytes
-    assert_eq!(outside(dir.path(), new_key), total);
+    assert_eq!(outside(&dir, new_key), total);
 
     // Without the new key in the environment there is nothing to rotate to.
-    let mut cmd = aispend(dir.path());
+    let mut cmd = aispend(&dir);
     cmd.args(["keys", "rotate"]);
     let (ok, _, stderr) = run(cmd);
     assert!(!ok);
     assert!(stderr.contains("set AISPEND_MASTER_KEY"), "{stderr}");
 
     // One secret per transaction, paced: kill -9 once 20 are done.
-    let mut child = aispend(dir.path())
+    let mut child = aispend(&dir)
         .env("AISPEND_MASTER_KEY", new_key)
         .args(["keys", "rotate", "--batch", "1", "--pause-ms", "50"])
         .stdout(Stdio::null())
@@ -515,19 +549,19 @@ async fn keys_rotate_killed_half_way_finishes_on_a_second_run_and_the_old_key_ca
     }
     child.kill().expect("SIGKILL");
     let _ = child.wait();
-    let left = outside(dir.path(), new_key);
+    let left = outside(&dir, new_key);
     assert!(
         left > 0 && left <= total - 20,
         "{left} of {total} left after the kill"
     );
     // Half-rotated: every secret still opens with both keys loaded.
     assert_eq!(
-        open_every_secret(dir.path(), Some(new_key)).await,
+        open_every_secret(&dir, Some(new_key)).await,
         (CREDENTIALS, 3)
     );
 
     // The second run finishes the job and replaces the key file with the new key.
-    let mut cmd = aispend(dir.path());
+    let mut cmd = aispend(&dir);
     cmd.env("AISPEND_MASTER_KEY", new_key)
         .args(["keys", "rotate", "--write-key-file"]);
     let (ok, stdout, stderr) = run(cmd);
@@ -536,9 +570,9 @@ async fn keys_rotate_killed_half_way_finishes_on_a_second_run_and_the_old_key_ca
         stdout.contains("0 secrets left under another key"),
         "{stdout}"
     );
-    assert_eq!(outside(dir.path(), new_key), 0);
+    assert_eq!(outside(&dir, new_key), 0);
     // The old key is gone: the key file alone (no AISPEND_MASTER_KEY) opens everything.
-    assert_eq!(open_every_secret(dir.path(), None).await, (CREDENTIALS, 3));
+    assert_eq!(open_every_secret(&dir, None).await, (CREDENTIALS, 3));
     let file = std::fs::read_to_string(dir.path().join("master.key")).unwrap();
     assert_eq!(file.trim(), new_key);
     #[cfg(unix)]
@@ -551,3 +585,34 @@ async fn keys_rotate_killed_half_way_finishes_on_a_second_run_and_the_old_key_ca
         assert_eq!(mode & 0o777, 0o600);
     }
 }
+
+macro_rules! on_both {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::Backend::Postgres).await
+                }
+            )*
+        }
+    };
+}
+
+on_both!(
+    a_first_start_prints_an_admin_token_once_and_sigterm_stops_cleanly,
+    aispend_worker_runs_scheduled_syncs_without_http_and_stops_on_sigterm,
+    no_token_is_printed_when_the_operator_configured_one,
+    token_create_prints_a_token_with_the_scopes_asked_for,
+    prices_import_reads_a_litellm_file_and_reports_counts,
+    migrate_is_repeatable_and_a_bad_database_url_is_a_clear_error,
+    keys_rotate_killed_half_way_finishes_on_a_second_run_and_the_old_key_can_go,
+);

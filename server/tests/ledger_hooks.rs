@@ -1,5 +1,8 @@
 //! Ledger hooks run inside the transaction that writes a change: they see exactly the
-//! new (or re-priced) events, and their failure leaves nothing behind.
+//! new (or re-priced) events, and their failure leaves nothing behind. On SQLite, and on
+//! PostgreSQL in its pass (`AISPEND_TEST_POSTGRES_URL`).
+
+mod common;
 
 use aispend::config::DatabaseTarget;
 use aispend::domain::auth::Principal;
@@ -64,22 +67,48 @@ impl LedgerHook for Recorder {
     }
 }
 
-async fn setup() -> (
-    tempfile::TempDir,
+/// Which database a scenario runs on.
+#[derive(Clone, Copy)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Keeps the scenario's database alive (a temporary SQLite file, or a PostgreSQL
+/// database dropped afterwards).
+#[allow(dead_code)]
+enum Keep {
+    Dir(tempfile::TempDir),
+    Pg(common::PgDatabase),
+}
+
+async fn setup(
+    backend: Backend,
+) -> (
+    Keep,
     DatabaseConnection,
     aispend::domain::ids::ProjectId,
     Arc<PriceCache>,
 ) {
-    let dir = tempfile::tempdir().unwrap();
-    let db = aispend::db::connect(&DatabaseTarget::Sqlite(dir.path().join("t.db")))
-        .await
-        .unwrap();
+    let (keep, target) = match backend {
+        Backend::Sqlite => {
+            let dir = tempfile::tempdir().unwrap();
+            let target = DatabaseTarget::Sqlite(dir.path().join("t.db"));
+            (Keep::Dir(dir), target)
+        }
+        Backend::Postgres => {
+            let pg = common::PgDatabase::create().await;
+            let target = DatabaseTarget::Postgres(pg.url.clone());
+            (Keep::Pg(pg), target)
+        }
+    };
+    let db = aispend::db::connect(&target).await.unwrap();
     aispend::db::migrate(&db).await.unwrap();
     let project = project::create(&db, &Principal::Operator, &ProjectName::parse("p").unwrap())
         .await
         .unwrap();
     let prices = Arc::new(PriceCache::new(price::load_book(&db).await.unwrap()));
-    (dir, db, project.id, prices)
+    (keep, db, project.id, prices)
 }
 
 fn usage(key: &str) -> RawUsage {
@@ -92,9 +121,8 @@ fn usage(key: &str) -> RawUsage {
     }
 }
 
-#[tokio::test]
-async fn hooks_see_new_events_and_repricing_but_not_duplicates() {
-    let (_dir, db, project, prices) = setup().await;
+async fn hooks_see_new_events_and_repricing_but_not_duplicates(backend: Backend) {
+    let (_keep, db, project, prices) = setup(backend).await;
     let hook = Arc::new(Recorder::default());
     let ledger = Ledger::new(db.clone(), prices.clone(), vec![hook.clone()]);
     let with_project = |mut u: RawUsage| {
@@ -158,9 +186,8 @@ async fn hooks_see_new_events_and_repricing_but_not_duplicates() {
     );
 }
 
-#[tokio::test]
-async fn a_failing_hook_rolls_the_change_back() {
-    let (_dir, db, project, prices) = setup().await;
+async fn a_failing_hook_rolls_the_change_back(backend: Backend) {
+    let (_keep, db, project, prices) = setup(backend).await;
     let hook = Arc::new(Recorder {
         fail: true,
         ..Default::default()
@@ -189,3 +216,29 @@ async fn a_failing_hook_rolls_the_change_back() {
         "the hook ran once, inside the transaction"
     );
 }
+
+macro_rules! on_both {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::Backend::Postgres).await
+                }
+            )*
+        }
+    };
+}
+
+on_both!(
+    hooks_see_new_events_and_repricing_but_not_duplicates,
+    a_failing_hook_rolls_the_change_back,
+);

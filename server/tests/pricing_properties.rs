@@ -49,11 +49,24 @@ fn scaled(set: &RateSet, factor: Decimal) -> RateSet {
 /// priority at least standard, long-context rates at least the dearer of the two (so
 /// crossing the threshold never makes a request cheaper).
 fn card() -> impl Strategy<Value = RateCard> {
+    card_with(proptest::option::of((1_000i64..200_000, rate(), rate())))
+}
+
+/// Like [`card`], always with a long-context threshold and rates.
+fn long_context_card() -> impl Strategy<Value = RateCard> {
+    card_with((1_000i64..200_000, rate(), rate()).prop_map(Some))
+}
+
+/// A card whose long-context part (threshold, extra input rate, extra output rate)
+/// comes from `lc`.
+fn card_with(
+    lc: impl Strategy<Value = Option<(i64, Decimal, Decimal)>>,
+) -> impl Strategy<Value = RateCard> {
     (
         rate_set(),
         proptest::option::of(1u32..=50),
         proptest::option::of(100u32..=200),
-        proptest::option::of((1_000i64..200_000, rate(), rate())),
+        lc,
     )
         .prop_map(|(standard, batch_pct, priority_pct, lc)| {
             let batch = batch_pct.map(|p| scaled(&standard, Decimal::new(i64::from(p), 2)));
@@ -148,9 +161,10 @@ proptest! {
 
     #[test]
     fn crossing_the_long_context_threshold_never_lowers_the_cost(
-        card in card(), t in tokens(50_000), requests in 1i64..4, tier in tier()
+        card in long_context_card(), t in tokens(50_000), requests in 1i64..4, tier in tier()
     ) {
-        let Some(lc) = card.long_context.clone() else { return Ok(()) };
+        // Every case has a threshold (no early return for cards without one).
+        let lc = card.long_context.clone().expect("a long-context card");
         // Put the prompt exactly at the threshold, then one token over it.
         let mut at = t;
         at.input = 0;

@@ -115,6 +115,27 @@ impl Drop for TestApp {
     }
 }
 
+/// The instant a test server's clock starts at unless `AISPEND_TEST_CLOCK` names
+/// another: noon UTC on a Wednesday in the middle of a month, so a test that records
+/// spend "now" and reads "today", "this week" or "this month" back never straddles a
+/// period boundary, in UTC or any zone from UTC-11 to UTC+11, whatever the date the
+/// suite runs on. The clock advances in real time from there.
+pub const PINNED_NOW: &str = "2026-12-09T12:00:00Z";
+
+/// Where test servers' clocks start: `AISPEND_TEST_CLOCK` (RFC 3339) when set (to run
+/// the suite at an awkward instant on purpose), else [`PINNED_NOW`].
+pub fn test_clock_start() -> chrono::DateTime<chrono::Utc> {
+    let text = std::env::var("AISPEND_TEST_CLOCK").unwrap_or_else(|_| PINNED_NOW.to_owned());
+    text.parse()
+        .unwrap_or_else(|e| panic!("AISPEND_TEST_CLOCK `{text}` is not an RFC 3339 instant: {e}"))
+}
+
+/// The server's clock (the test clock once a server of this process started): what
+/// a test computes "now", "today" or "this month" from.
+pub fn now() -> chrono::DateTime<chrono::Utc> {
+    aispend::domain::time::now()
+}
+
 /// Settings for a server on port 0 with its own data directory.
 pub fn test_settings(
     data_dir: &std::path::Path,
@@ -152,6 +173,7 @@ pub fn test_settings(
             workers: 2,
         },
         limits: Default::default(),
+        test_clock: Some(test_clock_start()),
     }
 }
 
@@ -199,6 +221,36 @@ pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Settin
         _data_dir: data_dir,
         _pg: pg,
     }
+}
+
+/// Waits until `condition` holds (checked every 20 ms); panics naming `what` if it
+/// does not within `within`. The way to wait for something asynchronous: never a
+/// bare sleep.
+pub async fn wait_until<F, Fut>(what: &str, within: std::time::Duration, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + within;
+    while !condition().await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out after {within:?} waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// A loopback address that refuses connections, reserved for as long as the returned
+/// socket lives: bound but never listening, so no other process can take the port
+/// (unlike a port bound, noted and released, or a fixed port like 9).
+pub fn refusing_address() -> (tokio::net::TcpSocket, SocketAddr) {
+    let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+    socket
+        .bind("127.0.0.1:0".parse().expect("a socket address"))
+        .expect("binding a loopback port");
+    let address = socket.local_addr().expect("a bound address");
+    (socket, address)
 }
 
 /// A temporary plugin folder holding these components from the plugin build (test
@@ -310,6 +362,38 @@ impl TestApp {
             _data_dir: data_dir,
             _pg: None,
         }
+    }
+
+    /// Waits until this server has `n` live alert subscribers registered, so an alert
+    /// raised from then on reaches each of them.
+    pub async fn wait_for_alert_subscribers(&self, n: usize) {
+        let live = self.state.live.clone();
+        wait_until(
+            &format!("{n} alert subscriber(s)"),
+            std::time::Duration::from_secs(10),
+            || {
+                let live = live.clone();
+                async move { live.alert_subscribers() >= n }
+            },
+        )
+        .await;
+    }
+
+    /// Waits until this server's sync scheduler has completed `n` more passes than it
+    /// had when called.
+    pub async fn wait_for_scheduler_passes(&self, n: u64) {
+        use std::sync::atomic::Ordering;
+        let passes = self.state.scheduler_passes.clone();
+        let target = passes.load(Ordering::SeqCst) + n;
+        wait_until(
+            &format!("{n} more scheduler passes"),
+            std::time::Duration::from_secs(30),
+            || {
+                let passes = passes.clone();
+                async move { passes.load(Ordering::SeqCst) >= target }
+            },
+        )
+        .await;
     }
 
     /// Opens a websocket to `/graphql/ws` (graphql-transport-ws), sends

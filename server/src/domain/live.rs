@@ -161,6 +161,12 @@ impl LiveHub {
         self.cost_count.load(Ordering::SeqCst)
     }
 
+    /// Live alert subscribers in this process (registered: each receives every alert
+    /// raised from now on that its filter admits).
+    pub fn alert_subscribers(&self) -> usize {
+        self.alert_subs.read().map(|subs| subs.len()).unwrap_or(0)
+    }
+
     /// Hands a committed change to the fan-out task (never blocks).
     pub fn deliver(&self, change: Change) {
         if self.cost_subscribers() > 0

@@ -1,6 +1,33 @@
-//! Time as the ledger stores it: microseconds since the Unix epoch, UTC.
+//! Time as the ledger stores it: microseconds since the Unix epoch, UTC; and the one
+//! clock every "now" and "today" of the server reads ([`now`]).
+//!
+//! The clock is the system clock unless the process was started with a test clock
+//! (`AISPEND_TEST_CLOCK`, see [`start_clock_at`]): then it starts at that instant and
+//! advances in real time. It is process-wide because every process serves one ledger;
+//! the first setting wins, so a second server started in the same process (a replica in
+//! a test) shares the first one's clock and time never runs backwards.
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use std::sync::OnceLock;
+
+/// How far the test clock is ahead of the system clock (unset: the system clock).
+static OFFSET: OnceLock<TimeDelta> = OnceLock::new();
+
+/// Starts this process's clock at `at`, advancing in real time from now on. Only the
+/// first call has an effect; returns whether this call set the clock.
+pub fn start_clock_at(at: DateTime<Utc>) -> bool {
+    let mut set = false;
+    OFFSET.get_or_init(|| {
+        set = true;
+        at - Utc::now()
+    });
+    set
+}
+
+/// Whether a test clock is in effect.
+pub fn clock_is_shifted() -> bool {
+    OFFSET.get().is_some()
+}
 
 /// Converts a UTC time to the stored representation.
 pub fn to_micros(t: DateTime<Utc>) -> i64 {
@@ -16,7 +43,12 @@ pub fn from_micros(us: i64) -> DateTime<Utc> {
 /// The current time, truncated to microseconds so a value survives a round trip
 /// through the database unchanged.
 pub fn now() -> DateTime<Utc> {
-    from_micros(to_micros(Utc::now()))
+    let real = Utc::now();
+    let t = match OFFSET.get() {
+        Some(offset) => real.checked_add_signed(*offset).unwrap_or(real),
+        None => real,
+    };
+    from_micros(to_micros(t))
 }
 
 /// The first instant the API accepts in any date or time (1970-01-01T00:00:00Z).

@@ -24,7 +24,7 @@ enum Format {
     Jsonl,
 }
 
-const CSV_HEADER: &str = "id,occurred_at,project_id,provider,model,endpoint,source,user,requests,input_tokens,output_tokens,cache_read_tokens,cache_write_tokens,cache_write_1h_tokens,reasoning_tokens,service_tier,latency_ms,cost_usd,cost_source\n";
+const CSV_HEADER: &str = "id,occurred_at,project_id,provider,model,endpoint,source,user,requests,input_tokens,output_tokens,cache_read_tokens,cache_write_tokens,cache_write_1h_tokens,reasoning_tokens,service_tier,latency_ms,cost_usd,cost_source,metadata\n";
 
 fn csv_line(e: &UsageEvent) -> String {
     let t = &e.tokens;
@@ -48,6 +48,10 @@ fn csv_line(e: &UsageEvent) -> String {
         e.latency_ms.map(|l| l.to_string()).unwrap_or_default(),
         e.cost.map(cost6).unwrap_or_default(),
         e.cost_source.as_str().to_owned(),
+        e.metadata
+            .as_ref()
+            .map(|m| csv_field(&m.to_string()))
+            .unwrap_or_default(),
     ]
     .join(",")
         + "\n"
@@ -75,6 +79,7 @@ fn json_line(e: &UsageEvent) -> String {
         "latency_ms": e.latency_ms,
         "cost_usd": e.cost.map(cost6),
         "cost_source": e.cost_source.as_str(),
+        "metadata": e.metadata,
     })
     .to_string();
     line.push('\n');

@@ -485,11 +485,30 @@ fn log_row(book: &crate::domain::price::book::PriceBook, e: &UsageEvent) -> Valu
 }
 
 /// A CSV field: quoted when it holds a comma, a quote or a line break (RFC 4180).
+/// Text that a spreadsheet would run as a formula (it starts with `=`, `+`, `-`, `@`,
+/// a tab or a carriage return) gets a leading `'`, as spreadsheets expect, so an
+/// exported model, endpoint or user name is shown, never evaluated.
 pub fn csv_field(text: &str) -> String {
+    let text = neutralised(text);
     if text.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", text.replace('"', "\"\""))
     } else {
-        text.to_owned()
+        text.into_owned()
+    }
+}
+
+/// A CSV field, always quoted (the dashboard's log export), neutralised like
+/// [`csv_field`].
+pub fn csv_quoted(text: &str) -> String {
+    format!("\"{}\"", neutralised(text).replace('"', "\"\""))
+}
+
+/// `text` with a leading `'` when a spreadsheet would read it as a formula.
+fn neutralised(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        std::borrow::Cow::Owned(format!("'{text}"))
+    } else {
+        std::borrow::Cow::Borrowed(text)
     }
 }
 
@@ -597,7 +616,7 @@ pub async fn logs(
             let split = analytics::cost_split(&book, e);
             let t = &e.tokens;
             let prompt = t.input + t.cache_read + t.cache_write + t.cache_write_1h;
-            let quoted = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+            let quoted = csv_quoted;
             out.push_str(&format!(
                 "{},{},{},{},{},{},{},{},{},{},{}\n",
                 quoted(
@@ -727,6 +746,30 @@ pub async fn record_usage(
     expect("input_tokens", "number", true);
     expect("output_tokens", "number", true);
     expect("request_timestamp", "string", false);
+    expect("idempotency_key", "string", false);
+    // A retry-safe key: the `Idempotency-Key` header or the `idempotency_key` field
+    // (the same key if both), with GraphQL's `idempotencyKey` semantics.
+    let header_key = match headers.get("idempotency-key").map(|v| v.to_str()) {
+        None => None,
+        Some(Ok(k)) => Some(k.to_owned()),
+        Some(Err(_)) => {
+            details.push(json!({"code": "custom", "path": ["idempotency_key"],
+                "message": "the Idempotency-Key header must be visible ASCII"}));
+            None
+        }
+    };
+    let body_key = body
+        .get("idempotency_key")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let idempotency_key = match (header_key, body_key) {
+        (Some(h), Some(b)) if h != b => {
+            details.push(json!({"code": "custom", "path": ["idempotency_key"],
+                "message": "differs from the Idempotency-Key header; send one key"}));
+            None
+        }
+        (h, b) => h.or(b),
+    };
     if !details.is_empty() {
         return portal_error(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -755,6 +798,7 @@ pub async fn record_usage(
         input_tokens: body.get("input_tokens").and_then(Value::as_i64),
         output_tokens: body.get("output_tokens").and_then(Value::as_i64),
         occurred_at,
+        idempotency_key,
         ..RawUsage::default()
     };
     match state
@@ -764,6 +808,13 @@ pub async fn record_usage(
         .await
     {
         Ok(mut recorded) => match recorded.pop() {
+            // A repeated key: the event stored first, `200` instead of `201`.
+            Some(r) if r.duplicate => (
+                StatusCode::OK,
+                [("idempotent-replayed", "true")],
+                axum::Json(usage_record(&r.event)),
+            )
+                .into_response(),
             Some(r) => (StatusCode::CREATED, axum::Json(usage_record(&r.event))).into_response(),
             None => ApiError::from(Error::internal(
                 "recording usage",
@@ -781,6 +832,7 @@ pub async fn record_usage(
                         "inputTokens" => "input_tokens",
                         "outputTokens" => "output_tokens",
                         "occurredAt" => "request_timestamp",
+                        "idempotencyKey" => "idempotency_key",
                         other => other,
                     };
                     json!({"code": "custom", "path": [snake], "message": f.message})
@@ -882,6 +934,22 @@ pub async fn list_usage(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn csv_fields_neutralise_what_a_spreadsheet_would_evaluate() {
+        assert_eq!(csv_field("=1+1"), "'=1+1");
+        assert_eq!(csv_field("+cmd"), "'+cmd");
+        assert_eq!(csv_field("-2"), "'-2");
+        assert_eq!(csv_field("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(csv_field("\tx"), "'\tx");
+        assert_eq!(
+            csv_field("=HYPERLINK(\"a\",\"b\")"),
+            "\"'=HYPERLINK(\"\"a\"\",\"\"b\"\")\""
+        );
+        assert_eq!(csv_quoted("=x"), "\"'=x\"");
+        assert_eq!(csv_field("a=b"), "a=b");
+        assert_eq!(csv_field("résumé"), "résumé");
+    }
 
     #[test]
     fn csv_fields_quote_commas_quotes_and_newlines() {

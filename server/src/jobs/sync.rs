@@ -35,6 +35,8 @@ pub struct SyncContext {
     pub engine: SyncEngine,
     /// Wakes the dispatcher (a run ended: the next one of its credential may start).
     pub wake: Arc<Notify>,
+    /// Completed scheduler passes (successful or not), counted after each.
+    pub scheduler_passes: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// Registers `workers` sync workers (each runs one run at a time) and returns the
@@ -134,6 +136,8 @@ pub fn spawn(
                         tracing::warn!(error = ?e, "could not schedule sync runs; will retry")
                     }
                 }
+                ctx.scheduler_passes
+                    .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 tokio::time::sleep(ctx.engine.settings.scheduler_tick).await;
             }
         }));

@@ -304,16 +304,27 @@ async fn a_project_admin_manages_only_its_project(app: TestApp) {
         .code(),
         "FORBIDDEN"
     );
+    // The other project and the whole server have tokens too; the project admin lists
+    // only its project's two (its own and the one it created).
+    app.create_token(Some(&theirs), &["READ"]).await;
+    app.create_token(None, &["READ"]).await;
+    let all = app.admin("{ apiTokens { projectId } }", json!({})).await;
+    let all = all.data()["apiTokens"].as_array().unwrap().clone();
+    assert!(
+        all.iter().any(|t| t["projectId"] == theirs.as_str())
+            && all.iter().any(|t| t["projectId"].is_null()),
+        "the other project's and a global token exist: {all:#?}"
+    );
     let tokens = app
         .graphql(Some(&admin), "{ apiTokens { projectId } }", json!({}))
         .await;
-    assert!(
-        tokens.data()["apiTokens"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|t| t["projectId"] == mine.as_str())
-    );
+    let listed: Vec<&str> = tokens.data()["apiTokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["projectId"].as_str().unwrap_or("<none>"))
+        .collect();
+    assert_eq!(listed, vec![mine.as_str(), mine.as_str()]);
 }
 
 db_tests!(

@@ -62,7 +62,7 @@ pub async fn alerts_of(app: &TestApp, budget: &str) -> Vec<Value> {
     alerts
 }
 
-async fn status(app: &TestApp, id: &str) -> Value {
+pub async fn status(app: &TestApp, id: &str) -> Value {
     app.admin(STATUS, json!({"id": id})).await.data()["budget"]["status"].clone()
 }
 
@@ -295,7 +295,7 @@ async fn a_berlin_month_and_a_dst_week_have_their_own_periods(app: TestApp) {
 
     // The current Berlin month: its bounds are local midnights, and only its own
     // events count.
-    let now = Utc::now();
+    let now = aispend_e2e::now();
     let start = month_start(chrono_tz::Europe::Berlin, now);
     let s = status(&app, &berlin_month).await;
     assert_eq!(utc(s["periodStart"].as_str().unwrap()), start);
@@ -331,13 +331,19 @@ async fn every_threshold_fires_once_under_200_concurrent_ingests(app: TestApp) {
         .map(|a| a["threshold"].as_i64().unwrap())
         .collect();
     assert_eq!(thresholds, vec![25, 50, 75, 100, 150], "{alerts:#?}");
-    // Each fired with the spend that crossed it (concurrent calls share commits, so
-    // a crossing may carry a few events at once).
-    for a in &alerts {
-        let spent: f64 = a["spentUsd"].as_str().unwrap().parse().unwrap();
-        let t = a["threshold"].as_i64().unwrap() as f64;
-        assert!((t..=200.0).contains(&spent), "{a}");
+    // Each fired with the spend that crossed it: at least its threshold, and in the
+    // order of the counter (a higher threshold never carries a lower spend). Concurrent
+    // calls share commits, so a crossing may carry a few events at once; the exact
+    // crossing spend is checked one event at a time below.
+    let spent: Vec<rust_decimal::Decimal> = alerts
+        .iter()
+        .map(|a| a["spentUsd"].as_str().unwrap().parse().unwrap())
+        .collect();
+    for (a, spent) in alerts.iter().zip(&spent) {
+        let t = rust_decimal::Decimal::from(a["threshold"].as_i64().unwrap());
+        assert!(*spent >= t, "{a}");
     }
+    assert!(spent.windows(2).all(|w| w[0] <= w[1]), "{spent:?}");
     let s = status(&app, &budget).await;
     assert_eq!(s["spentUsd"], "200", "the counter is exact");
     assert_eq!(s["percentUsed"], "200");
@@ -356,6 +362,36 @@ async fn every_threshold_fires_once_under_200_concurrent_ingests(app: TestApp) {
     // Another round over the same day fires nothing new.
     spend(&app, &project, "50", None).await;
     assert_eq!(alerts_of(&app, &budget).await.len(), 5);
+
+    // One at a time, each alert carries exactly the spend of the event that crossed it:
+    // 25% of $10 is crossed by the 3rd dollar, 50% by the 5th, 100% by the 10th.
+    let serial = app.create_project("serial").await;
+    let one_by_one = create_budget(
+        &app,
+        json!({"name": "serial", "amountUsd": "10", "period": "DAILY", "thresholds": [25, 50, 100], "scope": {"projects": [serial]}}),
+    )
+    .await;
+    for _ in 0..10 {
+        spend(&app, &serial, "1", None).await;
+    }
+    let crossed: Vec<(i64, String)> = alerts_of(&app, &one_by_one)
+        .await
+        .iter()
+        .map(|a| {
+            (
+                a["threshold"].as_i64().unwrap(),
+                a["spentUsd"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        crossed,
+        vec![
+            (25, "3".to_owned()),
+            (50, "5".to_owned()),
+            (100, "10".to_owned())
+        ]
+    );
 }
 
 async fn a_batch_crossing_several_thresholds_fires_each_once(app: TestApp) {

@@ -5,7 +5,7 @@
 
 use crate::budgets::{alerts_of, create_budget, spend};
 use crate::subscriptions::{ALERT_RAISED, COST, sync};
-use aispend_e2e::{Backend, WsEvent, spawn_app};
+use aispend_e2e::{Backend, spawn_app};
 use serde_json::json;
 use std::time::Duration;
 
@@ -61,7 +61,7 @@ async fn a_subscriber_on_one_server_receives_what_another_ingested() {
     // A budget created through A is counted by B's ingest at once, and the alert B
     // fires reaches a subscriber on A.
     let mut alerts = a.subscribe(&a.admin_token, ALERT_RAISED, json!({})).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    a.wait_for_alert_subscribers(1).await;
     let budget = create_budget(
         &a,
         json!({"name": "shared", "amountUsd": "100", "period": "DAILY", "thresholds": [50], "scope": {"projects": [project]}}),
@@ -86,16 +86,20 @@ async fn a_subscriber_on_one_server_receives_what_another_ingested() {
             .unwrap(),
         running + rust_decimal::Decimal::from(45)
     );
-    // B's subscriber saw B's own event too (delivered in memory, not twice).
+    // B's subscriber saw B's own event too (delivered in memory, not twice): the next
+    // update after it is the next change, recorded through A, with a higher sequence.
     let u = ws.next_data("1", WAIT).await["costUpdates"].clone();
     assert_eq!(u["deltaUsd"], "45");
-    assert!(
-        matches!(
-            ws.recv(Duration::from_millis(500)).await,
-            None | Some(WsEvent::Ended)
-        ),
-        "no duplicate"
+    let seq = u["sequence"].as_i64().unwrap();
+    spend(&a, &project, "0.01", None).await;
+    let next = ws.next_data("1", WAIT).await["costUpdates"].clone();
+    assert_eq!(
+        (next["deltaUsd"].as_str(), next["eventCount"].as_i64()),
+        (Some("0.01"), Some(1)),
+        "no duplicate of B's own update: {next:#}"
     );
+    assert!(next["sequence"].as_i64().unwrap() > seq, "{next:#}");
+    assert_eq!(today(&next), running + rust_decimal::Decimal::new(4501, 2));
 }
 
 async fn concurrent_ingest_on_two_servers_fires_each_threshold_once() {

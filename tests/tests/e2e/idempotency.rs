@@ -73,9 +73,91 @@ async fn a_key_repeated_inside_one_batch_is_stored_once(app: TestApp) {
     assert_eq!(app.event_count().await, 1);
 }
 
+/// `POST /api/usage` with an optional `Idempotency-Key` header; status, header
+/// `Idempotent-Replayed`, body.
+async fn post_usage(
+    app: &TestApp,
+    key: Option<&str>,
+    body: &serde_json::Value,
+) -> (u16, Option<String>, serde_json::Value) {
+    let mut r = app
+        .client
+        .post(format!("{}/api/usage", app.base_url))
+        .bearer_auth(&app.admin_token)
+        .json(body);
+    if let Some(k) = key {
+        r = r.header("Idempotency-Key", k);
+    }
+    let response = r.send().await.expect("the server answers");
+    let status = response.status().as_u16();
+    let replayed = response
+        .headers()
+        .get("idempotent-replayed")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    (
+        status,
+        replayed,
+        response.json().await.expect("a JSON body"),
+    )
+}
+
+async fn a_retried_rest_post_is_counted_once(app: TestApp) {
+    let project = app.create_project("portal").await;
+    let body = json!({"project_id": project, "provider": "openai", "model": "gpt-4o",
+                      "input_tokens": 1000, "output_tokens": 10});
+    // A client retrying after a lost answer sends the same request with the same key.
+    let (status, replayed, first) = post_usage(&app, Some("retry-1"), &body).await;
+    assert_eq!((status, replayed), (201, None), "{first}");
+    let mut retry = body.clone();
+    retry["input_tokens"] = json!(999_999);
+    let (status, replayed, second) = post_usage(&app, Some("retry-1"), &retry).await;
+    assert_eq!(
+        (status, replayed.as_deref()),
+        (200, Some("true")),
+        "{second}"
+    );
+    assert_eq!(second, first, "the stored event is returned, not the retry");
+    assert_eq!(app.event_count().await, 1);
+
+    // The key may travel in the body instead, and is the same key GraphQL uses.
+    let mut keyed = body.clone();
+    keyed["idempotency_key"] = json!("retry-2");
+    let (status, _, by_body) = post_usage(&app, None, &keyed).await;
+    assert_eq!(status, 201, "{by_body}");
+    let (status, _, again) = post_usage(&app, Some("retry-2"), &keyed).await;
+    assert_eq!((status, &again), (200, &by_body));
+    let gql = app
+        .record(json!({"projectId": project, "provider": "openai", "model": "gpt-4o", "inputTokens": 5, "idempotencyKey": "retry-2"}))
+        .await;
+    assert_eq!(gql["duplicate"], true);
+    assert_eq!(gql["event"]["id"], by_body["id"]);
+    assert_eq!(app.event_count().await, 2);
+
+    // Without a key, each POST is an event (the client asked for no deduplication).
+    assert_eq!(post_usage(&app, None, &body).await.0, 201);
+    assert_eq!(post_usage(&app, None, &body).await.0, 201);
+    assert_eq!(app.event_count().await, 4);
+
+    // Two different keys, a key of the wrong type or too long: 422, nothing stored.
+    let (status, _, e) = post_usage(&app, Some("header-key"), &keyed).await;
+    assert_eq!(status, 422, "{e}");
+    assert_eq!(e["details"][0]["path"], json!(["idempotency_key"]), "{e}");
+    let mut wrong = body.clone();
+    wrong["idempotency_key"] = json!(42);
+    let (status, _, e) = post_usage(&app, None, &wrong).await;
+    assert_eq!(status, 422, "{e}");
+    assert_eq!(e["details"][0]["path"], json!(["idempotency_key"]), "{e}");
+    let (status, _, e) = post_usage(&app, Some(&"k".repeat(201)), &body).await;
+    assert_eq!(status, 422, "{e}");
+    assert_eq!(e["details"][0]["path"], json!(["idempotency_key"]), "{e}");
+    assert_eq!(app.event_count().await, 4);
+}
+
 db_tests!(
     a_repeated_key_returns_the_stored_event_and_stores_nothing,
     fifty_identical_concurrent_requests_store_one_event,
     the_same_key_in_two_projects_is_two_events,
     a_key_repeated_inside_one_batch_is_stored_once,
+    a_retried_rest_post_is_counted_once,
 );

@@ -28,7 +28,7 @@ pub async fn price_acme(app: &TestApp) {
 
 async fn records_usage_and_returns_its_exact_cost(app: TestApp) {
     let project = app.create_project("checkout").await;
-    let before = Utc::now();
+    let before = aispend_e2e::now();
     let payload = app
         .record(json!({"projectId": project, "provider": "openai", "model": "gpt-4o", "inputTokens": 1000, "outputTokens": 500}))
         .await;
@@ -49,7 +49,7 @@ async fn records_usage_and_returns_its_exact_cost(app: TestApp) {
     assert_eq!(e["totalTokens"], 1500);
     let occurred: DateTime<Utc> = e["occurredAt"].as_str().unwrap().parse().unwrap();
     assert!(
-        occurred >= before - chrono::Duration::seconds(1) && occurred <= Utc::now(),
+        occurred >= before - chrono::Duration::seconds(1) && occurred <= aispend_e2e::now(),
         "occurredAt defaults to now"
     );
 }

@@ -337,7 +337,7 @@ async fn exports_stream_every_event_with_rfc4180_quoting(app: TestApp) {
     let batch: Vec<Value> = (0..2_500)
         .map(|i| json!({"projectId": p, "provider": "openai", "model": "gpt-4o", "inputTokens": 10, "outputTokens": 1,
                         "occurredAt": format!("2026-03-01T00:{:02}:{:02}Z", i / 60 % 60, i % 60), "reportedCostUsd": "0.0000015",
-                        "endpoint": if i == 0 { "a \"quoted\", comma; and more" } else { "plain" }, "idempotencyKey": format!("k{i}")}))
+                        "endpoint": if i == 0 { "a \"quoted\", comma" } else { "plain" }, "idempotencyKey": format!("k{i}")}))
         .collect();
     let r = app
         .admin(
@@ -363,16 +363,16 @@ async fn exports_stream_every_event_with_rfc4180_quoting(app: TestApp) {
         csv.starts_with("id,occurred_at,project_id,provider,model,endpoint,source,user,requests,")
     );
     // 2,500 events over three pages, one header; the first endpoint is quoted, its
-    // quotes doubled. (An endpoint cannot hold a newline: identifiers refuse control
-    // characters.)
+    // quotes doubled. (A line break cannot reach an identifier since control
+    // characters are refused at ingest.)
     assert_eq!(csv.matches(",openai,gpt-4o,").count(), 2_500);
     assert!(
-        csv.contains(",\"a \"\"quoted\"\", comma; and more\",API,"),
+        csv.contains(",\"a \"\"quoted\"\", comma\",API,"),
         "{}",
         &csv[..600.min(csv.len())]
     );
     assert!(
-        csv.contains(",0.000002,REPORTED\n"),
+        csv.contains(",0.000002,REPORTED,\n"),
         "costs have six decimals"
     );
     let (status, headers, jsonl) = get(
@@ -388,7 +388,7 @@ async fn exports_stream_every_event_with_rfc4180_quoting(app: TestApp) {
         .map(|l| serde_json::from_str(l).expect("a JSON line"))
         .collect();
     assert_eq!(rows.len(), 60, "one minute of events");
-    assert_eq!(rows[0]["endpoint"], "a \"quoted\", comma; and more");
+    assert_eq!(rows[0]["endpoint"], "a \"quoted\", comma");
     assert_eq!(rows[0]["occurred_at"], "2026-03-01T00:00:00.000000Z");
     let (status, _, _) = get(&app, None, "/export/usage.csv").await;
     assert_eq!(status, 401);
@@ -404,8 +404,126 @@ async fn exports_stream_every_event_with_rfc4180_quoting(app: TestApp) {
     assert_eq!(status, 403);
 }
 
+/// Parses RFC 4180 CSV (quoted fields with doubled quotes and line breaks inside).
+fn parse_csv(text: &str) -> Vec<Vec<String>> {
+    let mut rows = vec![];
+    let mut row = vec![];
+    let mut field = String::new();
+    let mut chars = text.chars().peekable();
+    let mut quoted = false;
+    while let Some(c) = chars.next() {
+        match (quoted, c) {
+            (true, '"') if chars.peek() == Some(&'"') => {
+                chars.next();
+                field.push('"');
+            }
+            (true, '"') => quoted = false,
+            (true, c) => field.push(c),
+            (false, '"') if field.is_empty() => quoted = true,
+            (false, ',') => row.push(std::mem::take(&mut field)),
+            (false, '\n') => {
+                row.push(std::mem::take(&mut field));
+                rows.push(std::mem::take(&mut row));
+            }
+            (false, c) => field.push(c),
+        }
+    }
+    assert!(
+        !quoted && field.is_empty() && row.is_empty(),
+        "the CSV ends with a line break"
+    );
+    rows
+}
+
+async fn csv_exports_quote_neutralise_formulas_keep_unicode_and_split_computed_costs(app: TestApp) {
+    let p = app.create_project("csv").await;
+    let metadata = json!({"note": "a, \"b\"", "city": "Zürich"});
+    // gpt-4o at $2.50 input / $10 output per million, priced by the server (COMPUTED):
+    // 1,000 x 2.50/M = $0.0025 input + 500 x 10/M = $0.005 output = $0.0075;
+    // 2,000 x 2.50/M = $0.005 input + 0 output = $0.005.
+    let first = app
+        .record(json!({"projectId": p, "provider": "openai", "model": "gpt-4o", "endpoint": "=1+1",
+                       "user": "@admin, \"root\"", "metadata": metadata, "inputTokens": 1000, "outputTokens": 500,
+                       "occurredAt": "2026-03-01T10:00:00Z"}))
+        .await;
+    assert_eq!(
+        (
+            first["event"]["costUsd"].as_str(),
+            first["event"]["costSource"].as_str()
+        ),
+        (Some("0.0075"), Some("COMPUTED"))
+    );
+    let second = app
+        .record(json!({"projectId": p, "provider": "openai", "model": "gpt-4o", "endpoint": "résumé-摘要",
+                       "user": "-Zoë 👋", "inputTokens": 2000, "outputTokens": 0,
+                       "occurredAt": "2026-03-01T11:00:00Z"}))
+        .await;
+    let (status, _, csv) = get(
+        &app,
+        Some(&app.admin_token),
+        &format!("/export/usage.csv?project={p}"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    // Byte-level RFC 4180: a field with a comma or quote is quoted, quotes doubled; a
+    // cell a spreadsheet would evaluate starts with '.
+    assert!(
+        csv.contains(",'=1+1,API,\"'@admin, \"\"root\"\"\",1,"),
+        "{csv}"
+    );
+    let rows = parse_csv(&csv);
+    assert_eq!(rows.len(), 3, "a header and two events: {rows:#?}");
+    let header = rows[0].clone();
+    let col = |row: &Vec<String>, name: &str| -> String {
+        let i = header
+            .iter()
+            .position(|h| h == name)
+            .unwrap_or_else(|| panic!("a {name} column"));
+        row[i].clone()
+    };
+    let by_id = |id: &Value| {
+        rows.iter()
+            .find(|r| r[0] == id.as_str().unwrap())
+            .expect("the event's row")
+            .clone()
+    };
+    let a = by_id(&first["event"]["id"]);
+    assert_eq!(col(&a, "endpoint"), "'=1+1");
+    assert_eq!(col(&a, "user"), "'@admin, \"root\"");
+    assert_eq!(
+        serde_json::from_str::<Value>(&col(&a, "metadata")).expect("JSON metadata"),
+        metadata
+    );
+    assert_eq!(
+        (col(&a, "cost_usd"), col(&a, "cost_source")),
+        ("0.007500".into(), "COMPUTED".into())
+    );
+    let b = by_id(&second["event"]["id"]);
+    assert_eq!(col(&b, "endpoint"), "résumé-摘要");
+    assert_eq!(col(&b, "user"), "'-Zoë 👋");
+    assert_eq!(col(&b, "metadata"), "");
+
+    // The dashboard's log CSV splits the computed cost into input and output.
+    let (status, _, logs) = get(
+        &app,
+        Some(&app.admin_token),
+        "/api/logs?start_date=2026-03-01T00:00:00Z&end_date=2026-03-02T00:00:00Z&format=csv&sort_desc=false",
+    )
+    .await;
+    assert_eq!(status, 200);
+    let lines: Vec<&str> = logs.lines().collect();
+    assert_eq!(
+        lines[1..],
+        [
+            "\"2026-03-01T10:00:00Z\",\"gpt-4o\",\"'=1+1\",1000,500,1500,0.002500,0.005000,0.007500,,\"openai\"",
+            "\"2026-03-01T11:00:00Z\",\"gpt-4o\",\"résumé-摘要\",2000,0,2000,0.005000,0.000000,0.005000,,\"openai\"",
+        ]
+    );
+}
+
 db_tests!(
     the_usage_portal_api_records_and_lists_usage,
+    csv_exports_quote_neutralise_formulas_keep_unicode_and_split_computed_costs,
     the_dashboard_api_answers_in_its_documented_shapes,
     the_dashboard_api_reports_errors_in_its_documented_shape,
     exports_stream_every_event_with_rfc4180_quoting

@@ -48,6 +48,24 @@ pub async fn sync(
     panic!("the subscription never delivered");
 }
 
+/// Reads subscription `1`'s updates for the rest of the events [`sync`] recorded
+/// (`first` is the update it returned), so that the next update is for whatever is
+/// recorded next. Returns how many updates that took.
+pub async fn rest_of_sync(ws: &mut WsClient, first: &Value, keys: &[String]) -> usize {
+    let k = keys
+        .iter()
+        .position(|key| first["events"][0]["idempotencyKey"] == key.as_str())
+        .expect("one of the sync events");
+    let mut left = keys.len() - k - first["eventCount"].as_u64().expect("a count") as usize;
+    let mut updates = 0;
+    while left > 0 {
+        let u = ws.next_data("1", WAIT).await["costUpdates"].clone();
+        left -= u["eventCount"].as_u64().expect("a count") as usize;
+        updates += 1;
+    }
+    updates
+}
+
 fn rand_suffix() -> u64 {
     rand::random::<u64>()
 }
@@ -63,7 +81,7 @@ async fn cost_updates_carry_exact_running_totals(app: TestApp) {
     let project = app.create_project("checkout").await;
     let other = app.create_project("search").await;
     crate::ingest::price_acme(&app).await;
-    let now = Utc::now();
+    let now = aispend_e2e::now();
     spend(&app, &project, "1.5", None).await;
     // Earlier this month but not today (skipped on the 1st).
     let earlier_this_month = now.day() > 1;
@@ -166,7 +184,7 @@ async fn cost_updates_carry_exact_running_totals(app: TestApp) {
         .await;
     let (u, _) = sync(&app, &mut tz, &project, "0.01").await;
     let local = chrono_tz::Pacific::Kiritimati;
-    let l = Utc::now().with_timezone(&local);
+    let l = aispend_e2e::now().with_timezone(&local);
     let start = local
         .with_ymd_and_hms(l.year(), l.month(), l.day(), 0, 0, 0)
         .unwrap()
@@ -248,22 +266,24 @@ async fn a_project_token_only_receives_its_own_project(app: TestApp) {
     let theirs = app.create_project("search").await;
     let token = app.create_token(Some(&mine), &["READ"]).await;
     let mut ws = app.subscribe(&token, COST, json!({})).await;
-    sync(&app, &mut ws, &mine, "0.01").await;
-    // Drain whatever sync left in flight.
-    while let Some(WsEvent::Message(_)) = ws.recv(Duration::from_millis(300)).await {}
+    let (first, keys) = sync(&app, &mut ws, &mine, "0.01").await;
+    rest_of_sync(&mut ws, &first, &keys).await;
+    // Updates arrive in the order of the changes: the other project's events, recorded
+    // in between, would arrive before the next of ours.
     for _ in 0..3 {
         spend(&app, &theirs, "5", None).await;
     }
     spend(&app, &mine, "1", None).await;
-    let u = ws.next_data("1", WAIT).await["costUpdates"].clone();
-    assert_eq!(
-        u["events"],
-        json!([{"id": u["events"][0]["id"], "projectId": mine, "costUsd": "1", "idempotencyKey": null}])
-    );
-    assert!(
-        ws.recv(Duration::from_millis(500)).await.is_none(),
-        "nothing from the other project"
-    );
+    spend(&app, &theirs, "5", None).await;
+    spend(&app, &mine, "2", None).await;
+    for usd in ["1", "2"] {
+        let u = ws.next_data("1", WAIT).await["costUpdates"].clone();
+        assert_eq!(
+            u["events"],
+            json!([{"id": u["events"][0]["id"], "projectId": mine, "costUsd": usd, "idempotencyKey": null}]),
+            "nothing from the other project"
+        );
+    }
     // Asking for another project is refused.
     ws.subscribe("2", COST, json!({"f": {"projects": [theirs]}}))
         .await;
@@ -277,30 +297,43 @@ async fn a_project_token_only_receives_its_own_project(app: TestApp) {
         }
         other => panic!("expected an error, got {other:?}"),
     }
-    // Alerts too: only the project's own budgets.
+    // Alerts too: only the project's own budgets. Their budget's alerts fire before
+    // and between ours, so a leak would arrive before one of ours.
     let mut alerts = app.subscribe(&token, ALERT_RAISED, json!({})).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    app.wait_for_alert_subscribers(1).await;
+    // They have spent $20 so far: 10% of $200.
     let their_budget = create_budget(
         &app,
-        json!({"name": "theirs", "amountUsd": "1", "period": "DAILY", "thresholds": [100], "scope": {"projects": [theirs]}}),
+        json!({"name": "theirs", "amountUsd": "200", "period": "DAILY", "thresholds": [20, 40], "scope": {"projects": [theirs]}}),
     )
     .await;
     let my_budget = create_budget(
         &app,
-        json!({"name": "mine", "amountUsd": "100", "period": "DAILY", "thresholds": [50], "scope": {"projects": [mine]}}),
+        json!({"name": "mine", "amountUsd": "1000", "period": "DAILY", "thresholds": [50, 90], "scope": {"projects": [mine]}}),
     )
     .await;
-    spend(&app, &mine, "60", None).await;
-    let a = alerts.next_data("1", WAIT).await["alertRaised"].clone();
-    assert_eq!(a["budgetId"], my_budget);
-    assert_eq!(
-        (a["threshold"].clone(), a["projectId"].clone()),
-        (json!(50), json!(mine))
-    );
-    assert!(
-        alerts.recv(Duration::from_millis(500)).await.is_none(),
-        "{their_budget} stays hidden"
-    );
+    spend(&app, &theirs, "30", None).await;
+    spend(&app, &mine, "500", None).await;
+    spend(&app, &theirs, "40", None).await;
+    spend(&app, &mine, "400", None).await;
+    let theirs_fired: Vec<i64> = crate::budgets::alerts_of(&app, &their_budget)
+        .await
+        .iter()
+        .map(|a| a["threshold"].as_i64().unwrap())
+        .collect();
+    assert_eq!(theirs_fired, vec![20, 40], "their alerts did fire");
+    for threshold in [50, 90] {
+        let a = alerts.next_data("1", WAIT).await["alertRaised"].clone();
+        assert_eq!(
+            (
+                a["budgetId"].clone(),
+                a["threshold"].clone(),
+                a["projectId"].clone()
+            ),
+            (json!(my_budget), json!(threshold), json!(mine)),
+            "{their_budget} stays hidden"
+        );
+    }
 }
 
 async fn alerts_are_raised_live(app: TestApp) {
@@ -317,7 +350,7 @@ async fn alerts_are_raised_live(app: TestApp) {
             json!({"f": {"budgets": [budget]}}),
         )
         .await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    app.wait_for_alert_subscribers(1).await;
     let inputs: Vec<Value> = (0..9)
         .map(|_| json!({"projectId": project, "provider": "acme", "model": "acme-large", "inputTokens": 1, "reportedCostUsd": "1"}))
         .collect();
@@ -334,9 +367,12 @@ async fn alerts_are_raised_live(app: TestApp) {
     }
     got.sort_by_key(|(t, _)| *t);
     assert_eq!(got, vec![(50, json!("9")), (80, json!("9"))]);
-    assert!(
-        ws.recv(Duration::from_millis(500)).await.is_none(),
-        "each alert once"
+    // Each alert once: the next one is the next threshold, not a repeat.
+    spend(&app, &project, "1", None).await;
+    let a = ws.next_data("1", WAIT).await["alertRaised"].clone();
+    assert_eq!(
+        (a["threshold"].as_i64(), a["spentUsd"].as_str()),
+        (Some(100), Some("10"))
     );
 }
 
@@ -348,7 +384,8 @@ const BIG: &str = r#"subscription {
   }
 }"#;
 
-const SMALL: &str = "subscription { costUpdates { sequence eventCount } }";
+const SMALL_WITH_KEYS: &str =
+    "subscription { costUpdates { sequence eventCount events { idempotencyKey } } }";
 
 async fn a_slow_subscriber_is_dropped_while_ingest_goes_on(backend: Backend) {
     let app = spawn_app_with(backend, |s| s.alerts.subscriber_queue = 2).await;
@@ -362,18 +399,30 @@ async fn a_slow_subscriber_is_dropped_while_ingest_goes_on(backend: Backend) {
     .await;
     slow.expect_ack().await;
     slow.subscribe("1", BIG, json!({})).await;
-    let mut fast = app.subscribe(&app.admin_token, SMALL, json!({})).await;
-    sync(&app, &mut fast, &project, "0.001").await;
-    while let Some(WsEvent::Message(_)) = fast.recv(Duration::from_millis(300)).await {}
+    let mut fast = app
+        .subscribe(&app.admin_token, SMALL_WITH_KEYS, json!({}))
+        .await;
+    let (first, keys) = sync(&app, &mut fast, &project, "0.001").await;
+    rest_of_sync(&mut fast, &first, &keys).await;
     assert_eq!(app.state.live.cost_subscribers(), 2);
 
-    // The fast subscriber reads everything in the background.
+    // The fast subscriber reads everything in the background, until it has counted
+    // the events it is told to expect (or a message is 30 s late).
+    let (expect_tx, mut expect_rx) = tokio::sync::watch::channel(i64::MAX);
     let reader = tokio::spawn(async move {
         let mut events = 0_i64;
-        while let Some(WsEvent::Message(m)) = fast.recv(Duration::from_secs(5)).await {
-            events += m["payload"]["data"]["costUpdates"]["eventCount"]
-                .as_i64()
-                .unwrap_or(0);
+        while events < *expect_rx.borrow_and_update() {
+            tokio::select! {
+                m = fast.recv(Duration::from_secs(30)) => match m {
+                    Some(WsEvent::Message(m)) => {
+                        events += m["payload"]["data"]["costUpdates"]["eventCount"]
+                            .as_i64()
+                            .unwrap_or(0)
+                    }
+                    other => panic!("the fast subscriber stopped receiving: {other:?}"),
+                },
+                _ = expect_rx.changed() => {}
+            }
         }
         events
     });
@@ -420,8 +469,12 @@ async fn a_slow_subscriber_is_dropped_while_ingest_goes_on(backend: Backend) {
         .data();
         batches += 1;
     }
+    let expected = (batches - 2) * 1000 + 20;
+    expect_tx.send(expected).unwrap();
     let fast_events = reader.await.unwrap();
-    assert_eq!(fast_events, (batches - 2) * 1000 + 20);
+    // Exactly: a lost update leaves the reader short (and it panics), a repeated one
+    // carries it past the count.
+    assert_eq!(fast_events, expected);
 
     // The slow client, reading at last, finds the reason it was dropped.
     let (close, _seen) = slow.until_closed(Duration::from_secs(15)).await;

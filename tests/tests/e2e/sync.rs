@@ -378,10 +378,9 @@ async fn outages_back_off_exponentially_then_fail_the_run(backend: Backend) {
 }
 
 async fn connection_failures_back_off_like_outages(backend: Backend) {
-    // A port nothing listens on: bind one, note it, close it.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
-    let port = closed.local_addr().expect("an address").port();
-    drop(closed);
+    // A port that refuses connections, held for the whole test.
+    let (_held, closed) = aispend_e2e::refusing_address();
+    let port = closed.port();
     let allow = format!("127.0.0.1:{port}");
     let app = spawn_app_with(backend, |s| s.plugin_allow_hosts = vec![allow]).await;
     let r = app
@@ -514,10 +513,15 @@ async fn concurrent_sync_now_joins_one_run_and_queues_another_behind_it(backend:
         (Some("SUCCEEDED"), Some("SUCCEEDED"))
     );
     // One at a time: the second started only after the first had finished.
-    assert!(
-        b["startedAt"].as_str() >= a["finishedAt"].as_str(),
-        "{a:#} {b:#}"
-    );
+    // (As instants: RFC 3339 strings with and without fractional seconds do not sort
+    // as text, and both must be present.)
+    let at = |v: &Value| -> chrono::DateTime<chrono::Utc> {
+        v.as_str()
+            .unwrap_or_else(|| panic!("a timestamp, got {v}"))
+            .parse()
+            .expect("an RFC 3339 time")
+    };
+    assert!(at(&b["startedAt"]) >= at(&a["finishedAt"]), "{a:#} {b:#}");
     assert_eq!(reports(&s.app).await.len(), 3);
 }
 
@@ -818,8 +822,26 @@ async fn two_processes_run_each_scheduled_sync_once(backend: Backend) {
     )
     .await;
     let peer = s.app.spawn_peer().await;
-    // Both schedule every 200 ms; each (credential, kind, tick) is inserted once.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Both schedule every 200 ms; each (credential, kind, tick) is inserted once. Wait
+    // for the scheduled runs to end, then for three more passes of each process's
+    // scheduler after that: none of them may insert a run again.
+    let p = &peer;
+    aispend_e2e::wait_until(
+        "two scheduled runs to end",
+        Duration::from_secs(30),
+        move || async move {
+            let r = p
+                .admin(
+                    "{ syncRuns(filter: {statuses: [SUCCEEDED, FAILED]}) { id } }",
+                    json!({}),
+                )
+                .await;
+            r.data()["syncRuns"].as_array().map_or(0, Vec::len) >= 2
+        },
+    )
+    .await;
+    s.app.wait_for_scheduler_passes(3).await;
+    peer.wait_for_scheduler_passes(3).await;
     let r = peer
         .admin("{ syncRuns { kind trigger status } }", json!({}))
         .await;

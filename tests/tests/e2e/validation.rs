@@ -25,7 +25,7 @@ async fn assert_nothing_stored_and_still_serving(app: &TestApp) {
 
 async fn each_invalid_field_is_rejected_with_its_path(app: TestApp) {
     let project = app.create_project("p").await;
-    let in_48h = (chrono::Utc::now() + chrono::Duration::hours(48)).to_rfc3339();
+    let in_48h = (aispend_e2e::now() + chrono::Duration::hours(48)).to_rfc3339();
     let cases: Vec<(&str, Value, &str)> = vec![
         ("inputTokens", json!(-1), "input.inputTokens"),
         (

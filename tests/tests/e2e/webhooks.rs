@@ -92,7 +92,7 @@ fn verify(header: &str, body: &[u8]) -> i64 {
     mac.update(body);
     mac.verify_slice(&v1)
         .expect("the signature matches the body");
-    let now = chrono::Utc::now().timestamp();
+    let now = aispend_e2e::now().timestamp();
     assert!((now - t).abs() < 120, "the timestamp is current");
     t
 }
@@ -138,7 +138,8 @@ fn shape(v: &Value) -> Vec<String> {
     out
 }
 
-/// Runs the README's Python `verify` (the block a receiver would copy) on a delivery.
+/// Runs the README's Python `verify` (the block a receiver would copy) on a delivery,
+/// with Python's clock set to the server's.
 fn readme_python_verify(header: &str, body: &[u8]) -> bool {
     use std::io::Write;
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
@@ -148,8 +149,11 @@ fn readme_python_verify(header: &str, body: &[u8]) -> bool {
         .nth(1)
         .and_then(|rest| rest.split("```").next())
         .expect("README.md has a Python block");
+    // The receiver's clock is the server's (the test clock), so the snippet's freshness
+    // check compares like with like.
+    let now = aispend_e2e::now().timestamp();
     let program = format!(
-        "{snippet}\nimport sys\nbody = sys.stdin.buffer.read()\nprint(verify(sys.argv[1].encode(), sys.argv[2], body))\n"
+        "import time as _clock\n_clock.time = lambda: {now}.0\n{snippet}\nimport sys\nbody = sys.stdin.buffer.read()\nprint(verify(sys.argv[1].encode(), sys.argv[2], body))\n"
     );
     let mut child = std::process::Command::new("python3")
         .args(["-c", &program, SECRET, header])
@@ -194,6 +198,22 @@ async fn wait_for_status(app: &TestApp, budget: &str, status: &str) -> Value {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// After the alert's delivery status became final (`alert`, as the server reports
+/// it): the receiver got exactly the attempts the server recorded. Nothing more can
+/// arrive: an attempt is recorded before the status is set, and a delivery job that
+/// runs again finds the status final and sends nothing.
+fn nothing_more_will_arrive(alert: &Value, receiver: &Receiver) {
+    assert!(
+        ["DELIVERED", "FAILED"].contains(&alert["deliveryStatus"].as_str().unwrap_or("")),
+        "{alert:#}"
+    );
+    assert_eq!(
+        receiver.requests().len(),
+        alert["deliveries"].as_array().map_or(0, Vec::len),
+        "every request received was recorded as an attempt: {alert:#}"
+    );
 }
 
 async fn a_failing_webhook_is_retried_with_backoff_and_every_delivery_is_signed(backend: Backend) {
@@ -281,7 +301,8 @@ async fn a_failing_webhook_is_retried_with_backoff_and_every_delivery_is_signed(
     );
     assert!(!summary.contains("http"), "no links in the summary");
 
-    // Exponential backoff (300 ms base, up to 50% jitter): ~300 ms, then ~600 ms.
+    // Exponential backoff (300 ms base, up to 50% jitter): at least 300 ms, then at
+    // least 600 ms. Only lower bounds: a loaded machine may add any delay.
     let first_wait = got[1].at - got[0].at;
     let second_wait = got[2].at - got[1].at;
     assert!(
@@ -292,14 +313,9 @@ async fn a_failing_webhook_is_retried_with_backoff_and_every_delivery_is_signed(
         second_wait >= Duration::from_millis(600),
         "second retry after {second_wait:?}"
     );
-    assert!(
-        first_wait < Duration::from_secs(5) && second_wait < Duration::from_secs(5),
-        "{first_wait:?} {second_wait:?}"
-    );
 
-    // Delivered means done: nothing more arrives.
-    tokio::time::sleep(Duration::from_millis(800)).await;
-    assert_eq!(receiver.requests().len(), 3);
+    // Delivered means done: the job is finished, nothing more arrives.
+    nothing_more_will_arrive(&alert, &receiver);
 }
 
 async fn attempts_are_capped(backend: Backend) {
@@ -322,8 +338,7 @@ async fn attempts_are_capped(backend: Backend) {
     let alert = wait_for_status(&app, &budget, "FAILED").await;
     assert_eq!(alert["deliveryStatus"], "FAILED");
     assert_eq!(alert["deliveries"].as_array().unwrap().len(), 3);
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(receiver.requests().len(), 3, "no attempt after the last");
+    nothing_more_will_arrive(&alert, &receiver);
 }
 
 async fn a_private_destination_needs_the_operators_permission(backend: Backend) {
