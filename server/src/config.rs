@@ -80,6 +80,53 @@ pub struct Settings {
     /// Request limits.
     #[command(flatten)]
     pub limits: LimitSettings,
+
+    /// OTLP ingest and Prometheus metrics.
+    #[command(flatten)]
+    pub integrations: IntegrationSettings,
+}
+
+/// How aispend meets tools teams already run: OpenTelemetry exporters and Prometheus.
+#[derive(Args, Clone, PartialEq)]
+pub struct IntegrationSettings {
+    /// The span (or resource) attribute whose value becomes a GenAI span's endpoint
+    /// (application feature) on `POST /v1/traces`.
+    #[arg(
+        long,
+        env = "AISPEND_OTLP_ENDPOINT_ATTRIBUTE",
+        default_value = crate::domain::usage::otlp::DEFAULT_ENDPOINT_ATTRIBUTE,
+        global = true
+    )]
+    pub otlp_endpoint_attribute: String,
+
+    /// A token required (as `Authorization: Bearer …`) to read `/metrics`; open when
+    /// unset.
+    #[arg(
+        long,
+        env = "AISPEND_METRICS_TOKEN",
+        global = true,
+        hide_env_values = true
+    )]
+    pub metrics_token: Option<String>,
+}
+
+impl Default for IntegrationSettings {
+    fn default() -> Self {
+        IntegrationSettings {
+            otlp_endpoint_attribute: crate::domain::usage::otlp::DEFAULT_ENDPOINT_ATTRIBUTE
+                .to_owned(),
+            metrics_token: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for IntegrationSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IntegrationSettings")
+            .field("otlp_endpoint_attribute", &self.otlp_endpoint_attribute)
+            .field("metrics_token", &redacted(&self.metrics_token))
+            .finish()
+    }
 }
 
 /// A rate with a burst: `RATE` or `RATE/BURST` requests per second (`20`, `0.5/10`);
@@ -156,6 +203,7 @@ impl std::fmt::Debug for Settings {
             .field("alerts", &self.alerts)
             .field("sync", &self.sync)
             .field("limits", &self.limits)
+            .field("integrations", &self.integrations)
             .finish_non_exhaustive()
     }
 }
@@ -440,12 +488,17 @@ mod tests {
             alerts: AlertSettings::default(),
             sync: SyncConfig::default(),
             limits: LimitSettings::default(),
+            integrations: IntegrationSettings {
+                metrics_token: Some("metrics-token-secret".into()),
+                ..IntegrationSettings::default()
+            },
         };
         let shown = format!("{settings:?}");
         for secret in [
             "db-password-1",
             "bWFzdGVyLWtleS1zZWNyZXQ=",
             "admin-token-secret",
+            "metrics-token-secret",
         ] {
             assert!(!shown.contains(secret), "{shown}");
         }

@@ -33,4 +33,6 @@ pub struct AppState {
     pub live: Arc<LiveHub>,
     /// Wakes this process's sync dispatcher (a run was requested).
     pub sync_wake: Arc<tokio::sync::Notify>,
+    /// This server's Prometheus metrics.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }

@@ -757,12 +757,17 @@ pub async fn record_usage(
         occurred_at,
         ..RawUsage::default()
     };
-    match state
+    let started = std::time::Instant::now();
+    let result = state
         .app
         .ledger
         .record(&principal, vec![raw], "body", false, UsageSource::Api)
-        .await
-    {
+        .await;
+    state
+        .app
+        .metrics
+        .ingest_latency("rest", crate::metrics::outcome(&result), started.elapsed());
+    match result {
         Ok(mut recorded) => match recorded.pop() {
             Some(r) => (StatusCode::CREATED, axum::Json(usage_record(&r.event))).into_response(),
             None => ApiError::from(Error::internal(

@@ -12,6 +12,8 @@ mod health;
 mod idempotency;
 mod ingest;
 mod insights;
+mod metrics;
+mod otlp;
 mod plugins;
 mod pricing;
 mod queries;
