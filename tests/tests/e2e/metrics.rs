@@ -1,10 +1,15 @@
 //! Prometheus metrics (`GET /metrics`, issue 14 part 2): counters after real ingest,
 //! latency histograms, bounded labels, and the optional token.
 
-use aispend_e2e::{Backend, TestApp, backend_tests, db_tests};
+use crate::budgets::{create_budget, spend};
+use aispend_e2e::fake_provider::{FakeProvider, Reply};
+use aispend_e2e::{Backend, TestApp, backend_tests, db_tests, spawn_app_with};
 use rust_decimal::Decimal;
 use serde_json::json;
 use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 async fn scrape(app: &TestApp, token: Option<&str>) -> (reqwest::StatusCode, String) {
     let mut r = app.client.get(format!("{}/metrics", app.base_url));
@@ -21,6 +26,23 @@ fn sample(text: &str, series: &str) -> Option<f64> {
     text.lines()
         .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
         .and_then(|v| v.trim().parse().ok())
+}
+
+/// Scrapes until the series has the value (a counter is bumped right after the state
+/// a test can observe is written); panics with the last scrape after a deadline.
+async fn wait_for_sample(app: &TestApp, series: &str, value: f64) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, text) = scrape(app, None).await;
+        if sample(&text, series) == Some(value) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "`{series}` never reached {value}:\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 async fn spend_and_tokens_are_counted_by_provider_model_and_project(app: TestApp) {
@@ -188,9 +210,100 @@ async fn a_metrics_token_protects_the_endpoint(backend: Backend) {
     );
 }
 
+/// A sync whose provider rejects the credential: one failed run, one plugin error of
+/// kind `UNAUTHORIZED`.
+async fn sync_runs_and_plugin_errors_are_counted(backend: Backend) {
+    let provider = FakeProvider::start(|_| {
+        Reply::status(
+            401,
+            r#"{"error": {"message": "Incorrect API key provided"}}"#,
+        )
+    })
+    .await;
+    let allow = provider.host_port();
+    let app = spawn_app_with(backend, |s| s.plugin_allow_hosts = vec![allow]).await;
+    let r = app
+        .admin(
+            "mutation($i: AddCredentialInput!) { addCredential(input: $i) { id } }",
+            json!({"i": {"provider": "openai", "label": "main", "secret": "sk-admin-0123456789abcdef", "baseUrl": provider.base_url()}}),
+        )
+        .await;
+    let credential = r.data()["addCredential"]["id"].as_str().unwrap().to_owned();
+    let r = app
+        .admin(
+            "mutation($c: ID!) { syncNow(credentialId: $c, kind: USAGE, from: \"2026-03-01T00:00:00Z\", to: \"2026-03-02T00:00:00Z\") { id } }",
+            json!({"c": credential}),
+        )
+        .await;
+    assert!(r.data()["syncNow"]["id"].is_string(), "{}", r.body);
+    wait_for_sample(
+        &app,
+        r#"aispend_sync_runs_total{provider="openai",outcome="failed"}"#,
+        1.0,
+    )
+    .await;
+    wait_for_sample(
+        &app,
+        r#"aispend_plugin_errors_total{plugin="openai",kind="UNAUTHORIZED"}"#,
+        1.0,
+    )
+    .await;
+}
+
+/// A webhook that fails once and then succeeds: one failed and one delivered attempt.
+async fn alert_deliveries_are_counted_by_channel_and_outcome(backend: Backend) {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let seen = calls.clone();
+    let receiver = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move || {
+            let n = seen.fetch_add(1, Ordering::SeqCst);
+            async move {
+                if n == 0 {
+                    axum::http::StatusCode::INTERNAL_SERVER_ERROR
+                } else {
+                    axum::http::StatusCode::NO_CONTENT
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, receiver).await });
+    let app = spawn_app_with(backend, |s| s.plugin_allow_hosts = vec![addr.to_string()]).await;
+    let project = app.create_project("p").await;
+    create_budget(
+        &app,
+        json!({"name": "b", "amountUsd": "10", "period": "DAILY", "thresholds": [50],
+               "scope": {"projects": [project]},
+               "webhookUrl": format!("http://{addr}/hook"), "webhookSecret": "whsec-metrics-0123456789"}),
+    )
+    .await;
+    spend(&app, &project, "6", None).await;
+    wait_for_sample(
+        &app,
+        r#"aispend_alert_deliveries_total{channel="webhook",outcome="delivered"}"#,
+        1.0,
+    )
+    .await;
+    let (_, text) = scrape(&app, None).await;
+    assert_eq!(
+        sample(
+            &text,
+            r#"aispend_alert_deliveries_total{channel="webhook",outcome="failed"}"#
+        ),
+        Some(1.0),
+        "{text}"
+    );
+}
+
 db_tests!(
     spend_and_tokens_are_counted_by_provider_model_and_project,
     otlp_spans_are_counted_by_outcome,
 );
 
-backend_tests!(a_metrics_token_protects_the_endpoint);
+backend_tests!(
+    a_metrics_token_protects_the_endpoint,
+    sync_runs_and_plugin_errors_are_counted,
+    alert_deliveries_are_counted_by_channel_and_outcome,
+);
