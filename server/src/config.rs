@@ -87,6 +87,52 @@ pub struct Settings {
     /// stored timestamps) reads it. Unset: the system clock.
     #[arg(long, env = "AISPEND_TEST_CLOCK", global = true, hide = true)]
     pub test_clock: Option<chrono::DateTime<chrono::Utc>>,
+    /// OTLP ingest and Prometheus metrics.
+    #[command(flatten)]
+    pub integrations: IntegrationSettings,
+}
+
+/// How aispend meets tools teams already run: OpenTelemetry exporters and Prometheus.
+#[derive(Args, Clone, PartialEq)]
+pub struct IntegrationSettings {
+    /// The span (or resource) attribute whose value becomes a GenAI span's endpoint
+    /// (application feature) on `POST /v1/traces`.
+    #[arg(
+        long,
+        env = "AISPEND_OTLP_ENDPOINT_ATTRIBUTE",
+        default_value = crate::domain::usage::otlp::DEFAULT_ENDPOINT_ATTRIBUTE,
+        global = true
+    )]
+    pub otlp_endpoint_attribute: String,
+
+    /// A token required (as `Authorization: Bearer …`) to read `/metrics`; open when
+    /// unset.
+    #[arg(
+        long,
+        env = "AISPEND_METRICS_TOKEN",
+        global = true,
+        hide_env_values = true
+    )]
+    pub metrics_token: Option<String>,
+}
+
+impl Default for IntegrationSettings {
+    fn default() -> Self {
+        IntegrationSettings {
+            otlp_endpoint_attribute: crate::domain::usage::otlp::DEFAULT_ENDPOINT_ATTRIBUTE
+                .to_owned(),
+            metrics_token: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for IntegrationSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IntegrationSettings")
+            .field("otlp_endpoint_attribute", &self.otlp_endpoint_attribute)
+            .field("metrics_token", &redacted(&self.metrics_token))
+            .finish()
+    }
 }
 
 /// A rate with a burst: `RATE` or `RATE/BURST` requests per second (`20`, `0.5/10`);
@@ -164,6 +210,7 @@ impl std::fmt::Debug for Settings {
             .field("sync", &self.sync)
             .field("limits", &self.limits)
             .field("test_clock", &self.test_clock)
+            .field("integrations", &self.integrations)
             .finish_non_exhaustive()
     }
 }
@@ -449,12 +496,17 @@ mod tests {
             sync: SyncConfig::default(),
             limits: LimitSettings::default(),
             test_clock: None,
+            integrations: IntegrationSettings {
+                metrics_token: Some("metrics-token-secret".into()),
+                ..IntegrationSettings::default()
+            },
         };
         let shown = format!("{settings:?}");
         for secret in [
             "db-password-1",
             "bWFzdGVyLWtleS1zZWNyZXQ=",
             "admin-token-secret",
+            "metrics-token-secret",
         ] {
             assert!(!shown.contains(secret), "{shown}");
         }

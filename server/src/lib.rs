@@ -10,6 +10,7 @@ pub mod entity;
 pub mod graphql;
 pub mod http;
 pub mod jobs;
+pub mod metrics;
 pub mod plugins;
 pub mod startup;
 pub mod state;

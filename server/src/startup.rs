@@ -126,7 +126,8 @@ impl Application {
         // Ledger hooks, in the order they run inside each ingest transaction.
         let rollups: Arc<dyn crate::domain::usage::ingest::LedgerHook> =
             Arc::new(crate::domain::rollup::RollupHook);
-        let hooks = vec![rollups, budgets.hook(), live.hook()];
+        let metrics = Arc::new(crate::metrics::Metrics::new());
+        let hooks = vec![rollups, budgets.hook(), live.hook(), metrics.hook()];
         let ledger = Arc::new(Ledger::new(db.clone(), prices.clone(), hooks));
         let a = &settings.alerts;
         let job_settings = JobSettings {
@@ -145,6 +146,7 @@ impl Application {
                 allow,
                 timeout: Duration::from_millis(a.webhook_timeout_ms.max(1)),
                 attempts,
+                metrics: metrics.clone(),
             }),
         );
         let sync_wake = Arc::new(Notify::new());
@@ -152,12 +154,16 @@ impl Application {
         let sync = Arc::new(SyncContext {
             engine: SyncEngine {
                 db: db.clone(),
-                fetcher: plugins.clone(),
+                fetcher: Arc::new(crate::metrics::CountingFetcher {
+                    inner: plugins.clone(),
+                    metrics: metrics.clone(),
+                }),
                 keyring: keyring.clone(),
                 settings: settings.sync.settings(),
             },
             wake: sync_wake.clone(),
             scheduler_passes: scheduler_passes.clone(),
+            metrics: metrics.clone(),
         });
         let sync_queue = jobs::sync::register(&mut jobs, sync.clone(), settings.sync.workers);
         let state = AppState {
@@ -172,12 +178,13 @@ impl Application {
             keyring,
             budgets,
             live,
+            metrics,
         };
         tokio::spawn(refresh_prices(db, prices));
         let listener = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("binding {}", settings.listen))?;
-        let router = http::router(state.clone(), &settings.limits);
+        let router = http::router(state.clone(), &settings.limits, &settings.integrations);
         Ok(Application {
             listener,
             router,

@@ -36,4 +36,6 @@ pub struct AppState {
     /// Scheduler passes this process has completed (each looked for due syncs and
     /// inserted what was due): lets a test wait for passes instead of sleeping.
     pub scheduler_passes: Arc<std::sync::atomic::AtomicU64>,
+    /// This server's Prometheus metrics.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }

@@ -452,7 +452,10 @@ async fn open_every_secret(env: &Env, env_key: Option<&str>) -> (usize, usize) {
     let keyring = Keyring::load(env_key, env.path()).expect("the keys load");
     let url = match &env.pg {
         Some(pg) => pg.url.clone(),
-        None => format!("sqlite://{}?mode=ro", env.path().join("aispend.db").display()),
+        None => format!(
+            "sqlite://{}?mode=ro",
+            env.path().join("aispend.db").display()
+        ),
     };
     let db = sea_orm::Database::connect(url)
         .await

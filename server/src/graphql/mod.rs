@@ -17,6 +17,7 @@ pub mod reconciliation;
 pub mod scalars;
 pub mod subscription;
 pub mod sync;
+pub mod timing;
 pub mod usage;
 
 use crate::domain::auth::Principal;
@@ -126,6 +127,9 @@ pub fn schema(state: AppState, introspection: bool) -> AispendSchema {
         subscription::Subscription,
     )
     .data(prices)
+    .extension(timing::Timing {
+        metrics: state.metrics.clone(),
+    })
     .data(state)
     .extension(limits::RequestLimits { introspection })
     .limit_depth(16)

@@ -501,7 +501,8 @@ impl UsageMutation {
         input: UsageInput,
     ) -> async_graphql::Result<RecordUsagePayload> {
         let state = ctx.state()?;
-        let mut recorded = state
+        let started = std::time::Instant::now();
+        let result = state
             .ledger
             .record(
                 ctx.principal(),
@@ -510,8 +511,13 @@ impl UsageMutation {
                 false,
                 UsageSource::Api,
             )
-            .await
-            .gql()?;
+            .await;
+        state.metrics.ingest_latency(
+            "recordUsage",
+            crate::metrics::outcome(&result),
+            started.elapsed(),
+        );
+        let mut recorded = result.gql()?;
         recorded
             .pop()
             .map(Into::into)
@@ -533,11 +539,17 @@ impl UsageMutation {
     ) -> async_graphql::Result<RecordUsageBatchPayload> {
         let state = ctx.state()?;
         let raws = inputs.into_iter().map(Into::into).collect();
-        let recorded = state
+        let started = std::time::Instant::now();
+        let result = state
             .ledger
             .record(ctx.principal(), raws, "inputs", true, UsageSource::Api)
-            .await
-            .gql()?;
+            .await;
+        state.metrics.ingest_latency(
+            "recordUsageBatch",
+            crate::metrics::outcome(&result),
+            started.elapsed(),
+        );
+        let recorded = result.gql()?;
         Ok(RecordUsageBatchPayload(recorded))
     }
 

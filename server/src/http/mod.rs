@@ -1,17 +1,20 @@
 //! The HTTP surface (axum): `/` (a landing page) and `/README.md`, `/graphql` (POST queries, GET GraphiQL), `/graphql/ws`
 //! (subscriptions), `/healthz`, the REST shapes existing clients speak (`/api/…`,
-//! `rest.rs`) and the streamed exports (`/export/…`, `export.rs`). Thin:
+//! `rest.rs`), the streamed exports (`/export/…`, `export.rs`), OTLP/HTTP trace ingest
+//! (`/v1/traces`, `otlp.rs`) and Prometheus metrics (`/metrics`, `metrics.rs`). Thin:
 //! authenticate, hand over to GraphQL or the domain, translate errors once.
 
 pub mod export;
 pub mod graphql;
 pub mod health;
 pub mod home;
+pub mod metrics;
+pub mod otlp;
 pub mod rate_limit;
 pub mod rest;
 pub mod ws;
 
-use crate::config::LimitSettings;
+use crate::config::{IntegrationSettings, LimitSettings};
 use crate::graphql::{AispendSchema, schema};
 use crate::state::AppState;
 use axum::Router;
@@ -39,10 +42,12 @@ pub struct HttpState {
     pub connections: std::sync::Arc<ws::Connections>,
     /// Per-token request buckets, when `AISPEND_RATE_LIMIT_PER_TOKEN` is set.
     pub rate_limiter: Option<std::sync::Arc<rate_limit::RateLimiter>>,
+    /// OTLP and metrics settings.
+    pub integrations: std::sync::Arc<IntegrationSettings>,
 }
 
 /// The full router.
-pub fn router(app: AppState, limits: &LimitSettings) -> Router {
+pub fn router(app: AppState, limits: &LimitSettings, integrations: &IntegrationSettings) -> Router {
     let state = HttpState {
         schema: schema(app.clone(), limits.graphql_introspection),
         app,
@@ -50,6 +55,7 @@ pub fn router(app: AppState, limits: &LimitSettings) -> Router {
         rate_limiter: limits
             .rate_limit_per_token
             .map(|l| std::sync::Arc::new(rate_limit::RateLimiter::new(l))),
+        integrations: std::sync::Arc::new(integrations.clone()),
     };
     Router::new()
         .route("/", get(home::index))
@@ -68,6 +74,8 @@ pub fn router(app: AppState, limits: &LimitSettings) -> Router {
         .route("/api/usage", get(rest::list_usage).post(rest::record_usage))
         .route("/export/usage.csv", get(export::csv))
         .route("/export/usage.jsonl", get(export::jsonl))
+        .route("/v1/traces", axum::routing::post(otlp::traces))
+        .route("/metrics", get(metrics::metrics))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             rate_limit::limit,

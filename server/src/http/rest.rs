@@ -801,12 +801,17 @@ pub async fn record_usage(
         idempotency_key,
         ..RawUsage::default()
     };
-    match state
+    let started = std::time::Instant::now();
+    let result = state
         .app
         .ledger
         .record(&principal, vec![raw], "body", false, UsageSource::Api)
-        .await
-    {
+        .await;
+    state
+        .app
+        .metrics
+        .ingest_latency("rest", crate::metrics::outcome(&result), started.elapsed());
+    match result {
         Ok(mut recorded) => match recorded.pop() {
             // A repeated key: the event stored first, `200` instead of `201`.
             Some(r) if r.duplicate => (

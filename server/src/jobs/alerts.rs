@@ -52,6 +52,8 @@ pub struct DeliveryContext {
     pub timeout: Duration,
     /// Attempts in all.
     pub attempts: u32,
+    /// Counts delivery attempts.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// Registers the delivery worker and returns the queue the dispatcher pushes to.
@@ -160,6 +162,14 @@ async fn attempt(ctx: &DeliveryContext, job: &DeliverAlert) -> Result<(), Failur
         Err(Transient(message)) => (None, Some(message.clone()), false),
     };
     let succeeded = error.is_none();
+    ctx.metrics.alert_delivery(
+        "webhook",
+        match (&error, permanent) {
+            (None, _) => "delivered",
+            (Some(_), true) => "refused",
+            (Some(_), false) => "failed",
+        },
+    );
     alert::record_attempt(
         &ctx.db,
         id,

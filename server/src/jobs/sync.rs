@@ -37,6 +37,8 @@ pub struct SyncContext {
     pub wake: Arc<Notify>,
     /// Completed scheduler passes (successful or not), counted after each.
     pub scheduler_passes: Arc<std::sync::atomic::AtomicU64>,
+    /// Counts finished runs.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// Registers `workers` sync workers (each runs one run at a time) and returns the
@@ -91,7 +93,15 @@ async fn run(job: RunSync, ctx: Data<Arc<SyncContext>>) -> Result<(), BoxDynErro
     let e = &ctx.engine;
     let outcome = sync::execute(&e.db, e.fetcher.as_ref(), &e.keyring, &e.settings, id).await;
     match outcome {
-        Ok(Executed::Finished(_)) | Ok(Executed::LostLease) => {
+        Ok(Executed::Finished(run)) => {
+            ctx.metrics.sync_run(
+                run.provider.as_str(),
+                &run.status.as_str().to_ascii_lowercase(),
+            );
+            ctx.wake.notify_one();
+            Ok(())
+        }
+        Ok(Executed::LostLease) => {
             ctx.wake.notify_one();
             Ok(())
         }

@@ -388,10 +388,12 @@ const ROUTES: &[(&str, &str, Class)] = &[
     ("GET", "/export/usage.jsonl?project={P}", FORBIDDEN),
     ("GET", "/export/usage.csv", HIDDEN),
     ("GET", "/export/usage.jsonl", HIDDEN),
+    // OTLP/HTTP: an unbound token names the project in the resource.
+    ("POST", "/v1/traces", Class::Ingest),
 ];
 
 /// Pages anyone may open.
-const PUBLIC: &[&str] = &["/", "/README.md", "/healthz", "/graphql"];
+const PUBLIC: &[&str] = &["/", "/README.md", "/healthz", "/graphql", "/metrics"];
 
 /// Strings only P's data carries.
 const MARKERS: &[&str] = &[
@@ -671,7 +673,9 @@ async fn every_operation_answers_each_caller_as_documented(app: TestApp) {
         let path = w.fill(path);
         for caller in CALLERS {
             let url = format!("{}{path}", app.base_url);
-            let r = if *method == "POST" {
+            let r = if path == "/v1/traces" {
+                app.client.post(&url).json(&otlp_span(&w.ids["P"]))
+            } else if *method == "POST" {
                 app.client
                     .post(&url)
                     .json(&json!({"project_id": w.ids["P"], "provider": "openai",
@@ -731,6 +735,28 @@ async fn every_operation_answers_each_caller_as_documented(app: TestApp) {
         wrong.len(),
         wrong.join("\n")
     );
+}
+
+/// An OTLP/JSON request with one GenAI span for project `p` (named in the resource, as
+/// an unbound token needs; a project-bound token's own project wins).
+fn otlp_span(p: &str) -> Value {
+    let end = aispend_e2e::now().timestamp_nanos_opt().unwrap_or_default();
+    json!({"resourceSpans": [{
+        "resource": {"attributes": [{"key": "aispend.project_id", "value": {"stringValue": p}}]},
+        "scopeSpans": [{"spans": [{
+            "traceId": format!("{:032x}", rand::random::<u128>()),
+            "spanId": format!("{:016x}", rand::random::<u64>()),
+            "name": "chat",
+            "startTimeUnixNano": (end - 1_000_000_000).to_string(),
+            "endTimeUnixNano": end.to_string(),
+            "attributes": [
+                {"key": "gen_ai.provider.name", "value": {"stringValue": "openai"}},
+                {"key": "gen_ai.request.model", "value": {"stringValue": "gpt-4o"}},
+                {"key": "gen_ai.usage.input_tokens", "value": {"intValue": "10"}},
+                {"key": "gen_ai.usage.output_tokens", "value": {"intValue": "1"}}
+            ]
+        }]}]
+    }]})
 }
 
 /// Subscribes over the websocket: the error or close code, or `ok` once the

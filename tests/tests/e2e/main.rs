@@ -15,6 +15,8 @@ mod hostile;
 mod idempotency;
 mod ingest;
 mod insights;
+mod metrics;
+mod otlp;
 mod plugins;
 mod pricing;
 mod queries;

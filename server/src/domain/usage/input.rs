@@ -16,7 +16,7 @@ use rust_decimal::Decimal;
 use serde_json::Value;
 
 /// Usage as a client sent it: every field optional, nothing checked yet.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct RawUsage {
     /// Project id (text).
     pub project_id: Option<String>,

@@ -4,6 +4,7 @@
 pub mod ingest;
 pub mod input;
 pub mod normalize;
+pub mod otlp;
 pub mod query;
 
 use crate::domain::error::{Error, Result};
