@@ -61,6 +61,19 @@ def genai_prices(version: str):
         wheel = _wheel("genai-prices", version)
         with zipfile.ZipFile(wheel) as z:
             z.extractall(root)
+    try:
+        import pydantic  # noqa: F401
+    except ImportError:
+        # genai-prices is built on pydantic; on a machine without it, install it (and
+        # only it) next to the wheels.
+        deps = CACHE / "deps"
+        if not (deps / "pydantic").exists():
+            subprocess.run(
+                [sys.executable, "-m", "pip", "install", "--quiet", "--target", str(deps),
+                 "pydantic>=2.10"],
+                check=True,
+            )
+        sys.path.insert(0, str(deps))
     if "httpx2" not in sys.modules:
         stub = types.ModuleType("httpx2")
         stub.Timeout = lambda **_: None  # type: ignore[attr-defined]
@@ -135,6 +148,16 @@ KEY_PREFIXES = {
 }
 
 TOKEN_MODES = {"chat", "completion", "responses", "embedding"}
+
+
+def keys_in_order(lmap: dict) -> list[str]:
+    """LiteLLM keys in the order the generator and the check read them: when two keys
+    give the same provider and model, the first one is used."""
+    rank = {p: i for i, p in enumerate(PROVIDER_PREFERENCE)}
+    return sorted(
+        (k for k, e in lmap.items() if isinstance(e, dict)),
+        key=lambda k: (rank.get(lmap[k].get("litellm_provider"), len(rank)), k),
+    )
 
 CLASSES = {
     "input": "input_cost_per_token",
