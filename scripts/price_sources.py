@@ -489,3 +489,36 @@ def candidates(model: str):
     while cur is not None:
         yield cur
         cur = strip_one_suffix(cur)
+
+
+def caveats(entry: dict, card: dict) -> list[str]:
+    """What a generated row from this LiteLLM entry cannot bill exactly, said in its note."""
+    out = []
+    modal = sorted({
+        m for f, v in entry.items()
+        if isinstance(v, (int, float)) and v
+        for m in ("audio", "image", "video")
+        if f.startswith(f"input_cost_per_{m}") or f.startswith(f"cache_read_input_{m}")
+    })
+    if modal:
+        out.append(
+            f"{'/'.join(modal)} input has its own rate at the provider; aispend bills it as text "
+            "input until the ledger records those units"
+        )
+    lc = card.get("long_context")
+    if lc:
+        t = lc["threshold"] // 1000
+        for tier in ("priority", "flex"):
+            for cls, field in CLASSES.items():
+                v = entry.get(f"{field}_above_{t}k_tokens_{tier}")
+                if isinstance(v, (int, float)) and per_million(v) != lc.get(cls, card["standard"].get(cls)):
+                    out.append(
+                        f"{tier} above {t}k tokens bills at the standard long-context rates "
+                        f"(LiteLLM lists other {tier} rates there)"
+                    )
+                    break
+            else:
+                continue
+    if any(f.startswith("cache_creation_input_token_cost_above_12hr") for f in entry):
+        out.append("12-hour cache writes have no class of their own: they bill as 1-hour writes")
+    return out
