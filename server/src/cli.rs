@@ -7,7 +7,7 @@ use crate::domain::auth::Scope;
 use crate::domain::ids::ProjectId;
 use crate::domain::key_rotation;
 use crate::domain::keyring::{self, Keyring};
-use crate::domain::price::{catalog, litellm};
+use crate::domain::price::{catalog, litellm, quote};
 use crate::plugins::{self, Capability, Inspected, PluginInfo, Source};
 use crate::{startup, telemetry};
 use anyhow::Context;
@@ -128,6 +128,13 @@ enum PricesCommand {
         /// LiteLLM's model_prices_and_context_window.json.
         #[arg(long)]
         litellm: PathBuf,
+    },
+    /// Price usages with the built-in catalog, offline: one JSON object per line in
+    /// (`{"provider", "model", "input", "output", "cacheRead", "cacheWrite",
+    /// "serviceTier", ...}`), one `{"model", "matched", "costUsd"}` per line out.
+    Quote {
+        /// The requests, one JSON object per line; `-` reads standard input.
+        file: PathBuf,
     },
 }
 
@@ -312,6 +319,32 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             for (reason, n) in &report.skipped {
                 println!("  skipped {n}: {reason}");
             }
+        }
+        Command::Prices(PricesCommand::Quote { file }) => {
+            use std::io::{BufRead, Write};
+            let book = catalog::builtin_book()?;
+            let reader: Box<dyn BufRead> = if file.as_os_str() == "-" {
+                Box::new(std::io::stdin().lock())
+            } else {
+                Box::new(std::io::BufReader::new(
+                    std::fs::File::open(&file)
+                        .with_context(|| format!("reading {}", file.display()))?,
+                ))
+            };
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            for (n, line) in reader.lines().enumerate() {
+                let line = line.context("reading a request")?;
+                if line.trim().is_empty() {
+                    continue;
+                }
+                let request: quote::QuoteRequest = serde_json::from_str(&line)
+                    .with_context(|| format!("line {}: not a quote request", n + 1))?;
+                let answer = quote::quote(&book, &request)
+                    .map_err(|e| anyhow::anyhow!("line {}: {e}", n + 1))?;
+                serde_json::to_writer(&mut out, &answer).context("writing a quote")?;
+                writeln!(out).context("writing a quote")?;
+            }
+            out.flush().context("writing quotes")?;
         }
         Command::Prices(PricesCommand::Check { litellm: file }) => {
             let text = std::fs::read_to_string(&file)

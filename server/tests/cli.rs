@@ -408,6 +408,59 @@ async fn prices_import_reads_a_litellm_file_and_reports_counts(backend: Backend)
     );
 }
 
+/// Offline: no database is opened.
+#[tokio::test]
+async fn prices_quote_prices_usages_offline_with_the_builtin_catalog() {
+    let dir = Env::new(Backend::Sqlite).await;
+    let file = dir.path().join("usages.jsonl");
+    let lines = [
+        json!({"provider": "openai", "model": "gpt-4o-2024-08-06", "at": "2025-03-01T12:00:00Z", "input": 1200, "cacheRead": 800, "output": 350}),
+        json!({"provider": "openai", "model": "gpt-4o-audio-preview", "input": 1000}),
+        json!({"model": "bedrock/anthropic.claude-3-5-sonnet-20241022-v2:0", "input": 1_000_000}),
+        json!({"model": "openrouter/anthropic/claude-sonnet-4.5", "input": 1_000_000, "serviceTier": "batch"}),
+    ];
+    let text: Vec<String> = lines.iter().map(Value::to_string).collect();
+    std::fs::write(&file, text.join("\n")).unwrap();
+    let out = aispend(&dir)
+        .args(["prices", "quote"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let answers: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(answers.len(), 4);
+    assert_eq!(
+        (&answers[0]["model"], &answers[0]["costUsd"]),
+        (&json!("gpt-4o-2024-08-06"), &json!("0.0075"))
+    );
+    assert_eq!(
+        answers[1]["model"],
+        Value::Null,
+        "an audio model is another model"
+    );
+    assert_eq!(answers[1]["costUsd"], Value::Null);
+    assert_eq!(answers[2]["provider"], "bedrock");
+    assert_eq!(answers[2]["costUsd"], "3");
+    assert_eq!(answers[3]["provider"], "openrouter");
+    assert_eq!(
+        answers[3]["costUsd"], "3",
+        "OpenRouter has no batch discount: batch bills the standard rate"
+    );
+    let bad = aispend(&dir)
+        .args(["prices", "quote", "-"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(bad.status.success(), "empty input is no quotes");
+}
+
 async fn migrate_is_repeatable_and_a_bad_database_url_is_a_clear_error(backend: Backend) {
     let dir = Env::new(backend).await;
     assert!(aispend(&dir).arg("migrate").status().unwrap().success());

@@ -20,6 +20,12 @@ pub const KNOWN: &[&str] = &[
     "deepseek",
     "github-copilot",
     "xai",
+    "cohere",
+    "together",
+    "fireworks",
+    "azure",
+    "bedrock",
+    "openrouter",
 ];
 
 const ALIASES: &[(&str, &str)] = &[
@@ -34,6 +40,17 @@ const ALIASES: &[(&str, &str)] = &[
     ("mistral-ai", "mistral"),
     ("pplx", "perplexity"),
     ("x-ai", "xai"),
+    ("together_ai", "together"),
+    ("together-ai", "together"),
+    ("togetherai", "together"),
+    ("fireworks_ai", "fireworks"),
+    ("fireworks-ai", "fireworks"),
+    ("azure_openai", "azure"),
+    ("azure-openai", "azure"),
+    ("aws-bedrock", "bedrock"),
+    ("amazon-bedrock", "bedrock"),
+    ("bedrock_converse", "bedrock"),
+    ("cohere_chat", "cohere"),
 ];
 
 /// Longest provider name we accept; longer input is a client bug, not a provider.
@@ -109,5 +126,23 @@ mod tests {
         assert_eq!((p.as_str(), m), ("openai", "gpt-4o"));
         assert!(split_model_prefix("meta-llama/llama-4-scout").is_none());
         assert!(split_model_prefix("openai/").is_none());
+        let (p, m) = split_model_prefix("bedrock/anthropic.claude-3-haiku-20240307-v1:0").unwrap();
+        assert_eq!(
+            (p.as_str(), m),
+            ("bedrock", "anthropic.claude-3-haiku-20240307-v1:0")
+        );
+        let (p, m) = split_model_prefix("openrouter/anthropic/claude-sonnet-4.5").unwrap();
+        assert_eq!(
+            (p.as_str(), m),
+            ("openrouter", "anthropic/claude-sonnet-4.5")
+        );
+        let (p, m) = split_model_prefix("vertex_ai/claude-sonnet-4-5@20250929").unwrap();
+        assert_eq!((p.as_str(), m), ("google", "claude-sonnet-4-5@20250929"));
+        let (p, m) =
+            split_model_prefix("together_ai/meta-llama/Llama-3.3-70B-Instruct-Turbo").unwrap();
+        assert_eq!(
+            (p.as_str(), m),
+            ("together", "meta-llama/Llama-3.3-70B-Instruct-Turbo")
+        );
     }
 }

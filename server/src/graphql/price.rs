@@ -19,7 +19,7 @@ use rust_decimal::Decimal;
 pub enum MatchRuleGql {
     /// Only the id, its aliases and its date-suffixed forms.
     Exact,
-    /// Also longer ids it is a safe prefix of.
+    /// Kept for compatibility; matches like EXACT (a prefix never prices a longer id).
     Prefix,
 }
 

@@ -100,7 +100,7 @@ async fn a_user_price_beats_the_builtin_catalog(app: TestApp) {
     );
 }
 
-async fn names_with_dates_and_prefixes_match_and_other_families_do_not(app: TestApp) {
+async fn names_with_dates_match_and_other_words_do_not(app: TestApp) {
     let project = app.create_project("p").await;
     price_acme(&app).await;
     let cost = |model: &str| {
@@ -112,7 +112,11 @@ async fn names_with_dates_and_prefixes_match_and_other_families_do_not(app: Test
     assert_eq!(cost("ACME-Large").await, "1");
     assert_eq!(cost("acme-large-2025-10-01").await, "1");
     assert_eq!(cost("acme-large@20251001").await, "1");
-    assert_eq!(cost("acme-large-eu-deployment").await, "1");
+    assert_eq!(
+        cost("acme-large-eu-deployment").await,
+        Value::Null,
+        "an unknown word makes another model"
+    );
     assert_eq!(
         cost("acme-large-mini").await,
         Value::Null,
@@ -250,7 +254,7 @@ db_tests!(
     a_price_correction_reprices_the_range,
     an_event_is_priced_at_the_time_it_happened,
     a_user_price_beats_the_builtin_catalog,
-    names_with_dates_and_prefixes_match_and_other_families_do_not,
+    names_with_dates_match_and_other_words_do_not,
     long_context_and_batch_rates_apply,
     prices_are_listed_and_validated,
     a_litellm_price_map_is_imported,

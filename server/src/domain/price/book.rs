@@ -4,8 +4,8 @@
 //! database. The book is rebuilt from the `prices` and `model_aliases` tables whenever
 //! this process changes a price, and periodically to pick up other processes' changes.
 
-use super::model_name::{is_safe_prefix, match_key, strip_one_suffix};
-use super::{MatchRule, Price};
+use super::Price;
+use super::model_name::{match_key, strip_one_suffix};
 use crate::domain::provider::Provider;
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
@@ -20,8 +20,6 @@ pub enum MatchKind {
     Alias,
     /// The id with a date or version suffix removed.
     Suffix,
-    /// The longest known id the model id starts with.
-    Prefix,
 }
 
 /// A price chosen for an event.
@@ -39,8 +37,6 @@ struct ProviderBook {
     models: HashMap<String, Vec<Arc<Price>>>,
     /// Lower-cased alias -> lower-cased model id.
     aliases: HashMap<String, String>,
-    /// Model ids that may serve as prefixes, longest first.
-    prefixes: Vec<String>,
 }
 
 /// An immutable snapshot of every price, ready for matching.
@@ -69,16 +65,6 @@ impl PriceBook {
                 .aliases
                 .insert(match_key(&alias), match_key(&model));
         }
-        for book in providers.values_mut() {
-            let mut prefixes: Vec<String> = book
-                .models
-                .iter()
-                .filter(|(_, rows)| rows.iter().any(|p| p.match_rule == MatchRule::Prefix))
-                .map(|(model, _)| model.clone())
-                .collect();
-            prefixes.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
-            book.prefixes = prefixes;
-        }
         PriceBook { providers, rows }
     }
 
@@ -92,8 +78,10 @@ impl PriceBook {
         self.rows == 0
     }
 
-    /// Finds the price for a model at a time: the exact id, a stored alias, the id
-    /// without its date/version suffix, then the longest safe prefix.
+    /// Finds the price for a model at a time: the exact id, a stored alias, or the id
+    /// without its date/version suffixes (see [`strip_one_suffix`]). Nothing else: a
+    /// name with any other extra word is another model and has no price until one is
+    /// stored for it (a prefix never prices a longer name).
     pub fn find(&self, provider: &Provider, model: &str, at: DateTime<Utc>) -> Option<PriceMatch> {
         let book = self.providers.get(provider)?;
         let key = match_key(model);
@@ -122,22 +110,7 @@ impl PriceBook {
             }
             current = stripped;
         }
-        book.prefixes
-            .iter()
-            .filter(|prefix| is_safe_prefix(&key, prefix))
-            .find_map(|prefix| {
-                let rows = book.models.get(prefix.as_str())?;
-                let prefix_rows: Vec<Arc<Price>> = rows
-                    .iter()
-                    .filter(|p| p.match_rule == MatchRule::Prefix)
-                    .cloned()
-                    .collect();
-                Self::effective(&prefix_rows, at)
-            })
-            .map(|price| PriceMatch {
-                price,
-                kind: MatchKind::Prefix,
-            })
+        None
     }
 
     /// Among the rows of one model, the one in effect at `at`: a user's price beats an

@@ -5,6 +5,7 @@ pub mod book;
 pub mod catalog;
 pub mod litellm;
 pub mod model_name;
+pub mod quote;
 pub mod rates;
 
 use crate::domain::error::{Context, Error, FieldError, Result};
@@ -23,12 +24,15 @@ use sea_orm::{
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-/// Whether a price may also serve model ids it is a prefix of.
+/// How a price was declared to match. Both rules now match the same names: the id,
+/// its aliases and its date/version-suffixed forms. A prefix never prices a longer
+/// name (`gpt-4o-my-deployment` is unpriced until an alias says it is `gpt-4o`); the
+/// rule is kept so stored rows and API clients that send it keep working.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum MatchRule {
     /// Only the id itself, its aliases and its date-suffixed forms.
     Exact,
-    /// Also longer ids it is a safe prefix of (`gpt-4o-my-deployment`).
+    /// Formerly: also longer ids it was a prefix of. Now the same as `Exact`.
     Prefix,
 }
 

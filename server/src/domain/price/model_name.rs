@@ -1,25 +1,45 @@
 //! Model-id normalisation shared by pricing and reconciliation: the same rules decide
 //! which price an event gets and which provider-reported model it is compared with.
+//!
+//! A name is priced only as itself, a stored alias, or itself with a date or version
+//! suffix removed. Any other extra word (`-tts`, `-audio`, `-realtime`, `-search`,
+//! `-preview`, `:extended`, `-cyber`, a deployment name, a word nobody has heard of)
+//! makes it another model, which stays unpriced until a price for it exists: a wrong
+//! number is worse than none, because nobody looks at it.
 
 /// Lower-cases and trims a model id for matching (stored ids keep their case).
 pub fn match_key(model: &str) -> String {
     model.trim().to_ascii_lowercase()
 }
 
+fn digits(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
+}
+
 /// Removes one date or version suffix, if the id ends in one:
-/// `@20250929`, `-2024-08-06`, `-20241022`, `-0613`, `-002`, `-05-20`, `-v2:0`,
-/// `-latest`, `-preview`, `-exp`.
+/// `@20250929` / `@001` (Vertex), `-2024-08-06`, `-20241022`, `-0613`, `-002`,
+/// `-05-20`, `-v2:0` (Bedrock revision), `-latest`, and the account and job parts of
+/// an OpenAI fine-tune (`ft:gpt-4o-mini-2024-07-18:acme::abc123` ->
+/// `ft:gpt-4o-mini-2024-07-18`, priced at its fine-tuning rates, never the base
+/// model's). `-preview` and `-exp` are not versions: a preview is another model with
+/// its own price.
 pub fn strip_one_suffix(model: &str) -> Option<&str> {
-    if let Some((head, _)) = model.rsplit_once('@')
-        && !head.is_empty()
-    {
-        return Some(head);
+    if let Some(rest) = model.strip_prefix("ft:") {
+        // ft:<base>:<org>:<name>:<id>
+        if let Some(end) = rest.find(':')
+            && end > 0
+        {
+            return Some(&model[..3 + end]);
+        }
+        // `ft:<base>` itself strips like any other id (the base's date).
+    }
+    if let Some((head, tail)) = model.rsplit_once('@') {
+        return (!head.is_empty() && (digits(tail) || tail == "latest")).then_some(head);
     }
     let (head, tail) = model.rsplit_once('-')?;
     if head.is_empty() {
         return None;
     }
-    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
     // `-2024-08-06`: strip all three parts at once.
     if tail.len() == 2 && digits(tail) {
         if let Some((head2, mm)) = head.rsplit_once('-')
@@ -33,113 +53,27 @@ pub fn strip_one_suffix(model: &str) -> Option<&str> {
             {
                 return Some(head3);
             }
-            // `-05-20` (a preview date without the year)
+            // `-05-20` (a snapshot date without the year)
             if !head2.is_empty() {
                 return Some(head2);
             }
         }
         return None;
     }
-    let is_version = |s: &str| {
-        s.strip_prefix('v').is_some_and(|rest| {
-            let rest = rest.split(':').next().unwrap_or("");
-            digits(rest)
-        })
-    };
-    let removable = (digits(tail) && matches!(tail.len(), 3 | 4 | 8))
-        || is_version(tail)
-        || matches!(tail, "latest" | "preview" | "exp" | "experimental");
+    // Bedrock's `-v1:0`, `-v2:0`: a revision of the same model id.
+    let bedrock_revision = tail
+        .strip_prefix('v')
+        .and_then(|rest| rest.split_once(':'))
+        .is_some_and(|(major, minor)| digits(major) && digits(minor));
+    let removable =
+        (digits(tail) && matches!(tail.len(), 3 | 4 | 8)) || bedrock_revision || tail == "latest";
     removable.then_some(head)
 }
 
-/// Words that, right after a known model id, name a different model: `gpt-4o-mini`
-/// is not `gpt-4o`, `gpt-4-32k` is not `gpt-4`. A prefix match never crosses them.
-const VARIANT_WORDS: &[&str] = &[
-    "mini",
-    "nano",
-    "pro",
-    "max",
-    "plus",
-    "ultra",
-    "lite",
-    "flash",
-    "turbo",
-    "instruct",
-    "audio",
-    "realtime",
-    "search",
-    "transcribe",
-    "tts",
-    "vision",
-    "image",
-    "codex",
-    "deep",
-    "research",
-    "large",
-    "medium",
-    "small",
-    "tiny",
-    "opus",
-    "sonnet",
-    "haiku",
-    "embedding",
-    "embed",
-    "moderation",
-    "thinking",
-    "reasoning",
-    "reasoner",
-    "high",
-    "low",
-    "fast",
-    "16k",
-    "32k",
-    "8k",
-    "128k",
-    "1m",
-    "oss",
-    "vl",
-    "coder",
-    "chat",
-    "distill",
-    "huge",
-    "giant",
-    "xl",
-    "xxl",
-    "online",
-    "omni",
-];
-
-/// Characters that separate the parts of a model id.
-fn is_boundary(c: char) -> bool {
-    matches!(c, '-' | '_' | ':' | '@' | '/')
-}
-
-/// Whether `model` may be priced as `prefix` by the longest-prefix rule: `prefix` must
-/// end at a boundary and the next part must not be a variant word, a short number
-/// (`llama-3` is not `llama-3-1`) or a parameter size (`8b`).
-pub fn is_safe_prefix(model: &str, prefix: &str) -> bool {
-    let Some(rest) = model.strip_prefix(prefix) else {
-        return false;
-    };
-    let mut chars = rest.chars();
-    let Some(first) = chars.next() else {
-        return false;
-    };
-    if !is_boundary(first) {
-        return false;
-    }
-    let next = chars.as_str().split(is_boundary).next().unwrap_or_default();
-    if next.is_empty() || VARIANT_WORDS.contains(&next) {
-        return false;
-    }
-    let numeric = next.bytes().all(|b| b.is_ascii_digit());
-    if numeric && next.len() <= 3 {
-        return false;
-    }
-    let size = next
-        .strip_suffix(['b', 'm', 'k'])
-        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit() || b == b'.'));
-    !size
+/// Every id a name may be priced as, in the order they are tried: the name, then the
+/// name with one more suffix removed each time.
+pub fn candidates(key: &str) -> impl Iterator<Item = &str> {
+    std::iter::successors(Some(key), |current| strip_one_suffix(current))
 }
 
 #[cfg(test)]
@@ -147,13 +81,7 @@ mod tests {
     use super::*;
 
     fn strip_all(model: &str) -> Vec<&str> {
-        let mut out = vec![];
-        let mut cur = model;
-        while let Some(next) = strip_one_suffix(cur) {
-            out.push(next);
-            cur = next;
-        }
-        out
+        candidates(model).skip(1).collect()
     }
 
     #[test]
@@ -168,45 +96,45 @@ mod tests {
             vec!["claude-sonnet-4-5"]
         );
         assert_eq!(strip_all("gemini-1.5-pro-002"), vec!["gemini-1.5-pro"]);
+        assert_eq!(strip_all("gemini-1.5-pro@002"), vec!["gemini-1.5-pro"]);
         assert_eq!(strip_all("gpt-4-0613"), vec!["gpt-4"]);
         assert_eq!(
             strip_all("gemini-2.5-flash-preview-05-20"),
-            vec!["gemini-2.5-flash-preview", "gemini-2.5-flash"]
+            vec!["gemini-2.5-flash-preview"]
         );
         assert_eq!(
-            strip_all("claude-3-5-sonnet-20241022-v2:0"),
-            vec!["claude-3-5-sonnet-20241022", "claude-3-5-sonnet"]
+            strip_all("anthropic.claude-3-5-sonnet-20241022-v2:0"),
+            vec![
+                "anthropic.claude-3-5-sonnet-20241022",
+                "anthropic.claude-3-5-sonnet"
+            ]
         );
         assert_eq!(strip_all("claude-3-opus-latest"), vec!["claude-3-opus"]);
+        assert_eq!(
+            strip_all("ft:gpt-4o-mini-2024-07-18:acme::9ab3"),
+            vec!["ft:gpt-4o-mini-2024-07-18", "ft:gpt-4o-mini"]
+        );
     }
 
     #[test]
-    fn keeps_ids_that_end_in_a_family_name() {
-        assert!(strip_all("gpt-4o-mini").is_empty());
-        assert!(strip_all("o3").is_empty());
-        assert!(strip_all("gpt-4-32k").is_empty());
-        assert!(strip_all("llama-3.3-70b-versatile").is_empty());
-    }
-
-    #[test]
-    fn a_prefix_never_crosses_into_another_family() {
-        assert!(!is_safe_prefix("gpt-4o-mini-2024-07-18", "gpt-4o"));
-        assert!(!is_safe_prefix("o3-mini", "o3"));
-        assert!(!is_safe_prefix("o3-pro", "o3"));
-        assert!(!is_safe_prefix("gpt-4-32k-0314", "gpt-4"));
-        assert!(!is_safe_prefix("gpt-4o-audio-preview", "gpt-4o"));
-        assert!(!is_safe_prefix("llama-3-1-8b", "llama-3"));
-        assert!(!is_safe_prefix("gpt-4.1", "gpt-4"));
-        assert!(!is_safe_prefix("gpt-4o", "gpt-4"));
-        assert!(!is_safe_prefix("sonar-huge", "sonar"));
-    }
-
-    #[test]
-    fn a_prefix_covers_deployment_names() {
-        assert!(is_safe_prefix("gpt-4o-eu-deployment", "gpt-4o"));
-        assert!(is_safe_prefix(
-            "claude-sonnet-4-5-20250929-custom",
-            "claude-sonnet-4-5"
-        ));
+    fn keeps_every_word_that_names_another_model() {
+        for name in [
+            "gpt-4o-mini",
+            "o3",
+            "gpt-4-32k",
+            "llama-3.3-70b-versatile",
+            "gpt-4o-audio-preview",
+            "gemini-2.0-flash-exp",
+            "gpt-4o-mini-tts",
+            "claude-opus-4-1",
+            "deepseek-v3",
+            "gpt-5-cyber",
+            "grok-4:extended",
+            "gpt-4o-eu-deployment",
+            "amazon.titan-embed-text-v2",
+        ] {
+            assert!(strip_all(name).is_empty(), "{name} was stripped");
+        }
+        assert_eq!(strip_all("gpt-4o@eu"), Vec::<&str>::new());
     }
 }

@@ -1,0 +1,107 @@
+//! Offline quotes from the built-in catalog (`aispend prices quote`): what aispend
+//! charges for a usage, without a database. `scripts/check-catalog` uses it to compare
+//! the catalog with the public price sources.
+
+use super::book::{MatchKind, PriceBook};
+use crate::domain::error::{Error, Result};
+use crate::domain::provider::{Provider, split_model_prefix};
+use crate::domain::tokens::{ServiceTier, TokenCounts};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// One usage to price (a JSON line).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct QuoteRequest {
+    /// Provider; may be omitted when the model carries it (`bedrock/…`).
+    pub provider: Option<String>,
+    /// Model id as an application sends it.
+    pub model: String,
+    /// When the usage happened (default: now).
+    pub at: Option<DateTime<Utc>>,
+    /// Service tier (default: standard).
+    pub service_tier: Option<String>,
+    /// Requests the tokens are spread over (default 1).
+    pub requests: Option<i64>,
+    /// Uncached input tokens.
+    #[serde(default)]
+    pub input: i64,
+    /// Output tokens (reasoning included).
+    #[serde(default)]
+    pub output: i64,
+    /// Cache reads.
+    #[serde(default)]
+    pub cache_read: i64,
+    /// 5-minute cache writes.
+    #[serde(default)]
+    pub cache_write: i64,
+    /// 1-hour cache writes.
+    #[serde(default)]
+    pub cache_write_1h: i64,
+    /// Reasoning tokens (part of output).
+    #[serde(default)]
+    pub reasoning: i64,
+}
+
+/// The answer to one request (a JSON line).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Quote {
+    /// The provider the usage was priced under.
+    pub provider: Option<String>,
+    /// The catalog model that prices it; `null` when unpriced.
+    pub model: Option<String>,
+    /// How it matched: `EXACT`, `ALIAS` or `SUFFIX`.
+    pub matched: Option<&'static str>,
+    /// The cost in USD, as a decimal string.
+    pub cost_usd: Option<String>,
+}
+
+/// Prices one request against a book.
+pub fn quote(book: &PriceBook, request: &QuoteRequest) -> Result<Quote> {
+    let tier: ServiceTier = request
+        .service_tier
+        .as_deref()
+        .unwrap_or("standard")
+        .parse()
+        .map_err(|e: String| Error::invalid("serviceTier", e))?;
+    let (provider, model) = match request.provider.as_deref() {
+        Some(p) => (
+            Provider::parse(p).ok_or_else(|| Error::invalid("provider", "not a provider name"))?,
+            request.model.as_str(),
+        ),
+        None => split_model_prefix(&request.model).ok_or_else(|| {
+            Error::invalid(
+                "provider",
+                "is required (or prefix the model, e.g. `openai/gpt-4o`)",
+            )
+        })?,
+    };
+    let tokens = TokenCounts {
+        input: request.input,
+        output: request.output,
+        cache_read: request.cache_read,
+        cache_write: request.cache_write,
+        cache_write_1h: request.cache_write_1h,
+        reasoning: request.reasoning,
+    };
+    let at = request.at.unwrap_or_else(Utc::now);
+    let found = book.find(&provider, model, at);
+    Ok(Quote {
+        provider: Some(provider.as_str().to_owned()),
+        model: found.as_ref().map(|m| m.price.model.clone()),
+        matched: found.as_ref().map(|m| match m.kind {
+            MatchKind::Exact => "EXACT",
+            MatchKind::Alias => "ALIAS",
+            MatchKind::Suffix => "SUFFIX",
+        }),
+        cost_usd: found
+            .as_ref()
+            .and_then(|m| {
+                m.price
+                    .card
+                    .cost(&tokens, request.requests.unwrap_or(1), tier)
+            })
+            .map(|usd| usd.to_decimal().normalize().to_string()),
+    })
+}
