@@ -10,6 +10,7 @@ mod cross_process;
 mod docs;
 mod health;
 mod idempotency;
+mod import;
 mod ingest;
 mod insights;
 mod metrics;
