@@ -1,5 +1,6 @@
 //! The `aispend` command line: `serve`, `migrate`, `token create`, `prices import`,
-//! `prices check`, `plugins list`, `plugins inspect`, `keys status`, `keys rotate`.
+//! `prices check`, `prices quote`, `plugins list`, `plugins inspect`, `keys status`,
+//! `keys rotate`, and `import` (a client of a running server, see `client/`).
 
 use crate::config::Settings;
 use crate::domain::api_token::{self, NewToken};
@@ -44,6 +45,29 @@ enum Command {
     /// Provider plugins.
     #[command(subcommand)]
     Plugins(PluginsCommand),
+    /// Load a usage file (the export's CSV or JSONL, or a token-usage dashboard's logs
+    /// CSV) into a running server, in batches with a progress bar. Idempotent:
+    /// running it again adds nothing.
+    Import {
+        /// The file.
+        file: PathBuf,
+        /// Import every row into this project (default: the file's `project_id`, or
+        /// the token's project).
+        #[arg(long)]
+        project: Option<String>,
+        /// The server.
+        #[arg(long, env = "AISPEND_URL", default_value = "http://127.0.0.1:8080")]
+        url: String,
+        /// An API token with the INGEST scope.
+        #[arg(long, env = "AISPEND_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+        /// Rows per request (at most 10,000).
+        #[arg(long, default_value_t = 1000)]
+        batch_size: usize,
+        /// The file's format (default: from its extension or content).
+        #[arg(long, value_enum)]
+        format: Option<crate::client::import::FileFormat>,
+    },
     /// The master key that encrypts stored secrets.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -169,6 +193,14 @@ pub fn main() -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let settings = cli.settings;
     match cli.command {
+        Command::Import {
+            file,
+            project,
+            url,
+            token,
+            batch_size,
+            format,
+        } => return import(file, project, url, token, batch_size, format).await,
         Command::Serve => {
             let app = startup::Application::build(&settings).await?;
             let plugins = app.state().plugins.clone();
@@ -501,4 +533,49 @@ fn print_inspection(file: &std::path::Path, inspected: &Inspected) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Rejected rows printed one by one; the rest are counted.
+const PRINTED_REJECTIONS: usize = 1000;
+
+async fn import(
+    file: PathBuf,
+    project: Option<String>,
+    url: String,
+    token: Option<String>,
+    batch_size: usize,
+    format: Option<crate::client::import::FileFormat>,
+) -> anyhow::Result<ExitCode> {
+    use crate::client::{Client, Server, import};
+    use std::io::IsTerminal;
+    let client = Client::new(&Server { url, token })?;
+    let options = import::ImportOptions {
+        file,
+        project,
+        batch_size,
+        format,
+        progress: std::io::stderr().is_terminal(),
+    };
+    let summary = import::run(&client, &options).await?;
+    println!(
+        "{} rows: {} imported, {} duplicates, {} rejected",
+        summary.rows,
+        summary.imported,
+        summary.duplicates,
+        summary.rejected.len()
+    );
+    for (line, reason) in summary.rejected.iter().take(PRINTED_REJECTIONS) {
+        println!("line {line}: {reason}");
+    }
+    if summary.rejected.len() > PRINTED_REJECTIONS {
+        println!(
+            "... and {} more rejected rows",
+            summary.rejected.len() - PRINTED_REJECTIONS
+        );
+    }
+    Ok(if summary.rejected.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

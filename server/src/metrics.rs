@@ -11,6 +11,7 @@
 //! Counters are per process: behind a load balancer, sum them across replicas.
 
 use crate::domain::credential::CredentialMaterial;
+use crate::domain::ids::ProjectId;
 use crate::domain::provider::Provider;
 use crate::domain::sync::{
     ReportFetcher, SourceError, SourcePage, SyncKind, SyncSupport, SyncWindow,
@@ -23,6 +24,7 @@ use metrics_exporter_prometheus::{
     Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
 };
 use sea_orm::DatabaseTransaction;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -179,16 +181,15 @@ impl Metrics {
 
     /// Counts newly stored events: spend, tokens by class, events by source.
     pub fn usage_stored(&self, events: &[UsageEvent]) {
+        // Sum per series first: a 10,000-event batch touches each series once.
+        type Series<'a> = (&'a str, &'a str, ProjectId);
+        let mut spend: HashMap<Series<'_>, u64> = HashMap::new();
+        let mut tokens: HashMap<(Series<'_>, &'static str), u64> = HashMap::new();
+        let mut count: HashMap<(Series<'_>, &'static str), u64> = HashMap::new();
         for e in events {
-            let project = e.project.to_string();
-            let base = [
-                ("provider", e.provider.as_str()),
-                ("model", e.model.as_str()),
-                ("project", project.as_str()),
-            ];
+            let series = (e.provider.as_str(), e.model.as_str(), e.project);
             if let Some(cost) = e.cost {
-                let nanos = u64::try_from(cost.nanos()).unwrap_or(0);
-                self.add(SPEND, &base, nanos);
+                *spend.entry(series).or_default() += u64::try_from(cost.nanos()).unwrap_or(0);
             }
             for (class, n) in [
                 ("input", e.tokens.input),
@@ -199,14 +200,36 @@ impl Metrics {
                 ("reasoning", e.tokens.reasoning),
             ] {
                 if n > 0 {
-                    let mut with_class = base.to_vec();
-                    with_class.push(("class", class));
-                    self.add(TOKENS, &with_class, n as u64);
+                    *tokens.entry((series, class)).or_default() += n as u64;
                 }
             }
-            let mut with_source = base.to_vec();
-            with_source.push(("source", e.source.as_str()));
-            self.add(EVENTS, &with_source, 1);
+            *count.entry((series, e.source.as_str())).or_default() += 1;
+        }
+        let base = |(provider, model, project): Series<'_>| -> Vec<(&'static str, String)> {
+            vec![
+                ("provider", provider.to_owned()),
+                ("model", model.to_owned()),
+                ("project", project.to_string()),
+            ]
+        };
+        let add = |name: &'static str, labels: Vec<(&'static str, String)>, n: u64| {
+            let labels: Vec<Label> = labels.into_iter().map(|(k, v)| Label::new(k, v)).collect();
+            self.recorder
+                .register_counter(&Key::from_parts(name, labels), &METADATA)
+                .increment(n);
+        };
+        for (series, n) in spend {
+            add(SPEND, base(series), n);
+        }
+        for ((series, class), n) in tokens {
+            let mut labels = base(series);
+            labels.push(("class", class.to_owned()));
+            add(TOKENS, labels, n);
+        }
+        for ((series, source), n) in count {
+            let mut labels = base(series);
+            labels.push(("source", source.to_owned()));
+            add(EVENTS, labels, n);
         }
     }
 

@@ -487,6 +487,28 @@ impl UsageQuery {
     }
 }
 
+/// One problem of an input `importUsage` did not record.
+#[derive(SimpleObject)]
+pub struct ImportRejection {
+    /// The input's position in `inputs` (0-based).
+    pub index: i64,
+    /// The field at fault, relative to the input (e.g. `inputTokens`).
+    pub field: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// The result of `importUsage`.
+#[derive(SimpleObject)]
+pub struct ImportUsagePayload {
+    /// Events stored by this call.
+    pub imported: i64,
+    /// Inputs whose idempotency key had been seen (nothing stored for them).
+    pub duplicates: i64,
+    /// Every problem of every input not recorded, in input order.
+    pub rejected: Vec<ImportRejection>,
+}
+
 /// Usage mutations.
 #[derive(Default)]
 pub struct UsageMutation;
@@ -551,6 +573,45 @@ impl UsageMutation {
         );
         let recorded = result.gql()?;
         Ok(RecordUsageBatchPayload(recorded))
+    }
+
+    /// Imports up to 10,000 events (source `IMPORT`, e.g. from `aispend import`):
+    /// unlike `recordUsageBatch`, a bad input is reported and skipped while the others
+    /// are stored. Inputs should carry idempotency keys, so re-running an import adds
+    /// nothing. A project that does not exist or may not be written fails the call.
+    async fn import_usage(
+        &self,
+        ctx: &Context<'_>,
+        inputs: Vec<UsageInput>,
+    ) -> async_graphql::Result<ImportUsagePayload> {
+        let state = ctx.state()?;
+        let raws = inputs.into_iter().map(Into::into).collect();
+        let started = std::time::Instant::now();
+        let result = state
+            .ledger
+            .record_valid(ctx.principal(), raws, UsageSource::Import)
+            .await;
+        state.metrics.ingest_latency(
+            "importUsage",
+            crate::metrics::outcome(&result),
+            started.elapsed(),
+        );
+        let result = result.gql()?;
+        Ok(ImportUsagePayload {
+            imported: result.stored() as i64,
+            duplicates: result.duplicates() as i64,
+            rejected: result
+                .rejected
+                .into_iter()
+                .flat_map(|r| {
+                    r.errors.into_iter().map(move |e| ImportRejection {
+                        index: r.index as i64,
+                        field: e.field,
+                        message: e.message,
+                    })
+                })
+                .collect(),
+        })
     }
 
     /// Re-prices the events matching the filter with the current prices (events with a

@@ -8,8 +8,9 @@
 //! message naming them (and how many spans had no GenAI usage and were skipped). A
 //! body that cannot be read is `400` with a `google.rpc.Status` naming the problem, and
 //! nothing is stored. The mapping from span attributes to usage lives in
-//! `domain/usage/otlp.rs`; recording goes through the same ledger as GraphQL, with
-//! source `OTLP` and an idempotency key from the trace and span id.
+//! `domain/usage/otlp.rs`; recording goes through the same ledger as GraphQL
+//! (`Ledger::record_valid`: a bad span is rejected alone), with source `OTLP` and an
+//! idempotency key from the trace and span id.
 //!
 //! Authentication is our bearer token with the `INGEST` scope. A project-bound token
 //! decides the project (a span naming another project in `aispend.project_id` is
@@ -19,7 +20,8 @@ use super::HttpState;
 use crate::domain::Error;
 use crate::domain::auth::Scope;
 use crate::domain::usage::UsageSource;
-use crate::domain::usage::input::{ParseContext, RawUsage};
+use crate::domain::usage::ingest::MAX_BATCH;
+use crate::domain::usage::input::RawUsage;
 use crate::domain::usage::otlp::{self, SpanOutcome};
 use axum::body::Bytes;
 use axum::extract::State;
@@ -290,46 +292,42 @@ async fn ingest(
     let body = decompress(headers, body)?;
     let request = decode(encoding, &body)?;
     let endpoint_attribute = &state.integrations.otlp_endpoint_attribute;
-    let ctx = ParseContext {
-        default_project: principal.project(),
-        now: crate::domain::time::now(),
-        source: UsageSource::Otlp,
-    };
     let mut tally = Tally::default();
     let mut usable: Vec<RawUsage> = vec![];
+    let mut span_ids: Vec<String> = vec![];
     for span in otlp::map_request(&request, endpoint_attribute) {
         match span.outcome {
             SpanOutcome::Skipped => tally.skipped += 1,
             SpanOutcome::Rejected(reason) => tally.rejected.push(format!("{}: {reason}", span.id)),
-            SpanOutcome::Usage(raw) => match raw.clone().parse(&ctx) {
-                Ok(_) => usable.push(*raw),
-                Err(errors) => {
-                    let reasons: Vec<String> = errors
-                        .iter()
-                        .map(|e| otlp::describe(e, endpoint_attribute))
-                        .collect();
-                    tally
-                        .rejected
-                        .push(format!("{}: {}", span.id, reasons.join(", ")));
-                }
-            },
+            SpanOutcome::Usage(raw) => {
+                usable.push(*raw);
+                span_ids.push(span.id);
+            }
         }
     }
-    if usable.len() > crate::domain::usage::ingest::MAX_BATCH {
+    if usable.len() > MAX_BATCH {
         return Err(Failure::bad(format!(
-            "at most {} GenAI spans per request (got {}); lower the exporter's batch size",
-            crate::domain::usage::ingest::MAX_BATCH,
+            "at most {MAX_BATCH} GenAI spans per request (got {}); lower the exporter's batch size",
             usable.len()
         )));
     }
     if !usable.is_empty() {
-        let recorded = state
+        let result = state
             .app
             .ledger
-            .record(&principal, usable, "spans", true, UsageSource::Otlp)
+            .record_valid(&principal, usable, UsageSource::Otlp)
             .await?;
-        tally.duplicates = recorded.iter().filter(|r| r.duplicate).count();
-        tally.stored = recorded.len() - tally.duplicates;
+        tally.stored = result.stored();
+        tally.duplicates = result.duplicates();
+        for r in result.rejected {
+            let reasons: Vec<String> = r
+                .errors
+                .iter()
+                .map(|e| otlp::describe(e, endpoint_attribute))
+                .collect();
+            let id = span_ids.get(r.index).map(String::as_str).unwrap_or("?");
+            tally.rejected.push(format!("{id}: {}", reasons.join(", ")));
+        }
     }
     tracing::debug!(
         stored = tally.stored,

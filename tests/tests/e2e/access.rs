@@ -259,6 +259,11 @@ const OPS: &[Op] = &[
         Class::Ingest,
     ),
     op(
+        "importUsage",
+        "mutation { importUsage(inputs: [{projectId: \"{P}\", provider: \"openai\", model: \"gpt-4o\", inputTokens: 1, idempotencyKey: \"imported\"}]) { imported } }",
+        Class::Ingest,
+    ),
+    op(
         "recomputeCosts",
         "mutation { recomputeCosts(filter: {projects: [\"{P}\"]}) }",
         Class::Admin,

@@ -13,6 +13,7 @@ mod docs;
 mod health;
 mod hostile;
 mod idempotency;
+mod import;
 mod ingest;
 mod insights;
 mod metrics;

@@ -97,6 +97,36 @@ pub struct Recorded {
     pub duplicate: bool,
 }
 
+/// An input [`Ledger::record_valid`] did not record, with every problem.
+#[derive(Debug, Clone)]
+pub struct RejectedInput {
+    /// Its position in the request.
+    pub index: usize,
+    /// What is wrong (field paths relative to the input).
+    pub errors: Vec<FieldError>,
+}
+
+/// What [`Ledger::record_valid`] did with each input.
+#[derive(Debug, Clone, Default)]
+pub struct Lenient {
+    /// The recorded inputs (stored or duplicate) with their positions, in order.
+    pub recorded: Vec<(usize, Recorded)>,
+    /// The rejected ones, in order.
+    pub rejected: Vec<RejectedInput>,
+}
+
+impl Lenient {
+    /// Events stored by this call.
+    pub fn stored(&self) -> usize {
+        self.recorded.iter().filter(|(_, r)| !r.duplicate).count()
+    }
+
+    /// Inputs whose idempotency key had been seen.
+    pub fn duplicates(&self) -> usize {
+        self.recorded.iter().filter(|(_, r)| r.duplicate).count()
+    }
+}
+
 /// A change to tracked usage. Extensions that keep derived state (rollups, budget
 /// counters) or tell others (live updates) follow these instead of the tables, so
 /// ingest and re-pricing reach them the same way.
@@ -612,6 +642,68 @@ impl Ledger {
             return Err(Error::InvalidInput(errors));
         }
         self.writer.write(priced).await
+    }
+
+    /// Records the inputs that are valid and reports the others with every problem,
+    /// for bulk sources where one bad row must not hold back the rest (file imports,
+    /// OTLP spans). What concerns the whole request still fails it whole: the scope,
+    /// too many inputs, a project that does not exist or that the caller may not write.
+    pub async fn record_valid(
+        &self,
+        principal: &Principal,
+        raws: Vec<RawUsage>,
+        source: UsageSource,
+    ) -> Result<Lenient> {
+        principal.require(Scope::Ingest)?;
+        if raws.len() > MAX_BATCH {
+            return Err(Error::invalid(
+                "inputs",
+                format!("at most {MAX_BATCH} events per batch (got {})", raws.len()),
+            ));
+        }
+        let ctx = ParseContext {
+            default_project: principal.project(),
+            now: time::now(),
+            source,
+        };
+        let mut rejected = vec![];
+        let mut parsed = vec![];
+        for (index, raw) in raws.into_iter().enumerate() {
+            match raw.parse(&ctx) {
+                Ok(usage) => parsed.push((index, usage)),
+                Err(errors) => rejected.push(RejectedInput { index, errors }),
+            }
+        }
+        let projects: HashSet<ProjectId> = parsed.iter().map(|(_, u)| u.project).collect();
+        for p in &projects {
+            principal.require_on(Scope::Ingest, *p)?;
+        }
+        self.ensure_projects_exist(&projects).await?;
+        let book = self.prices.book();
+        let mut priced = Vec::with_capacity(parsed.len());
+        let mut kept = Vec::with_capacity(parsed.len());
+        for (index, usage) in parsed {
+            match price(usage, &book) {
+                Ok(p) => {
+                    priced.push(p);
+                    kept.push(index);
+                }
+                Err(e) => rejected.push(RejectedInput {
+                    index,
+                    errors: vec![e],
+                }),
+            }
+        }
+        rejected.sort_by_key(|r| r.index);
+        let recorded = if priced.is_empty() {
+            vec![]
+        } else {
+            self.writer.write(priced).await?
+        };
+        Ok(Lenient {
+            recorded: kept.into_iter().zip(recorded).collect(),
+            rejected,
+        })
     }
 
     async fn ensure_projects_exist(&self, projects: &HashSet<ProjectId>) -> Result<()> {
