@@ -1,10 +1,11 @@
 //! The `aispend` command line: `serve`, `migrate`, `token create`, `prices import`,
-//! `prices check`, `plugins list`, `plugins inspect`.
+//! `prices sync`, `prices check`, `plugins list`, `plugins inspect`.
 
 use crate::config::Settings;
 use crate::domain::api_token::{self, NewToken};
 use crate::domain::auth::Scope;
 use crate::domain::ids::ProjectId;
+use crate::domain::price::sources::{PriceSync, SourceSpec, SourceStatus};
 use crate::domain::price::{catalog, litellm};
 use crate::plugins::{self, Capability, Inspected, PluginInfo, Source};
 use crate::{startup, telemetry};
@@ -95,6 +96,15 @@ enum PricesCommand {
         effective_from: Option<DateTime<Utc>>,
         /// The file.
         file: PathBuf,
+    },
+    /// Fetch the configured price sources (AISPEND_PRICE_SOURCES) now, write what
+    /// changed as new price periods and price the events stored UNPRICED; fails when a
+    /// source could not be read or was refused.
+    Sync {
+        /// Sync these sources instead of the configured ones (`URL`,
+        /// `litellm:URL` or `genai-prices:URL`; repeat or comma-separate).
+        #[arg(long = "source", value_delimiter = ',')]
+        sources: Vec<SourceSpec>,
     },
     /// Compare the built-in catalog with LiteLLM's price map; fails on an
     /// unexplained difference.
@@ -213,6 +223,51 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             for (reason, n) in &report.skipped {
                 println!("  skipped {n}: {reason}");
+            }
+        }
+        Command::Prices(PricesCommand::Sync { sources }) => {
+            // The full ledger (rollups, budgets, live updates) re-prices the events,
+            // so the server is built, but never serves: no address is taken.
+            let mut settings = settings.clone();
+            settings.listen = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+            let app = startup::Application::build(&settings).await?;
+            let state = app.state();
+            let sync = if sources.is_empty() {
+                state.price_sync.clone()
+            } else {
+                std::sync::Arc::new(PriceSync::new(
+                    state.db.clone(),
+                    state.ledger.clone(),
+                    sources,
+                    settings.prices.policy(),
+                    settings.prices.interval(),
+                ))
+            };
+            if sync.specs.is_empty() {
+                anyhow::bail!("no price source: set AISPEND_PRICE_SOURCES or pass --source URL");
+            }
+            let outcome = sync.run().await?;
+            let mut ok = true;
+            for s in &outcome.sources {
+                ok &= s.status == SourceStatus::Ok;
+                println!(
+                    "{} {}: added {}, changed {}, removed {}, unchanged {}, skipped {}{}",
+                    s.status,
+                    s.url,
+                    s.added,
+                    s.changed,
+                    s.removed,
+                    s.unchanged,
+                    s.skipped,
+                    s.error
+                        .as_deref()
+                        .map(|e| format!(" ({e})"))
+                        .unwrap_or_default()
+                );
+            }
+            println!("priced {} events that were unpriced", outcome.repriced);
+            if !ok {
+                return Ok(ExitCode::FAILURE);
             }
         }
         Command::Prices(PricesCommand::Check { litellm: file }) => {

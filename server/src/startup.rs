@@ -8,6 +8,7 @@ use crate::domain::budget::Budgets;
 use crate::domain::egress::OperatorAllowList;
 use crate::domain::keyring::Keyring;
 use crate::domain::live::{self, LiveHub};
+use crate::domain::price::sources::PriceSync;
 use crate::domain::price::{self, PriceCache};
 use crate::domain::sync::SyncEngine;
 use crate::domain::usage::ingest::Ledger;
@@ -81,6 +82,8 @@ struct Background {
     jobs: Jobs,
     sync_queue: jobs::Queue<jobs::sync::RunSync>,
     sync: Arc<SyncContext>,
+    price_queue: jobs::Queue<jobs::prices::SyncPrices>,
+    price_sync: Arc<PriceSync>,
     alert_queue: jobs::Queue<jobs::alerts::DeliverAlert>,
     alerts_fired: Arc<Notify>,
     attempts: u32,
@@ -149,7 +152,20 @@ impl Application {
             wake: sync_wake.clone(),
         });
         let sync_queue = jobs::sync::register(&mut jobs, sync.clone(), settings.sync.workers);
+        let price_sync = Arc::new(PriceSync::new(
+            db.clone(),
+            ledger.clone(),
+            settings.prices.price_sources.clone(),
+            settings.prices.policy(),
+            settings.prices.interval(),
+        ));
+        price_sync
+            .register()
+            .await
+            .context("recording the configured price sources")?;
+        let price_queue = jobs::prices::register(&mut jobs, price_sync.clone());
         let state = AppState {
+            price_sync: price_sync.clone(),
             sync_wake,
             db: db.clone(),
             db_kind,
@@ -174,6 +190,8 @@ impl Application {
                 jobs,
                 sync_queue,
                 sync,
+                price_queue,
+                price_sync,
                 alert_queue,
                 alerts_fired,
                 attempts,
@@ -237,6 +255,8 @@ impl Background {
             jobs,
             sync_queue,
             sync,
+            price_queue,
+            price_sync,
             alert_queue,
             alerts_fired,
             attempts,
@@ -250,6 +270,7 @@ impl Background {
             attempts,
         )];
         tasks.extend(jobs::sync::spawn(sync, sync_queue, attempts));
+        tasks.extend(jobs::prices::spawn(price_sync, price_queue, attempts));
         Running { workers, tasks }
     }
 }

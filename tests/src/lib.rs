@@ -152,6 +152,7 @@ pub fn test_settings(
             workers: 2,
         },
         limits: Default::default(),
+        prices: Default::default(),
     }
 }
 

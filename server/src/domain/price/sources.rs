@@ -1,0 +1,879 @@
+//! Price sources: documents the operator configured (`AISPEND_PRICE_SOURCES`), in
+//! LiteLLM's price-map format or genai-prices' data format, that a scheduled job and
+//! `aispend prices sync` fetch and turn into `SYNC` prices.
+//!
+//! The rules a sync keeps:
+//! - **Validated whole.** A document that cannot be fetched or read changes nothing
+//!   (`FAILED`); one that would remove more than the allowed share of its rows, or
+//!   change any rate more than tenfold, is refused whole (`REFUSED`) with the reason.
+//! - **History is never edited.** A changed rate is a new price period starting when
+//!   the document was seen; the old period is closed at that instant, so every event
+//!   before it keeps its price. A model no price has ever covered gets a period from
+//!   the beginning of time, so events stored `UNPRICED` can be priced.
+//! - **A person's price wins.** A model with an open `USER` price is skipped; the
+//!   book's precedence (`USER` > `SYNC` > `IMPORT` > `BUILTIN`) covers the rest.
+//! - **Each source owns its rows.** A synced row belongs to the URL whose change
+//!   created it (see `changes::origins_of`); only that source changes or removes it.
+//!   When two sources list a model, the one listed first in the setting wins.
+//! - **One sync at a time.** The write is one transaction, serialised by an advisory
+//!   lock on PostgreSQL (an `IMMEDIATE` transaction on SQLite).
+//!
+//! After a sync the caller reloads the price book and prices the events stored
+//! `UNPRICED` (`usage::query::reprice_unpriced`).
+
+use super::changes::{self, ChangeKind, NewPriceChange};
+use super::model_name::match_key;
+use super::rates::{RateCard, RateSet, TokenClass};
+use super::{Price, PriceDraft, PriceSource, genai_prices, litellm, text_enum};
+use crate::domain::error::{Context, Result};
+use crate::domain::provider::Provider;
+use crate::domain::time;
+use crate::domain::usage::ingest::Ledger;
+use crate::entity::{price, price_source};
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, SqliteTransactionMode, Statement, TransactionOptions,
+    TransactionTrait,
+};
+use serde_json::Value;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The format of a price document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SourceFormat {
+    /// LiteLLM's `model_prices_and_context_window.json` (an object keyed by model).
+    Litellm,
+    /// genai-prices' `data.json` (an array of providers).
+    GenaiPrices,
+}
+
+text_enum!(SourceFormat { Litellm => "LITELLM", GenaiPrices => "GENAI_PRICES" });
+
+/// Where the last sync of a source left it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SourceStatus {
+    /// Configured, not synced yet.
+    Never,
+    /// The last sync was applied.
+    Ok,
+    /// The last document was refused whole (too many removals, a rate jump).
+    Refused,
+    /// The last document could not be fetched or read.
+    Failed,
+}
+
+text_enum!(SourceStatus { Never => "NEVER", Ok => "OK", Refused => "REFUSED", Failed => "FAILED" });
+
+/// One configured source: `URL`, or `litellm:URL` / `genai-prices:URL` to name the
+/// format instead of detecting it from the document's shape. Its `Debug` hides a
+/// password and query string the URL may carry.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct SourceSpec {
+    /// The document's URL (`http` or `https`).
+    pub url: String,
+    /// The format, when the setting names it.
+    pub format: Option<SourceFormat>,
+}
+
+impl SourceSpec {
+    /// The URL without a password or query string, for logs.
+    pub fn redacted(&self) -> String {
+        redact_url(&self.url)
+    }
+}
+
+/// A URL without its password or query string, for logs.
+pub fn redact_url(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut url) => {
+            if url.password().is_some() {
+                let _ = url.set_password(Some("redacted"));
+            }
+            if url.query().is_some() {
+                url.set_query(Some("redacted"));
+            }
+            url.to_string()
+        }
+        Err(_) => "<unparsable>".into(),
+    }
+}
+
+impl std::fmt::Debug for SourceSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SourceSpec")
+            .field("url", &self.redacted())
+            .field("format", &self.format)
+            .finish()
+    }
+}
+
+impl std::str::FromStr for SourceSpec {
+    type Err = String;
+    fn from_str(text: &str) -> std::result::Result<Self, String> {
+        let text = text.trim();
+        let (format, url) = if let Some(rest) = text.strip_prefix("litellm:") {
+            (Some(SourceFormat::Litellm), rest)
+        } else if let Some(rest) = text.strip_prefix("genai-prices:") {
+            (Some(SourceFormat::GenaiPrices), rest)
+        } else {
+            (None, text)
+        };
+        let parsed = reqwest::Url::parse(url).map_err(|e| format!("`{text}`: not a URL ({e})"))?;
+        if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+            return Err(format!(
+                "`{text}`: a price source is an http(s) URL, optionally prefixed with `litellm:` or `genai-prices:`"
+            ));
+        }
+        if url.chars().any(char::is_control) || url.len() > 2000 {
+            return Err(format!("`{text}`: not a usable URL"));
+        }
+        Ok(SourceSpec {
+            url: url.to_owned(),
+            format,
+        })
+    }
+}
+
+/// The limits of a sync.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SyncPolicy {
+    /// The largest share of a source's rows one document may remove, in percent.
+    pub max_removed_percent: u32,
+    /// The largest factor by which one document may change a rate (up or down).
+    pub max_rate_factor: Decimal,
+    /// Timeout of one fetch.
+    pub timeout: Duration,
+    /// Largest document accepted, in bytes.
+    pub max_bytes: usize,
+}
+
+impl Default for SyncPolicy {
+    fn default() -> Self {
+        SyncPolicy {
+            max_removed_percent: 20,
+            max_rate_factor: Decimal::from(10),
+            timeout: Duration::from_secs(60),
+            max_bytes: 64 * 1024 * 1024,
+        }
+    }
+}
+
+/// A source as `priceSources` shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceState {
+    /// The URL.
+    pub url: String,
+    /// The format of its last document (or the configured one).
+    pub format: Option<SourceFormat>,
+    /// Where the last sync left it.
+    pub status: SourceStatus,
+    /// Why it was refused or failed.
+    pub error: Option<String>,
+    /// The last sync that was applied.
+    pub last_sync_at: Option<DateTime<Utc>>,
+    /// The last attempt, applied or not.
+    pub last_attempt_at: Option<DateTime<Utc>>,
+    /// Prices added by the last sync (for a refused one: that it would have added).
+    pub added: u64,
+    /// Prices changed (a new period).
+    pub changed: u64,
+    /// Prices removed (their period closed).
+    pub removed: u64,
+    /// Prices that already said the same.
+    pub unchanged: u64,
+    /// Entries skipped (not billable by aispend, listed by an earlier source, a
+    /// `USER` price).
+    pub skipped: u64,
+}
+
+fn state_from_row(row: price_source::Model) -> SourceState {
+    SourceState {
+        format: row.format.parse().ok(),
+        status: row.status.parse().unwrap_or(SourceStatus::Never),
+        url: row.url,
+        error: row.error,
+        last_sync_at: row.last_sync_at.map(time::from_micros),
+        last_attempt_at: row.last_attempt_at.map(time::from_micros),
+        added: row.added.max(0) as u64,
+        changed: row.changed.max(0) as u64,
+        removed: row.removed.max(0) as u64,
+        unchanged: row.unchanged.max(0) as u64,
+        skipped: row.skipped.max(0) as u64,
+    }
+}
+
+/// Makes the stored sources the configured ones: a new URL gets a `NEVER` row, a URL
+/// no longer configured loses its status row (its prices and their history stay).
+pub async fn register(conn: &impl ConnectionTrait, specs: &[SourceSpec]) -> Result<()> {
+    let now = time::to_micros(time::now());
+    for spec in specs {
+        price_source::Entity::insert(price_source::ActiveModel {
+            url: Set(spec.url.clone()),
+            format: Set(spec.format.map(|f| f.as_str()).unwrap_or("").to_owned()),
+            status: Set(SourceStatus::Never.as_str().to_owned()),
+            error: Set(None),
+            last_sync_at: Set(None),
+            last_attempt_at: Set(None),
+            added: Set(0),
+            changed: Set(0),
+            removed: Set(0),
+            unchanged: Set(0),
+            skipped: Set(0),
+            updated_at: Set(now),
+        })
+        .on_conflict(
+            OnConflict::column(price_source::Column::Url)
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(conn)
+        .await
+        .context("registering a price source")?;
+    }
+    price_source::Entity::delete_many()
+        .filter(price_source::Column::Url.is_not_in(specs.iter().map(|s| s.url.clone())))
+        .exec(conn)
+        .await
+        .context("forgetting price sources no longer configured")?;
+    Ok(())
+}
+
+/// The configured sources and the outcome of their last sync, by URL.
+pub async fn list(conn: &impl ConnectionTrait) -> Result<Vec<SourceState>> {
+    Ok(price_source::Entity::find()
+        .order_by_asc(price_source::Column::Url)
+        .all(conn)
+        .await
+        .context("listing price sources")?
+        .into_iter()
+        .map(state_from_row)
+        .collect())
+}
+
+/// When the least recently attempted source was last attempted (`None`: one never
+/// was, so a sync is due now).
+pub async fn oldest_attempt(conn: &impl ConnectionTrait) -> Result<Option<DateTime<Utc>>> {
+    let rows = list(conn).await?;
+    if rows.is_empty() {
+        return Ok(Some(time::now()));
+    }
+    Ok(rows
+        .iter()
+        .map(|r| r.last_attempt_at)
+        .collect::<Option<Vec<_>>>()
+        .and_then(|v| v.into_iter().min()))
+}
+
+/// A fetched and decoded document, or why it could not be used.
+#[derive(Debug, Clone)]
+pub struct Fetched {
+    /// The source.
+    pub spec: SourceSpec,
+    /// Its format and prices (and how many entries it skipped), or the error.
+    pub document: std::result::Result<Decoded, String>,
+}
+
+/// A document's prices.
+#[derive(Debug, Clone)]
+pub struct Decoded {
+    /// The format it was read as.
+    pub format: SourceFormat,
+    /// Its prices (effective dates are decided when they are written).
+    pub drafts: Vec<PriceDraft>,
+    /// Entries that aispend cannot bill.
+    pub skipped: u64,
+}
+
+/// Reads a document in its configured format, or the one its shape shows (an array
+/// is genai-prices data, an object a LiteLLM map).
+pub fn decode(
+    format: Option<SourceFormat>,
+    document: &Value,
+) -> std::result::Result<Decoded, String> {
+    let format = match (format, document) {
+        (Some(f), _) => f,
+        (None, Value::Array(_)) => SourceFormat::GenaiPrices,
+        (None, Value::Object(_)) => SourceFormat::Litellm,
+        (None, _) => {
+            return Err("the document is neither a LiteLLM price map (an object) nor genai-prices data (an array)".into());
+        }
+    };
+    let describe = |e: crate::domain::error::Error| e.to_string();
+    let (drafts, skipped) = match format {
+        SourceFormat::Litellm => {
+            let (drafts, report) =
+                litellm::drafts_from_map(document, DateTime::UNIX_EPOCH).map_err(describe)?;
+            (drafts, report.skipped_total())
+        }
+        SourceFormat::GenaiPrices => {
+            let (drafts, skipped) =
+                genai_prices::drafts_from_document(document, DateTime::UNIX_EPOCH)
+                    .map_err(describe)?;
+            (drafts, skipped.iter().map(|(_, n)| n).sum())
+        }
+    };
+    Ok(Decoded {
+        format,
+        drafts,
+        skipped,
+    })
+}
+
+/// Fetches and decodes one source. Errors are the source's status, not the caller's.
+pub async fn fetch(client: &reqwest::Client, spec: &SourceSpec, policy: &SyncPolicy) -> Fetched {
+    let document = async {
+        let mut response = client
+            .get(&spec.url)
+            .timeout(policy.timeout)
+            .send()
+            .await
+            .map_err(|e| format!("fetching the document: {e}"))?;
+        if !response.status().is_success() {
+            return Err(format!("fetching the document: HTTP {}", response.status()));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| format!("reading the document: {e}"))?
+        {
+            if body.len() + chunk.len() > policy.max_bytes {
+                return Err(format!(
+                    "the document is larger than {} bytes",
+                    policy.max_bytes
+                ));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        let value: Value =
+            serde_json::from_slice(&body).map_err(|e| format!("the document is not JSON: {e}"))?;
+        decode(spec.format, &value)
+    }
+    .await;
+    Fetched {
+        spec: spec.clone(),
+        document,
+    }
+}
+
+/// The HTTP client syncs fetch with.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::limited(3))
+        .user_agent(concat!(
+            "aispend/",
+            env!("CARGO_PKG_VERSION"),
+            " price-sync"
+        ))
+        .build()
+        .unwrap_or_default()
+}
+
+type Key = (Provider, String);
+
+fn key_of(provider: &Provider, model: &str) -> Key {
+    (provider.clone(), match_key(model))
+}
+
+/// The first rate that moves by more than `factor` (either way) between two cards.
+fn rate_jump(old: &RateCard, new: &RateCard, factor: Decimal) -> Option<String> {
+    let sets = |c: &RateCard| -> [(&'static str, Option<RateSet>); 5] {
+        [
+            ("standard", Some(c.standard.clone())),
+            ("batch", c.batch.clone()),
+            ("priority", c.priority.clone()),
+            ("flex", c.flex.clone()),
+            (
+                "longContext",
+                c.long_context.as_ref().map(|l| l.rates.clone()),
+            ),
+        ]
+    };
+    for ((name, a), (_, b)) in sets(old).into_iter().zip(sets(new)) {
+        let (Some(a), Some(b)) = (a, b) else { continue };
+        for class in TokenClass::ALL {
+            let (Some(x), Some(y)) = (a.explicit(class), b.explicit(class)) else {
+                continue;
+            };
+            if x.is_zero() || y.is_zero() {
+                continue;
+            }
+            let ratio = if y > x { y / x } else { x / y };
+            if ratio > factor {
+                return Some(format!(
+                    "{name}.{} from {} to {} ({}x)",
+                    class.key(),
+                    x.normalize(),
+                    y.normalize(),
+                    ratio.round_dp(1).normalize()
+                ));
+            }
+        }
+    }
+    None
+}
+
+/// What one document would do.
+struct Plan<'a> {
+    added: Vec<&'a PriceDraft>,
+    changed: Vec<(Price, &'a PriceDraft)>,
+    removed: Vec<Price>,
+    unchanged: u64,
+    skipped: u64,
+    refusal: Option<String>,
+}
+
+/// Writes the fetched documents (in the configured order) in one transaction and
+/// records each source's outcome; returns the sources' new state.
+pub async fn apply(
+    db: &DatabaseConnection,
+    fetched: &[Fetched],
+    policy: &SyncPolicy,
+    now: DateTime<Utc>,
+) -> Result<Vec<SourceState>> {
+    let txn = db
+        .begin_with_options(TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..Default::default()
+        })
+        .await
+        .context("starting a price sync")?;
+    if txn.get_database_backend() == DbBackend::Postgres {
+        txn.execute_raw(Statement::from_string(
+            DbBackend::Postgres,
+            // One price sync at a time across processes ("aispend price sync").
+            "SELECT pg_advisory_xact_lock(4242174101)",
+        ))
+        .await
+        .context("waiting for another price sync")?;
+    }
+    // What the prices say now.
+    let open_sync: Vec<Price> = price::Entity::find()
+        .filter(price::Column::Source.eq(PriceSource::Sync.as_str()))
+        .filter(price::Column::EffectiveTo.is_null())
+        .order_by_asc(price::Column::EffectiveFrom)
+        .all(&txn)
+        .await
+        .context("reading synced prices")?
+        .into_iter()
+        .map(Price::from_row)
+        .collect::<Result<_>>()?;
+    let origins =
+        changes::origins_of(&txn, &open_sync.iter().map(|p| p.id).collect::<Vec<_>>()).await?;
+    let mut current: HashMap<Key, Price> = HashMap::new();
+    for p in open_sync {
+        // Ordered by start: a later open row of one model replaces an earlier one.
+        current.insert(key_of(&p.provider, &p.model), p);
+    }
+    let user: HashSet<Key> = price::Entity::find()
+        .select_only()
+        .column(price::Column::Provider)
+        .column(price::Column::Model)
+        .filter(price::Column::Source.eq(PriceSource::User.as_str()))
+        .filter(price::Column::EffectiveTo.is_null())
+        .into_tuple::<(String, String)>()
+        .all(&txn)
+        .await
+        .context("reading user prices")?
+        .into_iter()
+        .filter_map(|(p, m)| Provider::parse(&p).map(|p| key_of(&p, &m)))
+        .collect();
+    let ever_priced: HashSet<Key> = price::Entity::find()
+        .select_only()
+        .column(price::Column::Provider)
+        .column(price::Column::Model)
+        .into_tuple::<(String, String)>()
+        .all(&txn)
+        .await
+        .context("reading priced models")?
+        .into_iter()
+        .filter_map(|(p, m)| Provider::parse(&p).map(|p| key_of(&p, &m)))
+        .collect();
+
+    let mut claimed: HashSet<Key> = HashSet::new();
+    let mut states = vec![];
+    for source in fetched {
+        let url = source.spec.url.as_str();
+        let owned: Vec<&Price> = current
+            .iter()
+            .filter(|(_, p)| origins.get(&p.id).map(String::as_str) == Some(url))
+            .map(|(_, p)| p)
+            .collect();
+        let decoded = match &source.document {
+            Ok(d) => d,
+            Err(error) => {
+                claimed.extend(owned.iter().map(|p| key_of(&p.provider, &p.model)));
+                let state = SourceState {
+                    url: url.to_owned(),
+                    format: source.spec.format,
+                    status: SourceStatus::Failed,
+                    error: Some(error.clone()),
+                    last_sync_at: None,
+                    last_attempt_at: Some(now),
+                    added: 0,
+                    changed: 0,
+                    removed: 0,
+                    unchanged: 0,
+                    skipped: 0,
+                };
+                states.push(save_state(&txn, state).await?);
+                continue;
+            }
+        };
+        let mut plan = Plan {
+            added: vec![],
+            changed: vec![],
+            removed: vec![],
+            unchanged: 0,
+            skipped: decoded.skipped,
+            refusal: None,
+        };
+        let mut listed: HashSet<Key> = HashSet::new();
+        for draft in &decoded.drafts {
+            let key = key_of(&draft.provider, &draft.model);
+            listed.insert(key.clone());
+            if claimed.contains(&key) || user.contains(&key) {
+                plan.skipped += 1;
+                continue;
+            }
+            match current.get(&key) {
+                None => plan.added.push(draft),
+                Some(old) if old.card == draft.card => plan.unchanged += 1,
+                Some(old) => {
+                    if plan.refusal.is_none()
+                        && let Some(jump) =
+                            rate_jump(&old.card, &draft.card, policy.max_rate_factor)
+                    {
+                        plan.refusal = Some(format!(
+                            "refused whole: it would change {}/{} {jump}, more than {}x",
+                            draft.provider,
+                            draft.model,
+                            policy.max_rate_factor.normalize()
+                        ));
+                    }
+                    plan.changed.push((old.clone(), draft));
+                }
+            }
+        }
+        for p in &owned {
+            let key = key_of(&p.provider, &p.model);
+            if !listed.contains(&key) && !claimed.contains(&key) {
+                plan.removed.push((*p).clone());
+            }
+        }
+        let share_limit = u64::from(policy.max_removed_percent);
+        if plan.refusal.is_none()
+            && !owned.is_empty()
+            && (plan.removed.len() as u64) * 100 > share_limit * owned.len() as u64
+        {
+            plan.refusal = Some(format!(
+                "refused whole: it would remove {} of the {} prices this source set ({}%), more than the allowed {}%",
+                plan.removed.len(),
+                owned.len(),
+                plan.removed.len() * 100 / owned.len(),
+                share_limit
+            ));
+        }
+        let mut state = SourceState {
+            url: url.to_owned(),
+            format: Some(decoded.format),
+            status: SourceStatus::Ok,
+            error: None,
+            last_sync_at: Some(now),
+            last_attempt_at: Some(now),
+            added: plan.added.len() as u64,
+            changed: plan.changed.len() as u64,
+            removed: plan.removed.len() as u64,
+            unchanged: plan.unchanged,
+            skipped: plan.skipped,
+        };
+        if let Some(reason) = plan.refusal {
+            claimed.extend(owned.iter().map(|p| key_of(&p.provider, &p.model)));
+            state.status = SourceStatus::Refused;
+            state.error = Some(reason);
+            state.last_sync_at = None;
+            states.push(save_state(&txn, state).await?);
+            continue;
+        }
+        claimed.extend(listed.into_iter().filter(|k| !user.contains(k)));
+        claimed.extend(owned.iter().map(|p| key_of(&p.provider, &p.model)));
+        for draft in plan.added {
+            let mut draft = draft.clone();
+            // A model no price ever covered is priced for all of history, so the
+            // events stored without a price get one; otherwise the period starts now.
+            draft.effective_from = if ever_priced.contains(&key_of(&draft.provider, &draft.model)) {
+                now
+            } else {
+                DateTime::UNIX_EPOCH
+            };
+            draft.effective_to = None;
+            let (stored, _) = super::upsert(&txn, &draft, PriceSource::Sync).await?;
+            log(&txn, now, ChangeKind::Added, url, None, Some(&stored)).await?;
+        }
+        for (old, draft) in plan.changed {
+            close(&txn, &old, now).await?;
+            let mut draft = draft.clone();
+            draft.effective_from = now;
+            draft.effective_to = None;
+            let (stored, _) = super::upsert(&txn, &draft, PriceSource::Sync).await?;
+            log(
+                &txn,
+                now,
+                ChangeKind::Changed,
+                url,
+                Some(&old),
+                Some(&stored),
+            )
+            .await?;
+        }
+        for old in plan.removed {
+            close(&txn, &old, now).await?;
+            log(&txn, now, ChangeKind::Removed, url, Some(&old), None).await?;
+        }
+        states.push(save_state(&txn, state).await?);
+    }
+    txn.commit().await.context("committing a price sync")?;
+    Ok(states)
+}
+
+/// Ends a price period at `at` (the period before it is left as it was).
+async fn close(conn: &impl ConnectionTrait, old: &Price, at: DateTime<Utc>) -> Result<()> {
+    price::Entity::update_many()
+        .col_expr(
+            price::Column::EffectiveTo,
+            sea_orm::sea_query::Expr::value(time::to_micros(at)),
+        )
+        .col_expr(
+            price::Column::UpdatedAt,
+            sea_orm::sea_query::Expr::value(time::to_micros(at)),
+        )
+        .filter(price::Column::Id.eq(old.id.0))
+        .filter(price::Column::EffectiveTo.is_null())
+        .exec(conn)
+        .await
+        .context("closing a price period")?;
+    Ok(())
+}
+
+async fn log(
+    conn: &impl ConnectionTrait,
+    at: DateTime<Utc>,
+    kind: ChangeKind,
+    url: &str,
+    old: Option<&Price>,
+    new: Option<&Price>,
+) -> Result<()> {
+    changes::record(
+        conn,
+        &NewPriceChange {
+            at,
+            kind,
+            source: PriceSource::Sync,
+            origin: Some(url),
+            old,
+            new,
+        },
+    )
+    .await
+}
+
+async fn save_state(conn: &impl ConnectionTrait, state: SourceState) -> Result<SourceState> {
+    let micros = |t: Option<DateTime<Utc>>| t.map(time::to_micros);
+    let row = price_source::ActiveModel {
+        url: Set(state.url.clone()),
+        format: Set(state.format.map(|f| f.as_str()).unwrap_or("").to_owned()),
+        status: Set(state.status.as_str().to_owned()),
+        error: Set(state.error.clone()),
+        last_sync_at: Set(micros(state.last_sync_at)),
+        last_attempt_at: Set(micros(state.last_attempt_at)),
+        added: Set(state.added as i64),
+        changed: Set(state.changed as i64),
+        removed: Set(state.removed as i64),
+        unchanged: Set(state.unchanged as i64),
+        skipped: Set(state.skipped as i64),
+        updated_at: Set(time::to_micros(time::now())),
+    };
+    let mut update = vec![
+        price_source::Column::Format,
+        price_source::Column::Status,
+        price_source::Column::Error,
+        price_source::Column::LastAttemptAt,
+        price_source::Column::Added,
+        price_source::Column::Changed,
+        price_source::Column::Removed,
+        price_source::Column::Unchanged,
+        price_source::Column::Skipped,
+        price_source::Column::UpdatedAt,
+    ];
+    // A refused or failed attempt keeps the time of the last applied sync.
+    if state.last_sync_at.is_some() {
+        update.push(price_source::Column::LastSyncAt);
+    }
+    price_source::Entity::insert(row)
+        .on_conflict(
+            OnConflict::column(price_source::Column::Url)
+                .update_columns(update)
+                .to_owned(),
+        )
+        .exec_without_returning(conn)
+        .await
+        .context("recording a price source's sync")?;
+    let stored = price_source::Entity::find_by_id(state.url.clone())
+        .one(conn)
+        .await
+        .context("reading a price source back")?;
+    Ok(stored.map(state_from_row).unwrap_or(state))
+}
+
+/// What one sync did.
+#[derive(Debug, Clone)]
+pub struct SyncOutcome {
+    /// Each source's new state, in the configured order.
+    pub sources: Vec<SourceState>,
+    /// Events stored `UNPRICED` that the new prices priced.
+    pub repriced: u64,
+}
+
+/// The configured sources and limits, and the one way a sync runs (the scheduled
+/// job, `aispend prices sync` and the `syncPriceSources` mutation all call [`run`]).
+///
+/// [`run`]: PriceSync::run
+pub struct PriceSync {
+    /// The sources, in precedence order.
+    pub specs: Vec<SourceSpec>,
+    /// The limits.
+    pub policy: SyncPolicy,
+    /// Time between scheduled syncs.
+    pub interval: Duration,
+    db: DatabaseConnection,
+    ledger: Arc<Ledger>,
+    client: reqwest::Client,
+}
+
+impl PriceSync {
+    /// A sync over these sources, writing through this ledger's price cache and hooks.
+    pub fn new(
+        db: DatabaseConnection,
+        ledger: Arc<Ledger>,
+        specs: Vec<SourceSpec>,
+        policy: SyncPolicy,
+        interval: Duration,
+    ) -> PriceSync {
+        PriceSync {
+            specs,
+            policy,
+            interval,
+            db,
+            ledger,
+            client: client(),
+        }
+    }
+
+    /// Fetches every source, writes what passes, reloads the price book and prices the
+    /// events that were stored `UNPRICED`.
+    pub async fn run(&self) -> Result<SyncOutcome> {
+        if self.specs.is_empty() {
+            return Ok(SyncOutcome {
+                sources: vec![],
+                repriced: 0,
+            });
+        }
+        let fetched = futures::future::join_all(
+            self.specs
+                .iter()
+                .map(|spec| fetch(&self.client, spec, &self.policy)),
+        )
+        .await;
+        for f in &fetched {
+            if let Err(e) = &f.document {
+                tracing::warn!(url = %f.spec.redacted(), error = %e, "a price source could not be read");
+            }
+        }
+        let sources = apply(&self.db, &fetched, &self.policy, time::now()).await?;
+        for s in &sources {
+            tracing::info!(
+                url = %redact_url(&s.url),
+                status = %s.status,
+                added = s.added,
+                changed = s.changed,
+                removed = s.removed,
+                error = s.error.as_deref().unwrap_or(""),
+                "price source synced"
+            );
+        }
+        self.ledger.prices().reload(&self.db).await?;
+        let repriced = self.ledger.reprice_unpriced().await?;
+        Ok(SyncOutcome { sources, repriced })
+    }
+
+    /// Whether a scheduled sync is due at `now`: some configured source was never
+    /// attempted, or not within the interval.
+    pub async fn due(&self, now: DateTime<Utc>) -> Result<bool> {
+        if self.specs.is_empty() {
+            return Ok(false);
+        }
+        let interval =
+            chrono::Duration::from_std(self.interval).unwrap_or(chrono::Duration::days(1));
+        Ok(match oldest_attempt(&self.db).await? {
+            None => true,
+            Some(at) => at + interval <= now,
+        })
+    }
+
+    /// Records the configured sources (see [`register`]).
+    pub async fn register(&self) -> Result<()> {
+        register(&self.db, &self.specs).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal_macros::dec;
+
+    #[test]
+    fn parses_source_settings() {
+        let s: SourceSpec = "litellm:http://127.0.0.1:9/map.json".parse().unwrap();
+        assert_eq!(s.format, Some(SourceFormat::Litellm));
+        assert_eq!(s.url, "http://127.0.0.1:9/map.json");
+        let s: SourceSpec = "genai-prices:https://example.com/data.json"
+            .parse()
+            .unwrap();
+        assert_eq!(s.format, Some(SourceFormat::GenaiPrices));
+        let s: SourceSpec = "https://example.com/x.json".parse().unwrap();
+        assert_eq!(s.format, None);
+        assert!("ftp://example.com/x".parse::<SourceSpec>().is_err());
+        assert!("not a url".parse::<SourceSpec>().is_err());
+    }
+
+    #[test]
+    fn finds_a_tenfold_jump_either_way() {
+        let card = |input: Decimal, output: Decimal| RateCard {
+            standard: RateSet {
+                input: Some(input),
+                output: Some(output),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        assert_eq!(
+            rate_jump(&card(dec!(1), dec!(2)), &card(dec!(10), dec!(2)), dec!(10)),
+            None
+        );
+        assert!(
+            rate_jump(
+                &card(dec!(1), dec!(2)),
+                &card(dec!(1), dec!(20.5)),
+                dec!(10)
+            )
+            .unwrap()
+            .starts_with("standard.output from 2 to 20.5")
+        );
+        assert!(rate_jump(&card(dec!(3), dec!(2)), &card(dec!(0.2), dec!(2)), dec!(10)).is_some());
+    }
+}

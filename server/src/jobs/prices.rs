@@ -1,0 +1,108 @@
+//! The price sync job: a scheduler in every process that queues a sync when one is
+//! due, and a worker that runs it (see `domain/price/sources.rs`).
+//!
+//! A sync is due when a configured source was never attempted or not within the
+//! interval (`AISPEND_PRICE_SYNC_INTERVAL_SECS`, a day by default). The job's
+//! idempotency key names the interval it belongs to, so several processes that find
+//! it due at once queue it once; the sync itself is serialised in the database.
+//! Without configured sources nothing is scheduled and nothing is fetched.
+
+use super::{Jobs, Queue, retry_policy};
+use crate::domain::price::sources::PriceSync;
+use crate::domain::time;
+use apalis::prelude::BackendExt;
+use apalis::prelude::{BoxDynError, Data, WorkerBuilder, WorkerBuilderExt};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The queue of price syncs.
+pub const QUEUE: &str = "aispend.price-sync";
+
+/// The job: sync every configured price source.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SyncPrices {
+    /// The interval number (seconds since the epoch / interval) it was queued for.
+    pub slot: i64,
+}
+
+/// Registers the worker and returns the queue the scheduler pushes to.
+pub fn register(jobs: &mut Jobs, sync: Arc<PriceSync>) -> Queue<SyncPrices> {
+    let queue = jobs.queue::<SyncPrices>(QUEUE);
+    let policy = retry_policy(jobs.settings());
+    let poll = jobs.settings().poll;
+    let name = jobs.worker_name(QUEUE);
+    match queue.clone() {
+        Queue::Sqlite(storage) => {
+            let backend = storage.poll_with_interval(poll);
+            jobs.register(move |m| {
+                m.register(move |_| {
+                    WorkerBuilder::new(name.clone())
+                        .backend(backend.clone())
+                        .data(sync.clone())
+                        .retry(policy.clone())
+                        .build(run)
+                })
+            });
+        }
+        Queue::Postgres(storage) => {
+            let backend = storage.with_pubsub();
+            jobs.register(move |m| {
+                m.register(move |_| {
+                    WorkerBuilder::new(name.clone())
+                        .backend(backend.clone())
+                        .data(sync.clone())
+                        .retry(policy.clone())
+                        .build(run)
+                })
+            });
+        }
+    }
+    queue
+}
+
+async fn run(job: SyncPrices, sync: Data<Arc<PriceSync>>) -> Result<(), BoxDynError> {
+    match sync.run().await {
+        Ok(outcome) => {
+            tracing::info!(
+                slot = job.slot,
+                repriced = outcome.repriced,
+                "price sync finished"
+            );
+            Ok(())
+        }
+        Err(e) => {
+            tracing::error!(slot = job.slot, error = ?e, "a price sync could not write");
+            Err(format!("price sync: {e}").into())
+        }
+    }
+}
+
+/// Runs the scheduler until the process ends (nothing when no source is configured).
+pub fn spawn(
+    sync: Arc<PriceSync>,
+    queue: Queue<SyncPrices>,
+    attempts: u32,
+) -> Option<tokio::task::JoinHandle<()>> {
+    if sync.specs.is_empty() {
+        return None;
+    }
+    let tick = (sync.interval / 2).clamp(Duration::from_millis(50), Duration::from_secs(60));
+    Some(tokio::spawn(async move {
+        loop {
+            let now = time::now();
+            match sync.due(now).await {
+                Ok(true) => {
+                    let slot = now.timestamp() / sync.interval.as_secs().max(1) as i64;
+                    let key = format!("price-sync:{slot}");
+                    if let Err(e) = queue.push(SyncPrices { slot }, &key, attempts).await {
+                        tracing::warn!(error = %e, "could not queue a price sync; will retry");
+                    }
+                }
+                Ok(false) => {}
+                Err(e) => tracing::warn!(error = ?e, "could not check whether a price sync is due"),
+            }
+            tokio::time::sleep(tick).await;
+        }
+    }))
+}
