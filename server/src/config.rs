@@ -101,7 +101,8 @@ pub struct PriceSyncConfig {
     )]
     pub price_sources: Vec<crate::domain::price::sources::SourceSpec>,
 
-    /// Seconds between scheduled price syncs (default: a day).
+    /// Seconds between scheduled price syncs (default: a day); `0` turns the schedule
+    /// off (`aispend prices sync` and `syncPriceSources` still sync).
     #[arg(
         long,
         env = "AISPEND_PRICE_SYNC_INTERVAL_SECS",
@@ -141,9 +142,10 @@ impl PriceSyncConfig {
         }
     }
 
-    /// Time between scheduled syncs.
-    pub fn interval(&self) -> std::time::Duration {
-        std::time::Duration::from_secs(self.price_sync_interval_secs.max(1))
+    /// Time between scheduled syncs (`None`: no schedule).
+    pub fn interval(&self) -> Option<std::time::Duration> {
+        (self.price_sync_interval_secs > 0)
+            .then(|| std::time::Duration::from_secs(self.price_sync_interval_secs))
     }
 }
 

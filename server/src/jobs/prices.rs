@@ -5,7 +5,7 @@
 //! interval (`AISPEND_PRICE_SYNC_INTERVAL_SECS`, a day by default). The job's
 //! idempotency key names the interval it belongs to, so several processes that find
 //! it due at once queue it once; the sync itself is serialised in the database.
-//! Without configured sources nothing is scheduled and nothing is fetched.
+//! Without configured sources, or with the interval set to 0, nothing is scheduled.
 
 use super::{Jobs, Queue, retry_policy};
 use crate::domain::price::sources::PriceSync;
@@ -84,16 +84,14 @@ pub fn spawn(
     queue: Queue<SyncPrices>,
     attempts: u32,
 ) -> Option<tokio::task::JoinHandle<()>> {
-    if sync.specs.is_empty() {
-        return None;
-    }
-    let tick = (sync.interval / 2).clamp(Duration::from_millis(50), Duration::from_secs(60));
+    let interval = sync.interval.filter(|_| !sync.specs.is_empty())?;
+    let tick = (interval / 2).clamp(Duration::from_millis(50), Duration::from_secs(60));
     Some(tokio::spawn(async move {
         loop {
             let now = time::now();
             match sync.due(now).await {
                 Ok(true) => {
-                    let slot = now.timestamp() / sync.interval.as_secs().max(1) as i64;
+                    let slot = now.timestamp() / interval.as_secs().max(1) as i64;
                     let key = format!("price-sync:{slot}");
                     if let Err(e) = queue.push(SyncPrices { slot }, &key, attempts).await {
                         tracing::warn!(error = %e, "could not queue a price sync; will retry");

@@ -13,6 +13,7 @@ mod idempotency;
 mod ingest;
 mod insights;
 mod plugins;
+mod price_sync;
 mod pricing;
 mod queries;
 mod reconciliation;

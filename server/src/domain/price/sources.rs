@@ -748,8 +748,8 @@ pub struct PriceSync {
     pub specs: Vec<SourceSpec>,
     /// The limits.
     pub policy: SyncPolicy,
-    /// Time between scheduled syncs.
-    pub interval: Duration,
+    /// Time between scheduled syncs (`None`: only on demand).
+    pub interval: Option<Duration>,
     db: DatabaseConnection,
     ledger: Arc<Ledger>,
     client: reqwest::Client,
@@ -762,7 +762,7 @@ impl PriceSync {
         ledger: Arc<Ledger>,
         specs: Vec<SourceSpec>,
         policy: SyncPolicy,
-        interval: Duration,
+        interval: Option<Duration>,
     ) -> PriceSync {
         PriceSync {
             specs,
@@ -814,11 +814,10 @@ impl PriceSync {
     /// Whether a scheduled sync is due at `now`: some configured source was never
     /// attempted, or not within the interval.
     pub async fn due(&self, now: DateTime<Utc>) -> Result<bool> {
-        if self.specs.is_empty() {
+        let Some(interval) = self.interval.filter(|_| !self.specs.is_empty()) else {
             return Ok(false);
-        }
-        let interval =
-            chrono::Duration::from_std(self.interval).unwrap_or(chrono::Duration::days(1));
+        };
+        let interval = chrono::Duration::from_std(interval).unwrap_or(chrono::Duration::days(1));
         Ok(match oldest_attempt(&self.db).await? {
             None => true,
             Some(at) => at + interval <= now,
