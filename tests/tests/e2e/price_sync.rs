@@ -318,9 +318,27 @@ async fn a_tenfold_jump_a_mass_removal_or_a_bad_document_is_refused_whole(backen
         ("sync-model-4", 1.0, 2.0),
         ("sync-model-5", 1.0, 2.0),
     ];
-    let docs = DocServer::start(litellm(&five)).await;
+    // A first document is checked against the prices in effect too: gpt-4o at a
+    // hundred times the built-in rate is a unit mistake, not a price.
+    let mut unit_mistake = five.to_vec();
+    unit_mistake.push(("gpt-4o", 250.0, 1000.0));
+    let docs = DocServer::start(litellm(&unit_mistake)).await;
     let url = docs.url("map.json");
     let app = app_with_sources(backend, std::slice::from_ref(&url)).await;
+    let r = sync(&app).await;
+    assert_eq!(r["sources"][0]["status"], "REFUSED", "{r}");
+    assert!(
+        r["sources"][0]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("openai/gpt-4o") && e.contains("BUILTIN")),
+        "{r}"
+    );
+    assert!(
+        prices_of(&app, "sync-model-1").await.is_empty(),
+        "refused whole"
+    );
+
+    docs.serve(Reply::json(litellm(&five)));
     let first = sync(&app).await;
     assert_eq!(first["sources"][0]["added"], 5);
     let synced_at = first["sources"][0]["lastSyncAt"].clone();

@@ -21,6 +21,7 @@
 //! After a sync the caller reloads the price book and prices the events stored
 //! `UNPRICED` (`usage::query::reprice_unpriced`).
 
+use super::book::MatchKind;
 use super::changes::{self, ChangeKind, NewPriceChange};
 use super::model_name::match_key;
 use super::rates::{RateCard, RateSet, TokenClass};
@@ -483,17 +484,9 @@ pub async fn apply(
         .into_iter()
         .filter_map(|(p, m)| Provider::parse(&p).map(|p| key_of(&p, &m)))
         .collect();
-    let ever_priced: HashSet<Key> = price::Entity::find()
-        .select_only()
-        .column(price::Column::Provider)
-        .column(price::Column::Model)
-        .into_tuple::<(String, String)>()
-        .all(&txn)
-        .await
-        .context("reading priced models")?
-        .into_iter()
-        .filter_map(|(p, m)| Provider::parse(&p).map(|p| key_of(&p, &m)))
-        .collect();
+    // The prices as ingest sees them, to decide where a new model's period starts
+    // and to check a new price against the one in effect.
+    let book = super::load_book(&txn).await?;
 
     let mut claimed: HashSet<Key> = HashSet::new();
     let mut states = vec![];
@@ -542,7 +535,27 @@ pub async fn apply(
                 continue;
             }
             match current.get(&key) {
-                None => plan.added.push(draft),
+                None => {
+                    // A model another source already prices under this very name (or
+                    // an alias): the same jump check. A longer name that a prefix or
+                    // suffix rule priced may well be another product at other rates.
+                    if plan.refusal.is_none()
+                        && let Some(in_effect) = book.find(&draft.provider, &draft.model, now)
+                        && matches!(in_effect.kind, MatchKind::Exact | MatchKind::Alias)
+                        && let Some(jump) =
+                            rate_jump(&in_effect.price.card, &draft.card, policy.max_rate_factor)
+                    {
+                        plan.refusal = Some(format!(
+                            "refused whole: it would change {}/{} (now priced by its {} price `{}`) {jump}, more than {}x",
+                            draft.provider,
+                            draft.model,
+                            in_effect.price.source,
+                            in_effect.price.model,
+                            policy.max_rate_factor.normalize()
+                        ));
+                    }
+                    plan.added.push(draft)
+                }
                 Some(old) if old.card == draft.card => plan.unchanged += 1,
                 Some(old) => {
                     if plan.refusal.is_none()
@@ -604,9 +617,12 @@ pub async fn apply(
         claimed.extend(owned.iter().map(|p| key_of(&p.provider, &p.model)));
         for draft in plan.added {
             let mut draft = draft.clone();
-            // A model no price ever covered is priced for all of history, so the
-            // events stored without a price get one; otherwise the period starts now.
-            draft.effective_from = if ever_priced.contains(&key_of(&draft.provider, &draft.model)) {
+            // A model no price ever covered (by any match) is priced for all of
+            // history, so the events stored without a price get one; otherwise the
+            // period starts now and the past keeps the price it had.
+            let priced_before = book.knows_model(&draft.provider, &draft.model)
+                || book.find(&draft.provider, &draft.model, now).is_some();
+            draft.effective_from = if priced_before {
                 now
             } else {
                 DateTime::UNIX_EPOCH
