@@ -82,6 +82,7 @@ enum ScopeArg {
 #[derive(ValueEnum, Clone, Copy, Debug)]
 enum PriceFormatArg {
     Litellm,
+    GenaiPrices,
 }
 
 #[derive(Subcommand, Debug)]
@@ -203,7 +204,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("{text}");
         }
         Command::Prices(PricesCommand::Import {
-            format: PriceFormatArg::Litellm,
+            format,
             effective_from,
             file,
         }) => {
@@ -212,8 +213,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .with_context(|| format!("reading {}", file.display()))?;
             let map: serde_json::Value = serde_json::from_str(&text)
                 .with_context(|| format!("parsing {} as JSON", file.display()))?;
-            let report =
-                litellm::import(&db, &map, effective_from.unwrap_or(DateTime::UNIX_EPOCH)).await?;
+            let from = effective_from.unwrap_or(DateTime::UNIX_EPOCH);
+            let report = match format {
+                PriceFormatArg::Litellm => litellm::import(&db, &map, from).await?,
+                PriceFormatArg::GenaiPrices => {
+                    crate::domain::price::genai_prices::import(&db, &map, from).await?
+                }
+            };
             println!(
                 "imported {}, updated {}, unchanged {}, skipped {}",
                 report.imported,

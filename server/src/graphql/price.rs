@@ -224,6 +224,8 @@ pub struct PriceChangeFilterInput {
 pub enum PriceFormat {
     /// LiteLLM's `model_prices_and_context_window.json`.
     Litellm,
+    /// genai-prices' `data.json` (an array of providers).
+    GenaiPrices,
 }
 
 /// USD per one million tokens for each token class.
@@ -682,8 +684,9 @@ impl PriceMutation {
         })
     }
 
-    /// Imports a price map (LiteLLM's `model_prices_and_context_window.json`) as
-    /// IMPORT prices, effective from `effectiveFrom` (default: all history).
+    /// Imports a price map (LiteLLM's `model_prices_and_context_window.json` or
+    /// genai-prices' `data.json`) as IMPORT prices, effective from `effectiveFrom`
+    /// (default: all history); events stored UNPRICED that it prices are priced.
     async fn import_prices(
         &self,
         ctx: &Context<'_>,
@@ -693,17 +696,16 @@ impl PriceMutation {
     ) -> async_graphql::Result<ImportPricesPayload> {
         let state = ctx.state()?;
         ctx.principal().require_global_admin().gql()?;
+        let from = effective_from
+            .map(Into::into)
+            .unwrap_or(DateTime::UNIX_EPOCH);
         let report = match format {
-            PriceFormat::Litellm => litellm::import(
-                &state.db,
-                &document.0,
-                effective_from
-                    .map(Into::into)
-                    .unwrap_or(DateTime::UNIX_EPOCH),
-            )
-            .await
-            .gql()?,
-        };
+            PriceFormat::Litellm => litellm::import(&state.db, &document.0, from).await,
+            PriceFormat::GenaiPrices => {
+                price::genai_prices::import(&state.db, &document.0, from).await
+            }
+        }
+        .gql()?;
         state.prices.reload(&state.db).await.gql()?;
         state.ledger.reprice_unpriced().await.gql()?;
         Ok(ImportPricesPayload {

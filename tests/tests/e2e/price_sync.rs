@@ -94,6 +94,16 @@ async fn prices_of(app: &TestApp, model: &str) -> Vec<Value> {
         .collect()
 }
 
+async fn budget_status(app: &TestApp, id: &str) -> Value {
+    app.admin(
+        "query($id: ID!) { budget(id: $id) { status { spentUsd thresholdsReached } } }",
+        json!({"id": id}),
+    )
+    .await
+    .data()["budget"]["status"]
+        .clone()
+}
+
 async fn event(app: &TestApp, id: &Value) -> Value {
     app.admin(EVENT, json!({"id": id})).await.data()["usageEvent"].clone()
 }
@@ -431,6 +441,12 @@ async fn an_unpriced_event_is_priced_when_its_price_arrives(backend: Backend) {
         event(&app, &z["event"]["id"]).await["unpricedReason"],
         "NO_SUCH_MODEL"
     );
+    let budget = super::budgets::create_budget(
+        &app,
+        json!({"name": "all of openai", "amountUsd": "10", "period": "TOTAL", "thresholds": [50], "scope": {"providers": ["openai"]}}),
+    )
+    .await;
+    assert_eq!(budget_status(&app, &budget).await["spentUsd"], "0");
     // Live updates follow the re-pricing.
     let mut ws = app
         .subscribe(
@@ -463,6 +479,11 @@ async fn an_unpriced_event_is_priced_when_its_price_arrives(backend: Backend) {
         "live updates follow the re-pricing"
     );
     assert_rollups_equal_group_by(&app).await;
+    assert_eq!(
+        budget_status(&app, &budget).await,
+        json!({"spentUsd": "8", "thresholdsReached": [50]}),
+        "the budget followed, and its threshold fired"
+    );
 
     // upsertPrice prices the variant at once.
     app.admin(
@@ -472,7 +493,44 @@ async fn an_unpriced_event_is_priced_when_its_price_arrives(backend: Backend) {
     .await
     .data();
     assert_eq!(event(&app, &variant["event"]["id"]).await["costUsd"], "2");
+
+    // So does importPrices, in genai-prices' format too.
+    let i = app.record(record("sync-model-i")).await;
+    assert_eq!(i["event"]["costSource"], "UNPRICED");
+    let r = app
+        .admin(
+            "mutation($d: JSON!) { importPrices(format: GENAI_PRICES, document: $d) { imported skipped } }",
+            json!({"d": [{"id": "openai", "models": [{"id": "sync-model-i", "prices": {"input_mtok": "0.5", "output_mtok": "0.5"}}]}]}),
+        )
+        .await;
+    assert_eq!(
+        r.data()["importPrices"],
+        json!({"imported": 1, "skipped": 0})
+    );
+    assert_eq!(event(&app, &i["event"]["id"]).await["costUsd"], "1");
     assert_rollups_equal_group_by(&app).await;
+    let log = app
+        .admin(CHANGES, json!({"f": {"sources": ["IMPORT", "USER"]}}))
+        .await;
+    let kinds: Vec<(String, String)> = log.data()["priceChanges"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .map(|c| {
+            (
+                c["model"].as_str().unwrap_or("").to_owned(),
+                c["source"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            ("sync-model-i".to_owned(), "IMPORT".to_owned()),
+            ("sync-model-a-tts".to_owned(), "USER".to_owned())
+        ],
+        "people's and imports' changes are logged too"
+    );
 }
 
 async fn two_repricings_at_once_count_each_event_once(app: TestApp) {

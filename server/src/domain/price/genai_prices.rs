@@ -222,6 +222,21 @@ pub fn drafts_from_document(
     Ok((drafts, skipped.into_iter().collect()))
 }
 
+/// Imports genai-prices data as `IMPORT` prices in one transaction, effective from
+/// `effective_from`, matched exactly (like a LiteLLM import).
+pub async fn import<C: sea_orm::TransactionTrait>(
+    db: &C,
+    document: &Value,
+    effective_from: DateTime<Utc>,
+) -> Result<super::ImportReport> {
+    let (drafts, skipped) = drafts_from_document(document, effective_from)?;
+    let with_aliases: Vec<(PriceDraft, Vec<String>)> =
+        drafts.into_iter().map(|d| (d, vec![])).collect();
+    let mut report = super::upsert_all(db, &with_aliases, super::PriceSource::Import).await?;
+    report.skipped = skipped;
+    Ok(report)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
