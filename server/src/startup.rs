@@ -84,6 +84,8 @@ struct Background {
     sync: Arc<SyncContext>,
     price_queue: jobs::Queue<jobs::prices::SyncPrices>,
     price_sync: Arc<PriceSync>,
+    /// How long a queued price sync may wait for a worker before it is queued again.
+    price_grace: Duration,
     alert_queue: jobs::Queue<jobs::alerts::DeliverAlert>,
     alerts_fired: Arc<Notify>,
     attempts: u32,
@@ -130,6 +132,10 @@ impl Application {
             poll: Duration::from_millis(a.jobs_poll_ms.max(10)),
         };
         let attempts = job_settings.attempts();
+        let price_grace = job_settings
+            .poll
+            .saturating_mul(10)
+            .max(Duration::from_secs(10));
         let mut jobs = Jobs::new(db.clone(), job_settings);
         let alert_queue = jobs::alerts::register(
             &mut jobs,
@@ -192,6 +198,7 @@ impl Application {
                 sync,
                 price_queue,
                 price_sync,
+                price_grace,
                 alert_queue,
                 alerts_fired,
                 attempts,
@@ -257,6 +264,7 @@ impl Background {
             sync,
             price_queue,
             price_sync,
+            price_grace,
             alert_queue,
             alerts_fired,
             attempts,
@@ -270,7 +278,12 @@ impl Background {
             attempts,
         )];
         tasks.extend(jobs::sync::spawn(sync, sync_queue, attempts));
-        tasks.extend(jobs::prices::spawn(price_sync, price_queue, attempts));
+        tasks.extend(jobs::prices::spawn(
+            price_sync,
+            price_queue,
+            attempts,
+            price_grace,
+        ));
         Running { workers, tasks }
     }
 }

@@ -650,7 +650,11 @@ impl PriceMutation {
         tracing::info!(provider = %draft.provider, model = %draft.model, created = report.imported, "user price stored");
         state.prices.reload(&state.db).await.gql()?;
         // Events stored without a price get this one at once.
-        state.ledger.reprice_unpriced().await.gql()?;
+        state
+            .ledger
+            .reprice_unpriced(std::slice::from_ref(&draft.provider))
+            .await
+            .gql()?;
         let stored = price::list(
             &state.db,
             &PriceFilter {
@@ -707,7 +711,7 @@ impl PriceMutation {
         }
         .gql()?;
         state.prices.reload(&state.db).await.gql()?;
-        state.ledger.reprice_unpriced().await.gql()?;
+        state.ledger.reprice_unpriced(&[]).await.gql()?;
         Ok(ImportPricesPayload {
             imported: report.imported as i64,
             updated: report.updated as i64,

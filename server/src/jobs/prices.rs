@@ -2,9 +2,11 @@
 //! due, and a worker that runs it (see `domain/price/sources.rs`).
 //!
 //! A sync is due when a configured source was never attempted or not within the
-//! interval (`AISPEND_PRICE_SYNC_INTERVAL_SECS`, a day by default). The job's
-//! idempotency key names the interval it belongs to, so several processes that find
-//! it due at once queue it once; the sync itself is serialised in the database.
+//! interval (`AISPEND_PRICE_SYNC_INTERVAL_SECS`, a day by default); a sync marks its
+//! sources attempted when it starts. The job's idempotency key names the interval it
+//! belongs to, so several processes that find it due at once queue it once; the sync
+//! itself is serialised in the database. A job still not started after a grace period
+//! (a worker missed its notification) is queued again under the next key.
 //! Without configured sources, or with the interval set to 0, nothing is scheduled.
 
 use super::{Jobs, Queue, retry_policy};
@@ -14,7 +16,7 @@ use apalis::prelude::BackendExt;
 use apalis::prelude::{BoxDynError, Data, WorkerBuilder, WorkerBuilderExt};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The queue of price syncs.
 pub const QUEUE: &str = "aispend.price-sync";
@@ -83,18 +85,31 @@ pub fn spawn(
     sync: Arc<PriceSync>,
     queue: Queue<SyncPrices>,
     attempts: u32,
+    grace: Duration,
 ) -> Option<tokio::task::JoinHandle<()>> {
     let interval = sync.interval.filter(|_| !sync.specs.is_empty())?;
-    let tick = (interval / 2).clamp(Duration::from_millis(50), Duration::from_secs(60));
+    let tick = (interval / 2).clamp(Duration::from_millis(50), Duration::from_secs(5));
     Some(tokio::spawn(async move {
+        // The slot last queued, when, and under which try.
+        let mut queued: Option<(i64, Instant, u32)> = None;
         loop {
             let now = time::now();
             match sync.due(now).await {
                 Ok(true) => {
                     let slot = now.timestamp() / interval.as_secs().max(1) as i64;
-                    let key = format!("price-sync:{slot}");
-                    if let Err(e) = queue.push(SyncPrices { slot }, &key, attempts).await {
-                        tracing::warn!(error = %e, "could not queue a price sync; will retry");
+                    let attempt = match queued {
+                        Some((s, at, _)) if s == slot && at.elapsed() < grace => None,
+                        Some((s, _, n)) if s == slot => Some(n + 1),
+                        _ => Some(0),
+                    };
+                    if let Some(n) = attempt {
+                        let key = format!("price-sync:{slot}:{n}");
+                        match queue.push(SyncPrices { slot }, &key, attempts).await {
+                            Ok(_) => queued = Some((slot, Instant::now(), n)),
+                            Err(e) => {
+                                tracing::warn!(error = %e, "could not queue a price sync; will retry")
+                            }
+                        }
                     }
                 }
                 Ok(false) => {}

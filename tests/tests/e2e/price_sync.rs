@@ -570,8 +570,8 @@ async fn two_repricings_at_once_count_each_event_once(app: TestApp) {
         .expect("reloaded");
     let ledger = app.state.ledger.clone();
     let (a, b, c) = tokio::join!(
-        ledger.reprice_unpriced(),
-        ledger.reprice_unpriced(),
+        ledger.reprice_unpriced(&[]),
+        ledger.reprice_unpriced(&[]),
         app.admin("mutation { recomputeCosts }", json!({}))
     );
     let total =

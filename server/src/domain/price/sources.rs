@@ -256,6 +256,24 @@ pub async fn list(conn: &impl ConnectionTrait) -> Result<Vec<SourceState>> {
         .collect())
 }
 
+/// Records that a sync of these sources started at `at`.
+pub async fn mark_attempt(
+    conn: &impl ConnectionTrait,
+    specs: &[SourceSpec],
+    at: DateTime<Utc>,
+) -> Result<()> {
+    price_source::Entity::update_many()
+        .col_expr(
+            price_source::Column::LastAttemptAt,
+            sea_orm::sea_query::Expr::value(time::to_micros(at)),
+        )
+        .filter(price_source::Column::Url.is_in(specs.iter().map(|s| s.url.clone())))
+        .exec(conn)
+        .await
+        .context("recording the start of a price sync")?;
+    Ok(())
+}
+
 /// When the least recently attempted source was last attempted (`None`: one never
 /// was, so a sync is due now).
 pub async fn oldest_attempt(conn: &impl ConnectionTrait) -> Result<Option<DateTime<Utc>>> {
@@ -430,13 +448,15 @@ struct Plan<'a> {
 }
 
 /// Writes the fetched documents (in the configured order) in one transaction and
-/// records each source's outcome; returns the sources' new state.
+/// records each source's outcome; returns the sources' new state and the providers
+/// whose prices were added or changed (whose unpriced events may now be priced).
 pub async fn apply(
     db: &DatabaseConnection,
     fetched: &[Fetched],
     policy: &SyncPolicy,
     now: DateTime<Utc>,
-) -> Result<Vec<SourceState>> {
+) -> Result<(Vec<SourceState>, Vec<Provider>)> {
+    let mut touched: Vec<Provider> = vec![];
     let txn = db
         .begin_with_options(TransactionOptions {
             sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
@@ -630,6 +650,9 @@ pub async fn apply(
             draft.effective_to = None;
             let (stored, _) = super::upsert(&txn, &draft, PriceSource::Sync).await?;
             log(&txn, now, ChangeKind::Added, url, None, Some(&stored)).await?;
+            if !touched.contains(&stored.provider) {
+                touched.push(stored.provider.clone());
+            }
         }
         for (old, draft) in plan.changed {
             close(&txn, &old, now).await?;
@@ -654,7 +677,7 @@ pub async fn apply(
         states.push(save_state(&txn, state).await?);
     }
     txn.commit().await.context("committing a price sync")?;
-    Ok(states)
+    Ok((states, touched))
 }
 
 /// Ends a price period at `at` (the period before it is left as it was).
@@ -799,6 +822,9 @@ impl PriceSync {
                 repriced: 0,
             });
         }
+        // Marked first, so a scheduler sees the sync is under way and does not queue
+        // it again while documents are fetched.
+        mark_attempt(&self.db, &self.specs, time::now()).await?;
         let fetched = futures::future::join_all(
             self.specs
                 .iter()
@@ -810,7 +836,7 @@ impl PriceSync {
                 tracing::warn!(url = %f.spec.redacted(), error = %e, "a price source could not be read");
             }
         }
-        let sources = apply(&self.db, &fetched, &self.policy, time::now()).await?;
+        let (sources, touched) = apply(&self.db, &fetched, &self.policy, time::now()).await?;
         for s in &sources {
             tracing::info!(
                 url = %redact_url(&s.url),
@@ -823,7 +849,11 @@ impl PriceSync {
             );
         }
         self.ledger.prices().reload(&self.db).await?;
-        let repriced = self.ledger.reprice_unpriced().await?;
+        let repriced = if touched.is_empty() {
+            0
+        } else {
+            self.ledger.reprice_unpriced(&touched).await?
+        };
         Ok(SyncOutcome { sources, repriced })
     }
 

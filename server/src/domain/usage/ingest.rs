@@ -551,9 +551,12 @@ impl Ledger {
 
     /// Prices the events stored `UNPRICED` that the current book can price (see
     /// [`super::query::reprice_unpriced`]); called after this process changed prices.
-    pub async fn reprice_unpriced(&self) -> Result<u64> {
+    pub async fn reprice_unpriced(
+        &self,
+        providers: &[crate::domain::provider::Provider],
+    ) -> Result<u64> {
         let book = self.prices.book();
-        super::query::reprice_unpriced(&self.db, &book, &self.hooks).await
+        super::query::reprice_unpriced(&self.db, &book, &self.hooks, providers).await
     }
 
     /// The price cache this ledger prices with.

@@ -453,19 +453,20 @@ pub async fn recompute_costs(
 /// Prices the events stored `UNPRICED` that the book can price now, with the same
 /// hooks as ingest (rollups, budgets, live updates). Run by the server itself after
 /// prices arrive (a price sync, `upsertPrice`, `importPrices`), so no caller needs a
-/// scope: it only ever fills in costs the ledger lacked.
+/// scope: it only ever fills in costs the ledger lacked. `providers` narrows the scan
+/// to the providers whose prices changed (empty: every provider).
 pub async fn reprice_unpriced(
     db: &DatabaseConnection,
     book: &PriceBook,
     hooks: &Hooks,
+    providers: &[Provider],
 ) -> Result<u64> {
-    reprice_where(
-        db,
-        book,
-        Condition::all().add(Column::CostSource.eq(CostSource::Unpriced.as_str())),
-        hooks,
-    )
-    .await
+    let mut condition = Condition::all().add(Column::CostSource.eq(CostSource::Unpriced.as_str()));
+    if !providers.is_empty() {
+        condition =
+            condition.add(Column::Provider.is_in(providers.iter().map(|p| p.as_str().to_owned())));
+    }
+    reprice_where(db, book, condition, hooks).await
 }
 
 /// Re-prices the events matching `condition`, a chunk per transaction.
