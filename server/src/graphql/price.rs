@@ -525,7 +525,9 @@ impl PriceQuery {
     async fn price_sources(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<SourceStateGql>> {
         let state = ctx.state()?;
         ctx.principal().require_global_admin().gql()?;
-        Ok(price::sources::list(&state.db)
+        Ok(state
+            .price_sync
+            .list()
             .await
             .gql()?
             .into_iter()

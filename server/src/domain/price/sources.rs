@@ -208,8 +208,9 @@ fn state_from_row(row: price_source::Model) -> SourceState {
     }
 }
 
-/// Makes the stored sources the configured ones: a new URL gets a `NEVER` row, a URL
-/// no longer configured loses its status row (its prices and their history stay).
+/// Gives each configured URL a status row (`NEVER` until its first sync). Rows of
+/// URLs no longer configured stay (other processes may still list them) but are not
+/// shown: [`list`] reads the configured sources.
 pub async fn register(conn: &impl ConnectionTrait, specs: &[SourceSpec]) -> Result<()> {
     let now = time::to_micros(time::now());
     for spec in specs {
@@ -236,23 +237,37 @@ pub async fn register(conn: &impl ConnectionTrait, specs: &[SourceSpec]) -> Resu
         .await
         .context("registering a price source")?;
     }
-    price_source::Entity::delete_many()
-        .filter(price_source::Column::Url.is_not_in(specs.iter().map(|s| s.url.clone())))
-        .exec(conn)
-        .await
-        .context("forgetting price sources no longer configured")?;
     Ok(())
 }
 
-/// The configured sources and the outcome of their last sync, by URL.
-pub async fn list(conn: &impl ConnectionTrait) -> Result<Vec<SourceState>> {
-    Ok(price_source::Entity::find()
-        .order_by_asc(price_source::Column::Url)
+/// The configured sources, in their order, with the outcome of their last sync (a
+/// source without a status row yet is `NEVER`).
+pub async fn list(conn: &impl ConnectionTrait, specs: &[SourceSpec]) -> Result<Vec<SourceState>> {
+    let mut rows: HashMap<String, SourceState> = price_source::Entity::find()
+        .filter(price_source::Column::Url.is_in(specs.iter().map(|s| s.url.clone())))
         .all(conn)
         .await
         .context("listing price sources")?
         .into_iter()
-        .map(state_from_row)
+        .map(|r| (r.url.clone(), state_from_row(r)))
+        .collect();
+    Ok(specs
+        .iter()
+        .map(|spec| {
+            rows.remove(&spec.url).unwrap_or_else(|| SourceState {
+                url: spec.url.clone(),
+                format: spec.format,
+                status: SourceStatus::Never,
+                error: None,
+                last_sync_at: None,
+                last_attempt_at: None,
+                added: 0,
+                changed: 0,
+                removed: 0,
+                unchanged: 0,
+                skipped: 0,
+            })
+        })
         .collect())
 }
 
@@ -274,14 +289,14 @@ pub async fn mark_attempt(
     Ok(())
 }
 
-/// When the least recently attempted source was last attempted (`None`: one never
-/// was, so a sync is due now).
-pub async fn oldest_attempt(conn: &impl ConnectionTrait) -> Result<Option<DateTime<Utc>>> {
-    let rows = list(conn).await?;
-    if rows.is_empty() {
-        return Ok(Some(time::now()));
-    }
-    Ok(rows
+/// When the least recently attempted of these sources was last attempted (`None`:
+/// one never was, so a sync is due now).
+pub async fn oldest_attempt(
+    conn: &impl ConnectionTrait,
+    specs: &[SourceSpec],
+) -> Result<Option<DateTime<Utc>>> {
+    Ok(list(conn, specs)
+        .await?
         .iter()
         .map(|r| r.last_attempt_at)
         .collect::<Option<Vec<_>>>()
@@ -864,10 +879,15 @@ impl PriceSync {
             return Ok(false);
         };
         let interval = chrono::Duration::from_std(interval).unwrap_or(chrono::Duration::days(1));
-        Ok(match oldest_attempt(&self.db).await? {
+        Ok(match oldest_attempt(&self.db, &self.specs).await? {
             None => true,
             Some(at) => at + interval <= now,
         })
+    }
+
+    /// The configured sources and their last sync (see [`list`]).
+    pub async fn list(&self) -> Result<Vec<SourceState>> {
+        list(&self.db, &self.specs).await
     }
 
     /// Records the configured sources (see [`register`]).
