@@ -1,5 +1,5 @@
 //! The price sync job: a scheduler in every process that queues a sync when one is
-//! due, and a worker that runs it (see `domain/price/sources.rs`).
+//! due, and a worker that runs it (see `domain/price/sources/`).
 //!
 //! A sync is due when a configured source was never attempted or not within the
 //! interval (`AISPEND_PRICE_SYNC_INTERVAL_SECS`, a day by default); a sync marks its
