@@ -391,15 +391,13 @@ async fn upsert_returning_old(
     let change = match &old {
         None => Change::Created,
         Some(p) => {
-            let same = {
-                p.card == draft.card
-                    && p.match_rule == draft.match_rule
-                    && p.effective_to == draft.effective_to
-                    && p.kind == draft.kind
-                    && p.tier == draft.tier
-                    && p.source_url == draft.source_url
-                    && p.note == draft.note
-            };
+            let same = p.card == draft.card
+                && p.match_rule == draft.match_rule
+                && p.effective_to == draft.effective_to
+                && p.kind == draft.kind
+                && p.tier == draft.tier
+                && p.source_url == draft.source_url
+                && p.note == draft.note;
             if same {
                 Change::Unchanged
             } else {
