@@ -1,6 +1,7 @@
 //! The `aispend` command line: `serve`, `migrate`, `token create`, `prices import`,
-//! `prices check`, `prices quote`, `plugins list`, `plugins inspect`, `keys status`,
-//! `keys rotate`, and `import` (a client of a running server, see `client/`).
+//! `prices sync`, `prices check`, `prices quote`, `plugins list`, `plugins inspect`,
+//! `keys status`, `keys rotate`, and `import` (a client of a running server, see
+//! `client/`).
 
 use crate::config::Settings;
 use crate::domain::api_token::{self, NewToken};
@@ -8,6 +9,7 @@ use crate::domain::auth::Scope;
 use crate::domain::ids::ProjectId;
 use crate::domain::key_rotation;
 use crate::domain::keyring::{self, Keyring};
+use crate::domain::price::sources::{PriceSync, SourceSpec, SourceStatus};
 use crate::domain::price::{catalog, litellm, quote};
 use crate::plugins::{self, Capability, Inspected, PluginInfo, Source};
 use crate::{startup, telemetry};
@@ -131,6 +133,7 @@ enum ScopeArg {
 #[derive(ValueEnum, Clone, Copy, Debug)]
 enum PriceFormatArg {
     Litellm,
+    GenaiPrices,
 }
 
 #[derive(Subcommand, Debug)]
@@ -145,6 +148,15 @@ enum PricesCommand {
         effective_from: Option<DateTime<Utc>>,
         /// The file.
         file: PathBuf,
+    },
+    /// Fetch the configured price sources (AISPEND_PRICE_SOURCES) now, write what
+    /// changed as new price periods and price the events stored UNPRICED; fails when a
+    /// source could not be read or was refused.
+    Sync {
+        /// Sync these sources instead of the configured ones (`URL`,
+        /// `litellm:URL` or `genai-prices:URL`; repeat or comma-separate).
+        #[arg(long = "source", value_delimiter = ',')]
+        sources: Vec<SourceSpec>,
     },
     /// Compare the built-in catalog with LiteLLM's price map; fails on an
     /// unexplained difference.
@@ -330,7 +342,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("{text}");
         }
         Command::Prices(PricesCommand::Import {
-            format: PriceFormatArg::Litellm,
+            format,
             effective_from,
             file,
         }) => {
@@ -339,8 +351,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .with_context(|| format!("reading {}", file.display()))?;
             let map: serde_json::Value = serde_json::from_str(&text)
                 .with_context(|| format!("parsing {} as JSON", file.display()))?;
-            let report =
-                litellm::import(&db, &map, effective_from.unwrap_or(DateTime::UNIX_EPOCH)).await?;
+            let from = effective_from.unwrap_or(DateTime::UNIX_EPOCH);
+            let report = match format {
+                PriceFormatArg::Litellm => litellm::import(&db, &map, from).await?,
+                PriceFormatArg::GenaiPrices => {
+                    crate::domain::price::genai_prices::import(&db, &map, from).await?
+                }
+            };
             println!(
                 "imported {}, updated {}, unchanged {}, skipped {}",
                 report.imported,
@@ -377,6 +394,51 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 writeln!(out).context("writing a quote")?;
             }
             out.flush().context("writing quotes")?;
+        }
+        Command::Prices(PricesCommand::Sync { sources }) => {
+            // The full ledger (rollups, budgets, live updates) re-prices the events,
+            // so the server is built, but never serves: no address is taken.
+            let mut settings = settings.clone();
+            settings.listen = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+            let app = startup::Application::build(&settings).await?;
+            let state = app.state();
+            let sync = if sources.is_empty() {
+                state.price_sync.clone()
+            } else {
+                std::sync::Arc::new(PriceSync::new(
+                    state.db.clone(),
+                    state.ledger.clone(),
+                    sources,
+                    settings.prices.policy(),
+                    settings.prices.interval(),
+                ))
+            };
+            if sync.specs.is_empty() {
+                anyhow::bail!("no price source: set AISPEND_PRICE_SOURCES or pass --source URL");
+            }
+            let outcome = sync.run().await?;
+            let mut ok = true;
+            for s in &outcome.sources {
+                ok &= s.status == SourceStatus::Ok;
+                println!(
+                    "{} {}: added {}, changed {}, removed {}, unchanged {}, skipped {}{}",
+                    s.status,
+                    s.url,
+                    s.added,
+                    s.changed,
+                    s.removed,
+                    s.unchanged,
+                    s.skipped,
+                    s.error
+                        .as_deref()
+                        .map(|e| format!(" ({e})"))
+                        .unwrap_or_default()
+                );
+            }
+            println!("priced {} events that were unpriced", outcome.repriced);
+            if !ok {
+                return Ok(ExitCode::FAILURE);
+            }
         }
         Command::Prices(PricesCommand::Check { litellm: file }) => {
             let text = std::fs::read_to_string(&file)

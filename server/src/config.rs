@@ -90,6 +90,72 @@ pub struct Settings {
     /// OTLP ingest and Prometheus metrics.
     #[command(flatten)]
     pub integrations: IntegrationSettings,
+    /// Price sources and their sync.
+    #[command(flatten)]
+    pub prices: PriceSyncConfig,
+}
+
+/// Price sources (`AISPEND_PRICE_SOURCES`) and how they are synced. With no source
+/// configured (the default) the server never fetches a price document.
+#[derive(Args, Debug, Clone, PartialEq)]
+pub struct PriceSyncConfig {
+    /// URLs of price documents to keep prices current from, comma-separated: LiteLLM's
+    /// price map or genai-prices' data, detected from the document or named with a
+    /// `litellm:` or `genai-prices:` prefix.
+    #[arg(
+        long,
+        env = "AISPEND_PRICE_SOURCES",
+        global = true,
+        value_delimiter = ','
+    )]
+    pub price_sources: Vec<crate::domain::price::sources::SourceSpec>,
+
+    /// Seconds between scheduled price syncs (default: a day); `0` turns the schedule
+    /// off (`aispend prices sync` and `syncPriceSources` still sync).
+    #[arg(
+        long,
+        env = "AISPEND_PRICE_SYNC_INTERVAL_SECS",
+        default_value_t = 86_400,
+        global = true
+    )]
+    pub price_sync_interval_secs: u64,
+
+    /// The largest share (percent) of a source's prices one document may remove; a
+    /// document that would remove more is refused whole.
+    #[arg(
+        long,
+        env = "AISPEND_PRICE_SYNC_MAX_REMOVED_PERCENT",
+        default_value_t = 20,
+        value_parser = clap::value_parser!(u32).range(0..=100),
+        global = true
+    )]
+    pub price_sync_max_removed_percent: u32,
+}
+
+impl Default for PriceSyncConfig {
+    fn default() -> Self {
+        PriceSyncConfig {
+            price_sources: vec![],
+            price_sync_interval_secs: 86_400,
+            price_sync_max_removed_percent: 20,
+        }
+    }
+}
+
+impl PriceSyncConfig {
+    /// The domain's sync limits.
+    pub fn policy(&self) -> crate::domain::price::sources::SyncPolicy {
+        crate::domain::price::sources::SyncPolicy {
+            max_removed_percent: self.price_sync_max_removed_percent,
+            ..Default::default()
+        }
+    }
+
+    /// Time between scheduled syncs (`None`: no schedule).
+    pub fn interval(&self) -> Option<std::time::Duration> {
+        (self.price_sync_interval_secs > 0)
+            .then(|| std::time::Duration::from_secs(self.price_sync_interval_secs))
+    }
 }
 
 /// How aispend meets tools teams already run: OpenTelemetry exporters and Prometheus.
@@ -211,6 +277,7 @@ impl std::fmt::Debug for Settings {
             .field("limits", &self.limits)
             .field("test_clock", &self.test_clock)
             .field("integrations", &self.integrations)
+            .field("prices", &self.prices)
             .finish_non_exhaustive()
     }
 }
@@ -500,6 +567,14 @@ mod tests {
                 metrics_token: Some("metrics-token-secret".into()),
                 ..IntegrationSettings::default()
             },
+            prices: PriceSyncConfig {
+                price_sources: vec![
+                    "https://u:source-password@prices.example/map.json?key=source-key"
+                        .parse()
+                        .unwrap(),
+                ],
+                ..Default::default()
+            },
         };
         let shown = format!("{settings:?}");
         for secret in [
@@ -507,6 +582,8 @@ mod tests {
             "bWFzdGVyLWtleS1zZWNyZXQ=",
             "admin-token-secret",
             "metrics-token-secret",
+            "source-password",
+            "source-key",
         ] {
             assert!(!shown.contains(secret), "{shown}");
         }

@@ -8,6 +8,7 @@ use crate::domain::budget::Budgets;
 use crate::domain::egress::OperatorAllowList;
 use crate::domain::keyring::Keyring;
 use crate::domain::live::{self, LiveHub};
+use crate::domain::price::sources::PriceSync;
 use crate::domain::price::{self, PriceCache};
 use crate::domain::sync::SyncEngine;
 use crate::domain::usage::ingest::Ledger;
@@ -81,6 +82,10 @@ struct Background {
     jobs: Jobs,
     sync_queue: jobs::Queue<jobs::sync::RunSync>,
     sync: Arc<SyncContext>,
+    price_queue: jobs::Queue<jobs::prices::SyncPrices>,
+    price_sync: Arc<PriceSync>,
+    /// How long a queued price sync may wait for a worker before it is queued again.
+    price_grace: Duration,
     alert_queue: jobs::Queue<jobs::alerts::DeliverAlert>,
     alerts_fired: Arc<Notify>,
     attempts: u32,
@@ -137,6 +142,10 @@ impl Application {
             poll: Duration::from_millis(a.jobs_poll_ms.max(10)),
         };
         let attempts = job_settings.attempts();
+        let price_grace = job_settings
+            .poll
+            .saturating_mul(10)
+            .max(Duration::from_secs(10));
         let mut jobs = Jobs::new(db.clone(), job_settings);
         let alert_queue = jobs::alerts::register(
             &mut jobs,
@@ -166,7 +175,20 @@ impl Application {
             metrics: metrics.clone(),
         });
         let sync_queue = jobs::sync::register(&mut jobs, sync.clone(), settings.sync.workers);
+        let price_sync = Arc::new(PriceSync::new(
+            db.clone(),
+            ledger.clone(),
+            settings.prices.price_sources.clone(),
+            settings.prices.policy(),
+            settings.prices.interval(),
+        ));
+        price_sync
+            .register()
+            .await
+            .context("recording the configured price sources")?;
+        let price_queue = jobs::prices::register(&mut jobs, price_sync.clone());
         let state = AppState {
+            price_sync: price_sync.clone(),
             sync_wake,
             scheduler_passes,
             db: db.clone(),
@@ -193,6 +215,9 @@ impl Application {
                 jobs,
                 sync_queue,
                 sync,
+                price_queue,
+                price_sync,
+                price_grace,
                 alert_queue,
                 alerts_fired,
                 attempts,
@@ -256,6 +281,9 @@ impl Background {
             jobs,
             sync_queue,
             sync,
+            price_queue,
+            price_sync,
+            price_grace,
             alert_queue,
             alerts_fired,
             attempts,
@@ -269,6 +297,12 @@ impl Background {
             attempts,
         )];
         tasks.extend(jobs::sync::spawn(sync, sync_queue, attempts));
+        tasks.extend(jobs::prices::spawn(
+            price_sync,
+            price_queue,
+            attempts,
+            price_grace,
+        ));
         Running { workers, tasks }
     }
 }

@@ -31,6 +31,8 @@ pub struct AppState {
     pub budgets: Arc<Budgets>,
     /// Live updates.
     pub live: Arc<LiveHub>,
+    /// Price sources and their sync.
+    pub price_sync: Arc<crate::domain::price::sources::PriceSync>,
     /// Wakes this process's sync dispatcher (a run was requested).
     pub sync_wake: Arc<tokio::sync::Notify>,
     /// Scheduler passes this process has completed (each looked for due syncs and

@@ -671,4 +671,85 @@ on_both!(
     prices_import_reads_a_litellm_file_and_reports_counts,
     migrate_is_repeatable_and_a_bad_database_url_is_a_clear_error,
     keys_rotate_killed_half_way_finishes_on_a_second_run_and_the_old_key_can_go,
+    prices_sync_fetches_a_loopback_source_and_fails_on_a_bad_one,
 );
+
+/// A tiny HTTP server on 127.0.0.1 answering every request with `body` (status 200)
+/// until the test ends; returns its base URL.
+fn serve_document(body: String) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut request = Vec::new();
+            let mut chunk = [0u8; 1024];
+            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                match stream.read(&mut chunk) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => request.extend_from_slice(&chunk[..n]),
+                }
+            }
+            let status = if request.starts_with(b"GET /missing") {
+                "404 Not Found"
+            } else {
+                "200 OK"
+            };
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    format!("http://{address}")
+}
+
+async fn prices_sync_fetches_a_loopback_source_and_fails_on_a_bad_one(backend: Backend) {
+    let dir = Env::new(backend).await;
+    let base = serve_document(
+        json!({
+            "acme-synced": {"litellm_provider": "acme", "mode": "chat", "input_cost_per_token": 1e-06, "output_cost_per_token": 2e-06}
+        })
+        .to_string(),
+    );
+    let run = |sources: &str| {
+        aispend(&dir)
+            .env("AISPEND_PRICE_SOURCES", sources)
+            .args(["prices", "sync"])
+            .output()
+            .unwrap()
+    };
+    let source = format!("litellm:{base}/map.json");
+    let first = run(&source);
+    let stdout = String::from_utf8_lossy(&first.stdout);
+    assert!(
+        first.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    assert!(
+        stdout.contains(&format!(
+            "OK {base}/map.json: added 1, changed 0, removed 0, unchanged 0"
+        )),
+        "{stdout}"
+    );
+    let second = run(&source);
+    assert!(
+        String::from_utf8_lossy(&second.stdout)
+            .contains("added 0, changed 0, removed 0, unchanged 1"),
+        "{}",
+        String::from_utf8_lossy(&second.stdout)
+    );
+    let bad = run(&format!("{base}/missing.json"));
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stdout).contains("FAILED"),
+        "{}",
+        String::from_utf8_lossy(&bad.stdout)
+    );
+    let none = aispend(&dir).args(["prices", "sync"]).output().unwrap();
+    assert!(!none.status.success());
+    assert!(String::from_utf8_lossy(&none.stderr).contains("AISPEND_PRICE_SOURCES"));
+}

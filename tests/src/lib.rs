@@ -175,6 +175,7 @@ pub fn test_settings(
         limits: Default::default(),
         test_clock: Some(test_clock_start()),
         integrations: Default::default(),
+        prices: Default::default(),
     }
 }
 

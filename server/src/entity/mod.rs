@@ -14,6 +14,8 @@ pub mod budget_period;
 pub mod credential;
 pub mod model_alias;
 pub mod price;
+pub mod price_change;
+pub mod price_source;
 pub mod project;
 pub mod provider_report;
 pub mod subscription_cost;

@@ -5,7 +5,10 @@ use super::error::{GqlResult, under_argument};
 use super::scalars::Timestamp;
 use crate::domain::auth::Scope;
 use crate::domain::ids::PriceId;
+use crate::domain::price::changes::{self, ChangeFilter, ChangeKind, PriceChange};
 use crate::domain::price::rates::{LongContext, RateCard, RateSet};
+use crate::domain::price::sources::{SourceFormat, SourceState, SourceStatus};
+use crate::domain::price::unpriced::UnpricedReason;
 use crate::domain::price::{self, MatchRule, Price, PriceFilter, PriceSource, RawPrice, litellm};
 use crate::domain::provider::Provider;
 use crate::domain::{Error, FieldError};
@@ -33,6 +36,187 @@ pub enum PriceSourceGql {
     User,
     /// Imported from a price map.
     Import,
+    /// Written by a price sync from a configured source (`priceSources`).
+    Sync,
+}
+
+/// Why an event is unpriced.
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(name = "UnpricedReason", remote = "UnpricedReason")]
+pub enum UnpricedReasonGql {
+    /// No price of the provider names this model, an alias of it, or a model it is
+    /// a variant of.
+    NoSuchModel,
+    /// A known model with an extra word (a different product) that has no price of
+    /// its own; it is never priced as its base model.
+    VariantWithoutPrice,
+    /// The model has prices, but none in effect when the event happened.
+    NoPriceAtThatTime,
+    /// A price arrived after the event was stored; it is being re-priced.
+    PriceArrived,
+}
+
+/// The format of a price source's document.
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(name = "PriceDocumentFormat", remote = "SourceFormat")]
+pub enum SourceFormatGql {
+    /// LiteLLM's `model_prices_and_context_window.json`.
+    Litellm,
+    /// genai-prices' `data.json`.
+    GenaiPrices,
+}
+
+/// Where the last sync of a price source left it.
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(name = "PriceSourceStatus", remote = "SourceStatus")]
+pub enum SourceStatusGql {
+    /// Configured, not synced yet.
+    Never,
+    /// The last document was applied.
+    Ok,
+    /// The last document was refused whole; `error` says why.
+    Refused,
+    /// The last document could not be fetched or read; `error` says why.
+    Failed,
+}
+
+/// A configured price source (`AISPEND_PRICE_SOURCES`) and its last sync.
+#[derive(SimpleObject)]
+#[graphql(name = "PriceSourceState")]
+pub struct SourceStateGql {
+    /// The document's URL.
+    pub url: String,
+    /// The format it was read as.
+    pub format: Option<SourceFormatGql>,
+    /// Where the last sync left it.
+    pub status: SourceStatusGql,
+    /// Why the last document was refused or could not be read.
+    pub error: Option<String>,
+    /// The last sync that was applied.
+    pub last_sync_at: Option<Timestamp>,
+    /// The last attempt, applied or not.
+    pub last_attempt_at: Option<Timestamp>,
+    /// Prices the last sync added (for a refused one: would have added).
+    pub added: i64,
+    /// Prices that got a new period with other rates.
+    pub changed: i64,
+    /// Prices whose period was closed because the source dropped them.
+    pub removed: i64,
+    /// Prices that already said the same.
+    pub unchanged: i64,
+    /// Entries skipped: not billable by aispend, listed by an earlier source, or a
+    /// model with a USER price.
+    pub skipped: i64,
+}
+
+impl From<SourceState> for SourceStateGql {
+    fn from(s: SourceState) -> Self {
+        SourceStateGql {
+            url: s.url,
+            format: s.format.map(Into::into),
+            status: s.status.into(),
+            error: s.error,
+            last_sync_at: s.last_sync_at.map(Into::into),
+            last_attempt_at: s.last_attempt_at.map(Into::into),
+            added: s.added as i64,
+            changed: s.changed as i64,
+            removed: s.removed as i64,
+            unchanged: s.unchanged as i64,
+            skipped: s.skipped as i64,
+        }
+    }
+}
+
+/// What `syncPriceSources` did.
+#[derive(SimpleObject)]
+pub struct SyncPriceSourcesPayload {
+    /// Each source's new state.
+    pub sources: Vec<SourceStateGql>,
+    /// Events stored UNPRICED that the new prices priced.
+    pub repriced: i64,
+}
+
+/// What happened to a price.
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(name = "PriceChangeKind", remote = "ChangeKind")]
+pub enum ChangeKindGql {
+    /// The model got its first price from this source.
+    Added,
+    /// A new period with other rates started.
+    Changed,
+    /// The source dropped the model; its period was closed.
+    Removed,
+}
+
+/// One entry of the price change log.
+pub struct PriceChangeGql(pub PriceChange);
+
+#[Object(name = "PriceChange")]
+impl PriceChangeGql {
+    /// Position in the log.
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    /// When it changed (for a sync: when the document was seen).
+    async fn at(&self) -> Timestamp {
+        self.0.at.into()
+    }
+    /// Provider.
+    async fn provider(&self) -> &str {
+        self.0.provider.as_str()
+    }
+    /// Model id.
+    async fn model(&self) -> &str {
+        &self.0.model
+    }
+    /// What happened.
+    async fn kind(&self) -> ChangeKindGql {
+        self.0.kind.into()
+    }
+    /// The source of the price.
+    async fn source(&self) -> PriceSourceGql {
+        self.0.source.into()
+    }
+    /// For a sync, the URL of the document.
+    async fn origin(&self) -> Option<&str> {
+        self.0.origin.as_deref()
+    }
+    /// The price in effect before (its period closed at `at` for a sync).
+    async fn old_price_id(&self) -> Option<ID> {
+        self.0.old_price.map(|p| ID(p.to_string()))
+    }
+    /// The price written.
+    async fn new_price_id(&self) -> Option<ID> {
+        self.0.new_price.map(|p| ID(p.to_string()))
+    }
+    /// The rates before (as a rate card).
+    async fn old_rates(&self) -> Option<Json<serde_json::Value>> {
+        self.0.old_rates.clone().map(Json)
+    }
+    /// The rates after.
+    async fn new_rates(&self) -> Option<Json<serde_json::Value>> {
+        self.0.new_rates.clone().map(Json)
+    }
+}
+
+/// Which price changes to list.
+#[derive(InputObject, Default)]
+#[graphql(name = "PriceChangeFilter")]
+pub struct PriceChangeFilterInput {
+    /// Providers.
+    pub providers: Option<Vec<String>>,
+    /// Model ids containing this text.
+    pub model: Option<String>,
+    /// Sources.
+    pub sources: Option<Vec<PriceSourceGql>>,
+    /// Kinds of change.
+    pub kinds: Option<Vec<ChangeKindGql>>,
+    /// Only changes from this source URL.
+    pub origin: Option<String>,
+    /// From (inclusive).
+    pub from: Option<Timestamp>,
+    /// To (exclusive).
+    pub to: Option<Timestamp>,
 }
 
 /// Price map formats `importPrices` reads.
@@ -40,6 +224,8 @@ pub enum PriceSourceGql {
 pub enum PriceFormat {
     /// LiteLLM's `model_prices_and_context_window.json`.
     Litellm,
+    /// genai-prices' `data.json` (an array of providers).
+    GenaiPrices,
 }
 
 /// USD per one million tokens for each token class.
@@ -274,6 +460,27 @@ pub struct ImportPricesPayload {
     pub skipped_reasons: Vec<SkipReason>,
 }
 
+fn parse_providers(
+    names: Option<Vec<String>>,
+    field: &str,
+    errors: &mut Vec<FieldError>,
+) -> Vec<Provider> {
+    names
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+        .filter_map(|(i, p)| {
+            Provider::parse(p).or_else(|| {
+                errors.push(FieldError::new(
+                    format!("{field}.{i}"),
+                    "is not a provider name",
+                ));
+                None
+            })
+        })
+        .collect()
+}
+
 /// Price queries.
 #[derive(Default)]
 pub struct PriceQuery;
@@ -290,21 +497,7 @@ impl PriceQuery {
         ctx.principal().require(Scope::Read).gql()?;
         let f = filter.unwrap_or_default();
         let mut errors = vec![];
-        let providers = f
-            .providers
-            .unwrap_or_default()
-            .iter()
-            .enumerate()
-            .filter_map(|(i, p)| {
-                Provider::parse(p).or_else(|| {
-                    errors.push(FieldError::new(
-                        format!("filter.providers.{i}"),
-                        "is not a provider name",
-                    ));
-                    None
-                })
-            })
-            .collect();
+        let providers = parse_providers(f.providers, "filter.providers", &mut errors);
         if !errors.is_empty() {
             return Err(Error::InvalidInput(errors)).gql();
         }
@@ -324,6 +517,80 @@ impl PriceQuery {
             .gql()?
             .into_iter()
             .map(PriceGql)
+            .collect())
+    }
+
+    /// The configured price sources (`AISPEND_PRICE_SOURCES`) and their last sync:
+    /// when, the outcome, and why a document was refused or could not be read.
+    async fn price_sources(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<SourceStateGql>> {
+        let state = ctx.state()?;
+        ctx.principal().require_global_admin().gql()?;
+        Ok(state
+            .price_sync
+            .list()
+            .await
+            .gql()?
+            .into_iter()
+            .map(Into::into)
+            .collect())
+    }
+
+    /// Prices added, changed and removed (by a sync, `upsertPrice` or
+    /// `importPrices`), newest first.
+    async fn price_changes(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<PriceChangeFilterInput>,
+        #[graphql(default = 100)] first: i64,
+    ) -> async_graphql::Result<Vec<PriceChangeGql>> {
+        let state = ctx.state()?;
+        ctx.principal().require(Scope::Read).gql()?;
+        let f = filter.unwrap_or_default();
+        let mut errors = vec![];
+        if !(0..=changes::MAX_CHANGES as i64).contains(&first) {
+            errors.push(FieldError::new(
+                "first",
+                format!("must be between 0 and {}", changes::MAX_CHANGES),
+            ));
+        }
+        let providers = parse_providers(f.providers, "filter.providers", &mut errors);
+        if let (Some(from), Some(to)) = (f.from, f.to)
+            && from > to
+        {
+            return Err(Error::InvalidDateRange(format!(
+                "`from` ({}) is after `to` ({})",
+                from.0.to_rfc3339(),
+                to.0.to_rfc3339()
+            )))
+            .gql();
+        }
+        if !errors.is_empty() {
+            return Err(Error::InvalidInput(errors)).gql();
+        }
+        let filter = ChangeFilter {
+            providers,
+            model_contains: f.model.filter(|m| !m.trim().is_empty()),
+            sources: f
+                .sources
+                .unwrap_or_default()
+                .into_iter()
+                .map(Into::into)
+                .collect(),
+            kinds: f
+                .kinds
+                .unwrap_or_default()
+                .into_iter()
+                .map(Into::into)
+                .collect(),
+            origin: f.origin.filter(|o| !o.trim().is_empty()),
+            from: f.from.map(Into::into),
+            to: f.to.map(Into::into),
+        };
+        Ok(changes::list(&state.db, &filter, first as u64)
+            .await
+            .gql()?
+            .into_iter()
+            .map(PriceChangeGql)
             .collect())
     }
 
@@ -384,6 +651,12 @@ impl PriceMutation {
             .gql()?;
         tracing::info!(provider = %draft.provider, model = %draft.model, created = report.imported, "user price stored");
         state.prices.reload(&state.db).await.gql()?;
+        // Events stored without a price get this one at once.
+        state
+            .ledger
+            .reprice_unpriced(std::slice::from_ref(&draft.provider))
+            .await
+            .gql()?;
         let stored = price::list(
             &state.db,
             &PriceFilter {
@@ -401,8 +674,25 @@ impl PriceMutation {
         Ok(PriceGql(stored))
     }
 
-    /// Imports a price map (LiteLLM's `model_prices_and_context_window.json`) as
-    /// IMPORT prices, effective from `effectiveFrom` (default: all history).
+    /// Syncs the configured price sources now (as the daily job does): fetches each
+    /// document, writes what changed as new price periods, and prices the events
+    /// stored UNPRICED.
+    async fn sync_price_sources(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<SyncPriceSourcesPayload> {
+        let state = ctx.state()?;
+        ctx.principal().require_global_admin().gql()?;
+        let outcome = state.price_sync.run().await.gql()?;
+        Ok(SyncPriceSourcesPayload {
+            sources: outcome.sources.into_iter().map(Into::into).collect(),
+            repriced: outcome.repriced as i64,
+        })
+    }
+
+    /// Imports a price map (LiteLLM's `model_prices_and_context_window.json` or
+    /// genai-prices' `data.json`) as IMPORT prices, effective from `effectiveFrom`
+    /// (default: all history); events stored UNPRICED that it prices are priced.
     async fn import_prices(
         &self,
         ctx: &Context<'_>,
@@ -412,18 +702,18 @@ impl PriceMutation {
     ) -> async_graphql::Result<ImportPricesPayload> {
         let state = ctx.state()?;
         ctx.principal().require_global_admin().gql()?;
+        let from = effective_from
+            .map(Into::into)
+            .unwrap_or(DateTime::UNIX_EPOCH);
         let report = match format {
-            PriceFormat::Litellm => litellm::import(
-                &state.db,
-                &document.0,
-                effective_from
-                    .map(Into::into)
-                    .unwrap_or(DateTime::UNIX_EPOCH),
-            )
-            .await
-            .gql()?,
-        };
+            PriceFormat::Litellm => litellm::import(&state.db, &document.0, from).await,
+            PriceFormat::GenaiPrices => {
+                price::genai_prices::import(&state.db, &document.0, from).await
+            }
+        }
+        .gql()?;
         state.prices.reload(&state.db).await.gql()?;
+        state.ledger.reprice_unpriced(&[]).await.gql()?;
         Ok(ImportPricesPayload {
             imported: report.imported as i64,
             updated: report.updated as i64,

@@ -235,6 +235,26 @@ impl UsageEventGql {
     async fn cost_source(&self) -> CostSourceGql {
         self.0.cost_source.into()
     }
+    /// Why the event has no price (null unless `costSource` is `UNPRICED`).
+    async fn unpriced_reason(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Option<super::price::UnpricedReasonGql>> {
+        if self.0.cost_source != CostSource::Unpriced {
+            return Ok(None);
+        }
+        let state = ctx.state()?;
+        let book = state.prices.book();
+        Ok(Some(
+            crate::domain::price::unpriced::reason(
+                &book,
+                &self.0.provider,
+                &self.0.model,
+                self.0.occurred_at,
+            )
+            .into(),
+        ))
+    }
     /// The price row used, when computed.
     async fn price_id(&self) -> Option<ID> {
         self.0.price_id.map(|p| ID(p.to_string()))

@@ -135,6 +135,16 @@ const OPS: &[Op] = &[
         HIDDEN,
     ),
     op("price", "{ price(id: \"{PRICE}\") { id model } }", HIDDEN),
+    op(
+        "priceSources",
+        "{ priceSources { url status } }",
+        Class::Admin,
+    ),
+    op(
+        "priceChanges",
+        "{ priceChanges(first: 10) { id at } }",
+        HIDDEN,
+    ),
     op("plugins", "{ plugins { id } }", HIDDEN),
     op(
         "credentials",
@@ -257,6 +267,11 @@ const OPS: &[Op] = &[
         "recordUsageBatch",
         "mutation { recordUsageBatch(inputs: [{projectId: \"{P}\", provider: \"openai\", model: \"gpt-4o\", inputTokens: 1}]) { accepted } }",
         Class::Ingest,
+    ),
+    op(
+        "syncPriceSources",
+        "mutation { syncPriceSources { repriced } }",
+        Class::Admin,
     ),
     op(
         "importUsage",

@@ -19,6 +19,7 @@ mod insights;
 mod metrics;
 mod otlp;
 mod plugins;
+mod price_sync;
 mod pricing;
 mod queries;
 mod reconciliation;

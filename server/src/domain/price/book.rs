@@ -113,6 +113,28 @@ impl PriceBook {
         None
     }
 
+    /// Whether the provider has a price row (at any time) for this id or an alias of
+    /// it, ignoring case.
+    pub fn knows_model(&self, provider: &Provider, model: &str) -> bool {
+        let Some(book) = self.providers.get(provider) else {
+            return false;
+        };
+        let key = match_key(model);
+        book.models.contains_key(&key)
+            || book
+                .aliases
+                .get(&key)
+                .is_some_and(|target| book.models.contains_key(target))
+    }
+
+    /// The lower-cased model ids the provider has prices for.
+    pub fn model_keys(&self, provider: &Provider) -> impl Iterator<Item = &str> {
+        self.providers
+            .get(provider)
+            .into_iter()
+            .flat_map(|b| b.models.keys().map(String::as_str))
+    }
+
     /// Among the rows of one model, the one in effect at `at`: a user's price beats an
     /// imported one, which beats the built-in catalog; then the latest start wins.
     /// Every model's price in effect at `at` (one row per provider and model), for

@@ -3,10 +3,14 @@
 
 pub mod book;
 pub mod catalog;
+pub mod changes;
+pub mod genai_prices;
 pub mod litellm;
 pub mod model_name;
 pub mod quote;
 pub mod rates;
+pub mod sources;
+pub mod unpriced;
 
 use crate::domain::error::{Context, Error, FieldError, Result};
 use crate::domain::ids::PriceId;
@@ -46,6 +50,8 @@ pub enum PriceSource {
     User,
     /// Imported from a price map (LiteLLM).
     Import,
+    /// Written by a price sync from a configured source (`AISPEND_PRICE_SOURCES`).
+    Sync,
 }
 
 macro_rules! text_enum {
@@ -75,15 +81,17 @@ macro_rules! text_enum {
 pub(crate) use text_enum;
 
 text_enum!(MatchRule { Exact => "EXACT", Prefix => "PREFIX" });
-text_enum!(PriceSource { Builtin => "BUILTIN", User => "USER", Import => "IMPORT" });
+text_enum!(PriceSource { Builtin => "BUILTIN", User => "USER", Import => "IMPORT", Sync => "SYNC" });
 
 impl PriceSource {
-    /// Higher wins when two prices cover the same model and time.
+    /// Higher wins when two prices cover the same model and time: a synced price is
+    /// newer than the catalog and a one-off import, and a person's price beats all.
     pub fn precedence(self) -> u8 {
         match self {
             PriceSource::Builtin => 0,
             PriceSource::Import => 1,
-            PriceSource::User => 2,
+            PriceSource::Sync => 2,
+            PriceSource::User => 3,
         }
     }
 }
@@ -347,6 +355,16 @@ pub async fn upsert(
     draft: &PriceDraft,
     source: PriceSource,
 ) -> Result<(Price, Change)> {
+    let (price, change, _) = upsert_returning_old(conn, draft, source).await?;
+    Ok((price, change))
+}
+
+/// [`upsert`], also returning the row as it was before (for the change log).
+async fn upsert_returning_old(
+    conn: &impl ConnectionTrait,
+    draft: &PriceDraft,
+    source: PriceSource,
+) -> Result<(Price, Change, Option<Price>)> {
     let now = time::to_micros(time::now());
     let rates = serde_json::to_string(&draft.card).context("encoding a rate card")?;
     let existing = price::Entity::find()
@@ -373,20 +391,17 @@ pub async fn upsert(
         created_at: Set(now),
         updated_at: Set(now),
     };
-    let change = match &existing {
+    let old = existing.map(Price::from_row).transpose()?;
+    let change = match &old {
         None => Change::Created,
-        Some(old) => {
-            let same = Price::from_row(old.clone())
-                .map(|p| {
-                    p.card == draft.card
-                        && p.match_rule == draft.match_rule
-                        && p.effective_to == draft.effective_to
-                        && p.kind == draft.kind
-                        && p.tier == draft.tier
-                        && p.source_url == draft.source_url
-                        && p.note == draft.note
-                })
-                .unwrap_or(false);
+        Some(p) => {
+            let same = p.card == draft.card
+                && p.match_rule == draft.match_rule
+                && p.effective_to == draft.effective_to
+                && p.kind == draft.kind
+                && p.tier == draft.tier
+                && p.source_url == draft.source_url
+                && p.note == draft.note;
             if same {
                 Change::Unchanged
             } else {
@@ -433,7 +448,7 @@ pub async fn upsert(
                 anyhow::anyhow!("row vanished"),
             )
         })?;
-    Ok((Price::from_row(stored)?, change))
+    Ok((Price::from_row(stored)?, change, old))
 }
 
 /// Records an alias (`provider`, `alias` -> `model`), replacing an earlier one.
@@ -567,9 +582,30 @@ where
         .await
         .context("starting a price import")?;
     let mut report = ImportReport::default();
+    let at = time::now();
     for (draft, aliases) in drafts {
-        let (_, change) = upsert(&txn, draft, source).await?;
+        let (stored, change, old) = upsert_returning_old(&txn, draft, source).await?;
         report.count(change);
+        // The catalog is rewritten at every start; only prices people and their
+        // imports set are worth a line in the change log.
+        if source != PriceSource::Builtin && change != Change::Unchanged {
+            changes::record(
+                &txn,
+                &changes::NewPriceChange {
+                    at,
+                    kind: if old.is_some() {
+                        changes::ChangeKind::Changed
+                    } else {
+                        changes::ChangeKind::Added
+                    },
+                    source,
+                    origin: None,
+                    old: old.as_ref(),
+                    new: Some(&stored),
+                },
+            )
+            .await?;
+        }
         for alias in aliases {
             upsert_alias(&txn, &draft.provider, alias, &draft.model, source).await?;
         }

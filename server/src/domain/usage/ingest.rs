@@ -579,6 +579,21 @@ impl Ledger {
         super::query::recompute_costs(&self.db, principal, &book, filter, &self.hooks).await
     }
 
+    /// Prices the events stored `UNPRICED` that the current book can price (see
+    /// [`super::query::reprice_unpriced`]); called after this process changed prices.
+    pub async fn reprice_unpriced(
+        &self,
+        providers: &[crate::domain::provider::Provider],
+    ) -> Result<u64> {
+        let book = self.prices.book();
+        super::query::reprice_unpriced(&self.db, &book, &self.hooks, providers).await
+    }
+
+    /// The price cache this ledger prices with.
+    pub fn prices(&self) -> &Arc<PriceCache> {
+        &self.prices
+    }
+
     /// The writer, for subscribers to stored events.
     pub fn writer(&self) -> &IngestWriter {
         &self.writer

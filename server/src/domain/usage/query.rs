@@ -439,6 +439,50 @@ pub async fn recompute_costs(
         }
         filter.projects = vec![own];
     }
+    reprice_where(
+        db,
+        book,
+        filter
+            .condition()
+            .add(Column::CostSource.ne(CostSource::Reported.as_str())),
+        hooks,
+    )
+    .await
+}
+
+/// Prices the events stored `UNPRICED` that the book can price now, with the same
+/// hooks as ingest (rollups, budgets, live updates). Run by the server itself after
+/// prices arrive (a price sync, `upsertPrice`, `importPrices`), so no caller needs a
+/// scope: it only ever fills in costs the ledger lacked. `providers` narrows the scan
+/// to the providers whose prices changed (empty: every provider).
+pub async fn reprice_unpriced(
+    db: &DatabaseConnection,
+    book: &PriceBook,
+    hooks: &Hooks,
+    providers: &[Provider],
+) -> Result<u64> {
+    let mut condition = Condition::all().add(Column::CostSource.eq(CostSource::Unpriced.as_str()));
+    if !providers.is_empty() {
+        condition =
+            condition.add(Column::Provider.is_in(providers.iter().map(|p| p.as_str().to_owned())));
+    }
+    reprice_where(db, book, condition, hooks).await
+}
+
+/// Re-prices the events matching `condition`, a chunk per transaction.
+///
+/// Two re-pricings may run at once (a price sync and `recomputeCosts`, or two server
+/// processes). Each chunk's rows are read `FOR UPDATE` on PostgreSQL (SQLite write
+/// transactions are `IMMEDIATE`, so they are serialised already): the second reader
+/// waits for the first to commit and then sees the new cost, so it finds nothing to
+/// change and no hook ever applies the same delta twice. Rows are locked in id
+/// order, before `ledger_state` (the lock order of the ledger).
+async fn reprice_where(
+    db: &DatabaseConnection,
+    book: &PriceBook,
+    condition: Condition,
+    hooks: &Hooks,
+) -> Result<u64> {
     let mut changed = 0;
     let mut last_id = 0_i64;
     loop {
@@ -450,11 +494,11 @@ pub async fn recompute_costs(
             .await
             .context("starting a re-pricing transaction")?;
         let rows = usage_event::Entity::find()
-            .filter(filter.condition())
+            .filter(condition.clone())
             .filter(Column::Id.gt(last_id))
-            .filter(Column::CostSource.ne(CostSource::Reported.as_str()))
             .order_by_asc(Column::Id)
             .limit(RECOMPUTE_CHUNK)
+            .lock_exclusive()
             .all(&txn)
             .await
             .context("reading events to re-price")?;
@@ -466,6 +510,9 @@ pub async fn recompute_costs(
         let mut repriced = vec![];
         for row in rows {
             let event = UsageEvent::try_from(row)?;
+            if event.cost_source == CostSource::Reported {
+                continue;
+            }
             let priced = price(
                 NewUsage {
                     project: event.project,
