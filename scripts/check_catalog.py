@@ -49,7 +49,7 @@ def main() -> int:
     catalog = tomllib.loads((ps.ROOT / "server" / "catalog" / "prices.toml").read_text())
     llv, gpv = catalog["litellm_version"], catalog["genai_prices_version"]
     read_on = str(catalog["sources_read_on"])
-    at = dt.datetime.combine(dt.date.fromisoformat(read_on), dt.time(12), dt.timezone.utc)
+    at = ps.reference_instant(read_on)
     lmap = ps.litellm_map(llv)
     gp = ps.genai_prices(gpv)
     from genai_prices.data import providers as genai_providers
@@ -83,7 +83,7 @@ def main() -> int:
     for (provider, _), info in sorted(models.items()):
         for shape in ps.SHAPES:
             lit = ps.litellm_cost(info["litellm"], shape) if "litellm" in info else None
-            gen = ps.genai_cost(gp, provider, info["model"], shape)
+            gen = ps.genai_cost(gp, provider, info["model"], shape, at)
             cases.append({"info": info, "shape": shape, "litellm": lit, "genai": gen})
 
     with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False) as f:

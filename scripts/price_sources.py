@@ -326,8 +326,20 @@ def litellm_cost(card: dict, shape) -> Decimal:
     return total / 1_000_000
 
 
-def genai_cost(gp, provider: str, model: str, shape):
-    """Cost of a shape by genai-prices' own engine, or None when it has no price."""
+def reference_instant(read_on):
+    """The instant every genai-prices price is read at: 08:00 UTC of the day the sources
+    were read. genai-prices prices some models by time of day (DeepSeek discounts its
+    off-peak hours: V4 is at peak 01:00-04:00 and 06:00-10:00 UTC, V3 outside
+    16:30-00:30 UTC), which aispend does not model yet and LiteLLM does not list; a
+    fixed instant inside every peak window compares like with like and keeps the
+    catalog and the check reproducible whatever the hour they run."""
+    import datetime as dt
+
+    return dt.datetime.combine(dt.date.fromisoformat(str(read_on)), dt.time(8), dt.timezone.utc)
+
+
+def genai_cost(gp, provider: str, model: str, shape, at):
+    """Cost of a shape by genai-prices' own engine at `at`, or None when it has no price."""
     name, inp, cr, cw, out, batch = shape
     pid = GENAI_PROVIDERS.get(provider)
     if pid is None:
@@ -340,7 +352,7 @@ def genai_cost(gp, provider: str, model: str, shape):
     )
     try:
         r = gp.calc_price(
-            usage, model, provider_id=pid,
+            usage, model, provider_id=pid, genai_request_timestamp=at,
             price_context={"processing": "batch"} if batch else None,
         )
     except Exception:  # noqa: BLE001 - "no price" in any of its forms
