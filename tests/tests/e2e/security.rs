@@ -48,11 +48,23 @@ async fn a_revoked_token_loses_its_open_socket_at_once(app: TestApp) {
     let (token, id) = token_with_id(&app, None, &["ADMIN"]).await;
     let mut ws = app.subscribe(&token, COST_UPDATES, json!({})).await;
     let project = app.create_project("p").await;
-    spend(&app, &project, "1", None).await;
-    assert_eq!(
-        ws.next_data("1", Duration::from_secs(10)).await["costUpdates"]["kind"],
-        "INGESTED"
-    );
+    // The server registers a subscription asynchronously: spend until it follows, so
+    // the socket is known to be live before the revocation.
+    let mut followed = false;
+    for _ in 0..100 {
+        spend(&app, &project, "1", None).await;
+        match ws.recv(Duration::from_millis(300)).await {
+            Some(WsEvent::Message(m)) => {
+                assert_eq!(m["type"], "next", "{m}");
+                assert_eq!(m["payload"]["data"]["costUpdates"]["kind"], "INGESTED");
+                followed = true;
+                break;
+            }
+            Some(other) => panic!("expected data, got {other:?}"),
+            None => {}
+        }
+    }
+    assert!(followed, "the subscription never delivered");
     revoke(&app, &id).await;
     assert_eq!(close_code(&mut ws, Duration::from_secs(10)).await, 4401);
 }
