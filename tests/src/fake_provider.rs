@@ -57,6 +57,9 @@ pub struct Reply {
     pub announce_length: Option<usize>,
     /// Wait this long before answering.
     pub delay: Option<Duration>,
+    /// Stream the body with `Transfer-Encoding: chunked` (64 KiB chunks) and no
+    /// `Content-Length`, so its size is known only by reading it.
+    pub chunked: bool,
 }
 
 impl Reply {
@@ -73,6 +76,7 @@ impl Reply {
             body: body.into().into_bytes(),
             announce_length: None,
             delay: None,
+            chunked: false,
         }
     }
 
@@ -197,6 +201,24 @@ impl FakeProvider {
                         format!("HTTP/1.1 {} Fake\r\nconnection: close\r\n", reply.status);
                     for (k, v) in &reply.headers {
                         out.push_str(&format!("{k}: {v}\r\n"));
+                    }
+                    if reply.chunked {
+                        out.push_str("transfer-encoding: chunked\r\n\r\n");
+                        if socket.write_all(out.as_bytes()).await.is_err() {
+                            return;
+                        }
+                        for chunk in reply.body.chunks(64 << 10) {
+                            let head = format!("{:x}\r\n", chunk.len());
+                            if socket.write_all(head.as_bytes()).await.is_err()
+                                || socket.write_all(chunk).await.is_err()
+                                || socket.write_all(b"\r\n").await.is_err()
+                            {
+                                return;
+                            }
+                        }
+                        let _ = socket.write_all(b"0\r\n\r\n").await;
+                        let _ = socket.shutdown().await;
+                        return;
                     }
                     out.push_str(&format!(
                         "content-length: {}\r\n\r\n",

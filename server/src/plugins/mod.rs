@@ -916,7 +916,12 @@ fn redact_kind(kind: PluginErrorKind, redact: &Redactor) -> PluginErrorKind {
 /// Says in words what a trap or host error means.
 fn explain(error: &wasmtime::Error, state: &CallState, limits: &Limits) -> String {
     let chain = format!("{error:#}");
-    if let Some(trap) = error.downcast_ref::<Trap>() {
+    // The trap may sit under context (a stack overflow arrives wrapped in its wasm
+    // backtrace): look through the whole chain.
+    let trap = error
+        .downcast_ref::<Trap>()
+        .or_else(|| error.chain().find_map(|e| e.downcast_ref::<Trap>()));
+    if let Some(trap) = trap {
         match trap {
             Trap::Interrupt => {
                 return format!(
@@ -931,7 +936,13 @@ fn explain(error: &wasmtime::Error, state: &CallState, limits: &Limits) -> Strin
                 };
             }
             Trap::StackOverflow => return "overflowed its stack".into(),
-            _ => {}
+            // A Rust guest keeps its stack in linear memory: running past its end is an
+            // access below address 0.
+            Trap::MemoryOutOfBounds => {
+                return "accessed memory out of bounds (its stack overflowed, or a bug)".into();
+            }
+            // Any other trap: its name, not the wasm backtrace.
+            other => return format!("trapped: {other}"),
         }
     }
     if chain.contains("forcing trap when growing memory") {

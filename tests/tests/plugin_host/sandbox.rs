@@ -258,6 +258,79 @@ async fn a_slow_provider_times_out() {
 }
 
 #[tokio::test]
+async fn a_streamed_response_without_content_length_is_cut_at_the_size_cap() {
+    // 3 MiB in 64 KiB chunks, no Content-Length: the cap (1 MiB) must hold while
+    // reading, not from a header.
+    let provider = FakeProvider::start(|_| Reply {
+        chunked: true,
+        ..Reply::status(200, "x".repeat(3 << 20))
+    })
+    .await;
+    let dir = plugin_dir(&[MISBEHAVE]);
+    let host = host(Some(dir.path()), &[provider.host_port()], limits(), false);
+    let m = material(SECRET, &provider.base_url(), &[("mode", "huge-response")]);
+    let e = host
+        .fetch_page("misbehave", FetchKind::Usage, &m, &daily(1))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e.kind, PluginErrorKind::BadResponse(m) if m.contains("exceeds the host's limit of 1048576 bytes")),
+        "{e}"
+    );
+    assert_eq!(provider.seen().len(), 1, "one request, cut while reading");
+}
+
+#[tokio::test]
+async fn a_stack_overflow_is_reported_and_the_host_serves_on() {
+    // A Rust guest's stack lives in its linear memory: overflowing it traps as an
+    // out-of-bounds access, reported in words (before: 500 characters of wasm
+    // backtrace), and the next call runs normally.
+    let s = setup().await;
+    let e = s.run("stack-overflow").await.unwrap_err();
+    assert!(
+        crashed(&e).contains("accessed memory out of bounds (its stack overflowed"),
+        "{e}"
+    );
+    s.still_serves().await;
+}
+
+#[tokio::test]
+async fn a_declared_host_that_resolves_to_a_private_address_is_refused() {
+    // The fixture declares `localhost`, which resolves to loopback; the operator did
+    // not allow it, so no connection is made.
+    let s = setup().await;
+    let e = s.run("declared-private").await.unwrap_err();
+    assert!(
+        matches!(&e.kind, PluginErrorKind::Other(m) if m.contains("resolves to the non-public address")),
+        "{e}"
+    );
+    s.still_serves().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_calls_into_one_plugin_are_isolated() {
+    // Twenty calls at once into the same loaded plugin, every fourth one looping
+    // until its CPU limit: each ends with its own outcome, and the well-behaved ones
+    // all return their row.
+    let s = setup().await;
+    s.still_serves().await;
+    let calls = (0..20).map(|i| {
+        let mode = if i % 4 == 0 { "loop" } else { "ok" };
+        let s = &s;
+        async move { (mode, s.run(mode).await) }
+    });
+    let results = futures::future::join_all(calls).await;
+    for (mode, result) in &results {
+        match (*mode, result) {
+            ("ok", Ok(rows)) => assert_eq!(*rows, 1),
+            ("loop", Err(e)) => assert!(crashed(e).contains("CPU time limit"), "{e}"),
+            (mode, other) => panic!("{mode}: {other:?}"),
+        }
+    }
+    s.still_serves().await;
+}
+
+#[tokio::test]
 async fn a_component_importing_the_filesystem_is_refused_at_load() {
     let s = setup().await;
     let list = s.host.list().await;
