@@ -80,6 +80,7 @@ pub fn router(app: AppState, limits: &LimitSettings, integrations: &IntegrationS
             state.clone(),
             rate_limit::limit,
         ))
+        .layer(axum::middleware::map_response(close_after_oversized_body))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
@@ -88,6 +89,19 @@ pub fn router(app: AppState, limits: &LimitSettings, integrations: &IntegrationS
         .layer(TraceLayer::new_for_http())
         .layer(CatchPanicLayer::custom(panic_response))
         .with_state(state)
+}
+
+/// A body over the limit is answered before it is read to the end, and the server then
+/// closes the connection: `Connection: close` tells the client so, or it would send its
+/// next request on a connection that is going away.
+async fn close_after_oversized_body(mut response: Response<Body>) -> Response<Body> {
+    if response.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        response.headers_mut().insert(
+            axum::http::header::CONNECTION,
+            axum::http::HeaderValue::from_static("close"),
+        );
+    }
+    response
 }
 
 /// The answer to a request whose handler panicked: a generic 500 in the GraphQL

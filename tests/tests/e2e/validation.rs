@@ -175,6 +175,9 @@ async fn malformed_json_and_oversized_bodies_are_input_errors(app: TestApp) {
     match too_big {
         Ok(too_big) => {
             assert_eq!(too_big.status(), 413);
+            // The server closes this connection: it says so, so that the client does
+            // not send the next request on it.
+            assert_eq!(too_big.headers()["connection"], "close");
             let body: Value = too_big.json().await.unwrap();
             assert_eq!(body["errors"][0]["extensions"]["code"], "INVALID_INPUT");
         }
