@@ -357,6 +357,23 @@ async fn postgresql_stopped_under_load_and_started_again() {
         "requests over the bound of {REQUEST_BOUND:?}: {slow:?}"
     );
 
+    let slowest = |ok: bool| {
+        outcomes
+            .iter()
+            .filter(|o| o.acknowledged == ok)
+            .map(|o| o.elapsed)
+            .max()
+            .unwrap_or_default()
+    };
+    println!(
+        "{} requests: {} acknowledged (slowest {:?}), {} UNAVAILABLE (slowest {:?})",
+        outcomes.len(),
+        outcomes.len() - failures.len(),
+        slowest(true),
+        failures.len(),
+        slowest(false)
+    );
+
     // Every acknowledged event is stored exactly once; nothing unknown is stored.
     let stored: BTreeMap<String, i64> = rows(
         &app,
