@@ -98,6 +98,17 @@ pub enum Error {
         /// What went wrong, safe to show.
         message: String,
     },
+    /// The database cannot be reached (refused, dropped, shutting down, or no pooled
+    /// connection within the acquire timeout): nothing was written by this request and
+    /// the same request may be retried. The context is logged, never shown.
+    #[error("database unavailable while {context}: {source}")]
+    Unavailable {
+        /// What the server was doing.
+        context: &'static str,
+        /// The underlying cause.
+        #[source]
+        source: anyhow::Error,
+    },
     /// A failure the client cannot fix. The context is logged, never shown.
     #[error("internal error while {context}: {source}")]
     Internal {
@@ -124,11 +135,14 @@ impl Error {
         Self::InvalidInput(vec![FieldError::new(field, message)])
     }
 
-    /// Wraps an unexpected failure with what the server was doing at the time.
+    /// Wraps an unexpected failure with what the server was doing at the time. A
+    /// failure to reach the database becomes [`Error::Unavailable`] instead.
     pub fn internal(context: &'static str, source: impl Into<anyhow::Error>) -> Self {
-        Self::Internal {
-            context,
-            source: source.into(),
+        let source = source.into();
+        if is_unavailable(&source) {
+            Self::Unavailable { context, source }
+        } else {
+            Self::Internal { context, source }
         }
     }
 
@@ -143,8 +157,43 @@ impl Error {
             Error::Conflict(_) => "CONFLICT",
             Error::RateLimited { .. } => "RATE_LIMITED",
             Error::Plugin { .. } => "PLUGIN_ERROR",
+            Error::Unavailable { .. } => "UNAVAILABLE",
             Error::Internal { .. } => "INTERNAL",
         }
+    }
+}
+
+/// Whether an error says the database could not be reached, as opposed to a query
+/// it refused: no pooled connection in time, a refused or dropped connection, or the
+/// server shutting down or starting up (SQLSTATE class 08, and 57P01–57P03).
+fn is_unavailable(error: &anyhow::Error) -> bool {
+    use sea_orm::{ConnAcquireErr, DbErr, RuntimeErr};
+    error.chain().any(|cause| {
+        if let Some(db) = cause.downcast_ref::<DbErr>() {
+            return match db {
+                DbErr::ConnectionAcquire(ConnAcquireErr::Timeout)
+                | DbErr::ConnectionAcquire(ConnAcquireErr::ConnectionClosed) => true,
+                DbErr::Conn(RuntimeErr::SqlxError(e))
+                | DbErr::Exec(RuntimeErr::SqlxError(e))
+                | DbErr::Query(RuntimeErr::SqlxError(e)) => sqlx_unavailable(e),
+                DbErr::Conn(_) => true,
+                _ => false,
+            };
+        }
+        cause
+            .downcast_ref::<sea_orm::sqlx::Error>()
+            .is_some_and(sqlx_unavailable)
+    })
+}
+
+fn sqlx_unavailable(error: &sea_orm::sqlx::Error) -> bool {
+    use sea_orm::sqlx::Error as E;
+    match error {
+        E::Io(_) | E::Tls(_) | E::PoolTimedOut | E::PoolClosed | E::WorkerCrashed => true,
+        E::Database(db) => db
+            .code()
+            .is_some_and(|c| c.starts_with("08") || matches!(&*c, "57P01" | "57P02" | "57P03")),
+        _ => false,
     }
 }
 
@@ -185,6 +234,29 @@ mod tests {
         let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["earlier", "numbers.1", "numbers.3"]);
         assert_eq!(errors[2].message, "is not a number");
+    }
+
+    #[test]
+    fn a_database_that_cannot_be_reached_is_unavailable_and_other_failures_internal() {
+        use sea_orm::{ConnAcquireErr, DbErr, RuntimeErr};
+        use std::sync::Arc;
+        let unreachable = [
+            DbErr::ConnectionAcquire(ConnAcquireErr::Timeout),
+            DbErr::Query(RuntimeErr::SqlxError(Arc::new(
+                sea_orm::sqlx::Error::PoolTimedOut,
+            ))),
+            DbErr::Exec(RuntimeErr::SqlxError(Arc::new(sea_orm::sqlx::Error::Io(
+                std::io::Error::from(std::io::ErrorKind::ConnectionRefused),
+            )))),
+        ];
+        for e in unreachable {
+            let error = Error::internal("reading", e);
+            assert_eq!(error.code(), "UNAVAILABLE", "{error}");
+        }
+        let bug = Error::internal("reading", DbErr::RecordNotFound("x".into()));
+        assert_eq!(bug.code(), "INTERNAL");
+        let other = Error::internal("reading", anyhow::anyhow!("no database involved"));
+        assert_eq!(other.code(), "INTERNAL");
     }
 
     #[test]

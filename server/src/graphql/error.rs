@@ -51,6 +51,10 @@ pub fn to_gql(error: Error) -> async_graphql::Error {
             tracing::error!(%reference, error = ?error, "internal error");
             format!("internal error (reference {reference})")
         }
+        Error::Unavailable { .. } => {
+            tracing::warn!(error = ?error, "database unavailable");
+            "the database is unavailable; nothing was written, retry shortly".to_owned()
+        }
         Error::InvalidInput(errors) => {
             if let Some(first) = errors.first() {
                 ext.set("field", first.field.clone());

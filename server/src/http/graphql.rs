@@ -97,8 +97,18 @@ pub async fn execute(
     {
         Ok(p) => p,
         Err(e) => {
+            let (status, code) = match &e {
+                Error::Unavailable { .. } => (StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE"),
+                _ => (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL"),
+            };
             let error = to_gql(e);
-            return (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(json!({"errors": [{"message": error.message, "extensions": {"code": "INTERNAL"}}]}))).into_response();
+            return (
+                status,
+                axum::Json(
+                    json!({"errors": [{"message": error.message, "extensions": {"code": code}}]}),
+                ),
+            )
+                .into_response();
         }
     };
     let mut response = state.schema.execute_batch(request.data(principal)).await;

@@ -117,6 +117,10 @@ impl From<Error> for Failure {
                     .collect::<Vec<_>>()
                     .join("; "),
             ),
+            other @ Error::Unavailable { .. } => {
+                let translated = crate::graphql::error::to_gql(other);
+                Failure::new(StatusCode::SERVICE_UNAVAILABLE, 14, translated.message)
+            }
             other => {
                 let translated = crate::graphql::error::to_gql(other);
                 Failure::new(StatusCode::INTERNAL_SERVER_ERROR, 13, translated.message)

@@ -85,6 +85,14 @@ impl From<Error> for ApiError {
                 "NOT_FOUND",
                 format!("{what} not found"),
             ),
+            other @ Error::Unavailable { .. } => {
+                let translated = crate::graphql::error::to_gql(other);
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "UNAVAILABLE",
+                    translated.message,
+                )
+            }
             other => {
                 let translated = crate::graphql::error::to_gql(other);
                 ApiError::new(

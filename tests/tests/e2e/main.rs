@@ -18,6 +18,7 @@ mod ingest;
 mod insights;
 mod metrics;
 mod otlp;
+mod pg_faults;
 mod plugins;
 mod price_sync;
 mod pricing;

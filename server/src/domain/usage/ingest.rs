@@ -509,6 +509,23 @@ async fn run_writer(
                     let _ = job.reply.send(Ok(mine));
                 }
             }
+            Err(e @ Error::Unavailable { .. }) => {
+                // The database is unreachable: retrying each request alone would only
+                // queue them behind more acquire timeouts. Fail this group and every
+                // request that arrived while it waited, so none waits past one
+                // acquire timeout; they may all be retried.
+                let reason = e.to_string();
+                let _ = jobs.remove(0).reply.send(Err(e));
+                while let Ok(job) = rx.try_recv() {
+                    jobs.push(job);
+                }
+                for job in jobs {
+                    let _ = job.reply.send(Err(Error::Unavailable {
+                        context: "storing usage events",
+                        source: anyhow::anyhow!(reason.clone()),
+                    }));
+                }
+            }
             Err(e) if jobs.len() == 1 => {
                 let _ = jobs.remove(0).reply.send(Err(e));
             }
