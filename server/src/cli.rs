@@ -1,7 +1,7 @@
 //! The `aispend` command line: `serve`, `migrate`, `token create`, `prices import`,
 //! `prices sync`, `prices check`, `prices quote`, `plugins list`, `plugins inspect`,
-//! `keys status`, `keys rotate`, and `import` (a client of a running server, see
-//! `client/`).
+//! `keys status`, `keys rotate`, `schema`, and `import`, `export` and `usage summary`
+//! (clients of a running server, see `client/`).
 
 use crate::config::Settings;
 use crate::domain::api_token::{self, NewToken};
@@ -70,9 +70,68 @@ enum Command {
         #[arg(long, value_enum)]
         format: Option<crate::client::import::FileFormat>,
     },
+    /// Stream a running server's usage export (`/export/usage.csv|jsonl`) to
+    /// standard output or a file.
+    Export {
+        /// CSV (with a header row) or JSONL.
+        #[arg(long, value_enum, default_value_t)]
+        format: crate::client::export::ExportFormat,
+        #[command(flatten)]
+        filter: crate::client::filter::Filter,
+        /// Write to this file (written as FILE.partial, renamed when complete)
+        /// instead of standard output.
+        #[arg(short = 'o', long)]
+        output: Option<PathBuf>,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Usage of a running server.
+    #[command(subcommand)]
+    Usage(UsageCommand),
+    /// Print the GraphQL schema (SDL), for client code generation; needs no database
+    /// or server.
+    Schema,
     /// The master key that encrypts stored secrets.
     #[command(subcommand)]
     Keys(KeysCommand),
+}
+
+/// `--url` and `--token` of the commands that talk to a running server.
+#[derive(clap::Args, Debug)]
+struct ServerArgs {
+    /// The server.
+    #[arg(long, env = "AISPEND_URL", default_value = "http://127.0.0.1:8080")]
+    url: String,
+    /// An API token with the READ scope.
+    #[arg(long, env = "AISPEND_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+}
+
+impl ServerArgs {
+    fn client(self) -> anyhow::Result<crate::client::Client> {
+        crate::client::Client::new(&crate::client::Server {
+            url: self.url,
+            token: self.token,
+        })
+    }
+}
+
+#[derive(Subcommand, Debug)]
+enum UsageCommand {
+    /// Cost, tokens, events and share of the cost for a range, grouped by model,
+    /// provider, endpoint or project (dearest first), with the total.
+    Summary {
+        #[command(flatten)]
+        filter: crate::client::filter::Filter,
+        /// What each line is.
+        #[arg(long, value_enum, default_value_t)]
+        group_by: crate::client::summary::GroupBy,
+        /// One JSON object with the server's exact values instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -213,6 +272,53 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             batch_size,
             format,
         } => return import(file, project, url, token, batch_size, format).await,
+        Command::Schema => {
+            print!("{}", crate::graphql::sdl());
+        }
+        Command::Export {
+            format,
+            filter,
+            output,
+            server,
+        } => {
+            use std::io::IsTerminal;
+            let client = server.client()?;
+            // Progress only where it cannot mix with the export on the terminal.
+            let quiet_stdout = output.is_some() || !std::io::stdout().is_terminal();
+            let options = crate::client::export::ExportOptions {
+                format,
+                filter,
+                output,
+                progress: quiet_stdout && std::io::stderr().is_terminal(),
+            };
+            let done = crate::client::export::run(&client, &options).await?;
+            if quiet_stdout {
+                eprintln!(
+                    "exported {} rows ({} bytes){}",
+                    done.rows,
+                    done.bytes,
+                    options
+                        .output
+                        .as_ref()
+                        .map(|p| format!(" to {}", p.display()))
+                        .unwrap_or_default()
+                );
+            }
+        }
+        Command::Usage(UsageCommand::Summary {
+            filter,
+            group_by,
+            json,
+            server,
+        }) => {
+            let client = server.client()?;
+            let summary = crate::client::summary::fetch(&client, &filter, group_by).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&summary.raw)?);
+            } else {
+                print!("{}", crate::client::summary::table(&summary));
+            }
+        }
         Command::Serve => {
             let app = startup::Application::build(&settings).await?;
             let plugins = app.state().plugins.clone();

@@ -461,6 +461,47 @@ async fn prices_quote_prices_usages_offline_with_the_builtin_catalog() {
     assert!(bad.status.success(), "empty input is no quotes");
 }
 
+/// `schema.graphql` at the repository root is what `aispend schema` prints: a renamed
+/// field or type shows up in review as a change to that file. After changing the API,
+/// regenerate it with `cargo run -p aispend -- schema > schema.graphql`.
+#[tokio::test]
+async fn the_committed_schema_is_what_aispend_schema_prints() {
+    let dir = Env::new(Backend::Sqlite).await;
+    let (ok, printed, stderr) = run({
+        let mut cmd = aispend(&dir);
+        cmd.env("AISPEND_DATABASE_URL", "postgres://nobody@127.0.0.1:1/none")
+            .arg("schema");
+        cmd
+    });
+    assert!(ok, "no database is needed: {stderr}");
+    assert!(
+        printed.contains("costBreakdown(") && printed.contains("type Mutation"),
+        "{printed}"
+    );
+    let committed =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../schema.graphql"))
+            .expect("schema.graphql at the repository root");
+    if committed != printed {
+        let line = committed
+            .lines()
+            .zip(printed.lines())
+            .position(|(a, b)| a != b)
+            .unwrap_or_else(|| committed.lines().count().min(printed.lines().count()));
+        panic!(
+            "schema.graphql differs from `aispend schema` from line {}: regenerate it with \
+             `cargo run -p aispend -- schema > schema.graphql` and review the change\n\
+             committed: {:?}\nprinted:   {:?}",
+            line + 1,
+            committed.lines().nth(line),
+            printed.lines().nth(line)
+        );
+    }
+    assert!(
+        !dir.path().join("aispend.db").exists(),
+        "no database was opened"
+    );
+}
+
 async fn migrate_is_repeatable_and_a_bad_database_url_is_a_clear_error(backend: Backend) {
     let dir = Env::new(backend).await;
     assert!(aispend(&dir).arg("migrate").status().unwrap().success());

@@ -112,6 +112,18 @@ pub struct Mutation(
 /// The schema type.
 pub type AispendSchema = Schema<Query, Mutation, subscription::Subscription>;
 
+/// The schema's SDL (`aispend schema`, the committed `schema.graphql`): the types do
+/// not depend on the process state, so no database is needed.
+pub fn sdl() -> String {
+    Schema::build(
+        Query::default(),
+        Mutation::default(),
+        subscription::Subscription,
+    )
+    .finish()
+    .sdl()
+}
+
 /// Builds the schema with the process state. Depth and complexity limits keep a
 /// hostile query from taking the server down.
 pub fn schema(state: AppState, introspection: bool) -> AispendSchema {

@@ -6,6 +6,7 @@ mod access;
 mod analytics;
 mod auth;
 mod budgets;
+mod cli_tools;
 mod clock;
 mod credentials;
 mod cross_process;
