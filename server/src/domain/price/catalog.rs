@@ -195,7 +195,6 @@ async fn write_builtin<C: sea_orm::TransactionTrait>(
     use crate::domain::time;
     use crate::entity::{model_alias, price};
     use sea_orm::ActiveValue::{NotSet, Set};
-    use sea_orm::sea_query::OnConflict;
     use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, TransactionSession};
     use std::collections::HashSet;
 
@@ -267,25 +266,7 @@ async fn write_builtin<C: sea_orm::TransactionTrait>(
     }
     for chunk in rows.chunks(ROWS_PER_INSERT) {
         price::Entity::insert_many(chunk.to_vec())
-            .on_conflict(
-                OnConflict::columns([
-                    price::Column::Provider,
-                    price::Column::Model,
-                    price::Column::EffectiveFrom,
-                    price::Column::Source,
-                ])
-                .update_columns([
-                    price::Column::MatchRule,
-                    price::Column::EffectiveTo,
-                    price::Column::Rates,
-                    price::Column::Kind,
-                    price::Column::Tier,
-                    price::Column::SourceUrl,
-                    price::Column::Note,
-                    price::Column::UpdatedAt,
-                ])
-                .to_owned(),
-            )
+            .on_conflict(super::price_upsert())
             .exec_without_returning(&txn)
             .await
             .context("writing built-in prices")?;
@@ -323,11 +304,7 @@ async fn write_builtin<C: sea_orm::TransactionTrait>(
     }
     for chunk in aliases.chunks(ROWS_PER_INSERT) {
         model_alias::Entity::insert_many(chunk.to_vec())
-            .on_conflict(
-                OnConflict::columns([model_alias::Column::Provider, model_alias::Column::Alias])
-                    .update_columns([model_alias::Column::Model, model_alias::Column::Source])
-                    .to_owned(),
-            )
+            .on_conflict(super::alias_upsert())
             .exec_without_returning(&txn)
             .await
             .context("writing built-in model aliases")?;

@@ -411,25 +411,7 @@ async fn upsert_returning_old(
     };
     if change != Change::Unchanged {
         price::Entity::insert(row)
-            .on_conflict(
-                OnConflict::columns([
-                    price::Column::Provider,
-                    price::Column::Model,
-                    price::Column::EffectiveFrom,
-                    price::Column::Source,
-                ])
-                .update_columns([
-                    price::Column::MatchRule,
-                    price::Column::EffectiveTo,
-                    price::Column::Rates,
-                    price::Column::Kind,
-                    price::Column::Tier,
-                    price::Column::SourceUrl,
-                    price::Column::Note,
-                    price::Column::UpdatedAt,
-                ])
-                .to_owned(),
-            )
+            .on_conflict(price_upsert())
             .exec_without_returning(conn)
             .await
             .context("upserting a price")?;
@@ -468,11 +450,7 @@ pub async fn upsert_alias(
         created_at: Set(time::to_micros(time::now())),
     };
     model_alias::Entity::insert(row)
-        .on_conflict(
-            OnConflict::columns([model_alias::Column::Provider, model_alias::Column::Alias])
-                .update_columns([model_alias::Column::Model, model_alias::Column::Source])
-                .to_owned(),
-        )
+        .on_conflict(alias_upsert())
         .exec_without_returning(conn)
         .await
         .context("upserting a model alias")?;
@@ -612,4 +590,33 @@ where
     }
     txn.commit().await.context("committing a price import")?;
     Ok(report)
+}
+
+/// How a price row is upserted: one row per provider, model, start and source; a
+/// second write of it replaces its rule, end, rates and notes.
+pub(crate) fn price_upsert() -> OnConflict {
+    OnConflict::columns([
+        price::Column::Provider,
+        price::Column::Model,
+        price::Column::EffectiveFrom,
+        price::Column::Source,
+    ])
+    .update_columns([
+        price::Column::MatchRule,
+        price::Column::EffectiveTo,
+        price::Column::Rates,
+        price::Column::Kind,
+        price::Column::Tier,
+        price::Column::SourceUrl,
+        price::Column::Note,
+        price::Column::UpdatedAt,
+    ])
+    .to_owned()
+}
+
+/// How a model alias is upserted: one per provider and alias.
+pub(crate) fn alias_upsert() -> OnConflict {
+    OnConflict::columns([model_alias::Column::Provider, model_alias::Column::Alias])
+        .update_columns([model_alias::Column::Model, model_alias::Column::Source])
+        .to_owned()
 }
