@@ -11,6 +11,7 @@ mod clock;
 mod credentials;
 mod cross_process;
 mod docs;
+mod examples;
 mod health;
 mod hostile;
 mod idempotency;

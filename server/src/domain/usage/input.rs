@@ -230,6 +230,7 @@ impl RawUsage {
         }
 
         let mut reported_cost = self.reported_cost_usd;
+        let mut usage_tier = None;
         let tokens = match &self.usage {
             Some(raw) if self.has_explicit_tokens() => {
                 let _ = raw;
@@ -241,6 +242,7 @@ impl RawUsage {
             }
             Some(raw) => match normalize::normalize(provider.as_ref(), raw) {
                 Ok(n) => {
+                    usage_tier = n.service_tier;
                     if let Some(cost) = n.reported_cost {
                         if reported_cost.is_some() {
                             errors.push(FieldError::new(
@@ -289,11 +291,22 @@ impl RawUsage {
             ));
         }
         let service_tier = match self.service_tier.as_deref() {
-            None => ServiceTier::Standard,
-            Some(s) => s.parse().unwrap_or_else(|e: String| {
-                errors.push(FieldError::new("serviceTier", e));
-                ServiceTier::Standard
-            }),
+            None => usage_tier.unwrap_or(ServiceTier::Standard),
+            Some(s) => match s.parse::<ServiceTier>() {
+                Ok(tier) => {
+                    if let Some(stated) = usage_tier.filter(|stated| *stated != tier) {
+                        errors.push(FieldError::new(
+                            "serviceTier",
+                            format!("is `{tier}` but the `usage` object says `{stated}`"),
+                        ));
+                    }
+                    tier
+                }
+                Err(e) => {
+                    errors.push(FieldError::new("serviceTier", e));
+                    ServiceTier::Standard
+                }
+            },
         };
         if let Some(latency) = self.latency_ms
             && !(0..=MAX_LATENCY_MS).contains(&latency)
@@ -471,6 +484,45 @@ mod tests {
         .parse(&ctx())
         .unwrap_err();
         assert_eq!(fields(errors), vec!["usage"]);
+    }
+
+    #[test]
+    fn the_usage_objects_tier_applies_unless_the_input_names_another() {
+        let batch_usage = || {
+            Some(
+                json!({"input_tokens": 900, "cache_read_input_tokens": 0, "output_tokens": 600,
+                        "service_tier": "batch"}),
+            )
+        };
+        let parsed = RawUsage {
+            provider: Some("anthropic".into()),
+            model: Some("claude-haiku-4-5".into()),
+            usage: batch_usage(),
+            ..Default::default()
+        }
+        .parse(&ctx())
+        .unwrap();
+        assert_eq!(parsed.service_tier, ServiceTier::Batch);
+        let same = RawUsage {
+            provider: Some("anthropic".into()),
+            model: Some("claude-haiku-4-5".into()),
+            service_tier: Some("BATCH".into()),
+            usage: batch_usage(),
+            ..Default::default()
+        }
+        .parse(&ctx())
+        .unwrap();
+        assert_eq!(same.service_tier, ServiceTier::Batch);
+        let errors = RawUsage {
+            provider: Some("anthropic".into()),
+            model: Some("claude-haiku-4-5".into()),
+            service_tier: Some("priority".into()),
+            usage: batch_usage(),
+            ..Default::default()
+        }
+        .parse(&ctx())
+        .unwrap_err();
+        assert_eq!(fields(errors), vec!["serviceTier"]);
     }
 
     #[test]

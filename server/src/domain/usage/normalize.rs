@@ -4,15 +4,20 @@
 //! | --- | --- | --- | --- | --- | --- | --- |
 //! | OpenAI chat completions | `prompt_tokens` | `prompt_tokens - cached_tokens` | `prompt_tokens_details.cached_tokens` | - | `completion_tokens` | `completion_tokens_details.reasoning_tokens` |
 //! | OpenAI Responses | `input_tokens` + `output_tokens_details`/`input_tokens_details`/`total_tokens` | `input_tokens - cached_tokens` | `input_tokens_details.cached_tokens` | - | `output_tokens` | `output_tokens_details.reasoning_tokens` |
-//! | Anthropic messages | `input_tokens` + `cache_*` fields, or provider `anthropic` | `input_tokens` | `cache_read_input_tokens` | `cache_creation.ephemeral_5m/1h_input_tokens` (else `cache_creation_input_tokens` as 5m) | `output_tokens` | - |
+//! | Anthropic messages | `input_tokens` + `cache_*` fields, or provider `anthropic` | `input_tokens` | `cache_read_input_tokens` | `cache_creation.ephemeral_5m/1h_input_tokens` (else `cache_creation_input_tokens` as 5m) | `output_tokens` | `output_tokens_details.thinking_tokens` |
 //! | Gemini `usageMetadata` | `promptTokenCount` | `promptTokenCount - cachedContentTokenCount + toolUsePromptTokenCount` | `cachedContentTokenCount` | - | `candidatesTokenCount + thoughtsTokenCount` | `thoughtsTokenCount` |
 //! | Perplexity | `prompt_tokens` + `cost` | as OpenAI chat | - | - | `completion_tokens + reasoning_tokens` | `reasoning_tokens` |
 //!
 //! Perplexity's `cost.total_cost` becomes the reported cost, which wins over our price.
+//! Anthropic's `service_tier` (`standard`, `priority`, `batch`) becomes the event's
+//! service tier; a tier aispend does not know is left unstated (standard) rather than
+//! refusing the object. Fields of no token class (`server_tool_use`, `inference_geo`,
+//! `speed`, OpenAI's `audio_tokens`, `cache_write_tokens`, ...) are ignored: the
+//! object is accepted as the SDK returns it.
 
 use crate::domain::error::FieldError;
 use crate::domain::provider::Provider;
-use crate::domain::tokens::TokenCounts;
+use crate::domain::tokens::{ServiceTier, TokenCounts};
 use rust_decimal::Decimal;
 use serde_json::{Map, Value};
 use std::str::FromStr;
@@ -24,6 +29,8 @@ pub struct Normalized {
     pub tokens: TokenCounts,
     /// The cost the provider itself reported.
     pub reported_cost: Option<Decimal>,
+    /// The service tier the object states (Anthropic's `service_tier`).
+    pub service_tier: Option<ServiceTier>,
     /// Which shape was recognised, for diagnostics.
     pub shape: &'static str,
 }
@@ -100,8 +107,13 @@ fn anthropic(u: &Obj) -> Result<TokenCounts, FieldError> {
         cache_write: write_5m,
         cache_write_1h: write_1h,
         output: count(u, &["output_tokens"])?,
-        reasoning: 0,
+        reasoning: count(u, &["output_tokens_details", "thinking_tokens"])?,
     })
+}
+
+/// Anthropic's `service_tier`, when it names a tier aispend knows.
+fn anthropic_tier(u: &Obj) -> Option<ServiceTier> {
+    u.get("service_tier")?.as_str()?.parse().ok()
 }
 
 fn gemini(u: &Obj) -> Result<TokenCounts, FieldError> {
@@ -166,6 +178,7 @@ pub fn normalize(provider: Option<&Provider>, raw: &Value) -> Result<Normalized,
     };
     let provider = provider.map(Provider::as_str);
     let has = |k: &str| u.contains_key(k);
+    let mut service_tier = None;
     let (tokens, reported_cost, shape) = if has("promptTokenCount") || has("candidatesTokenCount") {
         (gemini(u)?, None, "gemini")
     } else if has("prompt_tokens") || has("completion_tokens") {
@@ -181,6 +194,7 @@ pub fn normalize(provider: Option<&Provider>, raw: &Value) -> Result<Normalized,
             || has("cache_creation")
             || provider == Some("anthropic");
         if anthropic_like {
+            service_tier = anthropic_tier(u);
             (anthropic(u)?, None, "anthropic")
         } else {
             (openai_responses(u)?, None, "openai-responses")
@@ -196,6 +210,7 @@ pub fn normalize(provider: Option<&Provider>, raw: &Value) -> Result<Normalized,
     Ok(Normalized {
         tokens,
         reported_cost,
+        service_tier,
         shape,
     })
 }
@@ -274,6 +289,71 @@ mod tests {
                 reasoning: 0
             }
         );
+    }
+
+    /// The `usage` of an SDK `Message` dumped as it is (anthropic 2.x / @anthropic-ai/sdk
+    /// 1.x): nulls, the thinking breakdown, server tools, geography, speed and tier.
+    #[test]
+    fn anthropic_sdk_usage_as_dumped_keeps_thinking_and_the_batch_tier() {
+        let n = normalize(
+            None,
+            &json!({
+                "cache_creation": null, "cache_creation_input_tokens": null,
+                "cache_read_input_tokens": 4000, "inference_geo": "global",
+                "input_tokens": 900, "output_tokens": 600,
+                "output_tokens_details": {"thinking_tokens": 450},
+                "server_tool_use": {"web_fetch_requests": 0, "web_search_requests": 1},
+                "service_tier": "batch", "speed": "standard"
+            }),
+        )
+        .unwrap();
+        assert_eq!(n.shape, "anthropic");
+        assert_eq!(n.service_tier, Some(ServiceTier::Batch));
+        assert_eq!(
+            n.tokens,
+            TokenCounts {
+                input: 900,
+                cache_read: 4000,
+                output: 600,
+                reasoning: 450,
+                ..Default::default()
+            }
+        );
+    }
+
+    #[test]
+    fn an_unknown_anthropic_tier_is_left_unstated_and_thinking_cannot_exceed_output() {
+        let n = normalize(
+            Some(&Provider::parse("anthropic").unwrap()),
+            &json!({"input_tokens": 1, "output_tokens": 2, "service_tier": "someday"}),
+        )
+        .unwrap();
+        assert_eq!(n.service_tier, None);
+        assert!(
+            normalize(
+                None,
+                &json!({"input_tokens": 1, "cache_read_input_tokens": 0, "output_tokens": 2,
+                        "output_tokens_details": {"thinking_tokens": 3}})
+            )
+            .is_err()
+        );
+    }
+
+    /// OpenAI's current usage objects carry cache-write counts (with a TTL breakdown)
+    /// inside the input details: accepted, the written tokens billed as input.
+    #[test]
+    fn openai_usage_with_cache_write_details_is_accepted() {
+        let t = tokens(
+            Some("openai"),
+            json!({
+                "input_tokens": 1328,
+                "input_tokens_details": {"cached_tokens": 1024, "cache_write_tokens": 300,
+                    "cache_write_tokens_details": {"ttl_30m_tokens": 300, "ttl_12h_tokens": 0}},
+                "output_tokens": 452, "output_tokens_details": {"reasoning_tokens": 384},
+                "total_tokens": 1780
+            }),
+        );
+        assert_eq!((t.input, t.cache_read, t.cache_write), (304, 1024, 0));
     }
 
     #[test]
