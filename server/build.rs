@@ -77,6 +77,7 @@ fn build_web() -> Result<(), String> {
     for path in WEB_WATCHED {
         println!("cargo:rerun-if-changed={}", root.join(path).display());
     }
+    println!("cargo:rerun-if-env-changed=NPM");
     let web = root.join("web");
     let npm = env::var("NPM").unwrap_or_else(|_| "npm".into());
     let version = Command::new(&npm).arg("--version").output();

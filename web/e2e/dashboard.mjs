@@ -167,6 +167,14 @@ try {
   await page.waitForFunction(() => [...document.querySelectorAll("[data-testid=alerts-table] tbody tr")].filter((r) => r.textContent.includes("ui-budget")).length === 2);
   const thresholds = await fired.evaluateAll((rows) => rows.map((r) => r.children[2].textContent).sort());
   assert(JSON.stringify(thresholds) === JSON.stringify(["50%", "80%"]), `both thresholds fired: ${thresholds}`);
+  step("editing the budget's amount recounts its progress");
+  await page.getByTestId("budgets-table").locator("tr", { hasText: "ui-budget" }).getByRole("button", { name: "Edit" }).click();
+  const editForm = page.getByRole("form", { name: "Edit budget" });
+  await editForm.getByLabel("Amount (USD)").fill("40");
+  await editForm.getByRole("button", { name: "Save budget" }).click();
+  await page.getByTestId("budgets-table").locator("tr", { hasText: "ui-budget" }).locator("[data-exact='40']").waitFor();
+  const progress = await page.getByTestId("budgets-table").locator("tr", { hasText: "ui-budget" }).locator("progress").getAttribute("aria-label");
+  assert(progress.includes("% used") && Number(progress.match(/([\d.]+)% used/)[1]) < 100, `the progress after the edit: ${progress}`);
   await fired.first().getByRole("button", { name: "Acknowledge" }).click();
   await page.waitForFunction(() => [...document.querySelectorAll("[data-testid=alerts-table] tbody tr")].some((r) => r.textContent.includes("ui-budget") && r.lastElementChild.textContent === "yes"));
   await noBusy();
@@ -187,6 +195,8 @@ try {
   await page.setViewportSize({ width: 390, height: 844 });
   await page.getByTestId("month-total").waitFor();
   await noBusy();
+  // The chart follows the width through a ResizeObserver: wait for the layout to settle.
+  await page.waitForFunction(() => document.documentElement.scrollWidth <= window.innerWidth, null, { timeout: 5000 }).catch(() => {});
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   assert(overflow <= 0, `nothing wider than the phone (${overflow}px too wide)`);
   await shot("overview-phone");
@@ -216,6 +226,24 @@ try {
     }
     await shot(`read-b-${title.toLowerCase().replace(/[^a-z]+/g, "-")}`);
   }
+  step("B's live feed carries B's events and never A's");
+  await go("Overview");
+  await page.getByTestId("live-state").filter({ hasText: "Live" }).waitFor();
+  let seen = false;
+  let recordedB = 0;
+  for (let i = 0; i < 10 && !seen; i++) {
+    // A's event first, then B's: updates arrive in order, so once B's is shown, A's
+    // would already be there had it been sent.
+    await record({ projectId: PROJECT_A, provider: "openai", model: "alpha-live-secret", inputTokens: 1, reportedCostUsd: "0.5" });
+    await record({ projectId: PROJECT_B, provider: "openai", model: `beta-live-${i}`, inputTokens: 1, reportedCostUsd: "0.5" });
+    recordedB += 1;
+    seen = await page.getByTestId("live-feed").filter({ hasText: `beta-live-${i}` }).waitFor({ timeout: 3000 }).then(() => true, () => false);
+  }
+  assert(seen, "B's event reached B's live feed");
+  const feedText = await page.getByTestId("live-feed").innerText();
+  assert(!feedText.includes("alpha-live-secret"), `A's event reached B's feed: ${feedText}`);
+  assert(near(await exact("month-total"), Number(MONTH_TOTAL_B) + 0.5 * recordedB), "B's month total counts only B's events");
+  await shot("read-b-overview-live");
   assert(errors.length === 0, `no script errors in the page: ${errors.join("; ")}`);
   void PROJECT_B;
   console.log("all dashboard scenarios passed");
