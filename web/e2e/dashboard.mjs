@@ -180,6 +180,69 @@ try {
   await noBusy();
   await shot("budgets");
 
+  step("a credential added through the form is shown masked");
+  await go("Providers");
+  await page.getByText("Add a credential").click();
+  const cred = page.getByRole("form", { name: "Add credential" });
+  await cred.getByLabel("Provider").selectOption("openai");
+  await cred.getByLabel("Label").fill("e2e-key");
+  const secret = "sk-admin-e2e-SECRET-0123456789abcdef";
+  await cred.getByLabel("Admin key or token").fill(secret);
+  await cred.getByRole("button", { name: "Add credential" }).click();
+  const credRow = page.getByTestId("credentials-table").locator("tr", { hasText: "e2e-key" });
+  await credRow.waitFor();
+  assert(!(await page.content()).includes("SECRET-0123456789"), "the secret is never shown");
+  const hint = await credRow.locator("code").innerText();
+  assert(hint.length > 0 && !hint.includes("SECRET"), `the credential shows a hint: ${hint}`);
+  await credRow.getByText("Schedules").click();
+  await credRow.locator("table").waitFor();
+  await shot("providers-credential");
+
+  step("reconciliation shows the hand-entered groq day with nothing tracked against it");
+  await go("Reconciliation");
+  const recon = page.getByTestId("reconciliation-table").locator("tr", { hasText: "groq" });
+  await recon.waitFor();
+  const reconText = await recon.innerText();
+  assert(reconText.includes("2026-12-09") && reconText.includes("missing tracked"), `the groq row: ${reconText}`);
+
+  step("a user price added through the form is found and listed as a change");
+  await go("Prices");
+  const priceForm = page.getByRole("form", { name: "Add a user price" });
+  await priceForm.getByLabel("Provider").fill("acme-e2e");
+  await priceForm.getByLabel("Model").fill("acme-e2e-model");
+  await priceForm.getByLabel("Input per 1M tokens (USD)").fill("1.5");
+  await priceForm.getByLabel("Output per 1M tokens (USD)").fill("2.5");
+  await priceForm.getByRole("button", { name: "Save price" }).click();
+  await priceForm.getByText("Saved.").waitFor();
+  const search = page.getByRole("search", { name: "Search prices" });
+  await search.getByLabel("Provider").fill("acme-e2e");
+  await search.getByRole("button", { name: "Search" }).click();
+  const priceRow = page.getByTestId("prices-table").locator("tbody tr", { hasText: "acme-e2e-model" });
+  await priceRow.waitFor();
+  const priceText = await priceRow.innerText();
+  assert(priceText.includes("$1.5") && priceText.includes("$2.5") && priceText.includes("user"), `the price row: ${priceText}`);
+  await page.getByTestId("price-changes-table").locator("tr", { hasText: "acme-e2e-model" }).waitFor();
+
+  step("a token created in the form is shown once, works, and is revoked");
+  await go("Projects & tokens");
+  const tokenForm = page.getByRole("form", { name: "New token" });
+  await tokenForm.getByLabel("Token name").fill("browser-made");
+  await tokenForm.getByLabel("Project").selectOption(PROJECT_B);
+  await tokenForm.getByRole("button", { name: "Create token" }).click();
+  const made = (await page.getByTestId("new-token").innerText()).trim();
+  const viewer = await gql("{ viewer { kind projectId scopes } }", {}, made);
+  assert(viewer.viewer.kind === "TOKEN" && viewer.viewer.projectId === PROJECT_B && viewer.viewer.scopes.join() === "READ", `the new token: ${JSON.stringify(viewer)}`);
+  await shot("projects-new-token");
+  await go("Overview");
+  await go("Projects & tokens");
+  await page.getByTestId("tokens-table").waitFor();
+  assert(!(await page.content()).includes(made), "the token is shown only once");
+  page.once("dialog", (d) => d.accept());
+  await page.getByTestId("tokens-table").locator("tr", { hasText: "browser-made" }).getByRole("button", { name: "Revoke" }).click();
+  await page.getByTestId("tokens-table").locator("tr", { hasText: "browser-made" }).getByText("revoked").waitFor();
+  const revoked = await gql("{ viewer { kind } }", {}, made).then((r) => r.viewer.kind, (e) => String(e));
+  assert(revoked !== "TOKEN", `the revoked token no longer works: ${revoked}`);
+
   for (const [title, name] of [["Explore", "explore"], ["Reconciliation", "reconciliation"], ["Recommendations & anomalies", "insights"], ["Prices", "prices"], ["Projects & tokens", "projects"]]) {
     step(`the ${title} page loads`);
     await go(title);

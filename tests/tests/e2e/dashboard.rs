@@ -2,9 +2,12 @@
 //! (`web/e2e/dashboard.mjs`), against the real server on a fresh database that this
 //! test seeds over GraphQL. The script signs in, checks the overview's exact month
 //! total, changes range and time zone, watches an event arrive live, adds a manual
-//! entry and a budget through their forms, and signs in again with a project-bound
-//! READ token that must see nothing of the other project. Screenshots of every page
-//! land in `target/dashboard-screenshots/<backend>/` (not committed).
+//! entry (then seen in the REPORTED view and in reconciliation), a budget (whose alerts
+//! fire; edited; acknowledged), a credential (shown masked), a user price and a token
+//! (shown once, working, revoked) through their forms, checks the phone width, and
+//! signs in again with a project-bound READ token that must see nothing of the other
+//! project — on any page or in its live feed — and no admin controls. Screenshots of
+//! every page land in `target/dashboard-screenshots/<backend>/` (not committed).
 //!
 //! Without a chromium the test says so loudly and passes: `.ci/run` installs it.
 

@@ -39,6 +39,47 @@ const Plan = graphql(`
   mutation CreatePlan($input: SubscriptionCostInput!) { createSubscriptionCost(input: $input) { id } }
 `);
 
+const Schedules = graphql(`
+  query Schedules($id: ID!) { syncSchedules(credentialId: $id) { credentialId kind enabled everySeconds lookbackSeconds isDefault } }
+`);
+const UpdateSchedule = graphql(`
+  mutation UpdateSchedule($input: UpdateSyncScheduleInput!) { updateSyncSchedule(input: $input) { kind enabled everySeconds } }
+`);
+
+function every(seconds: number): string {
+  if (seconds % 86400 === 0) return `${seconds / 86400} d`;
+  if (seconds % 3600 === 0) return `${seconds / 3600} h`;
+  return `${Math.round(seconds / 60)} min`;
+}
+
+/** A credential's schedules, each switchable and with its interval editable. */
+function schedules(credentialId: string): HTMLElement {
+  const box = h("div");
+  const load = () =>
+    fill(box, async () => {
+      const r = await request(Schedules, { id: credentialId });
+      return table(r.syncSchedules, [
+        { label: "Kind", cell: (x) => x.kind.toLowerCase() },
+        { label: "Every", cell: (x) => every(x.everySeconds) + (x.isDefault ? " (default)" : "") },
+        { label: "Looks back", cell: (x) => every(x.lookbackSeconds) },
+        {
+          label: "Enabled",
+          cell: (x) => {
+            const c = h("input", { type: "checkbox", checked: x.enabled, "aria-label": `${x.kind.toLowerCase()} sync enabled` });
+            c.addEventListener("change", async () => {
+              await request(UpdateSchedule, { input: { credentialId, kind: x.kind, enabled: c.checked } }).catch(alertError);
+              void load();
+            });
+            return c;
+          },
+        },
+      ], undefined, "This plugin fetches nothing on a schedule.");
+    });
+  const d = h("details", {}, h("summary", {}, "Schedules"), box);
+  d.addEventListener("toggle", () => d.open && void load(), { once: true });
+  return d;
+}
+
 const HAND = () => h("span", { class: "tag hand" }, "entered by hand");
 
 export function render(root: HTMLElement, s: Session): void {
@@ -83,6 +124,7 @@ export function render(root: HTMLElement, s: Session): void {
                   h("button", { type: "button", onclick: async () => { await request(Validate, { id: c.id }).catch(alertError); void load(); } }, "Validate"),
                   " ",
                   h("button", { type: "button", onclick: async () => { await request(SyncNow, { id: c.id }).catch(alertError); void load(); } }, "Sync now"),
+                  schedules(c.id),
                 ],
               },
             ], "credentials-table", "No credentials yet."),
