@@ -59,9 +59,16 @@ try {
   const exact = (testid) => page.getByTestId(testid).getAttribute("data-exact");
   const noBusy = () => page.waitForFunction(() => !document.querySelector("[aria-busy]") && !document.querySelector(".state[role=status]"));
 
-  step("sign in with the operator token");
+  step("a wrong token is refused with a message");
   await page.goto(`${BASE}/`);
   await shot("sign-in");
+  await page.getByLabel("API token").fill("asp_not_a_real_token");
+  await page.getByRole("button", { name: "Sign in" }).click();
+  const refused = await page.getByRole("alert").innerText();
+  assert(refused.startsWith("Error:"), `the sign-in form says why: ${refused}`);
+  assert((await page.evaluate(() => sessionStorage.length)) === 0, "a refused token is not kept");
+
+  step("sign in with the operator token");
   await page.getByLabel("API token").fill(ADMIN);
   await page.getByRole("button", { name: "Sign in" }).click();
   const who = page.getByTestId("who");
@@ -180,6 +187,23 @@ try {
   await noBusy();
   await shot("budgets");
 
+  step("a fixed subscription added through the form is listed, labelled");
+  await go("Providers");
+  await page.getByText("Add a fixed subscription").click();
+  const plan = page.getByRole("form", { name: "Add a fixed subscription" });
+  await plan.getByLabel("Provider").selectOption("github-copilot");
+  await plan.getByLabel("Plan").fill("e2e-business-plan");
+  await plan.getByLabel("Price per seat (USD)").fill("19");
+  await plan.getByLabel("Seats").fill("3");
+  await plan.getByLabel("Starts on").fill("2026-12-01");
+  await plan.getByLabel("Project").selectOption(PROJECT_A);
+  await plan.getByRole("button", { name: "Add subscription" }).click();
+  const planRow = page.getByTestId("plans-table").locator("tr", { hasText: "e2e-business-plan" });
+  await planRow.waitFor();
+  assert((await planRow.innerText()).includes("acme-alpha-proj"), "the plan row names its project");
+  const planHeading = await page.getByRole("heading", { name: /^Fixed subscriptions/ }).innerText();
+  assert(planHeading.includes("entered by hand"), `the plans are labelled: ${planHeading}`);
+
   step("a credential added through the form is shown masked");
   await go("Providers");
   await page.getByText("Add a credential").click();
@@ -275,7 +299,7 @@ try {
   await page.getByTestId("month-total").waitFor();
   const monthB = await exact("month-total");
   assert(monthB === MONTH_TOTAL_B, `B's month total ${monthB} is ${MONTH_TOTAL_B}`);
-  const markers = ["acme-alpha-proj", PROJECT_A, "alpha-endpoint", "live-model", "typed-in-by-hand", "ui-budget"];
+  const markers = ["acme-alpha-proj", PROJECT_A, "alpha-endpoint", "live-model", "typed-in-by-hand", "ui-budget", "e2e-business-plan", "e2e-key"];
   const pages = ["Overview", "Explore", "Budgets & alerts", "Providers", "Reconciliation", "Recommendations & anomalies", "Prices", "Projects & tokens"];
   for (const title of pages) {
     await go(title);
