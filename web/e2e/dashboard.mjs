@@ -267,6 +267,27 @@ try {
   const revoked = await gql("{ viewer { kind } }", {}, made).then((r) => r.viewer.kind, (e) => String(e));
   assert(revoked !== "TOKEN", `the revoked token no longer works: ${revoked}`);
 
+  step("explore sorts its breakdown and exports the same filter as CSV");
+  await go("Explore");
+  const breakdown = page.getByTestId("breakdown-table");
+  await breakdown.waitFor();
+  const costs = () => breakdown.locator("tbody tr").evaluateAll((rows) => rows.map((r) => Number(r.children[1].querySelector("[data-exact]").getAttribute("data-exact"))));
+  await breakdown.getByRole("button", { name: "Cost" }).click();
+  const down = await costs();
+  assert(down.every((c, i) => i === 0 || down[i - 1] >= c) && down.length > 2, `sorted by cost, dearest first: ${down}`);
+  await breakdown.getByRole("button", { name: "Cost" }).click();
+  const up = await costs();
+  assert(JSON.stringify(up) === JSON.stringify([...down].reverse()), `sorted by cost, cheapest first: ${up}`);
+  await page.getByTestId("events-table").waitFor();
+  const heading = await page.getByRole("heading", { name: /^Events \(\d+\)$/ }).innerText();
+  const count = Number(heading.match(/\d+/)[0]);
+  const [download] = await Promise.all([page.waitForEvent("download"), page.getByTestId("export-csv").click()]);
+  const { readFileSync } = await import("node:fs");
+  const csv = readFileSync(await download.path(), "utf8").trim().split("\n");
+  assert(csv[0].startsWith("id,occurred_at,project_id"), `a CSV header: ${csv[0]}`);
+  assert(csv.length - 1 === count, `the export holds the ${count} events of the filter, got ${csv.length - 1}`);
+  await shot("explore");
+
   for (const [title, name] of [["Explore", "explore"], ["Reconciliation", "reconciliation"], ["Recommendations & anomalies", "insights"], ["Prices", "prices"], ["Projects & tokens", "projects"]]) {
     step(`the ${title} page loads`);
     await go(title);
