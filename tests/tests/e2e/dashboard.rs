@@ -83,6 +83,23 @@ async fn the_dashboard_works_in_a_browser(app: TestApp) {
         }))
         .await;
     }
+    // Enough November events for the event log to need a second page.
+    let november: Vec<_> = (0..30)
+        .map(|i| {
+            json!({
+                "projectId": a, "provider": "openai", "model": "gpt-4o-mini",
+                "endpoint": "alpha-endpoint", "inputTokens": 10, "reportedCostUsd": "0.01",
+                "occurredAt": format!("2026-11-{:02}T08:00:00Z", i + 1),
+            })
+        })
+        .collect();
+    let r = app
+        .admin(
+            "mutation($i: [UsageInput!]!) { recordUsageBatch(inputs: $i) { accepted } }",
+            json!({"i": november}),
+        )
+        .await;
+    assert_eq!(r.data()["recordUsageBatch"]["accepted"], 30, "{r:?}");
     let month = json!({"from": "2026-12-01T00:00:00Z", "to": "2027-01-01T00:00:00Z"});
     let r = app
         .admin(
