@@ -159,6 +159,9 @@ try {
   const reportedBuckets = await buckets();
   const dec9 = reportedBuckets.find((b) => b[1] === "2026-12-09T00:00:00Z");
   assert(dec9 && near(dec9[3], "3.21") && dec9[2] === "REPORTED", `the 9 December bucket is the reported 3.21: ${dec9}`);
+  await noBusy();
+  const overviewErrors = await page.locator(".state.error").allInnerTexts();
+  assert(overviewErrors.length === 0, `the REPORTED overview shows no error: ${overviewErrors}`);
   await shot("overview-reported");
 
   step("a budget created in the form fires its alert");
@@ -319,6 +322,11 @@ try {
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   assert(overflow <= 0, `nothing wider than the phone (${overflow}px too wide)`);
   await shot("overview-phone");
+  await page.emulateMedia({ colorScheme: "dark" });
+  const dark = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+  assert(dark === "rgb(18, 21, 27)", `the dark theme follows prefers-color-scheme: ${dark}`);
+  await shot("overview-phone-dark");
+  await page.emulateMedia({ colorScheme: "light" });
   await page.setViewportSize({ width: 1280, height: 900 });
 
   step("a READ token bound to project B sees only B, and no admin controls");

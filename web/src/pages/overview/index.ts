@@ -90,6 +90,7 @@ export function render(root: HTMLElement, s: Session): () => void {
   const granSel = select("granularity", [["HOUR", "Hour"], ["DAY", "Day"], ["WEEK", "Week"], ["MONTH", "Month"]], "DAY");
   const viewSel = select("view", [["TRACKED", "Tracked"], ["REPORTED", "Reported"], ["BEST", "Best"]], "TRACKED");
   const dimSel = select("stack", [["PROVIDER", "Provider"], ["MODEL", "Model"], ["ENDPOINT", "Endpoint"], ["PROJECT", "Project"]], "PROVIDER");
+  const endpointOption = dimSel.querySelector<HTMLOptionElement>("option[value=ENDPOINT]")!;
 
   const today = h("div", { class: "kpi-value", "data-testid": "kpi-today" });
   const month = h("div", { class: "kpi-value", "data-testid": "kpi-month" });
@@ -167,6 +168,12 @@ export function render(root: HTMLElement, s: Session): () => void {
     const view = viewSel.value as View;
     const dim = dimSel.value as Dim;
     const granularity = (rangeSel.value === "today" && granSel.value === "DAY" ? "HOUR" : granSel.value) as Gran;
+    // Provider reports have no endpoint: the server refuses that grouping outside TRACKED.
+    endpointOption.disabled = view !== "TRACKED";
+    if (dim === "ENDPOINT" && view !== "TRACKED") {
+      dimSel.value = "PROVIDER";
+      return loadChart();
+    }
     chartState.replaceChildren(h("p", { class: "state", role: "status" }, "Loading…"));
     try {
       const [total, groups] = await Promise.all([
@@ -254,6 +261,10 @@ export function render(root: HTMLElement, s: Session): () => void {
     tops.replaceChildren(
       ...dims.map(([dim, title]) => {
         const box = h("div");
+        if (dim === "ENDPOINT" && view !== "TRACKED") {
+          box.append(h("p", { class: "state empty" }, "Provider reports carry no endpoint: endpoints are in the Tracked view."));
+          return h("section", { class: "card" }, h("h2", {}, title), box);
+        }
         void fill(box, async () => {
           const r = await request(Breakdown, { filter, groupBy: [dim], view });
           return table(
