@@ -6,6 +6,12 @@
 //! bundled plugins' `.wasm` files are copied to `OUT_DIR` and listed in a generated
 //! `include_bytes!` table; the fixtures are never embedded, tests load them from the
 //! directory exported as `AISPEND_PLUGIN_BUILD_DIR`.
+//!
+//! It also builds the web dashboard (`web/`, a Vite + TypeScript project): `npm ci`
+//! when `web/node_modules` is missing or older than the lockfile, then `npm run build`
+//! (which checks every GraphQL document against `schema.graphql` and bundles) into
+//! `OUT_DIR/web`; the files are listed in a generated `include_bytes!` table that
+//! `http/web.rs` serves at `/`.
 
 use std::env;
 use std::fs;
@@ -39,10 +45,118 @@ const WATCHED: &[&str] = &[
 
 const TARGET: &str = "wasm32-wasip2";
 
+/// Web project files whose changes require a rebuild of the dashboard (never
+/// `web/node_modules`, nor `web/generated`, which the build itself writes).
+const WEB_WATCHED: &[&str] = &[
+    "web/src",
+    "web/index.html",
+    "web/package.json",
+    "web/package-lock.json",
+    "web/tsconfig.json",
+    "web/vite.config.ts",
+    "schema.graphql",
+];
+
 fn main() {
     if let Err(e) = run() {
         panic!("building the bundled plugins failed: {e}");
     }
+    if let Err(e) = build_web() {
+        panic!("building the web dashboard (web/) failed: {e}");
+    }
+}
+
+/// `npm ci` when needed, `npm run build` into `OUT_DIR/web`, and the embedded table.
+fn build_web() -> Result<(), String> {
+    let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").map_err(|e| e.to_string())?);
+    let root = manifest_dir
+        .parent()
+        .ok_or("the server crate has no parent folder")?
+        .to_path_buf();
+    let out_dir = PathBuf::from(env::var("OUT_DIR").map_err(|e| e.to_string())?);
+    for path in WEB_WATCHED {
+        println!("cargo:rerun-if-changed={}", root.join(path).display());
+    }
+    println!("cargo:rerun-if-env-changed=NPM");
+    let web = root.join("web");
+    let npm = env::var("NPM").unwrap_or_else(|_| "npm".into());
+    let version = Command::new(&npm).arg("--version").output();
+    if !matches!(&version, Ok(o) if o.status.success()) {
+        return Err(format!(
+            "`{npm}` was not found: the dashboard is built with Node.js 20 or later and npm \
+             (install them, e.g. `apt-get install nodejs npm`, or set NPM to the npm binary)"
+        ));
+    }
+    let installed = web.join("node_modules/.package-lock.json");
+    let stale = match (
+        fs::metadata(&installed).and_then(|m| m.modified()),
+        fs::metadata(web.join("package-lock.json")).and_then(|m| m.modified()),
+    ) {
+        (Ok(installed), Ok(lock)) => installed < lock,
+        _ => true,
+    };
+    if stale {
+        npm_run(&npm, &web, &["ci", "--no-audit", "--no-fund"])?;
+    }
+    let dist = out_dir.join("web");
+    let dist_arg = dist.to_string_lossy().into_owned();
+    npm_run(
+        &npm,
+        &web,
+        &["run", "build", "--", "--outDir", &dist_arg, "--emptyOutDir"],
+    )?;
+
+    let mut files = vec![];
+    collect_files(&dist, &mut files)?;
+    files.sort();
+    let mut table = String::from(
+        "/// The dashboard's built files: URL path and bytes, built from `web/`.\n\
+         pub static WEB_ASSETS: &[(&str, &[u8])] = &[\n",
+    );
+    for file in files {
+        let relative = file
+            .strip_prefix(&dist)
+            .map_err(|e| e.to_string())?
+            .to_string_lossy()
+            .replace('\\', "/");
+        table.push_str(&format!(
+            "    (\"/{relative}\", include_bytes!({:?})),\n",
+            file.display().to_string()
+        ));
+    }
+    table.push_str("];\n");
+    fs::write(out_dir.join("web_assets.rs"), table).map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+fn npm_run(npm: &str, web: &Path, args: &[&str]) -> Result<(), String> {
+    let output = Command::new(npm)
+        .args(args)
+        .current_dir(web)
+        .output()
+        .map_err(|e| format!("running {npm}: {e}"))?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "`npm {}` in web/ failed:\n{}\n{}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ))
+    }
+}
+
+fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), String> {
+    for entry in fs::read_dir(dir).map_err(|e| format!("reading {}: {e}", dir.display()))? {
+        let path = entry.map_err(|e| e.to_string())?.path();
+        if path.is_dir() {
+            collect_files(&path, out)?;
+        } else {
+            out.push(path);
+        }
+    }
+    Ok(())
 }
 
 fn run() -> Result<(), String> {

@@ -76,6 +76,12 @@ impl MetaQuery {
     async fn version(&self) -> &'static str {
         env!("CARGO_PKG_VERSION")
     }
+
+    /// The server's clock: what "today" and "this month" are computed from (a client
+    /// whose own clock differs asks here before it picks a range).
+    async fn server_time(&self) -> scalars::Timestamp {
+        scalars::Timestamp(crate::domain::time::now())
+    }
 }
 
 /// The query root.

@@ -1,4 +1,5 @@
-//! The HTTP surface (axum): `/` (a landing page) and `/README.md`, `/graphql` (POST queries, GET GraphiQL), `/graphql/ws`
+//! The HTTP surface (axum): `/` (the web dashboard, `web.rs`, with its page routes and
+//! assets) and `/README.md`, `/graphql` (POST queries, GET GraphiQL), `/graphql/ws`
 //! (subscriptions), `/healthz`, the REST shapes existing clients speak (`/api/…`,
 //! `rest.rs`), the streamed exports (`/export/…`, `export.rs`), OTLP/HTTP trace ingest
 //! (`/v1/traces`, `otlp.rs`) and Prometheus metrics (`/metrics`, `metrics.rs`). Thin:
@@ -12,6 +13,7 @@ pub mod metrics;
 pub mod otlp;
 pub mod rate_limit;
 pub mod rest;
+pub mod web;
 pub mod ws;
 
 use crate::config::{IntegrationSettings, LimitSettings};
@@ -58,7 +60,7 @@ pub fn router(app: AppState, limits: &LimitSettings, integrations: &IntegrationS
         integrations: std::sync::Arc::new(integrations.clone()),
     };
     Router::new()
-        .route("/", get(home::index))
+        .route("/", get(web::index))
         .route("/README.md", get(home::readme))
         .route("/graphql", get(graphql::graphiql).post(graphql::execute))
         .route("/graphql/ws", get(ws::graphql_ws))
@@ -76,6 +78,7 @@ pub fn router(app: AppState, limits: &LimitSettings, integrations: &IntegrationS
         .route("/export/usage.jsonl", get(export::jsonl))
         .route("/v1/traces", axum::routing::post(otlp::traces))
         .route("/metrics", get(metrics::metrics))
+        .fallback(web::fallback)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             rate_limit::limit,

@@ -112,6 +112,7 @@ const OPS: &[Op] = &[
         Class::Public,
     ),
     op("version", "{ version }", Class::Public),
+    op("serverTime", "{ serverTime }", Class::Public),
     op("projects", "{ projects { id name } }", HIDDEN),
     op("project", "{ project(id: \"{P}\") { id name } }", FORBIDDEN),
     op(

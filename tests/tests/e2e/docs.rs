@@ -204,8 +204,9 @@ fn the_checker_rejects_what_differs_and_accepts_wildcards() {
     );
 }
 
-/// A person who opens the server in a browser gets a page that leads to GraphiQL
-/// and the README, not a 404; both links answer.
+/// A person who opens the server in a browser gets the dashboard, whose page links
+/// GraphiQL and the README even without JavaScript (the dashboard itself links them in
+/// its sign-in form and footer: tests/tests/e2e/dashboard.rs); both links answer.
 async fn the_root_page_links_to_graphiql_and_the_readme(app: TestApp) {
     let page = app.client.get(&app.base_url).send().await.expect("GET /");
     assert_eq!(page.status(), 200);
@@ -216,6 +217,7 @@ async fn the_root_page_links_to_graphiql_and_the_readme(app: TestApp) {
             .starts_with("text/html")
     );
     let html = page.text().await.expect("body");
+    assert!(html.contains("<div id=\"app\">"), "the dashboard: {html}");
     for link in ["href=\"/graphql\"", "href=\"/README.md\""] {
         assert!(html.contains(link), "{link} missing from {html}");
     }

@@ -10,6 +10,7 @@ mod cli_tools;
 mod clock;
 mod credentials;
 mod cross_process;
+mod dashboard;
 mod docs;
 mod examples;
 mod health;
