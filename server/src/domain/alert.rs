@@ -9,10 +9,11 @@
 //!
 //! **Delivery goes through an outbox.** The row is born undispatched
 //! (`dispatched_at` null) with `delivery_status` `PENDING` when its budget has a
-//! webhook. After commit, the dispatcher (`jobs::alerts`) pushes an apalis job keyed
-//! by the alert id (so pushing twice queues once), then claims the row; the claimer
-//! also announces the alert to live subscribers. The job records every attempt in
-//! `alert_deliveries`.
+//! webhook or notification channels, and one `alert_targets` row per destination.
+//! After commit, the dispatcher (`jobs::alerts`) pushes one apalis job per pending
+//! destination, keyed by the alert id and target (so pushing twice queues once), then
+//! claims the row; the claimer also announces the alert to live subscribers. Each job
+//! records every attempt in `alert_deliveries`.
 
 use crate::domain::auth::{Principal, Scope};
 use crate::domain::budget::{Budget, PeriodBounds, TOTAL_PERIOD_KEY, percent};
