@@ -426,7 +426,61 @@ async fn channels_are_validated_by_field_masked_and_testable(backend: Backend) {
     );
 }
 
+async fn an_smtp_server_on_a_private_address_needs_the_operators_permission(backend: Backend) {
+    let smtp = SmtpServer::start(0).await;
+    let smtp_url = format!("smtp://{}", smtp.addr);
+    // The SMTP server is configured but its host:port is not in AISPEND_PLUGIN_ALLOW_HOSTS.
+    let app = spawn_app_with(backend, move |s| {
+        s.channels.smtp_url = Some(smtp_url);
+        s.channels.smtp_from = Some("alerts@aispend.example.com".into());
+    })
+    .await;
+    let project = app.create_project("egress").await;
+    let e = create_channel(
+        &app,
+        json!({"name": "mail", "kind": "EMAIL", "emails": ["ops@example.com"]}),
+    )
+    .await;
+    let r = app
+        .admin(
+            "mutation($id: ID!) { testNotificationChannel(id: $id) { delivered error } }",
+            json!({"id": e["id"]}),
+        )
+        .await;
+    let result = &r.data()["testNotificationChannel"];
+    assert_eq!(result["delivered"], false, "{result:#}");
+    let error = result["error"].as_str().unwrap();
+    assert!(
+        error.contains("non-public address") && error.contains("AISPEND_PLUGIN_ALLOW_HOSTS"),
+        "{error}"
+    );
+    // An alert to it fails at once (refused: retrying cannot help), recorded once.
+    let budget = create_budget(
+        &app,
+        json!({"name": "b", "amountUsd": "10", "period": "MONTHLY", "thresholds": [50],
+               "channelIds": [e["id"]], "scope": {"projects": [project]}}),
+    )
+    .await;
+    spend(&app, &project, "6", None).await;
+    wait_until("the alert to fail", Duration::from_secs(30), || async {
+        let a = alerts(&app, &budget).await;
+        a.len() == 1 && a[0]["deliveryStatus"] == "FAILED"
+    })
+    .await;
+    let a = alerts(&app, &budget).await;
+    let deliveries = a[0]["deliveries"].as_array().unwrap();
+    assert_eq!(deliveries.len(), 1, "{a:#?}");
+    assert!(
+        deliveries[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("non-public address")
+    );
+    assert!(smtp.mails().is_empty(), "nothing reached the server");
+}
+
 backend_tests!(
     slack_and_email_channels_deliver_each_crossing_once_with_retries_recorded,
     channels_are_validated_by_field_masked_and_testable,
+    an_smtp_server_on_a_private_address_needs_the_operators_permission,
 );
