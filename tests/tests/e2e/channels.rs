@@ -479,7 +479,73 @@ async fn an_smtp_server_on_a_private_address_needs_the_operators_permission(back
     assert!(smtp.mails().is_empty(), "nothing reached the server");
 }
 
+async fn two_servers_deliver_each_alert_once_per_channel(backend: Backend) {
+    let slack = Slack::start(0).await;
+    let smtp = SmtpServer::start(0).await;
+    let hosts = vec![slack.addr.to_string(), smtp.addr.to_string()];
+    let smtp_url = format!("smtp://{}", smtp.addr);
+    let app = spawn_app_with(backend, move |s| {
+        s.plugin_allow_hosts = hosts;
+        s.channels.smtp_url = Some(smtp_url);
+        s.channels.smtp_from = Some("alerts@aispend.example.com".into());
+        // One master key for both processes: either may open the channel secrets.
+        s.master_key = Some("Y2hhbm5lbHMtdHdvLXNlcnZlcnMtc2hhcmVkLWtleSE=".into());
+    })
+    .await;
+    let peer = app.spawn_peer().await;
+    let project = app.create_project("replicas").await;
+    let s = create_channel(
+        &app,
+        json!({"name": "slack", "kind": "SLACK", "url": slack.url()}),
+    )
+    .await;
+    let e = create_channel(
+        &app,
+        json!({"name": "mail", "kind": "EMAIL", "emails": ["ops@example.com"]}),
+    )
+    .await;
+    let budget = create_budget(
+        &app,
+        json!({"name": "shared", "amountUsd": "10", "period": "MONTHLY",
+               "thresholds": [10, 20, 30, 40, 50, 60, 70, 80, 90, 100],
+               "channelIds": [s["id"], e["id"]], "scope": {"projects": [project]}}),
+    )
+    .await;
+    // Twenty events of $0.50 through both servers at once: ten thresholds crossed,
+    // with both dispatchers and both delivery workers running.
+    let mut calls = vec![];
+    for i in 0..20 {
+        let server = if i % 2 == 0 { &app } else { &peer };
+        calls.push(spend(server, &project, "0.5", None));
+    }
+    futures::future::join_all(calls).await;
+    let fired = wait_delivered(&app, &budget, 10).await;
+    for a in &fired {
+        assert_eq!(
+            a["deliveries"].as_array().unwrap().len(),
+            2,
+            "one attempt per channel: {a:#}"
+        );
+    }
+    let posts = slack.posts();
+    assert_eq!(posts.len(), 10, "{posts:#?}");
+    let mut thresholds: Vec<String> = posts
+        .iter()
+        .map(|p| {
+            p["blocks"][1]["fields"][1]["text"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    thresholds.sort();
+    thresholds.dedup();
+    assert_eq!(thresholds.len(), 10, "each threshold once: {thresholds:?}");
+    assert_eq!(smtp.accepted().len(), 10);
+}
+
 backend_tests!(
+    two_servers_deliver_each_alert_once_per_channel,
     slack_and_email_channels_deliver_each_crossing_once_with_retries_recorded,
     channels_are_validated_by_field_masked_and_testable,
     an_smtp_server_on_a_private_address_needs_the_operators_permission,
