@@ -352,6 +352,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             for (what, counts) in [
                 ("credentials", &usage.credentials),
                 ("webhook secrets", &usage.webhook_secrets),
+                ("channel secrets", &usage.channel_secrets),
             ] {
                 for (id, n) in counts {
                     println!("{what} under {id}: {n}");
@@ -386,17 +387,18 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let pause = std::time::Duration::from_millis(pause_ms);
             let done = key_rotation::rotate(&db, &keyring, batch, pause, |p| {
                 eprintln!(
-                    "re-encrypted {} of {before} (credentials {}, webhook secrets {})",
-                    p.credentials + p.webhook_secrets,
+                    "re-encrypted {} of {before} (credentials {}, webhook secrets {}, channel secrets {})",
+                    p.credentials + p.webhook_secrets + p.channel_secrets,
                     p.credentials,
-                    p.webhook_secrets
+                    p.webhook_secrets,
+                    p.channel_secrets
                 );
             })
             .await?;
             let left = key_rotation::usage(&db).await?.outside(&current);
             println!(
-                "re-encrypted {} credentials and {} webhook secrets; {left} secrets left under another key",
-                done.credentials, done.webhook_secrets
+                "re-encrypted {} credentials, {} webhook secrets and {} channel secrets; {left} secrets left under another key",
+                done.credentials, done.webhook_secrets, done.channel_secrets
             );
             if left > 0 {
                 eprintln!("some secrets changed while rotating: run `aispend keys rotate` again");

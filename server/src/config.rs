@@ -73,6 +73,10 @@ pub struct Settings {
     #[command(flatten)]
     pub alerts: AlertSettings,
 
+    /// Notification channels: SMTP, links.
+    #[command(flatten)]
+    pub channels: ChannelSettings,
+
     /// Provider sync tuning.
     #[command(flatten)]
     pub sync: SyncConfig,
@@ -201,6 +205,70 @@ impl std::fmt::Debug for IntegrationSettings {
     }
 }
 
+/// Alert channels: the SMTP server EMAIL channels send through, and the dashboard's
+/// public address used in links.
+#[derive(Args, Clone, PartialEq, Default)]
+pub struct ChannelSettings {
+    /// The SMTP server for EMAIL channels, in lettre's URL forms:
+    /// `smtp://[user:password@]host[:port]` (plain), `…?tls=required` (STARTTLS or
+    /// nothing), `…?tls=opportunistic`, or `smtps://…` (TLS from the start). Unset:
+    /// EMAIL deliveries fail with a clear error.
+    #[arg(long, env = "AISPEND_SMTP_URL", global = true, hide_env_values = true)]
+    pub smtp_url: Option<String>,
+
+    /// The sender of alert e-mail (`aispend <alerts@example.com>`); required with
+    /// `AISPEND_SMTP_URL`.
+    #[arg(long, env = "AISPEND_SMTP_FROM", global = true)]
+    pub smtp_from: Option<String>,
+
+    /// The address people open aispend at (`https://aispend.example.com`): alert
+    /// messages link to the dashboard there. Unset: no link.
+    #[arg(long, env = "AISPEND_PUBLIC_URL", global = true)]
+    pub public_url: Option<String>,
+}
+
+impl std::fmt::Debug for ChannelSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChannelSettings")
+            .field("smtp_url", &redacted(&self.smtp_url))
+            .field("smtp_from", &self.smtp_from)
+            .field("public_url", &self.public_url)
+            .finish()
+    }
+}
+
+impl ChannelSettings {
+    /// The SMTP server, checked; `None` when unset.
+    pub fn smtp(&self) -> anyhow::Result<Option<crate::jobs::notify::SmtpConfig>> {
+        match (&self.smtp_url, &self.smtp_from) {
+            (None, _) => Ok(None),
+            (Some(_), None) => anyhow::bail!("AISPEND_SMTP_FROM is required with AISPEND_SMTP_URL"),
+            (Some(url), Some(from)) => crate::jobs::notify::SmtpConfig::parse(url, from)
+                .map(Some)
+                .map_err(anyhow::Error::msg),
+        }
+    }
+
+    /// The public URL, checked (http or https, no query or fragment).
+    pub fn public_url(&self) -> anyhow::Result<Option<String>> {
+        let Some(raw) = self.public_url.as_deref() else {
+            return Ok(None);
+        };
+        let url = url::Url::parse(raw.trim())
+            .map_err(|e| anyhow::anyhow!("AISPEND_PUBLIC_URL is not a URL: {e}"))?;
+        if !matches!(url.scheme(), "http" | "https")
+            || url.query().is_some()
+            || url.fragment().is_some()
+            || url.host_str().is_none()
+        {
+            anyhow::bail!(
+                "AISPEND_PUBLIC_URL must be an http(s) address without a query, e.g. https://aispend.example.com"
+            );
+        }
+        Ok(Some(url.as_str().trim_end_matches('/').to_owned()))
+    }
+}
+
 /// A rate with a burst: `RATE` or `RATE/BURST` requests per second (`20`, `0.5/10`);
 /// the burst defaults to twice the rate (at least 1).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -273,6 +341,7 @@ impl std::fmt::Debug for Settings {
             .field("plugin_dir", &self.plugin_dir)
             .field("plugin_allow_hosts", &self.plugin_allow_hosts)
             .field("alerts", &self.alerts)
+            .field("channels", &self.channels)
             .field("sync", &self.sync)
             .field("limits", &self.limits)
             .field("test_clock", &self.test_clock)
@@ -560,6 +629,11 @@ mod tests {
             plugin_dir: None,
             plugin_allow_hosts: vec![],
             alerts: AlertSettings::default(),
+            channels: ChannelSettings {
+                smtp_url: Some("smtp://mailer:smtp-password-1@mail.example.com".into()),
+                smtp_from: Some("aispend@example.com".into()),
+                public_url: None,
+            },
             sync: SyncConfig::default(),
             limits: LimitSettings::default(),
             test_clock: None,
@@ -584,6 +658,7 @@ mod tests {
             "metrics-token-secret",
             "source-password",
             "source-key",
+            "smtp-password-1",
         ] {
             assert!(!shown.contains(secret), "{shown}");
         }

@@ -146,14 +146,19 @@ impl Application {
             .poll
             .saturating_mul(10)
             .max(Duration::from_secs(10));
+        let notifier = Arc::new(crate::jobs::notify::Notifier {
+            allow: allow.clone(),
+            timeout: Duration::from_millis(a.webhook_timeout_ms.max(1)),
+            smtp: settings.channels.smtp()?,
+            public_url: settings.channels.public_url()?,
+        });
         let mut jobs = Jobs::new(db.clone(), job_settings);
         let alert_queue = jobs::alerts::register(
             &mut jobs,
             Arc::new(DeliveryContext {
                 db: db.clone(),
                 keyring: keyring.clone(),
-                allow,
-                timeout: Duration::from_millis(a.webhook_timeout_ms.max(1)),
+                notifier: notifier.clone(),
                 attempts,
                 metrics: metrics.clone(),
             }),
@@ -201,6 +206,8 @@ impl Application {
             budgets,
             live,
             metrics,
+            notifier,
+            allow,
         };
         tokio::spawn(refresh_prices(db, prices));
         let listener = TcpListener::bind(settings.listen)

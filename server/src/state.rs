@@ -40,4 +40,8 @@ pub struct AppState {
     pub scheduler_passes: Arc<std::sync::atomic::AtomicU64>,
     /// This server's Prometheus metrics.
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Sends to alert destinations (`testNotificationChannel`).
+    pub notifier: Arc<crate::jobs::notify::Notifier>,
+    /// The operator's allowlist (`AISPEND_PLUGIN_ALLOW_HOSTS`), for checking URLs.
+    pub allow: crate::domain::egress::OperatorAllowList,
 }

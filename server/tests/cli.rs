@@ -536,12 +536,14 @@ fn run(mut cmd: Command) -> (bool, String, String) {
 }
 
 /// Opens every stored secret of the scenario's database with the keys `aispend`
-/// would load (`env_key` and the key file); (credentials, webhook secrets).
-async fn open_every_secret(env: &Env, env_key: Option<&str>) -> (usize, usize) {
+/// would load (`env_key` and the key file); (credentials, webhook secrets, channel
+/// secrets).
+async fn open_every_secret(env: &Env, env_key: Option<&str>) -> (usize, usize, usize) {
     use aispend::domain::budget::secret;
-    use aispend::domain::ids::BudgetId;
+    use aispend::domain::channel;
+    use aispend::domain::ids::{BudgetId, ChannelId};
     use aispend::domain::keyring::{Keyring, Sealed};
-    use aispend::entity::{budget, credential};
+    use aispend::entity::{budget, credential, notification_channel};
     use sea_orm::EntityTrait;
     let keyring = Keyring::load(env_key, env.path()).expect("the keys load");
     let url = match &env.pg {
@@ -572,7 +574,19 @@ async fn open_every_secret(env: &Env, env_key: Option<&str>) -> (usize, usize) {
             secrets += 1;
         }
     }
-    (credentials.len(), secrets)
+    let channels = notification_channel::Entity::find().all(&db).await.unwrap();
+    for c in &channels {
+        let stored = c
+            .secret
+            .as_deref()
+            .expect("every channel here has a secret");
+        let plain = channel::open(&keyring, ChannelId(c.id), stored).expect("opens");
+        assert!(
+            plain.starts_with("rotate-channel-secret-") || plain.contains("/rotate-slack/"),
+            "{plain}"
+        );
+    }
+    (credentials.len(), secrets, channels.len())
 }
 
 /// The number `aispend keys status` reports as still under another key.
@@ -615,8 +629,13 @@ async fn keys_rotate_killed_half_way_finishes_on_a_second_run_and_the_old_key_ca
             .await;
         assert!(r.get("errors").is_none(), "{r:#}");
     }
+    // A WEBHOOK channel's signing key and a SLACK channel's URL are sealed too.
+    let r = server
+        .graphql(ADMIN, "mutation { w: createNotificationChannel(input: {name: \"hook\", kind: WEBHOOK, url: \"https://hooks.example.com/channel\", secret: \"rotate-channel-secret-0123456789\"}) { id } s: createNotificationChannel(input: {name: \"slack\", kind: SLACK, url: \"https://hooks.slack.com/services/rotate-slack/T0/secret\"}) { id } }")
+        .await;
+    assert!(r.get("errors").is_none(), "{r:#}");
     server.terminate();
-    let total = (CREDENTIALS + 3) as u64;
+    let total = (CREDENTIALS + 3 + 2) as u64;
     let new_key = "bmV3LW1hc3Rlci1rZXktZm9yLXJvdGF0aW9uLXRlc3Q="; // 32 bytes
     assert_eq!(outside(&dir, new_key), total);
 
@@ -654,7 +673,7 @@ async fn keys_rotate_killed_half_way_finishes_on_a_second_run_and_the_old_key_ca
     // Half-rotated: every secret still opens with both keys loaded.
     assert_eq!(
         open_every_secret(&dir, Some(new_key)).await,
-        (CREDENTIALS, 3)
+        (CREDENTIALS, 3, 2)
     );
 
     // The second run finishes the job and replaces the key file with the new key.
@@ -669,7 +688,7 @@ async fn keys_rotate_killed_half_way_finishes_on_a_second_run_and_the_old_key_ca
     );
     assert_eq!(outside(&dir, new_key), 0);
     // The old key is gone: the key file alone (no AISPEND_MASTER_KEY) opens everything.
-    assert_eq!(open_every_secret(&dir, None).await, (CREDENTIALS, 3));
+    assert_eq!(open_every_secret(&dir, None).await, (CREDENTIALS, 3, 2));
     let file = std::fs::read_to_string(dir.path().join("master.key")).unwrap();
     assert_eq!(file.trim(), new_key);
     #[cfg(unix)]

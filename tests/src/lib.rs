@@ -19,6 +19,7 @@ use tokio::sync::oneshot;
 pub use serde_json;
 
 pub mod fake_provider;
+pub mod smtp;
 
 /// Which database a test runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -159,6 +160,7 @@ pub fn test_settings(
             jobs_poll_ms: 50,
             subscriber_queue: 256,
         },
+        channels: Default::default(),
         // Short delays and leases; no scheduler unless a scenario turns it on (other
         // scenarios add credentials that must not be synced behind their back).
         sync: SyncConfig {

@@ -9,19 +9,21 @@
 //!
 //! **Delivery goes through an outbox.** The row is born undispatched
 //! (`dispatched_at` null) with `delivery_status` `PENDING` when its budget has a
-//! webhook. After commit, the dispatcher (`jobs::alerts`) pushes an apalis job keyed
-//! by the alert id (so pushing twice queues once), then claims the row; the claimer
-//! also announces the alert to live subscribers. The job records every attempt in
-//! `alert_deliveries`.
+//! webhook or notification channels, and one `alert_targets` row per destination.
+//! After commit, the dispatcher (`jobs::alerts`) pushes one apalis job per pending
+//! destination, keyed by the alert id and target (so pushing twice queues once), then
+//! claims the row; the claimer also announces the alert to live subscribers. Each job
+//! records every attempt in `alert_deliveries`.
 
 use crate::domain::auth::{Principal, Scope};
 use crate::domain::budget::{Budget, PeriodBounds, TOTAL_PERIOD_KEY, percent};
 use crate::domain::error::{Context, Error, Result, parse_each};
+use crate::domain::ids::ChannelId;
 use crate::domain::ids::{AlertId, BudgetId, ProjectId};
 use crate::domain::money::Usd;
 use crate::domain::price::text_enum;
 use crate::domain::time;
-use crate::entity::{alert, alert_delivery};
+use crate::entity::{alert, alert_delivery, alert_target};
 use chrono::{DateTime, SecondsFormat, Utc};
 use sea_orm::sea_query::{Expr, OnConflict, Query};
 use sea_orm::{
@@ -59,6 +61,19 @@ text_enum!(AlertKind { Budget => "BUDGET", Anomaly => "ANOMALY" });
 text_enum!(DeliveryStatus {
     None => "NONE", Pending => "PENDING", Delivered => "DELIVERED", Failed => "FAILED", Skipped => "SKIPPED"
 });
+
+/// The target name of a budget's own webhook.
+pub const WEBHOOK_TARGET: &str = "webhook";
+
+/// The target name of a notification channel.
+pub fn channel_target(id: ChannelId) -> String {
+    format!("channel:{id}")
+}
+
+/// The channel a target names (`None` for the budget's webhook).
+pub fn target_channel(target: &str) -> Option<ChannelId> {
+    target.strip_prefix("channel:")?.parse().ok()
+}
 
 /// A fired alert.
 #[derive(Debug, Clone, PartialEq)]
@@ -139,6 +154,7 @@ pub struct NewAlert {
     amount: Usd,
     summary: String,
     delivery: DeliveryStatus,
+    targets: Vec<String>,
 }
 
 impl NewAlert {
@@ -154,11 +170,18 @@ impl NewAlert {
             spent,
             amount: b.amount,
             summary: b.alert_summary(threshold, spent, period),
-            delivery: if b.webhook_url.is_some() {
+            delivery: if b.webhook_url.is_some() || !b.channel_ids.is_empty() {
                 DeliveryStatus::Pending
             } else {
                 DeliveryStatus::None
             },
+            targets: b
+                .webhook_url
+                .is_some()
+                .then(|| WEBHOOK_TARGET.to_owned())
+                .into_iter()
+                .chain(b.channel_ids.iter().map(|c| channel_target(*c)))
+                .collect(),
         }
     }
 }
@@ -206,6 +229,17 @@ pub async fn fire(conn: &impl ConnectionTrait, new: NewAlert) -> Result<Option<A
     let inserted = conn.query_all(&stmt).await.context("inserting an alert")?;
     if inserted.is_empty() {
         return Ok(None);
+    }
+    for target in &new.targets {
+        alert_target::Entity::insert(alert_target::ActiveModel {
+            alert_id: Set(id.0),
+            target: Set(target.clone()),
+            status: Set(DeliveryStatus::Pending.as_str().to_owned()),
+            delivered_at: Set(None),
+        })
+        .exec_without_returning(conn)
+        .await
+        .context("recording an alert's destinations")?;
     }
     Ok(Some(Alert {
         id,
@@ -450,6 +484,8 @@ pub struct DeliveryAttempt {
     pub error: Option<String>,
     /// Whether it was delivered.
     pub succeeded: bool,
+    /// The destination: `webhook` (the budget's own) or `channel:<id>`.
+    pub target: String,
 }
 
 /// The delivery attempts of an alert, first first.
@@ -469,16 +505,31 @@ pub async fn deliveries(conn: &impl ConnectionTrait, id: AlertId) -> Result<Vec<
             status_code: m.status_code.and_then(|c| u16::try_from(c).ok()),
             error: m.error,
             succeeded: m.succeeded,
+            target: m.target.unwrap_or_else(|| WEBHOOK_TARGET.to_owned()),
         })
         .collect())
 }
 
-/// How many delivery attempts an alert has had.
-pub async fn attempts_so_far(conn: &impl ConnectionTrait, id: AlertId) -> Result<u32> {
-    let n: Option<i64> = alert_delivery::Entity::find()
+/// How many delivery attempts an alert has had to one target.
+pub async fn attempts_so_far(
+    conn: &impl ConnectionTrait,
+    id: AlertId,
+    target: &str,
+) -> Result<u32> {
+    let mut q = alert_delivery::Entity::find()
         .select_only()
         .expr_as(Expr::cust("COUNT(*)"), "n")
-        .filter(alert_delivery::Column::AlertId.eq(id.0))
+        .filter(alert_delivery::Column::AlertId.eq(id.0));
+    q = if target == WEBHOOK_TARGET {
+        q.filter(
+            sea_orm::Condition::any()
+                .add(alert_delivery::Column::Target.is_null())
+                .add(alert_delivery::Column::Target.eq(target)),
+        )
+    } else {
+        q.filter(alert_delivery::Column::Target.eq(target))
+    };
+    let n: Option<i64> = q
         .into_tuple()
         .one(conn)
         .await
@@ -500,12 +551,70 @@ pub async fn record_attempt(
         status_code: Set(attempt.status_code.map(i32::from)),
         error: Set(attempt.error.clone()),
         succeeded: Set(attempt.succeeded),
+        target: Set(Some(attempt.target.clone())),
         ..Default::default()
     })
     .exec_without_returning(conn)
     .await
     .context("recording an alert delivery")?;
     Ok(())
+}
+
+/// An alert's destinations and where each stands, in the order they were recorded.
+pub async fn targets(
+    conn: &impl ConnectionTrait,
+    id: AlertId,
+) -> Result<Vec<(String, DeliveryStatus)>> {
+    alert_target::Entity::find()
+        .filter(alert_target::Column::AlertId.eq(id.0))
+        .order_by_asc(alert_target::Column::Target)
+        .all(conn)
+        .await
+        .context("reading an alert's destinations")?
+        .into_iter()
+        .map(|t| {
+            let status = t.status.parse().map_err(|e| corrupt("target status", e))?;
+            Ok((t.target, status))
+        })
+        .collect()
+}
+
+/// Records where one destination stands, then settles the alert: once no destination
+/// is pending, the alert is `FAILED` if one failed, else `DELIVERED` if one was
+/// delivered, else `SKIPPED`. Settling only ever writes a final state computed from
+/// final states, so two workers finishing at once write the same answer.
+pub async fn set_target(
+    conn: &impl ConnectionTrait,
+    id: AlertId,
+    target: &str,
+    status: DeliveryStatus,
+) -> Result<()> {
+    let mut update = alert_target::Entity::update_many()
+        .col_expr(alert_target::Column::Status, Expr::val(status.as_str()))
+        .filter(alert_target::Column::AlertId.eq(id.0))
+        .filter(alert_target::Column::Target.eq(target));
+    if status == DeliveryStatus::Delivered {
+        update = update.col_expr(
+            alert_target::Column::DeliveredAt,
+            Expr::val(time::to_micros(time::now())),
+        );
+    }
+    update
+        .exec(conn)
+        .await
+        .context("recording a destination's delivery state")?;
+    let all = targets(conn, id).await?;
+    if all.iter().any(|(_, s)| *s == DeliveryStatus::Pending) {
+        return Ok(());
+    }
+    let settled = if all.iter().any(|(_, s)| *s == DeliveryStatus::Failed) {
+        DeliveryStatus::Failed
+    } else if all.iter().any(|(_, s)| *s == DeliveryStatus::Delivered) {
+        DeliveryStatus::Delivered
+    } else {
+        DeliveryStatus::Skipped
+    };
+    set_delivery(conn, id, settled).await
 }
 
 /// Sets the delivery state (and the delivery time when delivered).

@@ -20,7 +20,7 @@ use crate::domain::auth::{Principal, Scope};
 use crate::domain::calendar::{self, Granularity};
 use crate::domain::egress::OperatorAllowList;
 use crate::domain::error::{Context, Error, FieldError, Result};
-use crate::domain::ids::{BudgetId, ProjectId};
+use crate::domain::ids::{BudgetId, ChannelId, ProjectId};
 use crate::domain::keyring::Keyring;
 use crate::domain::money::Usd;
 use crate::domain::provider::Provider;
@@ -34,9 +34,9 @@ use chrono_tz::Tz;
 use rust_decimal::{Decimal, RoundingStrategy};
 use sea_orm::sea_query::Condition;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
-    EntityTrait, QueryFilter, QueryOrder, SqliteTransactionMode, TransactionOptions,
-    TransactionTrait,
+    ActiveValue::{NotSet, Set},
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
+    QueryFilter, QueryOrder, SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -224,6 +224,8 @@ pub struct Budget {
     pub webhook_url: Option<String>,
     /// Whether a webhook secret is stored (the secret itself is never returned).
     pub webhook_secret_set: bool,
+    /// Notification channels its alerts also go to.
+    pub channel_ids: Vec<ChannelId>,
     /// The project a project-bound token must have to see it (set when the scope
     /// names exactly one project).
     pub owner_project: Option<ProjectId>,
@@ -276,6 +278,12 @@ impl TryFrom<budget::Model> for Budget {
             enforce: m.enforce,
             webhook_url: m.webhook_url,
             webhook_secret_set: m.webhook_secret.is_some(),
+            channel_ids: m
+                .channel_ids
+                .split(',')
+                .filter(|c| !c.is_empty())
+                .map(|c| c.parse().map_err(|e| corrupt("channel ids", e)))
+                .collect::<Result<_>>()?,
             owner_project: m.owner_project_id.map(ProjectId),
             created_at: time::from_micros(m.created_at),
             updated_at: time::from_micros(m.updated_at),
@@ -422,6 +430,8 @@ pub struct RawBudget {
     pub webhook_url: Change<String>,
     /// Webhook signing secret.
     pub webhook_secret: Change<String>,
+    /// Notification channel ids (absent: keep; empty: none).
+    pub channel_ids: Option<Vec<String>>,
 }
 
 /// Thresholds used when none are given.
@@ -448,6 +458,8 @@ pub struct BudgetSpec {
     webhook_url: Option<WebhookUrl>,
     /// A new plaintext secret to seal, `Clear`, or `Keep` the stored one.
     webhook_secret: Change<String>,
+    /// New channel ids, checked against the database (`None`: keep).
+    channel_ids: Option<Vec<ChannelId>>,
 }
 
 fn parse_list<T>(
@@ -680,6 +692,7 @@ impl RawBudget {
             enforce,
             webhook_url,
             webhook_secret,
+            channel_ids: None,
         })
     }
 }
@@ -912,6 +925,36 @@ impl Budgets {
         self.replace(counter::load_set(conn).await?)
     }
 
+    /// Validates a budget (new, or a change to `current`) with its channel ids; every
+    /// problem is reported at once.
+    async fn parse(
+        &self,
+        conn: &impl ConnectionTrait,
+        mut raw: RawBudget,
+        current: Option<&Budget>,
+    ) -> Result<BudgetSpec> {
+        let channels = match raw.channel_ids.take() {
+            Some(list) => Some(crate::domain::channel::check_ids(conn, &list).await),
+            None => None,
+        };
+        let parsed = match current {
+            Some(c) => raw.parse_update(c, &self.allow),
+            None => raw.parse_new(&self.allow),
+        };
+        match (parsed, channels) {
+            (Ok(mut spec), Some(Ok(ids))) => {
+                spec.channel_ids = Some(ids);
+                Ok(spec)
+            }
+            (Ok(spec), None) => Ok(spec),
+            (Err(Error::InvalidInput(mut a)), Some(Err(Error::InvalidInput(b)))) => {
+                a.extend(b);
+                Err(Error::InvalidInput(a))
+            }
+            (Err(e), _) | (Ok(_), Some(Err(e))) => Err(e),
+        }
+    }
+
     /// Tells the dispatcher that alerts may be waiting (after commit).
     fn wake_dispatcher(&self) {
         if self.fired.swap(false, Ordering::AcqRel) {
@@ -928,7 +971,7 @@ impl Budgets {
         raw: RawBudget,
     ) -> Result<Budget> {
         principal.require(Scope::Admin)?;
-        let mut spec = raw.parse_new(&self.allow)?;
+        let mut spec = self.parse(db, raw, None).await?;
         authorize_scope(principal, &mut spec.scope)?;
         ensure_projects(db, &spec.scope.projects).await?;
         let now = time::now();
@@ -964,7 +1007,7 @@ impl Budgets {
             .await?
             .ok_or(Error::NotFound { what: "budget" })?;
         authorize_manage(principal, &existing)?;
-        let mut spec = raw.parse_update(&existing, &self.allow)?;
+        let mut spec = self.parse(db, raw, Some(&existing)).await?;
         authorize_scope(principal, &mut spec.scope)?;
         ensure_projects(db, &spec.scope.projects).await?;
         let now = time::now();
@@ -1302,6 +1345,14 @@ fn spec_row(
             .join(",")),
         enforce: Set(spec.enforce),
         webhook_url: Set(spec.webhook_url.as_ref().map(|u| u.as_str().to_owned())),
+        channel_ids: match &spec.channel_ids {
+            Some(ids) => Set(ids
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(",")),
+            None => NotSet,
+        },
         created_at: Set(time::to_micros(created_at)),
         updated_at: Set(now),
         ..Default::default()
@@ -1424,6 +1475,7 @@ mod tests {
             enforce,
             webhook_url: None,
             webhook_secret_set: false,
+            channel_ids: vec![],
             owner_project: None,
             created_at: Utc::now(),
             updated_at: Utc::now(),

@@ -93,3 +93,7 @@ uuid_id!(
     /// A sync run.
     SyncRunId
 );
+uuid_id!(
+    /// A notification channel (a named alert destination).
+    ChannelId
+);

@@ -1,5 +1,5 @@
-//! Master key rotation (`aispend keys rotate`): every provider credential and every
-//! budget webhook secret sealed under an older key is opened and sealed again under
+//! Master key rotation (`aispend keys rotate`): every provider credential, every
+//! budget webhook secret and every notification channel secret sealed under an older key is opened and sealed again under
 //! the current one, in batches.
 //!
 //! Safe to interrupt and run again: each batch is one transaction, and each secret
@@ -9,9 +9,10 @@
 //! the rotation runs is never overwritten with the old value.
 
 use crate::domain::budget::secret as webhook_secret;
-use crate::domain::ids::BudgetId;
+use crate::domain::channel;
+use crate::domain::ids::{BudgetId, ChannelId};
 use crate::domain::keyring::{Keyring, Sealed};
-use crate::entity::{budget, credential};
+use crate::entity::{budget, credential, notification_channel};
 use anyhow::Context as _;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -27,6 +28,8 @@ pub struct KeyUsage {
     pub credentials: BTreeMap<String, u64>,
     /// Webhook secrets per key id.
     pub webhook_secrets: BTreeMap<String, u64>,
+    /// Notification channel secrets (WEBHOOK keys, SLACK URLs) per key id.
+    pub channel_secrets: BTreeMap<String, u64>,
 }
 
 impl KeyUsage {
@@ -35,6 +38,7 @@ impl KeyUsage {
         self.credentials
             .iter()
             .chain(&self.webhook_secrets)
+            .chain(&self.channel_secrets)
             .filter(|(id, _)| id.as_str() != current)
             .map(|(_, n)| n)
             .sum()
@@ -67,6 +71,19 @@ pub async fn usage(db: &impl ConnectionTrait) -> anyhow::Result<KeyUsage> {
             .entry(webhook_secret::key_id(&s).unwrap_or("unknown").to_owned())
             .or_default() += 1;
     }
+    let secrets: Vec<Option<String>> = notification_channel::Entity::find()
+        .select_only()
+        .column(notification_channel::Column::Secret)
+        .filter(notification_channel::Column::Secret.is_not_null())
+        .into_tuple()
+        .all(db)
+        .await
+        .context("reading notification channels")?;
+    for s in secrets.into_iter().flatten() {
+        *out.channel_secrets
+            .entry(webhook_secret::key_id(&s).unwrap_or("unknown").to_owned())
+            .or_default() += 1;
+    }
     Ok(out)
 }
 
@@ -77,6 +94,8 @@ pub struct Progress {
     pub credentials: u64,
     /// Webhook secrets re-sealed so far.
     pub webhook_secrets: u64,
+    /// Notification channel secrets re-sealed so far.
+    pub channel_secrets: u64,
     /// Rows skipped because they changed while being rotated (picked up next run).
     pub changed_meanwhile: u64,
 }
@@ -183,6 +202,50 @@ pub async fn rotate(
                 .context("re-sealing a webhook secret")?;
             if updated.rows_affected == 1 {
                 done.webhook_secrets += 1;
+            } else {
+                done.changed_meanwhile += 1;
+                skipped.push(row.id);
+            }
+        }
+        txn.commit().await.context("committing a rotation batch")?;
+        progress(done);
+        tokio::time::sleep(pause).await;
+    }
+    let mut skipped: Vec<uuid::Uuid> = vec![];
+    loop {
+        let rows = notification_channel::Entity::find()
+            .filter(notification_channel::Column::Secret.is_not_null())
+            .filter(notification_channel::Column::Secret.not_like(format!("{prefix}%")))
+            .filter(notification_channel::Column::Id.is_not_in(skipped.clone()))
+            .order_by_asc(notification_channel::Column::Id)
+            .limit(batch)
+            .all(db)
+            .await
+            .context("reading channel secrets to rotate")?;
+        if rows.is_empty() {
+            break;
+        }
+        let txn = db.begin().await.context("starting a rotation batch")?;
+        for row in rows {
+            let Some(stored) = row.secret.clone() else {
+                continue;
+            };
+            let id = ChannelId(row.id);
+            let secret = channel::open(keyring, id, &stored)
+                .map_err(|e| anyhow::anyhow!("{e}"))
+                .with_context(|| format!("the secret of notification channel {}", row.id))?;
+            let resealed = channel::seal(keyring, id, &secret)
+                .map_err(|e| anyhow::anyhow!("{e}"))
+                .with_context(|| format!("the secret of notification channel {}", row.id))?;
+            let updated = notification_channel::Entity::update_many()
+                .col_expr(notification_channel::Column::Secret, Expr::value(resealed))
+                .filter(notification_channel::Column::Id.eq(row.id))
+                .filter(notification_channel::Column::Secret.eq(stored))
+                .exec(&txn)
+                .await
+                .context("re-sealing a channel secret")?;
+            if updated.rows_affected == 1 {
+                done.channel_secrets += 1;
             } else {
                 done.changed_meanwhile += 1;
                 skipped.push(row.id);

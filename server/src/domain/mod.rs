@@ -9,6 +9,7 @@ pub mod api_token;
 pub mod auth;
 pub mod budget;
 pub mod calendar;
+pub mod channel;
 pub mod credential;
 pub mod egress;
 pub mod error;

@@ -15,6 +15,8 @@ pub struct Model {
     pub status_code: Option<i32>,
     pub error: Option<String>,
     pub succeeded: bool,
+    /// `webhook` or `channel:<id>`; null on rows from before channels (the webhook).
+    pub target: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -22,6 +22,8 @@ pub struct Model {
     pub webhook_url: Option<String>,
     /// Sealed by `domain::budget::secret`; never returned by the API.
     pub webhook_secret: Option<String>,
+    /// Comma-separated notification channel ids.
+    pub channel_ids: String,
     pub created_at: i64,
     pub updated_at: i64,
 }

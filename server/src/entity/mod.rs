@@ -8,11 +8,13 @@
 
 pub mod alert;
 pub mod alert_delivery;
+pub mod alert_target;
 pub mod api_token;
 pub mod budget;
 pub mod budget_period;
 pub mod credential;
 pub mod model_alias;
+pub mod notification_channel;
 pub mod price;
 pub mod price_change;
 pub mod price_source;

@@ -53,6 +53,9 @@ pub struct AlertDeliveryGql {
     pub error: Option<String>,
     /// Whether it was delivered.
     pub succeeded: bool,
+    /// The destination: `webhook` (the budget's own) or `channel:<id>` (a notification
+    /// channel).
+    pub target: String,
 }
 
 impl From<DeliveryAttempt> for AlertDeliveryGql {
@@ -64,6 +67,7 @@ impl From<DeliveryAttempt> for AlertDeliveryGql {
             status_code: d.status_code.map(i64::from),
             error: d.error,
             succeeded: d.succeeded,
+            target: d.target,
         }
     }
 }

@@ -98,6 +98,8 @@ pub struct CreateBudgetInput {
     /// The HMAC key of `X-Aispend-Signature` (16 to 256 characters); required with
     /// `webhookUrl`, never returned.
     pub webhook_secret: Option<String>,
+    /// Notification channels its alerts also go to (see `createNotificationChannel`).
+    pub channel_ids: Option<Vec<ID>>,
 }
 
 impl From<CreateBudgetInput> for RawBudget {
@@ -112,6 +114,9 @@ impl From<CreateBudgetInput> for RawBudget {
             enforce: i.enforce,
             webhook_url: i.webhook_url.map(Change::Set).unwrap_or_default(),
             webhook_secret: i.webhook_secret.map(Change::Set).unwrap_or_default(),
+            channel_ids: i
+                .channel_ids
+                .map(|v| v.into_iter().map(|id| id.0).collect()),
         }
     }
 }
@@ -137,6 +142,8 @@ pub struct UpdateBudgetInput {
     pub webhook_url: MaybeUndefined<String>,
     /// Webhook secret; `null` removes it.
     pub webhook_secret: MaybeUndefined<String>,
+    /// Notification channels (replaces the list; `[]` removes every channel).
+    pub channel_ids: Option<Vec<ID>>,
 }
 
 fn change<T>(m: MaybeUndefined<T>) -> Change<T> {
@@ -159,6 +166,9 @@ impl From<UpdateBudgetInput> for RawBudget {
             enforce: i.enforce,
             webhook_url: change(i.webhook_url),
             webhook_secret: change(i.webhook_secret),
+            channel_ids: i
+                .channel_ids
+                .map(|v| v.into_iter().map(|id| id.0).collect()),
         }
     }
 }
@@ -258,6 +268,14 @@ impl BudgetGql {
     /// Whether a webhook secret is stored (the secret is never returned).
     async fn webhook_secret_set(&self) -> bool {
         self.0.webhook_secret_set
+    }
+    /// Notification channels its alerts also go to.
+    async fn channel_ids(&self) -> Vec<ID> {
+        self.0
+            .channel_ids
+            .iter()
+            .map(|c| ID(c.to_string()))
+            .collect()
     }
     /// Creation time.
     async fn created_at(&self) -> Timestamp {

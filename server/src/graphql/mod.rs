@@ -6,6 +6,7 @@ pub mod alert;
 pub mod analytics;
 pub mod api_token;
 pub mod budget;
+pub mod channel;
 pub mod context;
 pub mod credential;
 pub mod error;
@@ -95,6 +96,7 @@ pub struct Query(
     plugin::PluginQuery,
     credential::CredentialQuery,
     budget::BudgetQuery,
+    channel::ChannelQuery,
     alert::AlertQuery,
     sync::SyncQuery,
     reconciliation::ReconciliationQuery,
@@ -111,6 +113,7 @@ pub struct Mutation(
     price::PriceMutation,
     credential::CredentialMutation,
     budget::BudgetMutation,
+    channel::ChannelMutation,
     alert::AlertMutation,
     sync::SyncMutation,
 );

@@ -10,18 +10,18 @@
 //! claims the row. A crash between push and claim leaves a row that the next sweep
 //! pushes again — harmlessly.
 
+use super::notify::{Notice, Notifier};
 use super::{Jobs, Pushed, Queue, retry_policy};
-use crate::domain::alert::{self, Alert, DeliveryAttempt, DeliveryStatus};
+use crate::domain::alert::{self, DeliveryAttempt, DeliveryStatus};
 use crate::domain::budget;
+use crate::domain::channel::{self, Channel, ChannelKind};
 use crate::domain::ids::AlertId;
 use crate::domain::live::{LiveHub, pg};
 use crate::domain::time;
-use crate::domain::webhook::{self, DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER, WebhookUrl};
 use apalis::prelude::BackendExt;
 use apalis::prelude::{AbortError, BoxDynError, Data, WorkerBuilder, WorkerBuilderExt};
 use sea_orm::{DatabaseConnection, DbBackend};
 use serde::{Deserialize, Serialize};
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
@@ -33,23 +33,25 @@ pub const QUEUE: &str = "aispend.alert-webhooks";
 /// crash, a failed push), besides being woken after every fire.
 const SWEEP: Duration = Duration::from_secs(5);
 
-/// The job: deliver one alert's webhook.
+/// The job: deliver one alert to one destination.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DeliverAlert {
     /// The alert.
     pub alert_id: String,
+    /// `channel:<id>`; absent for the budget's own webhook (and in jobs queued before
+    /// channels existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
 }
 
 /// What the delivery worker needs.
 pub struct DeliveryContext {
     /// The database.
     pub db: DatabaseConnection,
-    /// Opens webhook secrets.
+    /// Opens webhook and channel secrets.
     pub keyring: Arc<crate::domain::keyring::Keyring>,
-    /// The operator's allowlist.
-    pub allow: crate::domain::egress::OperatorAllowList,
-    /// Per-request timeout.
-    pub timeout: Duration,
+    /// Sends to every kind of destination.
+    pub notifier: Arc<Notifier>,
     /// Attempts in all.
     pub attempts: u32,
     /// Counts delivery attempts.
@@ -123,47 +125,90 @@ async fn attempt(ctx: &DeliveryContext, job: &DeliverAlert) -> Result<(), Failur
     let Some(a) = alert::find(&ctx.db, id).await? else {
         return Err(Failure::Stop(format!("alert {id} no longer exists")));
     };
-    if a.delivery_status != DeliveryStatus::Pending {
+    let target = job
+        .target
+        .clone()
+        .unwrap_or_else(|| alert::WEBHOOK_TARGET.to_owned());
+    let pending = alert::targets(&ctx.db, id)
+        .await?
+        .into_iter()
+        .any(|(t, s)| t == target && s == DeliveryStatus::Pending);
+    if !pending {
         // Delivered (or given up on) already: a duplicate run does nothing.
         return Ok(());
     }
-    let budget = match a.budget {
+    let skip = || alert::set_target(&ctx.db, id, &target, DeliveryStatus::Skipped);
+    let Some(budget) = (match a.budget {
         Some(b) => budget::find(&ctx.db, b).await?,
         None => None,
+    }) else {
+        skip().await?;
+        return Ok(());
     };
-    let (Some(budget), Some(secret)) = (
-        budget.as_ref(),
-        match a.budget {
-            Some(b) => budget::webhook_secret(&ctx.db, &ctx.keyring, b).await?,
-            None => None,
+    let destination = match alert::target_channel(&target) {
+        None => match (
+            budget.webhook_url.clone(),
+            budget::webhook_secret(&ctx.db, &ctx.keyring, budget.id).await?,
+        ) {
+            (Some(url), Some(secret)) => Destination::Webhook { url, secret },
+            _ => {
+                skip().await?;
+                return Ok(());
+            }
         },
-    ) else {
-        alert::set_delivery(&ctx.db, id, DeliveryStatus::Skipped).await?;
-        return Ok(());
+        Some(channel_id) => match channel::find(&ctx.db, channel_id).await? {
+            Some(ch) => {
+                let secret = channel::secret(&ctx.db, &ctx.keyring, channel_id).await?;
+                Destination::Channel(ch, secret)
+            }
+            None => {
+                skip().await?;
+                return Ok(());
+            }
+        },
     };
-    let Some(url) = budget.webhook_url.as_deref() else {
-        alert::set_delivery(&ctx.db, id, DeliveryStatus::Skipped).await?;
-        return Ok(());
-    };
-    let number = alert::attempts_so_far(&ctx.db, id).await?.saturating_add(1);
-    let body = alert::webhook_body(&a, budget)?;
+    let number = alert::attempts_so_far(&ctx.db, id, &target)
+        .await?
+        .saturating_add(1);
     let started_at = time::now();
     let clock = Instant::now();
-    let outcome = post(ctx, url, &a, secret.as_bytes(), body).await;
+    let (kind, outcome) = match &destination {
+        Destination::Webhook { url, secret } => (
+            "webhook",
+            match alert::webhook_body(&a, &budget) {
+                Ok(body) => {
+                    ctx.notifier
+                        .webhook(
+                            url,
+                            secret,
+                            body,
+                            &a.id.to_string(),
+                            "budget.threshold_reached",
+                        )
+                        .await
+                }
+                Err(e) => return Err(e.into()),
+            },
+        ),
+        Destination::Channel(ch, secret) => (
+            match ch.kind {
+                ChannelKind::Webhook => "webhook",
+                ChannelKind::Slack => "slack",
+                ChannelKind::Email => "email",
+            },
+            ctx.notifier
+                .to_channel(ch, secret.as_deref(), &Notice::Alert(&a, &budget))
+                .await,
+        ),
+    };
     let duration_ms = i64::try_from(clock.elapsed().as_millis()).unwrap_or(i64::MAX);
     let (status_code, error, permanent) = match &outcome {
-        Ok(code) if (200..300).contains(code) => (Some(*code), None, false),
-        Ok(code) => (
-            Some(*code),
-            Some(format!("the webhook answered HTTP {code}")),
-            false,
-        ),
-        Err(Refused(message)) => (None, Some(message.clone()), true),
-        Err(Transient(message)) => (None, Some(message.clone()), false),
+        Ok(code) => (*code, None, false),
+        Err(e) => (e.status, Some(e.message.clone()), e.permanent),
     };
     let succeeded = error.is_none();
     ctx.metrics.alert_delivery(
-        "webhook",
+        kind,
         match (&error, permanent) {
             (None, _) => "delivered",
             (Some(_), true) => "refused",
@@ -180,75 +225,30 @@ async fn attempt(ctx: &DeliveryContext, job: &DeliverAlert) -> Result<(), Failur
             status_code,
             error: error.clone(),
             succeeded,
+            target: target.clone(),
         },
     )
     .await?;
     match error {
         None => {
-            alert::set_delivery(&ctx.db, id, DeliveryStatus::Delivered).await?;
+            alert::set_target(&ctx.db, id, &target, DeliveryStatus::Delivered).await?;
             Ok(())
         }
         Some(message) if permanent || number >= ctx.attempts => {
-            alert::set_delivery(&ctx.db, id, DeliveryStatus::Failed).await?;
-            tracing::warn!(alert = %id, attempt = number, error = %message, "giving up on an alert webhook");
+            alert::set_target(&ctx.db, id, &target, DeliveryStatus::Failed).await?;
+            tracing::warn!(alert = %id, target = %target, attempt = number, error = %message, "giving up on an alert delivery");
             Err(Failure::Stop(message))
         }
         Some(message) => {
-            tracing::info!(alert = %id, attempt = number, error = %message, "alert webhook failed; retrying");
+            tracing::info!(alert = %id, target = %target, attempt = number, error = %message, "alert delivery failed; retrying");
             Err(Failure::Retry(message))
         }
     }
 }
 
-use PostError::{Refused, Transient};
-
-enum PostError {
-    /// Not allowed: retrying cannot help.
-    Refused(String),
-    /// Might work later.
-    Transient(String),
-}
-
-/// Posts the signed body to the destination, after checking the addresses it
-/// resolves to; connects to exactly those addresses, follows no redirect.
-async fn post(
-    ctx: &DeliveryContext,
-    url: &str,
-    a: &Alert,
-    secret: &[u8],
-    body: Vec<u8>,
-) -> Result<u16, PostError> {
-    let url = WebhookUrl::parse(url, &ctx.allow).map_err(Refused)?;
-    let host = url.host();
-    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), url.port()))
-        .await
-        .map_err(|e| Transient(format!("resolving `{host}`: {e}")))?
-        .collect();
-    url.check_resolved(&addrs, &ctx.allow).map_err(Refused)?;
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(ctx.timeout)
-        .connect_timeout(ctx.timeout)
-        .no_proxy()
-        .resolve_to_addrs(&host, &addrs)
-        .user_agent(concat!("aispend/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| Transient(format!("building an HTTP client: {e}")))?;
-    let timestamp = time::now().timestamp();
-    let signature = webhook::sign(secret, timestamp, &body)
-        .ok_or_else(|| Refused("the webhook secret cannot key an HMAC".into()))?;
-    let response = client
-        .post(url.as_str())
-        .header(reqwest::header::CONTENT_TYPE, "application/json")
-        .header(SIGNATURE_HEADER, signature)
-        .header(DELIVERY_HEADER, a.id.to_string())
-        .header(EVENT_HEADER, "budget.threshold_reached")
-        .body(body)
-        .send()
-        .await
-        // Without the URL: a Slack-style URL carries its secret in the path.
-        .map_err(|e| Transient(format!("posting the webhook: {}", e.without_url())))?;
-    Ok(response.status().as_u16())
+enum Destination {
+    Webhook { url: String, secret: String },
+    Channel(Channel, Option<String>),
 }
 
 /// Runs the dispatcher until the process ends: woken after alerts fire, and every few
@@ -289,18 +289,30 @@ pub async fn dispatch(
         }
         for a in batch {
             if a.delivery_status == DeliveryStatus::Pending {
-                let key = a.id.to_string();
-                match queue
-                    .push(
-                        DeliverAlert {
-                            alert_id: key.clone(),
-                        },
-                        &key,
-                        attempts,
-                    )
-                    .await?
-                {
-                    Pushed::Queued | Pushed::AlreadyQueued => {}
+                for (target, status) in alert::targets(db, a.id).await? {
+                    if status != DeliveryStatus::Pending {
+                        continue;
+                    }
+                    // The budget's webhook keeps the key it always had (the alert id),
+                    // so a job queued before channels existed is not queued again.
+                    let (key, job_target) = if target == alert::WEBHOOK_TARGET {
+                        (a.id.to_string(), None)
+                    } else {
+                        (format!("{}/{target}", a.id), Some(target))
+                    };
+                    match queue
+                        .push(
+                            DeliverAlert {
+                                alert_id: a.id.to_string(),
+                                target: job_target,
+                            },
+                            &key,
+                            attempts,
+                        )
+                        .await?
+                    {
+                        Pushed::Queued | Pushed::AlreadyQueued => {}
+                    }
                 }
             }
             if alert::mark_dispatched(db, a.id).await? {

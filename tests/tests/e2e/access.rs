@@ -159,6 +159,16 @@ const OPS: &[Op] = &[
     ),
     op("budgets", "{ budgets { id name } }", HIDDEN),
     op(
+        "notificationChannels",
+        "{ notificationChannels { id name kind url emails secretSet } }",
+        HIDDEN,
+    ),
+    op(
+        "notificationChannel",
+        "{ notificationChannel(id: \"{CHANNEL}\") { id name url } }",
+        HIDDEN,
+    ),
+    op(
         "budget",
         "{ budget(id: \"{BUDGET}\") { id name } }",
         NOT_FOUND,
@@ -327,6 +337,26 @@ const OPS: &[Op] = &[
     op(
         "deleteBudget",
         "mutation { deleteBudget(id: \"{BUDGET2}\") }",
+        Class::Admin,
+    ),
+    op(
+        "createNotificationChannel",
+        "mutation { createNotificationChannel(input: {name: \"made\", kind: EMAIL, emails: [\"made@example.com\"]}) { id } }",
+        Class::Admin,
+    ),
+    op(
+        "updateNotificationChannel",
+        "mutation { updateNotificationChannel(id: \"{CHANNEL}\", input: {name: \"renamed\"}) { id } }",
+        Class::Admin,
+    ),
+    op(
+        "deleteNotificationChannel",
+        "mutation { deleteNotificationChannel(id: \"{CHANNEL2}\") }",
+        Class::Admin,
+    ),
+    op(
+        "testNotificationChannel",
+        "mutation { testNotificationChannel(id: \"{CHANNEL}\") { delivered error } }",
         Class::Admin,
     ),
     op(
@@ -509,6 +539,14 @@ async fn world(app: &TestApp) -> World {
             "mutation {{ createBudget(input: {{name: \"p-budget-marker {key}\", amountUsd: \"0.000001\", period: TOTAL, thresholds: [50], scope: {{projects: [\"{p}\"]}}}}) {{ id }} }}"
         );
         ids.insert(key, id_of(app, &q, "/createBudget/id").await);
+    }
+    // E-mail channels (no SMTP server is configured: a test message fails cleanly
+    // without leaving the machine).
+    for key in ["CHANNEL", "CHANNEL2"] {
+        let q = format!(
+            "mutation {{ createNotificationChannel(input: {{name: \"{key}\", kind: EMAIL, emails: [\"ops@example.com\"]}}) {{ id }} }}"
+        );
+        ids.insert(key, id_of(app, &q, "/createNotificationChannel/id").await);
     }
     // Spend in P crosses the budgets' thresholds: an alert.
     app.record(

@@ -6,6 +6,7 @@ mod access;
 mod analytics;
 mod auth;
 mod budgets;
+mod channels;
 mod cli_tools;
 mod clock;
 mod credentials;

@@ -21,8 +21,14 @@ fn context(budget: BudgetId) -> Vec<u8> {
 
 /// The stored form of a secret.
 pub fn seal(keyring: &Keyring, budget: BudgetId, secret: &str) -> Result<String> {
+    seal_with(keyring, &context(budget), secret)
+}
+
+/// The stored form of a secret bound to `context` (another owner than a budget, e.g. a
+/// notification channel).
+pub fn seal_with(keyring: &Keyring, context: &[u8], secret: &str) -> Result<String> {
     let sealed = keyring
-        .seal(secret, &context(budget))
+        .seal(secret, context)
         .map_err(|e| Error::internal("sealing a webhook secret", e))?;
     Ok(format!(
         "{SCHEME}{}:{}",
@@ -46,6 +52,11 @@ pub fn prefix_for(key_id: &str) -> String {
 
 /// The secret from its stored form.
 pub fn open(keyring: &Keyring, budget: BudgetId, stored: &str) -> Result<String> {
+    open_with(keyring, &context(budget), stored)
+}
+
+/// The secret from its stored form, sealed with [`seal_with`] under `context`.
+pub fn open_with(keyring: &Keyring, context: &[u8], stored: &str) -> Result<String> {
     let undecodable =
         |e: String| Error::internal("opening a stored webhook secret", anyhow::anyhow!(e));
     let (key_id, encoded) = stored
@@ -61,7 +72,7 @@ pub fn open(keyring: &Keyring, budget: BudgetId, stored: &str) -> Result<String>
                 bytes,
                 key_id: key_id.to_owned(),
             },
-            &context(budget),
+            context,
         )
         .map_err(|e| Error::internal("opening a stored webhook secret", e))
 }
