@@ -22,6 +22,8 @@ mod m20261124_000005_sync;
 mod m20261124_000006_rollups;
 mod m20261201_000007_coarse_rollups;
 mod m20261204_000008_pricing_sync;
+mod m20261204_000009_attribute_rollups;
+pub mod sketch;
 mod sql;
 
 /// The ordered list of migrations the server applies at start-up.
@@ -38,6 +40,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000006_rollups::Migration),
             Box::new(m20261201_000007_coarse_rollups::Migration),
             Box::new(m20261204_000008_pricing_sync::Migration),
+            Box::new(m20261204_000009_attribute_rollups::Migration),
         ]
     }
 }
