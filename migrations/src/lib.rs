@@ -23,6 +23,8 @@ mod m20261124_000006_rollups;
 mod m20261201_000007_coarse_rollups;
 mod m20261204_000008_pricing_sync;
 mod m20261204_000009_notification_channels;
+mod m20261204_000010_attribute_rollups;
+pub mod sketch;
 mod sql;
 
 /// The ordered list of migrations the server applies at start-up.
@@ -40,6 +42,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000007_coarse_rollups::Migration),
             Box::new(m20261204_000008_pricing_sync::Migration),
             Box::new(m20261204_000009_notification_channels::Migration),
+            Box::new(m20261204_000010_attribute_rollups::Migration),
         ]
     }
 }

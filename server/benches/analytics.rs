@@ -1,13 +1,18 @@
 //! Analytics benchmark (see BENCHMARKS.md).
 //!
 //! 1. Bulk-loads N events (default 10,000,000) into a fresh SQLite ledger made by the
-//!    real server (90 days, 8 providers, 60 models, 40 endpoints, 20 projects), then
+//!    real server (90 days, 8 providers, 60 models, 40 endpoints, 200 end users, 20 projects), then
 //!    builds the five rollups with the same `INSERT … SELECT … GROUP BY` their
 //!    migrations use to backfill.
+//!    Migration 000010's rollups (endpoint, user, source, latency sketches) are built by
+//!    the migration itself: undone after the load, run again by the next start.
 //! 2. Restarts `aispend serve` on that file and times `costSummary`,
 //!    `costBreakdown(groupBy: [MODEL])` and `costTrend(granularity: DAY)` over 30 days
 //!    (from 00:37 UTC to 00:37 UTC, so the edges need the hourly rollups and raw
-//!    events) through HTTP GraphQL.
+//!    events) through HTTP GraphQL, then every other analytic of issue 13 (breakdowns
+//!    by endpoint, user and source, an endpoint filter, percentiles, a Berlin hourly
+//!    trend, recommendations, anomalies, reconciliation, REST routes), checking those
+//!    a plain `GROUP BY` answers against it.
 //! 3. Baseline, same run and file: the same answers from a plain `GROUP BY` over the
 //!    raw events. Prints each p50, the ratio, and checks the answers are identical.
 //!
@@ -121,89 +126,220 @@ const PROVIDERS: [&str; 8] = [
     "cohere",
 ];
 
-/// Other analytics on the same ledger and window, timed for the record (no target, no
-/// baseline): the paths that read `usage_rollup_days` (a project asked for) or raw
-/// events (endpoints, percentiles, recommendations, anomalies).
-async fn others(client: &reqwest::Client, server: &Server, filter: &Value, runs: usize) {
+/// Every other analytic of issue 13 on the same ledger and window, timed, and where a
+/// plain `GROUP BY` gives the same thing, checked against it (the check's own time is
+/// printed as the baseline).
+async fn others(
+    client: &reqwest::Client,
+    server: &Server,
+    pool: &sqlx::SqlitePool,
+    filter: &Value,
+    (from, to): (i64, i64),
+    runs: usize,
+) -> bool {
     let projects = gql(client, &server.url, "{ projects { id } }", json!({})).await;
     let project = projects["projects"][0]["id"].clone();
     let mut one_project = filter.clone();
     one_project["projects"] = json!([project]);
-    let graphql = [
+    let mut one_endpoint = filter.clone();
+    one_endpoint["endpoints"] = json!(["endpoint-7"]);
+    let window = json!({"from": filter["from"], "to": filter["to"]});
+    // (name, query, filter, field of the groups' key, the GROUP BY that must agree)
+    let graphql: [(&str, &str, &Value, &str, Option<&str>); 13] = [
         (
             "costSummary, one project",
-            "query($f: UsageFilter) { costSummary(filter: $f) { totals { costUsd } } }",
+            "query($f: UsageFilter) { costSummary(filter: $f) { totals { costUsd requests } } }",
             &one_project,
+            "",
+            None,
         ),
         (
             "costBreakdown(MODEL), one project",
-            "query($f: UsageFilter) { costBreakdown(filter: $f, groupBy: [MODEL]) { model totals { costUsd } } }",
+            "query($f: UsageFilter) { costBreakdown(filter: $f, groupBy: [MODEL]) { model totals { costUsd requests } } }",
             &one_project,
+            "model",
+            None,
         ),
         (
             "costBreakdown(PROJECT)",
-            "query($f: UsageFilter) { costBreakdown(filter: $f, groupBy: [PROJECT]) { projectId totals { costUsd } } }",
+            "query($f: UsageFilter) { costBreakdown(filter: $f, groupBy: [PROJECT]) { projectId totals { costUsd requests } } }",
             filter,
+            "projectId",
+            None,
+        ),
+        (
+            "costBreakdown(ENDPOINT)",
+            "query($f: UsageFilter) { costBreakdown(filter: $f, groupBy: [ENDPOINT]) { endpoint totals { costUsd requests } } }",
+            filter,
+            "endpoint",
+            Some(
+                "SELECT endpoint, COALESCE(SUM(cost_nanos), 0), SUM(requests) FROM usage_events WHERE occurred_at >= ? AND occurred_at < ? GROUP BY endpoint",
+            ),
+        ),
+        (
+            "costBreakdown(USER)",
+            "query($f: UsageFilter) { costBreakdown(filter: $f, groupBy: [USER]) { user totals { costUsd requests } } }",
+            filter,
+            "user",
+            Some(
+                "SELECT end_user, COALESCE(SUM(cost_nanos), 0), SUM(requests) FROM usage_events WHERE occurred_at >= ? AND occurred_at < ? GROUP BY end_user",
+            ),
+        ),
+        (
+            "costBreakdown(SOURCE)",
+            "query($f: UsageFilter) { costBreakdown(filter: $f, groupBy: [SOURCE]) { source totals { costUsd requests } } }",
+            filter,
+            "source",
+            Some(
+                "SELECT source, COALESCE(SUM(cost_nanos), 0), SUM(requests) FROM usage_events WHERE occurred_at >= ? AND occurred_at < ? GROUP BY source",
+            ),
+        ),
+        (
+            "costSummary, one endpoint",
+            "query($f: UsageFilter) { costBreakdown(filter: $f, groupBy: [PROVIDER]) { provider totals { costUsd requests } } }",
+            &one_endpoint,
+            "provider",
+            Some(
+                "SELECT provider, COALESCE(SUM(cost_nanos), 0), SUM(requests) FROM usage_events WHERE occurred_at >= ? AND occurred_at < ? AND endpoint = 'endpoint-7' GROUP BY provider",
+            ),
         ),
         (
             "costBreakdown(MODEL) with p50/p95",
             "query($f: UsageFilter) { costBreakdown(filter: $f, groupBy: [MODEL]) { model latencyP50Ms latencyP95Ms } }",
             filter,
+            "",
+            None,
         ),
         (
-            "costBreakdown(ENDPOINT)",
-            "query($f: UsageFilter) { costBreakdown(filter: $f, groupBy: [ENDPOINT]) { endpoint totals { costUsd } } }",
+            "costBreakdown(ENDPOINT) with p50/p95",
+            "query($f: UsageFilter) { costBreakdown(filter: $f, groupBy: [ENDPOINT]) { endpoint latencyP50Ms latencyP95Ms } }",
             filter,
+            "",
+            None,
+        ),
+        (
+            "costTrend(HOUR) Europe/Berlin",
+            "query($f: UsageFilter!) { costTrend(filter: $f, granularity: HOUR, timezone: \"Europe/Berlin\") { start totals { costUsd } } }",
+            filter,
+            "",
+            None,
         ),
         (
             "recommendations",
             "query($f: UsageFilter) { recommendations(filter: $f) { action model } }",
             filter,
+            "",
+            None,
         ),
         (
             "anomalies",
             "query($f: UsageFilter) { anomalies(filter: $f) { subject value day } }",
             filter,
+            "",
+            None,
+        ),
+        (
+            "reconciliation",
+            "query($f: ReconciliationFilterInput!) { reconciliation(filter: $f) { provider day } }",
+            &window,
+            "",
+            None,
         ),
     ];
-    println!("other analytics over the same 30 days ({runs} runs each, no target):");
-    for (name, query, f) in graphql {
+    println!("every other analytic over the same 30 days ({runs} runs each):");
+    println!(
+        "{:<38} {:>12} {:>14} {:>10}",
+        "query", "server p50", "GROUP BY", "identical"
+    );
+    let mut all_identical = true;
+    for (name, query, f, key, raw) in graphql {
         let mut times = Vec::new();
+        let mut last = Value::Null;
         for _ in 0..runs {
             let t = Instant::now();
-            gql(client, &server.url, query, json!({"f": f})).await;
+            last = gql(client, &server.url, query, json!({"f": f})).await;
             times.push(t.elapsed());
         }
-        println!("{name:<36} {:>10.1} ms", p50(times).as_secs_f64() * 1e3);
+        let (raw_ms, identical) = match raw {
+            Some(sql) => {
+                let t = Instant::now();
+                let rows = sqlx::query(sql)
+                    .bind(from)
+                    .bind(to)
+                    .fetch_all(pool)
+                    .await
+                    .expect("a raw query");
+                let raw_ms = t.elapsed().as_secs_f64() * 1e3;
+                let expected: BTreeMap<String, (String, i64)> = rows
+                    .iter()
+                    .map(|r| {
+                        (
+                            r.get::<Option<String>, _>(0).unwrap_or_default(),
+                            (usd(r.get::<i64, _>(1)), r.get::<i64, _>(2)),
+                        )
+                    })
+                    .collect();
+                let served: BTreeMap<String, (String, i64)> = last
+                    .as_object()
+                    .and_then(|o| o.values().next())
+                    .and_then(Value::as_array)
+                    .expect("groups")
+                    .iter()
+                    .map(|g| {
+                        (
+                            g[key].as_str().unwrap_or("").to_owned(),
+                            (
+                                g["totals"]["costUsd"].as_str().unwrap_or("").to_owned(),
+                                g["totals"]["requests"].as_i64().unwrap_or(-1),
+                            ),
+                        )
+                    })
+                    .collect();
+                let same = served == expected && !expected.is_empty();
+                all_identical &= same;
+                (
+                    format!("{raw_ms:>11.1} ms"),
+                    if same { "yes" } else { "NO" },
+                )
+            }
+            None => ("-".to_owned(), "-"),
+        };
+        println!(
+            "{name:<38} {:>9.1} ms {raw_ms:>14} {identical:>10}",
+            p50(times).as_secs_f64() * 1e3
+        );
     }
-    let rest = server.url.replace("/graphql", "/api/metrics/by-model");
     let range = [
         ("start_date", filter["from"].as_str().unwrap_or("")),
         ("end_date", filter["to"].as_str().unwrap_or("")),
     ];
-    let mut times = Vec::new();
-    for _ in 0..runs {
-        let t = Instant::now();
-        let r = client
-            .get(&rest)
-            .bearer_auth(TOKEN)
-            .query(&range)
-            .send()
-            .await
-            .expect("a response");
-        assert!(
-            r.status().is_success(),
-            "GET /api/metrics/by-model: {}",
-            r.status()
+    for route in [
+        "/api/metrics/by-model",
+        "/api/metrics/by-endpoint",
+        "/api/recommendations",
+    ] {
+        let url = server.url.replace("/graphql", route);
+        let mut times = Vec::new();
+        for _ in 0..runs {
+            let t = Instant::now();
+            let r = client
+                .get(&url)
+                .bearer_auth(TOKEN)
+                .query(&range)
+                .send()
+                .await
+                .expect("a response");
+            assert!(r.status().is_success(), "GET {route}: {}", r.status());
+            r.bytes().await.expect("a body");
+            times.push(t.elapsed());
+        }
+        println!(
+            "{:<38} {:>9.1} ms",
+            format!("GET {route}"),
+            p50(times).as_secs_f64() * 1e3
         );
-        r.bytes().await.expect("a body");
-        times.push(t.elapsed());
     }
-    println!(
-        "{:<36} {:>10.1} ms",
-        "GET /api/metrics/by-model",
-        p50(times).as_secs_f64() * 1e3
-    );
+    all_identical
 }
 
 /// The ledger file, opened beside the server (one connection).
@@ -244,6 +380,7 @@ async fn load(client: &reqwest::Client, dir: &Path, events: usize) {
         .map(|i| (PROVIDERS[i % 8], format!("{}-model-{i}", PROVIDERS[i % 8])))
         .collect();
     let endpoints: Vec<String> = (0..40).map(|i| format!("endpoint-{i}")).collect();
+    let users: Vec<String> = (0..200).map(|i| format!("user-{i}")).collect();
     let mut rng = StdRng::seed_from_u64(7);
     let load = Instant::now();
     const ROWS: usize = 400;
@@ -258,7 +395,7 @@ async fn load(client: &reqwest::Client, dir: &Path, events: usize) {
             let mut qb = sqlx::QueryBuilder::new(
                 "INSERT INTO usage_events (id, project_id, provider, model, endpoint, source, occurred_at, received_at, \
                  input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cache_write_1h_tokens, reasoning_tokens, \
-                 requests, service_tier, latency_ms, cost_nanos, cost_source) ",
+                 requests, service_tier, latency_ms, cost_nanos, cost_source, end_user) ",
             );
             qb.push_values(0..n, |mut b, k| {
                 let (provider, model) = &models[rng.random_range(0..models.len())];
@@ -286,7 +423,8 @@ async fn load(client: &reqwest::Client, dir: &Path, events: usize) {
                     } else {
                         None
                     })
-                    .push_bind(if priced { "COMPUTED" } else { "UNPRICED" });
+                    .push_bind(if priced { "COMPUTED" } else { "UNPRICED" })
+                    .push_bind(users[rng.random_range(0..users.len())].clone());
             });
             qb.build().execute(&mut *tx).await.expect("a bulk insert");
             done += n;
@@ -311,13 +449,37 @@ async fn load(client: &reqwest::Client, dir: &Path, events: usize) {
         "INSERT INTO usage_rollup_global_days (day, provider, model, cost_nanos, requests, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cache_write_1h_tokens, reasoning_tokens, events, unpriced, latency_sum, latency_count) \
          SELECT day, provider, model, SUM(cost_nanos), SUM(requests), SUM(input_tokens), SUM(output_tokens), SUM(cache_read_tokens), SUM(cache_write_tokens), SUM(cache_write_1h_tokens), SUM(reasoning_tokens), SUM(events), SUM(unpriced), SUM(latency_sum), SUM(latency_count) \
          FROM usage_rollup_days GROUP BY day, provider, model",
-        "ANALYZE",
+        // Migration 000010 (endpoint, user and source rollups, latency sketches) ran
+        // on the empty ledger: undone here, the server runs it again at its next
+        // start, backfilling from the loaded events with its own SQL.
+        "DROP TABLE usage_latency_hours",
+        "DROP TABLE usage_latency_days",
+        "DROP TABLE usage_rollup_source_hours",
+        "DROP TABLE usage_rollup_source_days",
+        "DROP TABLE usage_rollup_user_hours",
+        "DROP TABLE usage_rollup_user_days",
+        "DROP TABLE usage_rollup_endpoint_hours",
+        "DROP TABLE usage_rollup_endpoint_days",
+        "DROP TABLE usage_rollup_values",
+        "DELETE FROM seaql_migrations WHERE version = 'm20261204_000010_attribute_rollups'",
     ] {
         sqlx::query(sql)
             .execute(&pool)
             .await
             .expect("building rollups");
     }
+    drop(pool);
+    let backfill = Instant::now();
+    drop(start_server(dir));
+    let pool = open(&dir.join("aispend.db")).await;
+    sqlx::query("ANALYZE")
+        .execute(&pool)
+        .await
+        .expect("analyze");
+    println!(
+        "migration 000010 backfilled the endpoint, user and source rollups and the latency sketches in {:.1} s",
+        backfill.elapsed().as_secs_f64()
+    );
     println!(
         "loaded {events} events in {:.1} s ({:.0} rows/s), rollups built in {:.1} s",
         loaded.as_secs_f64(),
@@ -519,7 +681,19 @@ async fn main() {
         identical.iter().all(|&x| x),
         "the server's answers differ from the raw GROUP BY"
     );
-    others(&client, &server, &filter, arg("--other-runs", 3)).await;
+    let identical_others = others(
+        &client,
+        &server,
+        &pool,
+        &filter,
+        (from, to),
+        arg("--other-runs", 5),
+    )
+    .await;
+    assert!(
+        identical_others,
+        "the server's answers differ from the raw GROUP BY"
+    );
     drop(server);
     if reuse || std::env::var_os("AISPEND_BENCH_LEDGER").is_some() {
         println!("the ledger is kept in {}", dir.display());

@@ -320,6 +320,17 @@ pub struct LimitSettings {
         action = clap::ArgAction::Set
     )]
     pub graphql_introspection: bool,
+
+    /// How many distinct endpoints and how many distinct end users per project the
+    /// analytics rollups keep apart; later ones share an "other" bucket there, and a
+    /// question about one of them reads raw events (exact, slower).
+    #[arg(
+        long,
+        env = "AISPEND_ROLLUP_DISTINCT_VALUES",
+        global = true,
+        default_value_t = crate::domain::rollup::DEFAULT_DISTINCT_VALUES
+    )]
+    pub rollup_distinct_values: usize,
 }
 
 /// How a secret setting appears in `Debug` output.
@@ -551,6 +562,7 @@ impl Default for LimitSettings {
         LimitSettings {
             rate_limit_per_token: None,
             graphql_introspection: true,
+            rollup_distinct_values: crate::domain::rollup::DEFAULT_DISTINCT_VALUES,
         }
     }
 }

@@ -130,7 +130,9 @@ impl Application {
         }
         // Ledger hooks, in the order they run inside each ingest transaction.
         let rollups: Arc<dyn crate::domain::usage::ingest::LedgerHook> =
-            Arc::new(crate::domain::rollup::RollupHook);
+            Arc::new(crate::domain::rollup::RollupHook {
+                distinct_values: settings.limits.rollup_distinct_values,
+            });
         let metrics = Arc::new(crate::metrics::Metrics::new());
         let hooks = vec![rollups, budgets.hook(), live.hook(), metrics.hook()];
         let ledger = Arc::new(Ledger::new(db.clone(), prices.clone(), hooks));

@@ -26,20 +26,17 @@
 
 use crate::domain::analytics::{self, Dimension};
 use crate::domain::auth::{Principal, Scope};
-use crate::domain::error::{Context, Error, Result};
+use crate::domain::error::{Error, Result};
 use crate::domain::money::Usd;
 use crate::domain::price::book::PriceBook;
 use crate::domain::price::rates::{RateCard, TokenClass};
 use crate::domain::provider::Provider;
-use crate::domain::reconciliation::sum;
 use crate::domain::time;
 use crate::domain::tokens::{ServiceTier, TokenCounts};
 use crate::domain::usage::query::UsageFilter;
-use crate::entity::usage_event;
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use rust_decimal::Decimal;
 use sea_orm::ConnectionTrait;
-use sea_orm::sea_query::{Expr, Query};
 use std::collections::BTreeMap;
 
 /// What to change.
@@ -120,52 +117,28 @@ const NOT_INTERACTIVE: &[&str] = &[
     "embed", "summar",
 ];
 
+/// Spend per endpoint, provider and model, from the endpoint rollups (raw events only
+/// at the edges, or when the filter needs a value of a project's long tail).
 async fn pairs(conn: &impl ConnectionTrait, filter: &UsageFilter) -> Result<Vec<Pair>> {
-    let mut q = Query::select();
-    q.from(usage_event::Entity)
-        .expr(Expr::cust("endpoint"))
-        .expr(Expr::cust("provider"))
-        .expr(Expr::cust("model"))
-        .expr(Expr::cust("COALESCE(SUM(cost_nanos), 0)"))
-        .expr(Expr::cust("SUM(requests)"))
-        .expr(Expr::cust("SUM(input_tokens)"))
-        .expr(Expr::cust("SUM(output_tokens)"))
-        .expr(Expr::cust("SUM(cache_read_tokens)"))
-        .expr(Expr::cust("SUM(cache_write_tokens)"))
-        .expr(Expr::cust("SUM(cache_write_1h_tokens)"))
-        .expr(Expr::cust("SUM(reasoning_tokens)"))
-        .expr(Expr::cust("CAST(AVG(latency_ms) AS BIGINT)"))
-        .cond_where(filter.condition())
-        .add_group_by([
-            Expr::cust("endpoint"),
-            Expr::cust("provider"),
-            Expr::cust("model"),
-        ]);
-    let rows = conn
-        .query_all(&q)
-        .await
-        .context("summing usage per endpoint and model")?;
-    rows.iter()
-        .map(|r| {
-            let n = |i: usize| -> Result<i64> { Ok(sum(r, i)?.unwrap_or(0)) };
-            Ok(Pair {
-                endpoint: r.try_get_by_index(0).context("reading an endpoint")?,
-                provider: r.try_get_by_index(1).context("reading a provider")?,
-                model: r.try_get_by_index(2).context("reading a model")?,
-                cost: n(3)?,
-                requests: n(4)?,
-                tokens: TokenCounts {
-                    input: n(5)?,
-                    output: n(6)?,
-                    cache_read: n(7)?,
-                    cache_write: n(8)?,
-                    cache_write_1h: n(9)?,
-                    reasoning: n(10)?,
-                },
-                latency_avg_ms: sum(r, 11)?,
-            })
+    let dims = [Dimension::Endpoint, Dimension::Provider, Dimension::Model];
+    Ok(analytics::tracked_sums(conn, filter, &dims, None)
+        .await?
+        .into_iter()
+        .map(|(keys, _, m)| {
+            let mut keys = keys.into_iter();
+            Pair {
+                endpoint: keys.next().flatten(),
+                provider: keys.next().flatten().unwrap_or_default(),
+                model: keys.next().flatten().unwrap_or_default(),
+                cost: m.cost_nanos,
+                requests: m.requests,
+                tokens: m.tokens,
+                // Whole milliseconds, rounded down: the mean is at least 10 s exactly
+                // when this is.
+                latency_avg_ms: (m.latency_count > 0).then(|| m.latency_sum / m.latency_count),
+            }
         })
-        .collect()
+        .collect())
 }
 
 /// The prompt-caching estimate of one pair's token mix: what it cost at standard
@@ -452,8 +425,8 @@ pub async fn anomalies(
     wide.from = Some(day_start(first_day) - TimeDelta::days(options.baseline_days));
     wide.to = Some(to);
     // Daily spend per subject value and driver: providers (driven by models) from the
-    // rollups; models and endpoints (driven by each other) from one pass over the
-    // events, since no rollup keeps the endpoint.
+    // model rollups; models and endpoints (driven by each other) from the daily
+    // endpoint rollup, which keeps the model too.
     let mut by_subject: BTreeMap<Subject, BTreeMap<String, DailySeries>> = BTreeMap::new();
     let mut add = |subject: Subject, value: String, day: i64, driver: String, cost: i64| {
         let e = by_subject

@@ -3,8 +3,22 @@
 //! (`usage_rollup_provider_days`); per UTC day, provider and model, every project
 //! together (`usage_rollup_global_days`); per UTC hour, project and provider
 //! (`usage_rollup_hours`); and per UTC hour, project, provider and model
-//! (`usage_rollup_model_hours`). The coarser the table, the fewer rows a question
-//! reads; analytics pick the smallest one that has every dimension asked for.
+//! (`usage_rollup_model_hours`); by endpoint (per UTC day with the model,
+//! `usage_rollup_endpoint_days`, per UTC hour without, `usage_rollup_endpoint_hours`),
+//! by end user and by source (per UTC day and hour, project and provider). The coarser
+//! the table, the fewer rows a question reads; analytics pick the smallest one that has
+//! every dimension asked for. Latency sketches (`usage_latency_days` and
+//! `usage_latency_hours`: per UTC day or hour, project, provider, model and sketch
+//! bucket, an event count; see `migration::sketch`) answer percentiles.
+//!
+//! Endpoints and end users are unbounded, so each project keeps at most
+//! `AISPEND_ROLLUP_DISTINCT_VALUES` of each apart (`usage_rollup_values`): a value is
+//! admitted with its first event while the project has room, else never, and its
+//! events go to the [`OTHER`] bucket, which marks the project as overflowed (nothing
+//! more is admitted then, even if the limit grows). An admitted value's rows therefore
+//! hold all of its events, and a question that needs a value of the long tail reads
+//! raw events instead (see `analytics.rs`). Ingest holds the ledger lock while it
+//! admits, so two transactions never admit past the limit.
 //!
 //! Why they are exact: [`RollupHook`] is a ledger hook, so it runs inside the very
 //! transaction that inserts or re-prices events, with exactly the changed events, and
@@ -19,7 +33,7 @@ use crate::domain::usage::UsageEvent;
 use crate::domain::usage::ingest::{LedgerChange, LedgerHook};
 use futures::future::BoxFuture;
 use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, Statement, Value};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 /// Microseconds in a UTC day and hour.
 pub const DAY: i64 = 86_400_000_000;
@@ -73,8 +87,16 @@ impl Delta {
     }
 }
 
-/// One rollup table: the time unit it sums over and which of project and model it
-/// keeps apart (the provider is always kept).
+/// The bucket of endpoints or end users that a project's rollups do not keep apart
+/// (a leading space: stored values are trimmed, so no real value is this).
+pub const OTHER: &str = " other";
+
+/// How many endpoints and how many end users each project's rollups keep apart by
+/// default.
+pub const DEFAULT_DISTINCT_VALUES: usize = 1000;
+
+/// One rollup table: the time unit it sums over and which of project, model and an
+/// event attribute it keeps apart (the provider is always kept).
 #[derive(Debug, Clone, Copy)]
 pub struct Rollup {
     /// The table.
@@ -87,6 +109,9 @@ pub struct Rollup {
     pub project: bool,
     /// Whether it has `model`.
     pub model: bool,
+    /// The event attribute column it keeps apart (`endpoint`, `end_user` or
+    /// `source`; none of the project-wide rollups).
+    pub attr: Option<&'static str>,
 }
 
 /// Per UTC day, project, provider and model.
@@ -96,6 +121,7 @@ pub const DAYS: Rollup = Rollup {
     unit: DAY,
     project: true,
     model: true,
+    attr: None,
 };
 /// Per UTC day, project and provider.
 pub const PROVIDER_DAYS: Rollup = Rollup {
@@ -104,6 +130,7 @@ pub const PROVIDER_DAYS: Rollup = Rollup {
     unit: DAY,
     project: true,
     model: false,
+    attr: None,
 };
 /// Per UTC day, provider and model, every project together.
 pub const GLOBAL_DAYS: Rollup = Rollup {
@@ -112,6 +139,7 @@ pub const GLOBAL_DAYS: Rollup = Rollup {
     unit: DAY,
     project: false,
     model: true,
+    attr: None,
 };
 /// Per UTC hour, project and provider.
 pub const HOURS: Rollup = Rollup {
@@ -120,6 +148,7 @@ pub const HOURS: Rollup = Rollup {
     unit: HOUR,
     project: true,
     model: false,
+    attr: None,
 };
 /// Per UTC hour, project, provider and model.
 pub const MODEL_HOURS: Rollup = Rollup {
@@ -128,23 +157,131 @@ pub const MODEL_HOURS: Rollup = Rollup {
     unit: HOUR,
     project: true,
     model: true,
+    attr: None,
+};
+
+/// Per UTC day, project, provider, model and endpoint.
+pub const ENDPOINT_DAYS: Rollup = Rollup {
+    table: "usage_rollup_endpoint_days",
+    time: "day",
+    unit: DAY,
+    project: true,
+    model: true,
+    attr: Some("endpoint"),
+};
+/// Per UTC hour, project, provider and endpoint.
+pub const ENDPOINT_HOURS: Rollup = Rollup {
+    table: "usage_rollup_endpoint_hours",
+    time: "hour",
+    unit: HOUR,
+    project: true,
+    model: false,
+    attr: Some("endpoint"),
+};
+/// Per UTC day, project, provider and end user.
+pub const USER_DAYS: Rollup = Rollup {
+    table: "usage_rollup_user_days",
+    time: "day",
+    unit: DAY,
+    project: true,
+    model: false,
+    attr: Some("end_user"),
+};
+/// Per UTC hour, project, provider and end user.
+pub const USER_HOURS: Rollup = Rollup {
+    table: "usage_rollup_user_hours",
+    time: "hour",
+    unit: HOUR,
+    project: true,
+    model: false,
+    attr: Some("end_user"),
+};
+/// Per UTC day, project, provider and source.
+pub const SOURCE_DAYS: Rollup = Rollup {
+    table: "usage_rollup_source_days",
+    time: "day",
+    unit: DAY,
+    project: true,
+    model: false,
+    attr: Some("source"),
+};
+/// Per UTC hour, project, provider and source.
+pub const SOURCE_HOURS: Rollup = Rollup {
+    table: "usage_rollup_source_hours",
+    time: "hour",
+    unit: HOUR,
+    project: true,
+    model: false,
+    attr: Some("source"),
 };
 
 /// Every rollup the hook keeps.
-pub const ALL: [Rollup; 5] = [DAYS, PROVIDER_DAYS, GLOBAL_DAYS, HOURS, MODEL_HOURS];
+pub const ALL: [Rollup; 11] = [
+    DAYS,
+    PROVIDER_DAYS,
+    GLOBAL_DAYS,
+    HOURS,
+    MODEL_HOURS,
+    ENDPOINT_DAYS,
+    ENDPOINT_HOURS,
+    USER_DAYS,
+    USER_HOURS,
+    SOURCE_DAYS,
+    SOURCE_HOURS,
+];
+
+/// A latency sketch table: per time unit, project, provider, model and bucket.
+#[derive(Debug, Clone, Copy)]
+pub struct Sketch {
+    /// The table.
+    pub table: &'static str,
+    /// Its time column.
+    pub time: &'static str,
+    /// Microseconds in its time unit.
+    pub unit: i64,
+}
+
+/// Latency sketches per UTC day.
+pub const LATENCY_DAYS: Sketch = Sketch {
+    table: "usage_latency_days",
+    time: "day",
+    unit: DAY,
+};
+/// Latency sketches per UTC hour.
+pub const LATENCY_HOURS: Sketch = Sketch {
+    table: "usage_latency_hours",
+    time: "hour",
+    unit: HOUR,
+};
+
+/// The sketch buckets' upper bounds (see `migration::sketch`), computed once.
+pub fn sketch_bounds() -> &'static [i64] {
+    static BOUNDS: std::sync::OnceLock<Vec<i64>> = std::sync::OnceLock::new();
+    BOUNDS.get_or_init(migration::sketch::bounds)
+}
 
 /// A rollup row's key: time unit start, project and model where the table has them,
-/// provider.
-type Key = (i64, Option<ProjectId>, String, Option<String>);
+/// provider, attribute value where it has one.
+type Key = (
+    i64,
+    Option<ProjectId>,
+    String,
+    Option<String>,
+    Option<String>,
+);
 
 impl Rollup {
-    fn key(&self, e: &UsageEvent) -> Key {
+    fn key(&self, e: &UsageEvent, admitted: &Admitted) -> Key {
         let at = crate::domain::time::to_micros(e.occurred_at);
         (
             at.div_euclid(self.unit) * self.unit,
             self.project.then_some(e.project),
             e.provider.as_str().to_owned(),
             self.model.then(|| e.model.clone()),
+            self.attr.map(|a| match a {
+                "source" => e.source.as_str().to_owned(),
+                _ => admitted.stored(e.project, a, attr_of(e, a)),
+            }),
         )
     }
 
@@ -157,12 +294,144 @@ impl Rollup {
         if self.model {
             keys.push("model");
         }
+        keys.extend(self.attr);
         keys
     }
 }
 
+/// An event's endpoint or end user.
+fn attr_of<'e>(e: &'e UsageEvent, column: &str) -> Option<&'e str> {
+    match column {
+        "endpoint" => e.endpoint.as_deref(),
+        _ => e.user.as_deref(),
+    }
+}
+
+/// The endpoints and end users the rollups keep apart, per project and column, for
+/// the events of one change.
+#[derive(Debug, Default)]
+struct Admitted(HashSet<(ProjectId, &'static str, String)>);
+
+impl Admitted {
+    /// The value a rollup row stores for an event's attribute.
+    fn stored(&self, project: ProjectId, column: &'static str, value: Option<&str>) -> String {
+        match value {
+            None => String::new(),
+            Some(v) if self.0.contains(&(project, column, v.to_owned())) => v.to_owned(),
+            Some(_) => OTHER.to_owned(),
+        }
+    }
+
+    /// Looks up (and, when `admit` and the project has room, admits) the values of
+    /// `events`. Runs inside the ingest transaction, under the ledger lock.
+    async fn load<'e>(
+        txn: &DatabaseTransaction,
+        events: impl Iterator<Item = &'e UsageEvent>,
+        admit: Option<usize>,
+    ) -> Result<Admitted> {
+        // Per project and column, the values in order of first appearance.
+        let mut wanted: BTreeMap<(ProjectId, &'static str), Vec<String>> = BTreeMap::new();
+        for e in events {
+            for column in ["endpoint", "end_user"] {
+                if let Some(v) = attr_of(e, column) {
+                    let values = wanted.entry((e.project, column)).or_default();
+                    if !values.iter().any(|x| x == v) {
+                        values.push(v.to_owned());
+                    }
+                }
+            }
+        }
+        let backend = txn.get_database_backend();
+        let mark = |n: usize| match backend {
+            DbBackend::Postgres => format!("${n}"),
+            _ => "?".to_owned(),
+        };
+        let mut out = Admitted::default();
+        for ((project, column), values) in wanted {
+            let mut known: HashSet<String> = HashSet::new();
+            for chunk in values.chunks(ROWS_PER_STATEMENT) {
+                let mut params = vec![Value::from(project.0), Value::from(column)];
+                let mut marks = vec![];
+                for v in chunk.iter().map(String::as_str).chain([OTHER]) {
+                    params.push(Value::from(v.to_owned()));
+                    marks.push(mark(params.len()));
+                }
+                let sql = format!(
+                    "SELECT value FROM usage_rollup_values WHERE project_id = {} AND dimension = {} AND value IN ({})",
+                    mark(1),
+                    mark(2),
+                    marks.join(", ")
+                );
+                for r in txn
+                    .query_all_raw(Statement::from_sql_and_values(backend, sql, params))
+                    .await
+                    .context("reading the values rollups keep apart")?
+                {
+                    known.insert(r.try_get_by_index(0).context("reading a value")?);
+                }
+            }
+            let overflowed = known.remove(OTHER);
+            let new: Vec<&String> = values.iter().filter(|v| !known.contains(*v)).collect();
+            if let (Some(limit), false, false) = (admit, new.is_empty(), overflowed) {
+                let sql = format!(
+                    "SELECT COUNT(*) FROM usage_rollup_values WHERE project_id = {} AND dimension = {} AND value <> {}",
+                    mark(1),
+                    mark(2),
+                    mark(3)
+                );
+                let params = vec![
+                    Value::from(project.0),
+                    Value::from(column),
+                    Value::from(OTHER),
+                ];
+                let count: i64 = match txn
+                    .query_one_raw(Statement::from_sql_and_values(backend, sql, params))
+                    .await
+                    .context("counting the values rollups keep apart")?
+                {
+                    Some(r) => r.try_get_by_index(0).context("reading a count")?,
+                    None => 0,
+                };
+                let room = limit.saturating_sub(usize::try_from(count).unwrap_or(usize::MAX));
+                let mut insert: Vec<String> = new.iter().take(room).map(|v| (*v).clone()).collect();
+                known.extend(insert.iter().cloned());
+                if new.len() > room {
+                    insert.push(OTHER.to_owned());
+                }
+                for chunk in insert.chunks(ROWS_PER_STATEMENT) {
+                    let mut params = vec![];
+                    let mut tuples = vec![];
+                    for v in chunk {
+                        params.push(Value::from(project.0));
+                        params.push(Value::from(column));
+                        params.push(Value::from(v.clone()));
+                        let n = params.len();
+                        tuples.push(format!("({}, {}, {})", mark(n - 2), mark(n - 1), mark(n)));
+                    }
+                    let sql = format!(
+                        "INSERT INTO usage_rollup_values (project_id, dimension, value) VALUES {} ON CONFLICT DO NOTHING",
+                        tuples.join(", ")
+                    );
+                    txn.execute_raw(Statement::from_sql_and_values(backend, sql, params))
+                        .await
+                        .context("admitting values the rollups keep apart")?;
+                }
+            }
+            out.0
+                .extend(known.into_iter().map(|v| (project, column, v)));
+        }
+        Ok(out)
+    }
+}
+
+/// A sketch row's key: unit start, project, provider, model, bucket.
+type SketchKey = (i64, ProjectId, String, String, i64);
+
 /// The ledger hook that keeps the rollups.
-pub struct RollupHook;
+pub struct RollupHook {
+    /// How many endpoints and how many end users each project's rollups keep apart.
+    pub distinct_values: usize,
+}
 
 impl LedgerHook for RollupHook {
     fn name(&self) -> &'static str {
@@ -175,16 +444,44 @@ impl LedgerHook for RollupHook {
         change: LedgerChange<'a>,
     ) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
+            let admitted = match &change {
+                LedgerChange::Inserted(events) => {
+                    Admitted::load(txn, events.iter(), Some(self.distinct_values)).await?
+                }
+                LedgerChange::Repriced(changed) => {
+                    Admitted::load(txn, changed.iter().map(|r| &r.event), None).await?
+                }
+            };
             let mut deltas: Vec<BTreeMap<Key, Delta>> = vec![BTreeMap::new(); ALL.len()];
             let mut add = |e: &UsageEvent, d: Delta| {
                 for (rollup, rows) in ALL.iter().zip(deltas.iter_mut()) {
-                    rows.entry(rollup.key(e)).or_default().add(&d);
+                    rows.entry(rollup.key(e, &admitted)).or_default().add(&d);
                 }
             };
+            // Latencies per sketch: (unit start, project, provider, model, bucket).
+            let mut sketches: Vec<BTreeMap<SketchKey, i64>> = vec![BTreeMap::new(); 2];
             match change {
                 LedgerChange::Inserted(events) => {
+                    let bounds = sketch_bounds();
                     for e in events {
                         add(e, Delta::of(e));
+                        if let Some(ms) = e.latency_ms {
+                            let at = crate::domain::time::to_micros(e.occurred_at);
+                            let b = migration::sketch::bucket(bounds, ms);
+                            for (sketch, rows) in [LATENCY_DAYS, LATENCY_HOURS]
+                                .iter()
+                                .zip(sketches.iter_mut())
+                            {
+                                let key = (
+                                    at.div_euclid(sketch.unit) * sketch.unit,
+                                    e.project,
+                                    e.provider.as_str().to_owned(),
+                                    e.model.clone(),
+                                    b,
+                                );
+                                *rows.entry(key).or_default() += 1;
+                            }
+                        }
                     }
                 }
                 LedgerChange::Repriced(changed) => {
@@ -204,33 +501,56 @@ impl LedgerHook for RollupHook {
             for (rollup, rows) in ALL.iter().zip(deltas) {
                 let rows: Vec<(Vec<Value>, Delta)> = rows
                     .into_iter()
-                    .map(|((at, project, provider, model), d)| {
+                    .map(|((at, project, provider, model, attr), d)| {
                         let mut key = vec![Value::from(at)];
                         key.extend(project.map(|p| Value::from(p.0)));
                         key.push(provider.into());
                         key.extend(model.map(Value::from));
+                        key.extend(attr.map(Value::from));
                         (key, d)
                     })
                     .collect();
-                upsert(txn, rollup.table, &rollup.key_columns(), rows).await?;
+                upsert(txn, rollup.table, &rollup.key_columns(), &COLUMNS, rows).await?;
+            }
+            // Latencies never change on re-pricing: only inserts move the sketches.
+            for (sketch, rows) in [LATENCY_DAYS, LATENCY_HOURS].iter().zip(sketches) {
+                let rows: Vec<(Vec<Value>, Delta)> = rows
+                    .into_iter()
+                    .map(|((at, project, provider, model, bucket), n)| {
+                        let key = vec![
+                            Value::from(at),
+                            Value::from(project.0),
+                            provider.into(),
+                            model.into(),
+                            Value::from(bucket),
+                        ];
+                        let mut d = Delta::default();
+                        d.0[0] = n;
+                        (key, d)
+                    })
+                    .collect();
+                let keys = [sketch.time, "project_id", "provider", "model", "bucket"];
+                upsert(txn, sketch.table, &keys, &["count"], rows).await?;
             }
             Ok(())
         })
     }
 }
 
-/// Rows per statement: at most 16 values each, far below SQLite's bind limit.
+/// Rows per statement: at most 17 values each, far below SQLite's bind limit.
 const ROWS_PER_STATEMENT: usize = 400;
 
+/// Adds `rows` (key values, then the first `columns.len()` measures of the delta).
 async fn upsert(
     txn: &DatabaseTransaction,
     table: &str,
     keys: &[&str],
+    columns: &[&str],
     rows: Vec<(Vec<Value>, Delta)>,
 ) -> Result<()> {
     let backend = txn.get_database_backend();
-    let all: Vec<&str> = keys.iter().copied().chain(COLUMNS).collect();
-    let set: Vec<String> = COLUMNS
+    let all: Vec<&str> = keys.iter().chain(columns).copied().collect();
+    let set: Vec<String> = columns
         .iter()
         .map(|c| format!("{c} = {table}.{c} + excluded.{c}"))
         .collect();
@@ -242,7 +562,7 @@ async fn upsert(
             for v in key
                 .iter()
                 .cloned()
-                .chain(delta.0.iter().map(|&n| Value::from(n)))
+                .chain(delta.0.iter().take(columns.len()).map(|&n| Value::from(n)))
             {
                 values.push(v);
                 marks.push(match backend {

@@ -211,9 +211,9 @@ pub struct GroupGql {
     pub share_pct: Decimal,
     /// Mean latency (ms) where reported.
     pub latency_avg_ms: Option<f64>,
-    /// Median latency (ms).
+    /// Median latency (ms). Nearest-rank, over the events that reported a latency. Exact when the range holds at most 20,000 such events (or the groups or filters use endpoint, source or user); above that, from log-bucketed latency sketches (DDSketch-style, relative accuracy 1 %): guaranteed within 1 % of the exact value, plus at most 0.5 ms of rounding to whole milliseconds.
     pub latency_p50_ms: Option<i64>,
-    /// 95th percentile latency (ms).
+    /// 95th percentile latency (ms). Nearest-rank, over the events that reported a latency. Exact when the range holds at most 20,000 such events (or the groups or filters use endpoint, source or user); above that, from log-bucketed latency sketches (DDSketch-style, relative accuracy 1 %): guaranteed within 1 % of the exact value, plus at most 0.5 ms of rounding to whole milliseconds.
     pub latency_p95_ms: Option<i64>,
 }
 

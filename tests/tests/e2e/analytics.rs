@@ -1,7 +1,7 @@
 //! `analytics`: summaries, breakdowns, trends and filters on a crafted data set whose
 //! answers are worked out by hand, in the TRACKED, REPORTED and BEST views.
 
-use aispend_e2e::{TestApp, db_tests};
+use aispend_e2e::{Backend, TestApp, backend_tests, db_tests, spawn_app_with};
 use serde_json::{Value, json};
 
 const TOTALS: &str = "costUsd requests inputTokens outputTokens cacheReadTokens totalTokens events unpricedEvents averageCostPerRequestUsd";
@@ -269,6 +269,359 @@ db_tests!(
     filters_list_what_the_caller_can_see,
     rollup_answers_equal_sums_of_the_events_for_random_ranges
 );
+
+backend_tests!(attribute_rollups_equal_the_group_by_and_the_long_tail_reads_raw_events);
+
+/// A generated event with attributes: (at, project index, provider, model, endpoint,
+/// user, cost nanos or None, latency ms).
+type Attributed = (
+    i64,
+    usize,
+    &'static str,
+    &'static str,
+    Option<&'static str>,
+    Option<&'static str>,
+    Option<i64>,
+    Option<i64>,
+);
+
+/// Endpoint, user and source rollups with room for only three endpoints and three
+/// users per project: every table equals the GROUP BY of the events (values beyond
+/// the third in the "other" bucket), and breakdowns and filters by endpoint and user
+/// over random unaligned ranges equal summing the inputs, long-tail values included
+/// (those read raw events), before and after a re-pricing.
+async fn attribute_rollups_equal_the_group_by_and_the_long_tail_reads_raw_events(backend: Backend) {
+    use rand::{Rng, SeedableRng};
+    use sea_orm::{ConnectionTrait, Statement};
+    let app = spawn_app_with(backend, |s| s.limits.rollup_distinct_values = 3).await;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(20261204);
+    let projects = [
+        app.create_project("a1").await,
+        app.create_project("a2").await,
+    ];
+    let models = [
+        ("openai", "gpt-4o"),
+        ("anthropic", "claude-sonnet-4-5"),
+        ("acme", "acme-x"),
+    ];
+    let endpoints = [
+        "chat",
+        "search",
+        "summarise",
+        "embed-nightly",
+        "tail-1",
+        "tail-2",
+    ];
+    let users = ["u1", "u2", "u3", "u4", "u5"];
+    let base = chrono::DateTime::parse_from_rfc3339("2026-03-01T00:00:00Z")
+        .expect("a time")
+        .timestamp();
+    let mut events: Vec<Attributed> = Vec::new();
+    let mut batch = Vec::new();
+    for i in 0..300 {
+        let at = base + rng.random_range(0..4 * 86_400);
+        let project = rng.random_range(0..2);
+        let (provider, model) = models[rng.random_range(0..models.len())];
+        // Earlier values are commoner, so the first three seen are mostly the same.
+        let upper = rng.random_range(0..endpoints.len());
+        let endpoint = (rng.random_range(0..8) > 0).then(|| endpoints[rng.random_range(0..=upper)]);
+        let user = (rng.random_range(0..4) > 0).then(|| users[rng.random_range(0..users.len())]);
+        let cents: i64 = rng.random_range(1..1_000);
+        let mut e = json!({"projectId": projects[project], "provider": provider, "model": model,
+                           "inputTokens": 100,
+                           "occurredAt": chrono::DateTime::from_timestamp(at, 0).expect("a time").to_rfc3339(),
+                           "idempotencyKey": format!("a{i}")});
+        if let Some(x) = endpoint {
+            e["endpoint"] = json!(x);
+        }
+        if let Some(u) = user {
+            e["user"] = json!(u);
+        }
+        let cost = if provider == "acme" {
+            None
+        } else {
+            e["reportedCostUsd"] = json!(format!("{}.{:02}", cents / 100, cents % 100));
+            Some(cents * 10_000_000)
+        };
+        let latency = (i % 4 != 0).then(|| rng.random_range(20..5_000i64));
+        if let Some(ms) = latency {
+            e["latencyMs"] = json!(ms);
+        }
+        events.push((at, project, provider, model, endpoint, user, cost, latency));
+        batch.push(e);
+    }
+    // In three batches, so that values are admitted across transactions too.
+    for chunk in batch.chunks(100) {
+        let r = app
+            .admin(
+                "mutation($i: [UsageInput!]!) { recordUsageBatch(inputs: $i) { accepted } }",
+                json!({"i": chunk}),
+            )
+            .await;
+        assert_eq!(r.data()["recordUsageBatch"]["accepted"], 100);
+    }
+
+    let db = &app.state.db;
+    let query = |sql: String| Statement::from_string(db.get_database_backend(), sql);
+    let admitted = |column: &'static str| {
+        let query = &query;
+        async move {
+            db.query_all_raw(query(format!(
+                "SELECT value FROM usage_rollup_values WHERE dimension = '{column}' AND value <> ' other' ORDER BY value"
+            )))
+            .await
+            .expect("admitted values")
+            .into_iter()
+            .map(|r| r.try_get_by_index::<String>(0).expect("a value"))
+            .collect::<Vec<_>>()
+        }
+    };
+    assert!(
+        admitted("endpoint").await.len() <= 6,
+        "at most three endpoints per project"
+    );
+    // Each table against the GROUP BY of the events, the long tail mapped to ' other'.
+    let check_tables = |expect_other: bool| async move {
+        for (table, column) in [
+            ("usage_rollup_endpoint_days", "endpoint"),
+            ("usage_rollup_endpoint_hours", "endpoint"),
+            ("usage_rollup_user_days", "end_user"),
+            ("usage_rollup_user_hours", "end_user"),
+            ("usage_rollup_source_days", "source"),
+            ("usage_rollup_source_hours", "source"),
+        ] {
+            let stored = if column == "source" {
+                "e.source".to_owned()
+            } else {
+                format!(
+                    "CASE WHEN e.{column} IS NULL THEN '' WHEN NOT EXISTS (SELECT 1 FROM usage_rollup_values v \
+                     WHERE v.project_id = e.project_id AND v.dimension = '{column}' AND v.value = e.{column}) \
+                     THEN ' other' ELSE e.{column} END"
+                )
+            };
+            let read = |rows: Vec<sea_orm::QueryResult>| -> Vec<(String, String, i64, i64, i64)> {
+                rows.into_iter()
+                    .map(|r| {
+                        (
+                            r.try_get_by_index::<String>(0).expect("provider"),
+                            r.try_get_by_index::<String>(1).expect("value"),
+                            r.try_get_by_index::<i64>(2).expect("events"),
+                            r.try_get_by_index::<i64>(3).expect("cost"),
+                            r.try_get_by_index::<i64>(4).expect("latency"),
+                        )
+                    })
+                    .collect()
+            };
+            let expected = read(
+                db.query_all_raw(query(format!(
+                    "SELECT e.provider, {stored}, CAST(COUNT(*) AS BIGINT), CAST(COALESCE(SUM(e.cost_nanos), 0) AS BIGINT), \
+                     CAST(COALESCE(SUM(e.latency_ms), 0) AS BIGINT) FROM usage_events e GROUP BY 1, 2 ORDER BY 1, 2"
+                )))
+                .await
+                .expect("events"),
+            );
+            let got = read(
+                db.query_all_raw(query(format!(
+                    "SELECT provider, {column}, CAST(SUM(events) AS BIGINT), CAST(SUM(cost_nanos) AS BIGINT), \
+                     CAST(SUM(latency_sum) AS BIGINT) FROM {table} GROUP BY 1, 2 ORDER BY 1, 2"
+                )))
+                .await
+                .expect("rollup"),
+            );
+            assert_eq!(got, expected, "{table} against the GROUP BY of the events");
+            if column != "source" && expect_other {
+                assert!(
+                    got.iter().any(|g| g.1 == " other"),
+                    "{table}: the long tail is in the other bucket"
+                );
+            }
+        }
+        // The latency sketches count every latency once.
+        for table in ["usage_latency_days", "usage_latency_hours"] {
+            let n = |sql: String| {
+                let query = &query;
+                async move {
+                    db.query_one_raw(query(sql))
+                        .await
+                        .expect("a count")
+                        .expect("a row")
+                        .try_get_by_index::<i64>(0)
+                        .expect("a number")
+                }
+            };
+            assert_eq!(
+                n(format!("SELECT CAST(SUM(count) AS BIGINT) FROM {table}")).await,
+                n("SELECT CAST(COUNT(latency_ms) AS BIGINT) FROM usage_events".into()).await,
+                "{table}"
+            );
+        }
+    };
+    check_tables(true).await;
+
+    let check = |events: Vec<Attributed>, seed: u64| {
+        let app = &app;
+        let projects = projects.clone();
+        async move {
+            let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+            let cost_of = |v: &[&Attributed]| -> String {
+                rust_decimal::Decimal::new(v.iter().filter_map(|e| e.6).sum::<i64>(), 9)
+                    .normalize()
+                    .to_string()
+            };
+            for round in 0..10 {
+                let a = base + rng.random_range(-3_600..4 * 86_400);
+                let b = a + rng.random_range(1..3 * 86_400);
+                let project = (round % 3 == 0).then(|| rng.random_range(0..2));
+                let inside: Vec<&Attributed> = events
+                    .iter()
+                    .filter(|e| e.0 >= a && e.0 < b && project.is_none_or(|p| e.1 == p))
+                    .collect();
+                let time = |t: i64| {
+                    chrono::DateTime::from_timestamp(t, 0)
+                        .expect("a time")
+                        .to_rfc3339()
+                };
+                let mut filter = json!({"from": time(a), "to": time(b)});
+                if let Some(p) = project {
+                    filter["projects"] = json!([projects[p]]);
+                }
+                let r = app
+                    .admin(
+                        "query($f: UsageFilter) { e: costBreakdown(filter: $f, groupBy: [ENDPOINT]) { endpoint latencyAvgMs latencyP50Ms totals { costUsd events } } \
+                         u: costBreakdown(filter: $f, groupBy: [USER, PROVIDER]) { user provider totals { costUsd events } } \
+                         s: costBreakdown(filter: $f, groupBy: [SOURCE]) { source totals { costUsd events } } }",
+                        json!({"f": filter}),
+                    )
+                    .await;
+                let groups = |name: &str| r.data()[name].as_array().cloned().expect("groups");
+                let e_groups = groups("e");
+                let mut seen = 0;
+                for x in endpoints.iter().map(|x| Some(*x)).chain([None]) {
+                    let of: Vec<&Attributed> =
+                        inside.iter().copied().filter(|e| e.4 == x).collect();
+                    let g = e_groups.iter().find(|g| g["endpoint"].as_str() == x);
+                    match g {
+                        None => assert!(of.is_empty(), "endpoint {x:?} missing for {filter}"),
+                        Some(g) => {
+                            seen += 1;
+                            assert_eq!(
+                                g["totals"]["costUsd"],
+                                cost_of(&of).as_str(),
+                                "{x:?} {filter}"
+                            );
+                            assert_eq!(g["totals"]["events"].as_i64(), Some(of.len() as i64));
+                            // Few latencies: exact percentiles.
+                            let mut l: Vec<i64> = of.iter().filter_map(|e| e.7).collect();
+                            l.sort_unstable();
+                            let p50 =
+                                (!l.is_empty()).then(|| l[(l.len() * 50).div_ceil(100).max(1) - 1]);
+                            assert_eq!(g["latencyP50Ms"].as_i64(), p50, "{x:?} {filter}");
+                        }
+                    }
+                }
+                assert_eq!(seen, e_groups.len(), "no other groups: {filter}");
+                let u_groups = groups("u");
+                for g in &u_groups {
+                    let of: Vec<&Attributed> = inside
+                        .iter()
+                        .copied()
+                        .filter(|e| e.5 == g["user"].as_str() && g["provider"] == e.2)
+                        .collect();
+                    assert!(!of.is_empty(), "{g} {filter}");
+                    assert_eq!(
+                        g["totals"]["costUsd"],
+                        cost_of(&of).as_str(),
+                        "{g} {filter}"
+                    );
+                    assert_eq!(g["totals"]["events"].as_i64(), Some(of.len() as i64));
+                }
+                let total: i64 = u_groups
+                    .iter()
+                    .filter_map(|g| g["totals"]["events"].as_i64())
+                    .sum();
+                assert_eq!(total, inside.len() as i64, "{filter}");
+                let s_groups = groups("s");
+                assert_eq!(s_groups.len(), usize::from(!inside.is_empty()));
+                // Filters by one endpoint and one user: admitted ones read rollups, the
+                // long tail raw events; both exact.
+                for (field, value) in [
+                    ("endpoints", endpoints[round % endpoints.len()]),
+                    ("users", users[round % users.len()]),
+                ] {
+                    let mut f = filter.clone();
+                    f[field] = json!([value]);
+                    let of: Vec<&Attributed> = inside
+                        .iter()
+                        .copied()
+                        .filter(|e| {
+                            if field == "users" {
+                                e.5 == Some(value)
+                            } else {
+                                e.4 == Some(value)
+                            }
+                        })
+                        .collect();
+                    let r = app
+                        .admin(
+                            "query($f: UsageFilter) { costSummary(filter: $f) { totals { costUsd events } } costBreakdown(filter: $f, groupBy: [PROVIDER]) { provider totals { events } } }",
+                            json!({"f": f}),
+                        )
+                        .await;
+                    let totals = &r.data()["costSummary"]["totals"];
+                    assert_eq!(totals["costUsd"], cost_of(&of).as_str(), "{f}");
+                    assert_eq!(totals["events"].as_i64(), Some(of.len() as i64), "{f}");
+                }
+            }
+        }
+    };
+    check(events.clone(), 1).await;
+
+    // A price for acme appears: the re-pricing moves its costs in every rollup.
+    app.admin(
+        r#"mutation { upsertPrice(input: {provider: "acme", model: "acme-x", standard: {input: "1000"}}) { id } }"#,
+        json!({}),
+    )
+    .await
+    .data();
+    let repriced: Vec<Attributed> = events
+        .into_iter()
+        .map(|mut e| {
+            if e.2 == "acme" {
+                e.6 = Some(100 * 1_000_000);
+            }
+            e
+        })
+        .collect();
+    check_tables(true).await;
+    check(repriced.clone(), 2).await;
+
+    // Migration 000010 undone and run again: its backfill (the most frequent values
+    // admitted, up to 1,000 per project) builds the same rollups from the events.
+    for sql in [
+        "DROP TABLE usage_latency_hours",
+        "DROP TABLE usage_latency_days",
+        "DROP TABLE usage_rollup_source_hours",
+        "DROP TABLE usage_rollup_source_days",
+        "DROP TABLE usage_rollup_user_hours",
+        "DROP TABLE usage_rollup_user_days",
+        "DROP TABLE usage_rollup_endpoint_hours",
+        "DROP TABLE usage_rollup_endpoint_days",
+        "DROP TABLE usage_rollup_values",
+        "DELETE FROM seaql_migrations WHERE version = 'm20261204_000010_attribute_rollups'",
+    ] {
+        db.execute_raw(query(sql.to_owned())).await.expect(sql);
+    }
+    aispend::db::migrate(db)
+        .await
+        .expect("migration 000010 again");
+    assert_eq!(
+        admitted("end_user").await.len(),
+        10,
+        "five users in each project"
+    );
+    check_tables(false).await;
+    check(repriced, 3).await;
+}
 
 /// A generated event: (at, project, provider, model, input tokens, cost nanos,
 /// latency ms).

@@ -427,7 +427,11 @@ async fn postgresql_stopped_under_load_and_started_again() {
     )
     .await;
     assert_eq!(events.iter().map(|e| e.1).sum::<i64>(), stored.len() as i64);
-    for table in ["usage_rollup_days", "usage_rollup_model_hours"] {
+    for table in [
+        "usage_rollup_days",
+        "usage_rollup_model_hours",
+        "usage_rollup_endpoint_days",
+    ] {
         let rollup = sums(format!(
             "SELECT model, CAST(SUM(events) AS BIGINT), CAST(SUM(cost_nanos) AS BIGINT), \
              CAST(SUM(input_tokens) AS BIGINT) FROM {table} GROUP BY model ORDER BY model"

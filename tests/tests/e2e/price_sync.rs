@@ -140,6 +140,7 @@ async fn assert_rollups_equal_group_by(app: &TestApp) {
         "usage_rollup_days",
         "usage_rollup_global_days",
         "usage_rollup_model_hours",
+        "usage_rollup_endpoint_days",
     ] {
         let rollup = read(
             db.query_all_raw(query(&format!(
