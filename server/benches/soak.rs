@@ -1112,11 +1112,17 @@ async fn main() {
             .map(|s| s.1)
             .unwrap_or(0);
         let end = samples.last().map(|s| s.1).unwrap_or(0);
+        let half = samples
+            .iter()
+            .find(|s| s.0 >= seconds / 2.0)
+            .map(|s| s.1)
+            .unwrap_or(end);
         println!(
-            "server {i} RSS (every 1 s, {} samples): peak {:.1} MiB; at 1 min {:.1} MiB; at the end {:.1} MiB ({:+.1} % from 1 min)",
+            "server {i} RSS (every 1 s, {} samples): peak {:.1} MiB; at 1 min {:.1} MiB; half way {:.1} MiB; at the end {:.1} MiB ({:+.1} % from 1 min)",
             samples.len(),
             peak as f64 / 1024.0,
             at_minute as f64 / 1024.0,
+            half as f64 / 1024.0,
             end as f64 / 1024.0,
             100.0 * (end as f64 - at_minute as f64) / (at_minute.max(1) as f64)
         );
