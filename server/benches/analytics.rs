@@ -22,88 +22,24 @@
 //! `DIR` already holds one, the load is skipped and the queries run on it (for tuning:
 //! the load takes minutes, the queries seconds).
 
+mod common;
+
+use common::{Server, TOKEN, gql_data as gql};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rust_decimal::Decimal;
 use sea_orm::sqlx::{self, Row, sqlite::SqlitePoolOptions};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const TOKEN: &str = "bench-admin-token";
 const DAY: i64 = 86_400_000_000;
 /// 2026-01-01T00:00:00Z in microseconds.
 const START: i64 = 1_767_225_600_000_000;
 
-struct Server {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_server(data_dir: &Path) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_aispend"))
-        .arg("serve")
-        .env("AISPEND_DATA_DIR", data_dir)
-        .env("AISPEND_LISTEN", "127.0.0.1:0")
-        .env("AISPEND_ADMIN_TOKEN", TOKEN)
-        .env("AISPEND_SYNC_SCHEDULER", "false")
-        .env("AISPEND_LOG", "warn,aispend::startup=info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the aispend binary starts");
-    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
-    let address = loop {
-        let line = lines
-            .next()
-            .expect("the server logs its address")
-            .expect("a line");
-        if let Some(rest) = line.split("address=").nth(1) {
-            break rest
-                .split_whitespace()
-                .next()
-                .expect("an address")
-                .to_owned();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    Server {
-        child,
-        url: format!("http://{address}/graphql"),
-    }
-}
-
-async fn gql(client: &reqwest::Client, url: &str, query: &str, variables: Value) -> Value {
-    let r: Value = client
-        .post(url)
-        .bearer_auth(TOKEN)
-        .json(&json!({"query": query, "variables": variables}))
-        .send()
-        .await
-        .expect("a response")
-        .json()
-        .await
-        .expect("JSON");
-    assert!(r.get("errors").is_none(), "GraphQL errors: {r}");
-    r["data"].clone()
-}
-
 fn arg(name: &str, default: usize) -> usize {
-    let argv: Vec<String> = std::env::args().collect();
-    argv.windows(2)
-        .find(|w| w[0] == name)
-        .and_then(|w| w[1].parse().ok())
-        .unwrap_or(default)
+    common::arg(name, default)
 }
 
 fn p50(mut v: Vec<Duration>) -> Duration {
@@ -357,7 +293,7 @@ async fn load(client: &reqwest::Client, dir: &Path, events: usize) {
     // 1. A ledger made by the server, then bulk-loaded.
     let mut projects: Vec<Vec<u8>> = Vec::new();
     {
-        let server = start_server(dir);
+        let server = common::start_server(dir, &[("AISPEND_SYNC_SCHEDULER", "false".into())]);
         for i in 0..20 {
             let r = gql(
                 client,
@@ -490,7 +426,7 @@ async fn load(client: &reqwest::Client, dir: &Path, events: usize) {
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
-    if std::env::args().any(|a| a == "--list") || !std::env::args().any(|a| a == "--bench") {
+    if !common::is_bench_run() {
         return;
     }
     let events = arg("--events", 10_000_000);
@@ -520,7 +456,7 @@ async fn main() {
             .to_rfc3339()
     };
     let filter = json!({"from": time(from), "to": time(to)});
-    let server = start_server(&dir);
+    let server = common::start_server(&dir, &[("AISPEND_SYNC_SCHEDULER", "false".into())]);
     let queries = [
         (
             "costSummary",

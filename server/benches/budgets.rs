@@ -17,20 +17,21 @@
 //!
 //! `cargo bench -p aispend --bench budgets [-- --single N --clients C --batches B --latency L]`
 
-use futures::{SinkExt, StreamExt};
+mod common;
+
+use common::{
+    ENDPOINTS, MODELS, TOKEN, arg, gql, percentile, reported_event as event, start_server,
+    subscribe,
+};
+use futures::StreamExt;
+use rand::SeedableRng;
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-
-const TOKEN: &str = "bench-admin-token";
 
 struct Args {
     single: usize,
@@ -42,160 +43,26 @@ struct Args {
 }
 
 fn args() -> Args {
-    let mut a = Args {
-        single: 40_000,
-        clients: 32,
-        batches: 100,
-        latency: 2_000,
-        budgets: 100,
-        subscribers: 50,
-    };
-    let argv: Vec<String> = std::env::args().collect();
-    let mut i = 1;
-    while i < argv.len() {
-        let value = argv.get(i + 1).and_then(|v| v.parse().ok());
-        match (argv[i].as_str(), value) {
-            ("--single", Some(v)) => a.single = v,
-            ("--clients", Some(v)) => a.clients = v,
-            ("--batches", Some(v)) => a.batches = v,
-            ("--latency", Some(v)) => a.latency = v,
-            ("--budgets", Some(v)) => a.budgets = v,
-            ("--subscribers", Some(v)) => a.subscribers = v,
-            _ => {
-                i += 1;
-                continue;
-            }
-        }
-        i += 2;
-    }
-    a
-}
-
-struct Server {
-    child: Child,
-    address: String,
-    url: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    Args {
+        single: arg("--single", 40_000),
+        clients: arg("--clients", 32),
+        batches: arg("--batches", 100),
+        latency: arg("--latency", 2_000),
+        budgets: arg("--budgets", 100),
+        subscribers: arg("--subscribers", 50),
     }
 }
 
-fn start_server(data_dir: &std::path::Path) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_aispend"))
-        .arg("serve")
-        .env("AISPEND_DATA_DIR", data_dir)
-        .env("AISPEND_LISTEN", "127.0.0.1:0")
-        .env("AISPEND_ADMIN_TOKEN", TOKEN)
-        .env("AISPEND_LOG", "warn,aispend::startup=info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the aispend binary starts");
-    let stderr = BufReader::new(child.stderr.take().expect("stderr"));
-    let mut lines = stderr.lines();
-    let address = loop {
-        let line = lines
-            .next()
-            .expect("the server logs its address")
-            .expect("a line");
-        if let Some(rest) = line.split("address=").nth(1) {
-            break rest
-                .split_whitespace()
-                .next()
-                .expect("an address")
-                .to_owned();
-        }
-    };
-    std::thread::spawn(move || {
-        for line in lines.map_while(Result::ok) {
-            if line.contains("WARN") || line.contains("ERROR") {
-                eprintln!("server: {line}");
-            }
-        }
-    });
-    Server {
-        url: format!("http://{address}/graphql"),
-        address,
-        child,
-    }
-}
-
-async fn gql(client: &reqwest::Client, url: &str, body: &Value) -> Value {
-    let r: Value = client
-        .post(url)
-        .bearer_auth(TOKEN)
-        .json(body)
-        .send()
-        .await
-        .expect("a response")
-        .json()
-        .await
-        .expect("JSON");
-    assert!(r.get("errors").is_none(), "GraphQL errors: {r}");
-    r
-}
-
-const MODELS: &[(&str, &str)] = &[
-    ("openai", "gpt-4o"),
-    ("openai", "gpt-4o-mini"),
-    ("openai", "gpt-4.1-mini"),
-    ("openai", "o4-mini"),
-    ("anthropic", "claude-sonnet-4-5"),
-    ("anthropic", "claude-haiku-4-5"),
-    ("google", "gemini-2.5-flash"),
-    ("google", "gemini-2.5-pro"),
-    ("mistral", "mistral-small-latest"),
-    ("acme", "in-house-llm"),
-];
-const ENDPOINTS: &[&str] = &[
-    "chat",
-    "search",
-    "summarise",
-    "classify",
-    "extract",
-    "agent",
-    "rerank",
-    "draft",
-];
 const PERIODS: &[&str] = &["DAILY", "WEEKLY", "MONTHLY", "QUARTERLY", "TOTAL"];
 const ZONES: &[&str] = &["UTC", "Europe/Berlin", "America/New_York", "Asia/Kolkata"];
 
-fn event(rng: &mut StdRng, project: &str, key: String) -> Value {
-    let (provider, model) = MODELS[rng.random_range(0..MODELS.len())];
-    json!({
-        "projectId": project,
-        "provider": provider,
-        "model": model,
-        "inputTokens": rng.random_range(50..20_000),
-        "outputTokens": rng.random_range(10..2_000),
-        "endpoint": ENDPOINTS[rng.random_range(0..ENDPOINTS.len())],
-        "user": format!("user-{}", rng.random_range(0..500)),
-        "reportedCostUsd": format!("0.{:06}", rng.random_range(1..50_000)),
-        "idempotencyKey": key,
-    })
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i]
-}
-
 async fn projects(client: &reqwest::Client, url: &str) -> Vec<String> {
-    let mut out = vec![];
-    for name in ["web", "mobile", "batch-jobs", "internal", "latency"] {
-        let r = gql(client, url, &json!({"query": "mutation($n: String!) { createProject(name: $n) { id } }", "variables": {"n": name}})).await;
-        out.push(
-            r["data"]["createProject"]["id"]
-                .as_str()
-                .expect("an id")
-                .to_owned(),
-        );
-    }
-    out
+    common::create_projects(
+        client,
+        url,
+        &["web", "mobile", "batch-jobs", "internal", "latency"],
+    )
+    .await
 }
 
 async fn create_budgets(client: &reqwest::Client, url: &str, projects: &[String], n: usize) {
@@ -223,44 +90,6 @@ async fn create_budgets(client: &reqwest::Client, url: &str, projects: &[String]
         )
         .await;
     }
-}
-
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-async fn subscribe(address: &str, query: &str, variables: Value) -> Ws {
-    let mut request = format!("ws://{address}/graphql/ws")
-        .into_client_request()
-        .expect("a request");
-    request.headers_mut().insert(
-        "Sec-WebSocket-Protocol",
-        "graphql-transport-ws".parse().expect("a header"),
-    );
-    let (mut ws, _) = tokio_tungstenite::connect_async(request)
-        .await
-        .expect("a websocket");
-    ws.send(Message::Text(
-        json!({"type": "connection_init", "payload": {"token": TOKEN}})
-            .to_string()
-            .into(),
-    ))
-    .await
-    .expect("init");
-    loop {
-        match ws.next().await {
-            Some(Ok(Message::Text(t))) if t.contains("connection_ack") => break,
-            Some(Ok(_)) => continue,
-            other => panic!("no connection_ack: {other:?}"),
-        }
-    }
-    ws.send(Message::Text(
-        json!({"id": "1", "type": "subscribe", "payload": {"query": query, "variables": variables}})
-            .to_string()
-            .into(),
-    ))
-    .await
-    .expect("subscribe");
-    ws
 }
 
 const SUBSCRIPTION: &str = "subscription($f: UsageFilter) { costUpdates(filter: $f) { sequence eventCount deltaUsd today { costUsd } month { costUsd } } }";
@@ -400,31 +229,26 @@ async fn workload(
 
 #[tokio::main]
 async fn main() {
-    // `cargo test` and `cargo nextest` build and list benchmarks too; only
-    // `cargo bench`, which passes `--bench`, runs this one.
-    if !std::env::args().any(|a| a == "--bench") {
+    if !common::is_bench_run() {
         return;
     }
     let args = args();
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(256)
-        .build()
-        .expect("a client");
+    let client = common::client();
 
     // 1. Baseline: no budget, no subscriber.
-    let base = start_server(&dir.path().join("baseline"));
+    let base = start_server(&dir.path().join("baseline"), &[]);
     let base_projects = projects(&client, &base.url).await;
     let baseline = workload(&client, &base.url, &base_projects, &args, "base").await;
     drop(base);
 
     // 2. Where the cost goes: budgets alone, subscribers alone (each a fresh server).
-    let server = start_server(&dir.path().join("budgets-only"));
+    let server = start_server(&dir.path().join("budgets-only"), &[]);
     let p = projects(&client, &server.url).await;
     create_budgets(&client, &server.url, &p, args.budgets).await;
     let budgets_only = workload(&client, &server.url, &p, &args, "budgets").await;
     drop(server);
-    let server = start_server(&dir.path().join("subscribers-only"));
+    let server = start_server(&dir.path().join("subscribers-only"), &[]);
     let p = projects(&client, &server.url).await;
     let (only_received, only_ended) = subscribers(&server.address, &p, args.subscribers).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -433,7 +257,7 @@ async fn main() {
     drop(server);
 
     // 3. Loaded: 100 budgets and 50 subscribers on a fresh server.
-    let loaded_server = start_server(&dir.path().join("loaded"));
+    let loaded_server = start_server(&dir.path().join("loaded"), &[]);
     let loaded_projects = projects(&client, &loaded_server.url).await;
     create_budgets(&client, &loaded_server.url, &loaded_projects, args.budgets).await;
     let (received, ended) =
@@ -450,7 +274,7 @@ async fn main() {
 
     // The baseline again, last, on a fresh server: the machine drifts (other work,
     // caches), so the baseline is the mean of a run before and a run after.
-    let again = start_server(&dir.path().join("baseline-again"));
+    let again = start_server(&dir.path().join("baseline-again"), &[]);
     let again_projects = projects(&client, &again.url).await;
     let last = workload(&client, &again.url, &again_projects, &args, "again").await;
     drop(again);

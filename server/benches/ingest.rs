@@ -11,18 +11,18 @@
 //!
 //! `cargo bench -p aispend --bench ingest [-- --events N --single M --clients C]`
 
+mod common;
+
 use aispend::config::DatabaseTarget;
+use common::{TOKEN, arg, event, percentile, start_server};
+use rand::SeedableRng;
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
 use sea_orm::sqlx::{self, Row};
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const BATCH: usize = 10_000;
-const TOKEN: &str = "bench-admin-token";
 
 struct Args {
     events: usize,
@@ -31,133 +31,11 @@ struct Args {
 }
 
 fn args() -> Args {
-    let mut a = Args {
-        events: 200_000,
-        single: 50_000,
-        clients: 32,
-    };
-    let argv: Vec<String> = std::env::args().collect();
-    let mut i = 1;
-    while i < argv.len() {
-        let value = argv.get(i + 1).and_then(|v| v.parse().ok());
-        match (argv[i].as_str(), value) {
-            ("--events", Some(v)) => a.events = v,
-            ("--single", Some(v)) => a.single = v,
-            ("--clients", Some(v)) => a.clients = v,
-            _ => {
-                i += 1;
-                continue;
-            }
-        }
-        i += 2;
+    Args {
+        events: arg("--events", 200_000),
+        single: arg("--single", 50_000),
+        clients: arg("--clients", 32),
     }
-    a
-}
-
-struct Server {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_server(data_dir: &std::path::Path) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_aispend"))
-        .arg("serve")
-        .env("AISPEND_DATA_DIR", data_dir)
-        .env("AISPEND_LISTEN", "127.0.0.1:0")
-        .env("AISPEND_ADMIN_TOKEN", TOKEN)
-        .env("AISPEND_LOG", "warn,aispend::startup=info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the aispend binary starts");
-    let stderr = BufReader::new(child.stderr.take().expect("stderr"));
-    let mut lines = stderr.lines();
-    let address = loop {
-        let line = lines
-            .next()
-            .expect("the server logs its address")
-            .expect("a line");
-        if let Some(rest) = line.split("address=").nth(1) {
-            break rest
-                .split_whitespace()
-                .next()
-                .expect("an address")
-                .to_owned();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    Server {
-        child,
-        url: format!("http://{address}/graphql"),
-    }
-}
-
-async fn gql(client: &reqwest::Client, url: &str, body: &Value) -> Value {
-    let r: Value = client
-        .post(url)
-        .bearer_auth(TOKEN)
-        .json(body)
-        .send()
-        .await
-        .expect("a response")
-        .json()
-        .await
-        .expect("JSON");
-    assert!(r.get("errors").is_none(), "GraphQL errors: {r}");
-    r
-}
-
-const MODELS: &[(&str, &str)] = &[
-    ("openai", "gpt-4o"),
-    ("openai", "gpt-4o-mini"),
-    ("openai", "gpt-4.1-mini"),
-    ("openai", "o4-mini"),
-    ("anthropic", "claude-sonnet-4-5"),
-    ("anthropic", "claude-haiku-4-5"),
-    ("google", "gemini-2.5-flash"),
-    ("google", "gemini-2.5-pro"),
-    ("mistral", "mistral-small-latest"),
-    ("acme", "in-house-llm"),
-];
-const ENDPOINTS: &[&str] = &[
-    "chat",
-    "search",
-    "summarise",
-    "classify",
-    "extract",
-    "agent",
-    "rerank",
-    "draft",
-];
-
-fn event(rng: &mut StdRng, project: &str, key: String) -> Value {
-    let (provider, model) = MODELS[rng.random_range(0..MODELS.len())];
-    let output = rng.random_range(10..2_000);
-    json!({
-        "projectId": project,
-        "provider": provider,
-        "model": model,
-        "inputTokens": rng.random_range(50..20_000),
-        "cacheReadTokens": if rng.random_bool(0.3) { rng.random_range(0..50_000) } else { 0 },
-        "outputTokens": output,
-        "reasoningTokens": if model.starts_with('o') { output / 2 } else { 0 },
-        "endpoint": ENDPOINTS[rng.random_range(0..ENDPOINTS.len())],
-        "user": format!("user-{}", rng.random_range(0..500)),
-        "latencyMs": rng.random_range(100..9_000),
-        "idempotencyKey": key,
-    })
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i]
 }
 
 const COLUMNS: &str = "id, project_id, provider, model, endpoint, source, occurred_at, received_at, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cache_write_1h_tokens, reasoning_tokens, requests, service_tier, latency_ms, cost_nanos, cost_source, price_id, idempotency_key, end_user, metadata";
@@ -314,30 +192,21 @@ async fn raw_baseline(
 
 #[tokio::main]
 async fn main() {
-    // `cargo test --all-targets` / nextest list and run bench targets too: this file
-    // holds no tests, and the benchmark only runs under `cargo bench` (`--bench`).
-    if std::env::args().any(|a| a == "--list") || !std::env::args().any(|a| a == "--bench") {
+    if !common::is_bench_run() {
         return;
     }
     let args = args();
     let dir = tempfile::tempdir().expect("a temporary directory");
     let server_dir = dir.path().join("server");
-    let server = start_server(&server_dir);
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(256)
-        .build()
-        .expect("a client");
+    let server = start_server(&server_dir, &[]);
+    let client = common::client();
 
-    let mut projects = vec![];
-    for name in ["web", "mobile", "batch-jobs", "internal"] {
-        let r = gql(&client, &server.url, &json!({"query": "mutation($n: String!) { createProject(name: $n) { id } }", "variables": {"n": name}})).await;
-        projects.push(
-            r["data"]["createProject"]["id"]
-                .as_str()
-                .expect("an id")
-                .to_owned(),
-        );
-    }
+    let projects = common::create_projects(
+        &client,
+        &server.url,
+        &["web", "mobile", "batch-jobs", "internal"],
+    )
+    .await;
 
     // Bodies are built before the clock starts: the server's work is what is measured.
     // Two sets with distinct keys: one sent by a single client, one by two at once.
