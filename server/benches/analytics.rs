@@ -406,7 +406,10 @@ async fn load(client: &reqwest::Client, dir: &Path, events: usize) {
     }
     drop(pool);
     let backfill = Instant::now();
-    drop(start_server(dir));
+    drop(common::start_server(
+        dir,
+        &[("AISPEND_SYNC_SCHEDULER", "false".into())],
+    ));
     let pool = open(&dir.join("aispend.db")).await;
     sqlx::query("ANALYZE")
         .execute(&pool)
