@@ -58,15 +58,39 @@ export function failure(e: unknown): HTMLElement {
 }
 
 /** Runs `load` into `box`, with a loading state first and an error state on failure. */
+/**
+ * Turns of a load that a newer one may supersede (a control changed again before the
+ * answer came): `const turn = turns();` once, then per load `const current = turn();`
+ * and, after every await, `if (!current()) return;` — an older answer arriving last
+ * never overwrites a newer one.
+ */
+export function turns(): () => () => boolean {
+  let latest = 0;
+  return () => {
+    const mine = ++latest;
+    return () => mine === latest;
+  };
+}
+
+const boxTurns = new WeakMap<HTMLElement, () => () => boolean>();
+
+/** Fills `box` with what `load` builds; only the latest fill of a box shows. */
 export async function fill(box: HTMLElement, load: () => Promise<Node>): Promise<void> {
+  let turn = boxTurns.get(box);
+  if (!turn) {
+    turn = turns();
+    boxTurns.set(box, turn);
+  }
+  const current = turn();
   box.replaceChildren(loading());
   box.setAttribute("aria-busy", "true");
   try {
-    box.replaceChildren(await load());
+    const node = await load();
+    if (current()) box.replaceChildren(node);
   } catch (e) {
-    box.replaceChildren(failure(e));
+    if (current()) box.replaceChildren(failure(e));
   } finally {
-    box.removeAttribute("aria-busy");
+    if (current()) box.removeAttribute("aria-busy");
   }
 }
 

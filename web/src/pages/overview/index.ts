@@ -12,7 +12,7 @@ import {
 import { graphql, isConnected, onConnected, request, subscribe } from "../../graphql.ts";
 import { range, RANGES } from "../../range.ts";
 import { projectName, serverNow, type Session } from "../../session.ts";
-import { field, fill, h, money, select, shareBar, table, when, ZONES, empty } from "../../ui.ts";
+import { field, fill, h, money, select, shareBar, table, turns, when, ZONES, empty } from "../../ui.ts";
 
 Chart.register(BarController, BarElement, CategoryScale, LinearScale, Tooltip, Legend);
 
@@ -141,7 +141,9 @@ export function render(root: HTMLElement, s: Session): () => void {
     forecast.replaceChildren(money(projected.toFixed(2)));
   };
 
+  const kpiTurn = turns();
   const loadKpis = async () => {
+    const current = kpiTurn();
     const tz = tzSel.value;
     const now = serverNow(s);
     const d = range("today", now, tz);
@@ -154,14 +156,19 @@ export function render(root: HTMLElement, s: Session): () => void {
         today: { from: d.from.toISOString(), to: d.to.toISOString() },
         month: { from: m.from.toISOString(), to: m.to.toISOString() },
       });
+      if (!current()) return;
       today.replaceChildren(money(r.today.totals.costUsd, "today-total"));
       setMonth(r.month.totals.costUsd);
     } catch (e) {
-      today.replaceChildren(String(e instanceof Error ? e.message : e));
+      if (current()) today.replaceChildren(String(e instanceof Error ? e.message : e));
     }
   };
 
+  // Each change of range, zone, view or grouping starts a new turn: an older answer
+  // that arrives after a newer one is dropped.
+  const chartTurn = turns();
   const loadChart = async () => {
+    const current = chartTurn();
     const tz = tzSel.value;
     const { from, to } = range(rangeSel.value, serverNow(s), tz);
     const filter = { from: from.toISOString(), to: to.toISOString() };
@@ -180,6 +187,7 @@ export function render(root: HTMLElement, s: Session): () => void {
         request(Trend, { filter, granularity, timezone: tz, view }),
         request(Breakdown, { filter, groupBy: [dim], view }),
       ]);
+      if (!current()) return;
       const top = groups.costBreakdown.slice(0, 6);
       const series = await Promise.all(
         top.map(async (g) => {
@@ -189,6 +197,7 @@ export function render(root: HTMLElement, s: Session): () => void {
           return { name: label(s, dim, g), values: t.costTrend.map((b) => b.totals.costUsd) };
         }),
       );
+      if (!current()) return;
       const buckets = total.costTrend;
       const labels = buckets.map((b) => bucketLabel(b.start, granularity, tz));
       const known = series.filter((x): x is { name: string; values: string[] } => x !== null);
@@ -232,6 +241,7 @@ export function render(root: HTMLElement, s: Session): () => void {
       );
       if (view !== "TRACKED") {
         const r = await request(Reported, { filter: { from: filter.from, to: filter.to } });
+        if (!current()) return;
         reported.replaceChildren(
           h("h3", {}, "Reported by providers in this range"),
           table(
@@ -251,6 +261,7 @@ export function render(root: HTMLElement, s: Session): () => void {
       } else reported.replaceChildren();
       await loadTops(filter, view);
     } catch (e) {
+      if (!current()) return;
       chartState.replaceChildren(h("p", { class: "state error", role: "alert" }, `Error: ${e instanceof Error ? e.message : e}`));
     }
   };
