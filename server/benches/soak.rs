@@ -724,6 +724,13 @@ async fn check_rollups(sh: &Shared, db: &DatabaseConnection) {
                 rollup_keys.push(column.to_owned());
             }
         }
+        // Endpoint, end-user and source rollups: an absent value is stored as ''
+        // (the soak stays far below the per-project limit of values kept apart, so
+        // no event lands in the 'other' bucket).
+        if let Some(attr) = r.attr {
+            keys.push(format!("COALESCE({attr}, '')"));
+            rollup_keys.push(attr.to_owned());
+        }
         let sums = [
             "COALESCE(cost_nanos, 0)",
             "requests",
