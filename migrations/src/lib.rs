@@ -24,6 +24,7 @@ mod m20261201_000007_coarse_rollups;
 mod m20261204_000008_pricing_sync;
 mod m20261204_000009_notification_channels;
 mod m20261204_000010_attribute_rollups;
+mod m20261204_000011_anomaly_watches;
 pub mod sketch;
 mod sql;
 
@@ -43,6 +44,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000008_pricing_sync::Migration),
             Box::new(m20261204_000009_notification_channels::Migration),
             Box::new(m20261204_000010_attribute_rollups::Migration),
+            Box::new(m20261204_000011_anomaly_watches::Migration),
         ]
     }
 }

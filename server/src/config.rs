@@ -542,6 +542,15 @@ pub struct AlertSettings {
         global = true
     )]
     pub subscriber_queue: usize,
+
+    /// How often anomaly watches are checked, in milliseconds.
+    #[arg(
+        long,
+        env = "AISPEND_ANOMALY_CHECK_MS",
+        default_value_t = 300_000,
+        global = true
+    )]
+    pub anomaly_check_ms: u64,
 }
 
 impl Default for AlertSettings {
@@ -553,6 +562,7 @@ impl Default for AlertSettings {
             webhook_timeout_ms: 10_000,
             jobs_poll_ms: 1_000,
             subscriber_queue: 256,
+            anomaly_check_ms: 300_000,
         }
     }
 }

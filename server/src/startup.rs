@@ -88,6 +88,8 @@ struct Background {
     price_grace: Duration,
     alert_queue: jobs::Queue<jobs::alerts::DeliverAlert>,
     alerts_fired: Arc<Notify>,
+    /// How often anomaly watches are checked.
+    anomaly_check: Duration,
     attempts: u32,
 }
 
@@ -229,6 +231,7 @@ impl Application {
                 price_grace,
                 alert_queue,
                 alerts_fired,
+                anomaly_check: Duration::from_millis(settings.alerts.anomaly_check_ms.max(10)),
                 attempts,
             },
         })
@@ -295,16 +298,20 @@ impl Background {
             price_grace,
             alert_queue,
             alerts_fired,
+            anomaly_check,
             attempts,
         } = self;
         let workers = jobs.start();
-        let mut tasks = vec![jobs::alerts::spawn_dispatcher(
-            state.db.clone(),
-            alert_queue,
-            state.live.clone(),
-            alerts_fired,
-            attempts,
-        )];
+        let mut tasks = vec![
+            jobs::anomalies::spawn(state.db.clone(), anomaly_check, alerts_fired.clone()),
+            jobs::alerts::spawn_dispatcher(
+                state.db.clone(),
+                alert_queue,
+                state.live.clone(),
+                alerts_fired,
+                attempts,
+            ),
+        ];
         tasks.extend(jobs::sync::spawn(sync, sync_queue, attempts));
         tasks.extend(jobs::prices::spawn(
             price_sync,

@@ -159,6 +159,7 @@ pub fn test_settings(
             webhook_timeout_ms: 5_000,
             jobs_poll_ms: 50,
             subscriber_queue: 256,
+            anomaly_check_ms: 250,
         },
         channels: Default::default(),
         // Short delays and leases; no scheduler unless a scenario turns it on (other

@@ -1,8 +1,9 @@
-//! Alerts: a budget threshold reached in a period (and, from the analytics work,
-//! anomalies — they travel the same way).
+//! Alerts: a budget threshold reached in a period, or an anomaly an anomaly watch
+//! caught (`domain::anomaly_watch`) — they travel the same way.
 //!
 //! **An alert row is the only proof it fired.** [`fire`] inserts with `ON CONFLICT DO
-//! NOTHING` against the unique index on (budget, period start, threshold); only the
+//! NOTHING` against the unique index on (budget, period start, threshold), or for an
+//! anomaly the one on its `dedupe_key` (watch, day, subject, value); only the
 //! transaction whose insert went in fired it, whatever the concurrency or the number
 //! of processes. The row is written in the same transaction as the spend that
 //! crossed the threshold, so an alert exists if and only if that spend committed.
@@ -155,6 +156,7 @@ pub struct NewAlert {
     summary: String,
     delivery: DeliveryStatus,
     targets: Vec<String>,
+    dedupe_key: Option<String>,
 }
 
 impl NewAlert {
@@ -182,6 +184,41 @@ impl NewAlert {
                 .into_iter()
                 .chain(b.channel_ids.iter().map(|c| channel_target(*c)))
                 .collect(),
+            dedupe_key: None,
+        }
+    }
+
+    /// An anomaly an anomaly watch named `name` raised: `spent` that day against a
+    /// trailing mean of `mean`, `percent` of it; `key` makes it fire once.
+    #[allow(clippy::too_many_arguments)]
+    pub fn for_anomaly(
+        name: String,
+        owner_project: Option<ProjectId>,
+        day: PeriodBounds,
+        percent: u32,
+        spent: Usd,
+        mean: Usd,
+        summary: String,
+        key: String,
+        channels: Vec<ChannelId>,
+    ) -> NewAlert {
+        NewAlert {
+            kind: AlertKind::Anomaly,
+            budget: None,
+            budget_name: name,
+            owner_project,
+            period: day,
+            threshold: percent,
+            spent,
+            amount: mean,
+            summary,
+            delivery: if channels.is_empty() {
+                DeliveryStatus::None
+            } else {
+                DeliveryStatus::Pending
+            },
+            targets: channels.into_iter().map(channel_target).collect(),
+            dedupe_key: Some(key),
         }
     }
 }
@@ -207,6 +244,7 @@ pub async fn fire(conn: &impl ConnectionTrait, new: NewAlert) -> Result<Option<A
             alert::Column::Summary,
             alert::Column::FiredAt,
             alert::Column::DeliveryStatus,
+            alert::Column::DedupeKey,
         ])
         .values([
             Expr::val(id.0),
@@ -222,6 +260,7 @@ pub async fn fire(conn: &impl ConnectionTrait, new: NewAlert) -> Result<Option<A
             Expr::val(new.summary.clone()),
             Expr::val(time::to_micros(fired_at)),
             Expr::val(new.delivery.as_str()),
+            Expr::val(new.dedupe_key.clone()),
         ])
         .context("building an alert insert")?;
     stmt.on_conflict(OnConflict::new().do_nothing().to_owned());
@@ -671,6 +710,26 @@ pub async fn mark_dispatched(conn: &impl ConnectionTrait, id: AlertId) -> Result
 
 fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+}
+
+/// The JSON body a WEBHOOK channel receives for an anomaly alert: the watch, the UTC
+/// day, its spend, the trailing mean, the factor and the summary.
+pub fn anomaly_webhook_body(a: &Alert) -> Result<Vec<u8>> {
+    let body = json!({
+        "type": "anomaly.detected",
+        "alertId": a.id.to_string(),
+        "watch": { "name": a.budget_name },
+        "projectId": a.owner_project.map(|p| p.to_string()),
+        "day": a.period.start.map(|s| s.format("%Y-%m-%d").to_string()),
+        "spentUsd": a.spent.to_string(),
+        "meanUsd": a.amount.to_string(),
+        "factor": (rust_decimal::Decimal::from(a.threshold) / rust_decimal::Decimal::ONE_HUNDRED)
+            .normalize()
+            .to_string(),
+        "firedAt": rfc3339(a.fired_at),
+        "summary": a.summary,
+    });
+    serde_json::to_vec(&body).context("encoding a webhook body")
 }
 
 /// The JSON body of an alert's webhook: budget, threshold, spent, amount, period and

@@ -12,7 +12,7 @@
 //! channel is a mistake worth hearing about). Secrets are sealed under the master key
 //! bound to the channel id, in the same format as budget webhook secrets, so
 //! `aispend keys rotate` re-seals them too; the API only says whether one is set.
-//! A channel a budget still names cannot be deleted.
+//! A channel a budget or an anomaly watch still names cannot be deleted.
 
 use crate::domain::auth::{Principal, Scope};
 use crate::domain::budget::Change;
@@ -486,6 +486,14 @@ pub async fn delete(
                 "is used by budget `{}` ({} in all); remove it from their channelIds first",
                 b.name,
                 users.len()
+            ),
+        ));
+    }
+    if let Some((watch, n)) = crate::domain::anomaly_watch::using_channel(conn, id).await? {
+        return Err(Error::invalid(
+            "id",
+            format!(
+                "is used by anomaly watch `{watch}` ({n} in all); remove it from their channelIds first"
             ),
         ));
     }

@@ -97,3 +97,7 @@ uuid_id!(
     /// A notification channel (a named alert destination).
     ChannelId
 );
+uuid_id!(
+    /// An anomaly watch (which anomalies raise alerts, and where they go).
+    AnomalyWatchId
+);

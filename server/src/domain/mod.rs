@@ -5,6 +5,7 @@
 
 pub mod alert;
 pub mod analytics;
+pub mod anomaly_watch;
 pub mod api_token;
 pub mod auth;
 pub mod budget;

@@ -24,6 +24,8 @@ pub struct Model {
     pub delivery_status: String,
     pub dispatched_at: Option<i64>,
     pub delivered_at: Option<i64>,
+    /// What makes an alert without a budget fire once (anomaly alerts).
+    pub dedupe_key: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -9,6 +9,7 @@
 pub mod alert;
 pub mod alert_delivery;
 pub mod alert_target;
+pub mod anomaly_watch;
 pub mod api_token;
 pub mod budget;
 pub mod budget_period;

@@ -89,15 +89,16 @@ impl AlertGql {
     async fn budget_id(&self) -> Option<ID> {
         self.0.budget.map(|b| ID(b.to_string()))
     }
-    /// The budget's name when the alert fired.
+    /// The budget's name when the alert fired (ANOMALY: the anomaly watch's name).
     async fn budget_name(&self) -> &str {
         &self.0.budget_name
     }
-    /// The budget's project, when it budgets exactly one.
+    /// The budget's project, when it budgets exactly one (ANOMALY: the watch's project;
+    /// null for a watch of every project).
     async fn project_id(&self) -> Option<ID> {
         self.0.owner_project.map(|p| ID(p.to_string()))
     }
-    /// Start of the period it fired in (null for TOTAL budgets).
+    /// Start of the period it fired in (null for TOTAL budgets; ANOMALY: the UTC day).
     async fn period_start(&self) -> Option<Timestamp> {
         self.0.period.start.map(Into::into)
     }
@@ -105,15 +106,15 @@ impl AlertGql {
     async fn period_end(&self) -> Option<Timestamp> {
         self.0.period.end.map(Into::into)
     }
-    /// The percentage reached.
+    /// The percentage reached (ANOMALY: the day's spend in percent of its trailing mean).
     async fn threshold(&self) -> i64 {
         i64::from(self.0.threshold)
     }
-    /// Spent in the period when it fired.
+    /// Spent in the period when it fired (ANOMALY: that day).
     async fn spent_usd(&self) -> Decimal {
         self.0.spent.to_decimal()
     }
-    /// The budget's amount when it fired.
+    /// The budget's amount when it fired (ANOMALY: the trailing daily mean).
     async fn amount_usd(&self) -> Decimal {
         self.0.amount.to_decimal()
     }

@@ -4,6 +4,7 @@
 
 pub mod alert;
 pub mod analytics;
+pub mod anomaly_watch;
 pub mod api_token;
 pub mod budget;
 pub mod channel;
@@ -97,6 +98,7 @@ pub struct Query(
     credential::CredentialQuery,
     budget::BudgetQuery,
     channel::ChannelQuery,
+    anomaly_watch::AnomalyWatchQuery,
     alert::AlertQuery,
     sync::SyncQuery,
     reconciliation::ReconciliationQuery,
@@ -114,6 +116,7 @@ pub struct Mutation(
     credential::CredentialMutation,
     budget::BudgetMutation,
     channel::ChannelMutation,
+    anomaly_watch::AnomalyWatchMutation,
     alert::AlertMutation,
     sync::SyncMutation,
 );

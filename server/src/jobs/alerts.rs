@@ -12,7 +12,7 @@
 
 use super::notify::{Notice, Notifier};
 use super::{Jobs, Pushed, Queue, retry_policy};
-use crate::domain::alert::{self, DeliveryAttempt, DeliveryStatus};
+use crate::domain::alert::{self, AlertKind, DeliveryAttempt, DeliveryStatus};
 use crate::domain::budget;
 use crate::domain::channel::{self, Channel, ChannelKind};
 use crate::domain::ids::AlertId;
@@ -138,20 +138,32 @@ async fn attempt(ctx: &DeliveryContext, job: &DeliverAlert) -> Result<(), Failur
         return Ok(());
     }
     let skip = || alert::set_target(&ctx.db, id, &target, DeliveryStatus::Skipped);
-    let Some(budget) = (match a.budget {
+    // A budget alert needs its budget still there; an anomaly alert has none.
+    let budget = match a.budget {
         Some(b) => budget::find(&ctx.db, b).await?,
         None => None,
-    }) else {
+    };
+    if a.kind == AlertKind::Budget && budget.is_none() {
         skip().await?;
         return Ok(());
-    };
+    }
     let destination = match alert::target_channel(&target) {
-        None => match (
-            budget.webhook_url.clone(),
-            budget::webhook_secret(&ctx.db, &ctx.keyring, budget.id).await?,
-        ) {
-            (Some(url), Some(secret)) => Destination::Webhook { url, secret },
-            _ => {
+        None => match &budget {
+            Some(budget) => match (
+                budget.webhook_url.clone(),
+                budget::webhook_secret(&ctx.db, &ctx.keyring, budget.id).await?,
+            ) {
+                (Some(url), Some(secret)) => Destination::Webhook {
+                    url,
+                    secret,
+                    budget,
+                },
+                _ => {
+                    skip().await?;
+                    return Ok(());
+                }
+            },
+            None => {
                 skip().await?;
                 return Ok(());
             }
@@ -173,9 +185,13 @@ async fn attempt(ctx: &DeliveryContext, job: &DeliverAlert) -> Result<(), Failur
     let started_at = time::now();
     let clock = Instant::now();
     let (kind, outcome) = match &destination {
-        Destination::Webhook { url, secret } => (
+        Destination::Webhook {
+            url,
+            secret,
+            budget,
+        } => (
             "webhook",
-            match alert::webhook_body(&a, &budget) {
+            match alert::webhook_body(&a, budget) {
                 Ok(body) => {
                     ctx.notifier
                         .webhook(
@@ -197,7 +213,14 @@ async fn attempt(ctx: &DeliveryContext, job: &DeliverAlert) -> Result<(), Failur
                 ChannelKind::Email => "email",
             },
             ctx.notifier
-                .to_channel(ch, secret.as_deref(), &Notice::Alert(&a, &budget))
+                .to_channel(
+                    ch,
+                    secret.as_deref(),
+                    &match &budget {
+                        Some(b) => Notice::Alert(&a, b),
+                        None => Notice::Anomaly(&a),
+                    },
+                )
                 .await,
         ),
     };
@@ -246,8 +269,12 @@ async fn attempt(ctx: &DeliveryContext, job: &DeliverAlert) -> Result<(), Failur
     }
 }
 
-enum Destination {
-    Webhook { url: String, secret: String },
+enum Destination<'b> {
+    Webhook {
+        url: String,
+        secret: String,
+        budget: &'b budget::Budget,
+    },
     Channel(Channel, Option<String>),
 }
 

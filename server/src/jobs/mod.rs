@@ -21,6 +21,7 @@
 //!   `run_with_signal` does not report a worker that died.
 
 pub mod alerts;
+pub mod anomalies;
 pub mod notify;
 pub mod prices;
 pub mod sync;

@@ -188,6 +188,9 @@ fn percent_decode(s: &str) -> Option<String> {
 pub enum Notice<'a> {
     /// An alert of a budget.
     Alert(&'a Alert, &'a Budget),
+    /// An alert of an anomaly watch (its name in `budget_name`, the day's spend in
+    /// `spent`, the trailing mean in `amount`, the factor in percent in `threshold`).
+    Anomaly(&'a Alert),
     /// `testNotificationChannel`.
     Test,
 }
@@ -206,6 +209,22 @@ pub struct Notifier {
 
 fn rfc3339(t: chrono::DateTime<chrono::Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+}
+
+/// The UTC day an anomaly alert is about.
+fn anomaly_day(a: &Alert) -> String {
+    a.period
+        .start
+        .map(|s| s.format("%Y-%m-%d").to_string())
+        .unwrap_or_else(|| "-".into())
+}
+
+/// An anomaly alert's factor (`threshold` holds it in percent): `4.5×`.
+fn anomaly_factor(a: &Alert) -> String {
+    format!(
+        "{}×",
+        (rust_decimal::Decimal::from(a.threshold) / rust_decimal::Decimal::ONE_HUNDRED).normalize()
+    )
 }
 
 /// Escapes the three characters Slack's mrkdwn treats as markup.
@@ -255,6 +274,23 @@ impl Notifier {
                     ],
                 )
             }
+            Notice::Anomaly(a) => (
+                a.summary.clone(),
+                format!("Spend anomaly: {}", a.budget_name),
+                vec![
+                    ("Watch", a.budget_name.clone()),
+                    ("Day (UTC)", anomaly_day(a)),
+                    ("Spent", format!("${:.2}", a.spent.to_decimal())),
+                    (
+                        "Trailing mean",
+                        format!(
+                            "${:.2} ({} of it)",
+                            a.amount.to_decimal(),
+                            anomaly_factor(a)
+                        ),
+                    ),
+                ],
+            ),
             Notice::Test => (
                 format!(
                     "Test message from aispend for the channel \"{}\".",
@@ -313,6 +349,23 @@ impl Notifier {
                     rfc3339(a.fired_at),
                 ),
             ),
+            Notice::Anomaly(a) => (
+                format!(
+                    "[aispend] Spend anomaly: {} ({})",
+                    a.budget_name,
+                    anomaly_day(a)
+                ),
+                format!(
+                    "{}\n\nWatch: {}\nDay (UTC): {}\nSpent: ${:.2}\nTrailing mean: ${:.2} ({} of it)\nFired at: {}\n{link}",
+                    a.summary,
+                    a.budget_name,
+                    anomaly_day(a),
+                    a.spent.to_decimal(),
+                    a.amount.to_decimal(),
+                    anomaly_factor(a),
+                    rfc3339(a.fired_at),
+                ),
+            ),
             Notice::Test => (
                 "[aispend] Test message".to_owned(),
                 format!(
@@ -342,6 +395,12 @@ impl Notifier {
                             .map_err(|e| SendError::transient(e.to_string()))?,
                         a.id.to_string(),
                         "budget.threshold_reached",
+                    ),
+                    Notice::Anomaly(a) => (
+                        alert::anomaly_webhook_body(a)
+                            .map_err(|e| SendError::transient(e.to_string()))?,
+                        a.id.to_string(),
+                        "anomaly.detected",
                     ),
                     Notice::Test => (
                         serde_json::to_vec(&json!({

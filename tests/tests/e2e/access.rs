@@ -174,6 +174,16 @@ const OPS: &[Op] = &[
         NOT_FOUND,
     ),
     op(
+        "anomalyWatches",
+        "{ anomalyWatches { id name projectId channelIds } }",
+        HIDDEN,
+    ),
+    op(
+        "anomalyWatch",
+        "{ anomalyWatch(id: \"{WATCH}\") { id name } }",
+        NOT_FOUND,
+    ),
+    op(
         "checkBudget",
         "{ checkBudget(projectId: \"{P}\", provider: \"openai\", model: \"gpt-4o\", estimatedCostUsd: \"0.01\") { decision hiddenBudgets } }",
         Class::IngestOrRead,
@@ -355,6 +365,21 @@ const OPS: &[Op] = &[
         Class::Admin,
     ),
     op(
+        "createAnomalyWatch",
+        "mutation { createAnomalyWatch(input: {name: \"made\", projectId: \"{P}\", channelIds: [\"{CHANNEL}\"]}) { id } }",
+        Class::Admin,
+    ),
+    op(
+        "updateAnomalyWatch",
+        "mutation { updateAnomalyWatch(id: \"{WATCH}\", input: {minFactor: \"4\"}) { id } }",
+        Class::Admin,
+    ),
+    op(
+        "deleteAnomalyWatch",
+        "mutation { deleteAnomalyWatch(id: \"{WATCH2}\") }",
+        Class::Admin,
+    ),
+    op(
         "testNotificationChannel",
         "mutation { testNotificationChannel(id: \"{CHANNEL}\") { delivered error } }",
         Class::Admin,
@@ -453,6 +478,7 @@ const MARKERS: &[&str] = &[
     "p-budget-marker",
     "p-plan-marker",
     "p-manual-marker",
+    "p-watch-marker",
 ];
 
 struct World {
@@ -547,6 +573,13 @@ async fn world(app: &TestApp) -> World {
             "mutation {{ createNotificationChannel(input: {{name: \"{key}\", kind: EMAIL, emails: [\"ops@example.com\"]}}) {{ id }} }}"
         );
         ids.insert(key, id_of(app, &q, "/createNotificationChannel/id").await);
+    }
+    for key in ["WATCH", "WATCH2"] {
+        let q = format!(
+            "mutation {{ createAnomalyWatch(input: {{name: \"p-watch-marker {key}\", projectId: \"{p}\", channelIds: [\"{}\"]}}) {{ id }} }}",
+            ids["CHANNEL"]
+        );
+        ids.insert(key, id_of(app, &q, "/createAnomalyWatch/id").await);
     }
     // Spend in P crosses the budgets' thresholds: an alert.
     app.record(

@@ -14,12 +14,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// The secret part of the Slack URL: it must never come back in any answer.
-const SLACK_SECRET: &str = "XXXXslacksecretpath";
+pub(crate) const SLACK_SECRET: &str = "XXXXslacksecretpath";
 const PUBLIC_URL: &str = "https://aispend.example.com";
 
 #[derive(Clone)]
-struct Slack {
-    addr: SocketAddr,
+pub(crate) struct Slack {
+    pub(crate) addr: SocketAddr,
     got: Arc<Mutex<Vec<Value>>>,
 }
 
@@ -38,7 +38,7 @@ async fn slack_hook(
 
 impl Slack {
     /// A Slack-incoming-webhook-shaped receiver: 500 to the first `fail_first` posts.
-    async fn start(fail_first: usize) -> Slack {
+    pub(crate) async fn start(fail_first: usize) -> Slack {
         let got = Arc::new(Mutex::new(vec![]));
         let app = axum::Router::new()
             .route(
@@ -52,16 +52,16 @@ impl Slack {
         Slack { addr, got }
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://{}/services/T000/B000/{SLACK_SECRET}", self.addr)
     }
 
-    fn posts(&self) -> Vec<Value> {
+    pub(crate) fn posts(&self) -> Vec<Value> {
         self.got.lock().unwrap().clone()
     }
 }
 
-async fn app_with(backend: Backend, slack: &Slack, smtp: &SmtpServer) -> TestApp {
+pub(crate) async fn app_with(backend: Backend, slack: &Slack, smtp: &SmtpServer) -> TestApp {
     let hosts = vec![slack.addr.to_string(), smtp.addr.to_string()];
     let smtp_url = format!("smtp://{}", smtp.addr);
     spawn_app_with(backend, move |s| {
@@ -77,7 +77,7 @@ const CREATE: &str = r#"mutation($i: CreateNotificationChannelInput!) {
   createNotificationChannel(input: $i) { id name kind url emails secretSet }
 }"#;
 
-async fn create_channel(app: &TestApp, input: Value) -> Value {
+pub(crate) async fn create_channel(app: &TestApp, input: Value) -> Value {
     let r = app.admin(CREATE, json!({ "i": input })).await;
     assert!(r.errors().is_empty(), "{:#?}", r.errors());
     r.data()["createNotificationChannel"].clone()

@@ -4,6 +4,7 @@
 
 mod access;
 mod analytics;
+mod anomaly_alerts;
 mod auth;
 mod budgets;
 mod channels;
