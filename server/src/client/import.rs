@@ -156,6 +156,23 @@ fn rows(format: FileFormat, reader: impl Read + 'static) -> anyhow::Result<Rows>
     }
 }
 
+/// Every row of a file as a `UsageInput` (GraphQL variables) with its line number, or
+/// the line number and why the row cannot be imported. Reads one row at a time; `Err`
+/// only when the file has no readable CSV header.
+pub fn inputs(
+    format: FileFormat,
+    reader: impl Read + 'static,
+    project: Option<String>,
+) -> anyhow::Result<impl Iterator<Item = Result<(u64, Value), (u64, String)>>> {
+    Ok(rows(format, reader)?.map(move |row| {
+        row.and_then(|r| {
+            usage_input(&r, project.as_deref())
+                .map(|v| (r.line, v))
+                .map_err(|e| (r.line, e))
+        })
+    }))
+}
+
 /// The field under the first of `keys` that is present.
 fn field<'a>(
     row: &'a Map<String, Value>,
@@ -406,13 +423,9 @@ pub async fn run(client: &Client, options: &ImportOptions) -> anyhow::Result<Sum
     let batch_size = options.batch_size.clamp(1, MAX_BATCH_SIZE);
     let mut summary = Summary::default();
     let mut batch: Vec<(u64, Value)> = Vec::with_capacity(batch_size);
-    for row in rows(format, file)? {
+    for row in inputs(format, file, options.project.clone())? {
         summary.rows += 1;
-        match row.and_then(|r| {
-            usage_input(&r, options.project.as_deref())
-                .map(|v| (r.line, v))
-                .map_err(|e| (r.line, e))
-        }) {
+        match row {
             Ok(entry) => batch.push(entry),
             Err(rejected) => summary.rejected.push(rejected),
         }
@@ -441,9 +454,9 @@ mod tests {
     use super::*;
 
     fn parse(format: FileFormat, text: &'static str) -> Vec<Result<Value, (u64, String)>> {
-        rows(format, text.as_bytes())
+        inputs(format, text.as_bytes(), None)
             .unwrap()
-            .map(|r| r.and_then(|r| usage_input(&r, None).map_err(|e| (r.line, e))))
+            .map(|r| r.map(|(_, v)| v))
             .collect()
     }
 

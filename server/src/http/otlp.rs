@@ -197,6 +197,28 @@ fn decode(encoding: Encoding, body: &[u8]) -> Result<ExportTraceServiceRequest, 
     }
 }
 
+/// The request in a body of `encoding`, with its `Content-Encoding` undone.
+fn read_body(
+    headers: &HeaderMap,
+    encoding: Encoding,
+    body: Bytes,
+) -> Result<ExportTraceServiceRequest, Failure> {
+    let body = decompress(headers, body)?;
+    decode(encoding, &body)
+}
+
+/// Reads a body exactly as `POST /v1/traces` does (content type, content encoding,
+/// size limit, decoding): the request, or the message its client would get. For the
+/// fuzz targets and tests; the handler itself keeps the status codes.
+pub fn parse_request(
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Result<ExportTraceServiceRequest, String> {
+    let encoding = encoding(headers)
+        .ok_or("Content-Type must be application/x-protobuf or application/json")?;
+    read_body(headers, encoding, body).map_err(|f| f.message)
+}
+
 /// What became of a request's spans.
 #[derive(Debug, Default)]
 struct Tally {
@@ -293,8 +315,7 @@ async fn ingest(
 ) -> Result<Tally, Failure> {
     let principal = super::rest::principal(state, headers).await?;
     principal.require(Scope::Ingest)?;
-    let body = decompress(headers, body)?;
-    let request = decode(encoding, &body)?;
+    let request = read_body(headers, encoding, body)?;
     let endpoint_attribute = &state.integrations.otlp_endpoint_attribute;
     let mut tally = Tally::default();
     let mut usable: Vec<RawUsage> = vec![];

@@ -709,25 +709,28 @@ fn type_name(v: &Value) -> &'static str {
     }
 }
 
-/// `POST /api/usage`.
-pub async fn record_usage(
-    State(state): State<HttpState>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let principal = match principal(&state, &headers).await {
-        Ok(p) => p,
-        Err(Error::Unauthorized) => {
-            return portal_error(StatusCode::UNAUTHORIZED, "Unauthorized", json!([]));
-        }
-        Err(e) => return ApiError::from(e).into_response(),
-    };
-    let Ok(Value::Object(body)) = serde_json::from_slice::<Value>(&body) else {
-        return portal_error(
-            StatusCode::BAD_REQUEST,
-            "Invalid request format: the body must be a JSON object",
-            json!([]),
-        );
+/// Why a `POST /api/usage` body was refused before anything was stored, in the
+/// shape the portal's clients know.
+#[derive(Debug)]
+pub struct PortalRejection {
+    /// `400` or `422`.
+    pub status: StatusCode,
+    /// The `error` text.
+    pub error: &'static str,
+    /// The `details` list (zod-style issues).
+    pub details: Value,
+}
+
+/// Reads a `POST /api/usage` body and its `Idempotency-Key` header into a usage
+/// input, or the rejection its client gets. Pure: the fuzz targets call it as the
+/// handler does.
+pub fn parse_usage_body(headers: &HeaderMap, body: &[u8]) -> Result<RawUsage, PortalRejection> {
+    let Ok(Value::Object(body)) = serde_json::from_slice::<Value>(body) else {
+        return Err(PortalRejection {
+            status: StatusCode::BAD_REQUEST,
+            error: "Invalid request format: the body must be a JSON object",
+            details: json!([]),
+        });
     };
     // Type checks in the shape the portal's clients know (zod's).
     let mut details = Vec::new();
@@ -779,11 +782,11 @@ pub async fn record_usage(
         (h, b) => h.or(b),
     };
     if !details.is_empty() {
-        return portal_error(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "Validation failed",
-            Value::Array(details),
-        );
+        return Err(PortalRejection {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            error: "Validation failed",
+            details: Value::Array(details),
+        });
     }
     let text = |k: &str| body.get(k).and_then(Value::as_str).map(str::to_owned);
     let occurred_at = match text("request_timestamp") {
@@ -791,15 +794,15 @@ pub async fn record_usage(
         Some(t) => match instant(&t) {
             Some(at) => Some(at),
             None => {
-                return portal_error(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "Validation failed",
-                    json!([{"code": "invalid_string", "validation": "datetime", "path": ["request_timestamp"], "message": "Invalid datetime"}]),
-                );
+                return Err(PortalRejection {
+                    status: StatusCode::UNPROCESSABLE_ENTITY,
+                    error: "Validation failed",
+                    details: json!([{"code": "invalid_string", "validation": "datetime", "path": ["request_timestamp"], "message": "Invalid datetime"}]),
+                });
             }
         },
     };
-    let raw = RawUsage {
+    Ok(RawUsage {
         project_id: text("project_id"),
         provider: text("provider"),
         model: text("model"),
@@ -808,6 +811,25 @@ pub async fn record_usage(
         occurred_at,
         idempotency_key,
         ..RawUsage::default()
+    })
+}
+
+/// `POST /api/usage`.
+pub async fn record_usage(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let principal = match principal(&state, &headers).await {
+        Ok(p) => p,
+        Err(Error::Unauthorized) => {
+            return portal_error(StatusCode::UNAUTHORIZED, "Unauthorized", json!([]));
+        }
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let raw = match parse_usage_body(&headers, &body) {
+        Ok(raw) => raw,
+        Err(r) => return portal_error(r.status, r.error, r.details),
     };
     let started = std::time::Instant::now();
     let result = state
