@@ -164,7 +164,10 @@ def main() -> int:
         "`processing: batch` price variants). aispend's is `aispend prices quote`: the server's matcher "
         "and cost function over the built-in catalog. Costs agree within 0.5 %. *Units* counts cases "
         "aispend leaves unpriced on purpose because the model is billed in units the ledger does not "
-        "record yet (audio, images, per-request search fees: issue 12 part 4).")
+        "record (per second, per character, per pixel, video tokens, Perplexity's search fee by "
+        "context size). Audio and image tokens, generated images and flat web-search fees are units "
+        "of the ledger with rates of their own; these shapes are text, so they check the text rates "
+        "of those models too.")
     out("")
     out("Most rows are generated from LiteLLM's map, so agreement with LiteLLM is largely by "
         "construction: what it checks is that the server reads each row the way LiteLLM's rates "
@@ -258,7 +261,7 @@ def main() -> int:
         t = vs["both"].get(p, collections.Counter())
         print(f"  {p:<11} cases {t['cases']:5}  agree {t['agree']:5}  unpriced {t['unpriced']:4}  "
               f"units {t['units']:4}  differ {t['differ']:4}")
-    print(f"leaving out the {total['units']} cases billed in units aispend does not record yet: "
+    print(f"leaving out the {total['units']} cases billed in units aispend does not record: "
           f"{rate_billable * 100:.1f} %")
     # The gate: the cases aispend can bill. A model billed in audio, images or
     # per-request fees stays unpriced on purpose until the ledger records those units.

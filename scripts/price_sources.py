@@ -147,7 +147,7 @@ KEY_PREFIXES = {
     "bedrock_converse", "openrouter",
 }
 
-TOKEN_MODES = {"chat", "completion", "responses", "embedding"}
+TOKEN_MODES = {"chat", "completion", "responses", "embedding", "realtime", "image_generation"}
 
 
 def keys_in_order(lmap: dict) -> list[str]:
@@ -166,19 +166,29 @@ CLASSES = {
     "cache_write": "cache_creation_input_token_cost",
     "cache_write_1h": "cache_creation_input_token_cost_above_1hr",
     "reasoning": "output_cost_per_reasoning_token",
+    "audio_input": "input_cost_per_audio_token",
+    "audio_output": "output_cost_per_audio_token",
+    "image_input": "input_cost_per_image_token",
+    "image_output": "output_cost_per_image_token",
+}
+# Units LiteLLM prices per unit, not per token: stored as they are (USD per unit).
+PER_UNIT_CLASSES = {
+    "image": "output_cost_per_image",
 }
 TIERS = {"standard": "", "batch": "_batches", "priority": "_priority", "flex": "_flex"}
 
-# Rates for units aispend's ledger does not bill yet (issue 12, part 4). A model billed
-# in them on every call cannot be priced correctly, so it gets no generated row.
+# Rates for units aispend's ledger does not bill (per second, character, pixel, page,
+# query, per-image input). A model billed in them on every call cannot be priced
+# correctly, so it gets no generated row. Audio and image tokens, generated images and
+# uniform web-search fees are units of the ledger (issue 12, part 4).
 UNBILLABLE_ALWAYS = re.compile(
     r"^(input_cost_per_(second|character|pixel|request|query|text_message)"
-    r"|output_cost_per_(second|character|image|image_token|audio_token|video)"
+    r"|output_cost_per_(second|character|video|pixel)"
     r"|output_cost_per_second_|cost_per_second|ocr_cost|annotation_cost"
     r"|input_cost_per_audio_per_second|input_cost_per_video_per_second)"
 )
-# Words in a model id that name a model billed mostly in such units.
-UNBILLABLE_WORDS = {"audio", "realtime", "tts", "transcribe", "image", "search", "live", "speech"}
+# Words in a model id that name a model billed mostly in units the ledger lacks.
+UNBILLABLE_WORDS = {"tts", "transcribe", "search", "live", "speech"}
 
 
 def model_words(model: str) -> list[str]:
@@ -194,12 +204,34 @@ def fmt(d: Decimal) -> str:
     return text
 
 
+def web_search_rate(entry: dict):
+    """USD per web-search call: `search_context_cost_per_query` when it is the same at
+    every context size (Anthropic's and Gemini's fee); Perplexity's differs by size and
+    is a per-request fee, so it is not one rate (the server reads it the same way)."""
+    if entry.get("litellm_provider") == "perplexity":
+        return None
+    sizes = entry.get("search_context_cost_per_query")
+    if not isinstance(sizes, dict):
+        return None
+    rates = {Decimal(repr(v)).normalize() for v in sizes.values()
+             if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    return rates.pop() if len(rates) == 1 else None
+
+
 def _rate_set(entry: dict, suffix: str) -> dict[str, Decimal]:
     out = {}
     for cls, field in CLASSES.items():
         v = entry.get(field + suffix)
         if isinstance(v, (int, float)) and not isinstance(v, bool):
             out[cls] = per_million(v)
+    for cls, field in PER_UNIT_CLASSES.items():
+        v = entry.get(field + suffix)
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            out[cls] = Decimal(repr(v)).normalize()
+    if not suffix:
+        ws = web_search_rate(entry)
+        if ws is not None:
+            out["web_search"] = ws
     return out
 
 
@@ -215,10 +247,14 @@ def _long_context(entry: dict):
         if not k.isdigit():
             continue
         cls = next((c for c, f in CLASSES.items() if f == head), None)
-        if cls is None or not isinstance(value, (int, float)):
+        unit = next((c for c, f in PER_UNIT_CLASSES.items() if f == head), None)
+        if (cls or unit) is None or not isinstance(value, (int, float)):
             continue
         thresholds.add(int(k) * 1000)
-        rates[cls] = per_million(value)
+        if cls:
+            rates[cls] = per_million(value)
+        else:
+            rates[unit] = Decimal(repr(value)).normalize()
     if not thresholds:
         return None
     if len(thresholds) > 1:
@@ -232,6 +268,10 @@ def card_from_entry(entry: dict) -> dict:
     standard = _rate_set(entry, "")
     if "input" not in standard:
         raise ValueError("no input_cost_per_token")
+    if entry.get("mode") == "embedding":
+        # An embedding returns no billed output (an output count without a rate would
+        # leave the event unpriced; the server reads LiteLLM the same way).
+        standard.setdefault("output", Decimal(0))
     card = {"standard": standard}
     for tier, suffix in TIERS.items():
         if suffix:
@@ -370,11 +410,20 @@ GENAI_CLASSES = {
     "cache_write_mtok": "cache_write",
     "cache_write_1h_mtok": "cache_write_1h",
     "output_reasoning_mtok": "reasoning",
+    "input_audio_mtok": "audio_input",
+    "output_audio_mtok": "audio_output",
+    "input_image_mtok": "image_input",
+    "output_image_mtok": "image_output",
 }
-# Optional inputs and tools: a text call never pays them.
+# Per thousand calls in genai-prices, per call in aispend.
+GENAI_PER_K = {
+    "web_searches_kcount": "web_search",
+    "requests_kcount": "request",
+}
+# Optional inputs and tools aispend has no class for: a text call never pays them.
 GENAI_OPTIONAL = {
-    "input_audio_mtok", "input_image_mtok", "input_video_mtok", "cache_audio_read_mtok",
-    "cache_image_read_mtok", "web_searches_kcount", "storage_searches_kcount",
+    "input_video_mtok", "cache_audio_read_mtok", "cache_image_read_mtok",
+    "storage_searches_kcount",
 }
 
 
@@ -390,6 +439,9 @@ def genai_card(gp, model, at):
         if v is None or key.startswith("_"):
             continue
         if key in GENAI_OPTIONAL:
+            continue
+        if key in GENAI_PER_K and not isinstance(v, t.TieredPrices):
+            card["standard"][GENAI_PER_K[key]] = (Decimal(v) / 1000).normalize()
             continue
         cls = GENAI_CLASSES.get(key)
         if cls is None:
@@ -506,16 +558,27 @@ def candidates(model: str):
 def caveats(entry: dict, card: dict) -> list[str]:
     """What a generated row from this LiteLLM entry cannot bill exactly, said in its note."""
     out = []
-    modal = sorted({
+    if any(isinstance(v, (int, float)) and v and f.startswith("input_cost_per_video")
+           for f, v in entry.items()):
+        out.append(
+            "video input has its own rate at the provider; aispend bills it as text input"
+        )
+    cached = sorted({
         m for f, v in entry.items()
         if isinstance(v, (int, float)) and v
-        for m in ("audio", "image", "video")
-        if f.startswith(f"input_cost_per_{m}") or f.startswith(f"cache_read_input_{m}")
+        for m in ("audio", "image")
+        if f.startswith(f"cache_read_input_{m}") or f.startswith(f"cache_creation_input_{m}")
     })
-    if modal:
+    if cached:
         out.append(
-            f"{'/'.join(modal)} input has its own rate at the provider; aispend bills it as text "
-            "input until the ledger records those units"
+            f"cached {'/'.join(cached)} tokens have their own rate at the provider; aispend "
+            "bills every cached token at the text cache rate"
+        )
+    sizes = entry.get("search_context_cost_per_query")
+    if isinstance(sizes, dict) and "web_search" not in card["standard"]:
+        out.append(
+            "the search fee differs by search context size, which aispend does not record: "
+            "web searches are unpriced under this row"
         )
     lc = card.get("long_context")
     if lc:

@@ -25,6 +25,7 @@ mod m20261204_000008_pricing_sync;
 mod m20261204_000009_notification_channels;
 mod m20261204_000010_attribute_rollups;
 mod m20261204_000011_anomaly_watches;
+mod m20261204_000012_billed_units;
 pub mod sketch;
 mod sql;
 
@@ -45,6 +46,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000009_notification_channels::Migration),
             Box::new(m20261204_000010_attribute_rollups::Migration),
             Box::new(m20261204_000011_anomaly_watches::Migration),
+            Box::new(m20261204_000012_billed_units::Migration),
         ]
     }
 }

@@ -28,6 +28,18 @@ struct Case {
     cache_write: i64,
     cache_write_1h: i64,
     reasoning: i64,
+    #[serde(default)]
+    audio_input: i64,
+    #[serde(default)]
+    audio_output: i64,
+    #[serde(default)]
+    image_input: i64,
+    #[serde(default)]
+    image_output: i64,
+    #[serde(default)]
+    images: i64,
+    #[serde(default)]
+    web_searches: i64,
     expect_model: Option<String>,
     expect_cost: Option<Decimal>,
     work: Option<String>,
@@ -54,11 +66,24 @@ fn every_golden_case_costs_what_was_worked_out_by_hand() {
             cache_write: case.cache_write,
             cache_write_1h: case.cache_write_1h,
             reasoning: case.reasoning,
+            audio_input: case.audio_input,
+            audio_output: case.audio_output,
+            image_input: case.image_input,
+            image_output: case.image_output,
+            images: case.images,
+            web_searches: case.web_searches,
+            ..TokenCounts::default()
         };
         let found = book.find(&provider, &case.model, case.occurred_at);
         let got_model = found.as_ref().map(|m| m.price.model.clone());
         let got_cost = found
             .as_ref()
+            .filter(|m| {
+                m.price
+                    .card
+                    .missing_rate(&tokens, case.requests, tier)
+                    .is_none()
+            })
             .and_then(|m| m.price.card.cost(&tokens, case.requests, tier))
             .map(|usd| usd.to_decimal());
         if got_model != case.expect_model

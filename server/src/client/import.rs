@@ -261,6 +261,23 @@ fn usage_input(row: &Row, project: Option<&str>) -> Result<Value, String> {
             Err(e) => errors.push(e),
         }
     }
+    // Units beyond text tokens (exports since migration 000012). A zero is left out,
+    // so a row exported before and after they existed hashes the same and is not
+    // imported twice.
+    for (name, keys) in [
+        ("audioInputTokens", &["audio_input_tokens"][..]),
+        ("audioOutputTokens", &["audio_output_tokens"][..]),
+        ("imageInputTokens", &["image_input_tokens"][..]),
+        ("imageOutputTokens", &["image_output_tokens"][..]),
+        ("imagesGenerated", &["images_generated"][..]),
+        ("webSearchCalls", &["web_search_calls"][..]),
+        ("videoSeconds", &["video_seconds"][..]),
+    ] {
+        match integer(f, keys) {
+            Ok(v) => put(name, v.filter(|n| *n != 0).map(Value::from)),
+            Err(e) => errors.push(e),
+        }
+    }
     if let Some(tier) = text(f, &["service_tier"]) {
         match tier.parse::<crate::domain::tokens::ServiceTier>() {
             Ok(t) => put(
@@ -485,6 +502,35 @@ mod tests {
         let second = got[1].as_ref().unwrap();
         assert_eq!(second["reportedCostUsd"], "0.005");
         assert_ne!(first["idempotencyKey"], second["idempotencyKey"]);
+    }
+
+    /// An export written after the unit columns existed: zero units leave the input
+    /// (and its idempotency key) as an older export of the same row made it, and the
+    /// units a row has are carried.
+    #[test]
+    fn unit_columns_are_carried_and_zero_units_change_nothing() {
+        let old = parse(
+            FileFormat::Csv,
+            "id,occurred_at,project_id,provider,model,endpoint,source,user,requests,input_tokens,output_tokens,cache_read_tokens,cache_write_tokens,cache_write_1h_tokens,reasoning_tokens,service_tier,latency_ms,cost_usd,cost_source\n\
+             7,2026-03-01T10:00:00.000000Z,p1,openai,gpt-4o,chat,API,,1,100,20,5,0,0,0,flex,250,0.000400,COMPUTED\n",
+        );
+        let new = parse(
+            FileFormat::Csv,
+            "id,occurred_at,project_id,provider,model,endpoint,source,user,requests,input_tokens,output_tokens,cache_read_tokens,cache_write_tokens,cache_write_1h_tokens,reasoning_tokens,audio_input_tokens,audio_output_tokens,image_input_tokens,image_output_tokens,images_generated,web_search_calls,video_seconds,service_tier,latency_ms,cost_usd,cost_source\n\
+             7,2026-03-01T10:00:00.000000Z,p1,openai,gpt-4o,chat,API,,1,100,20,5,0,0,0,0,0,0,0,0,0,0,flex,250,0.000400,COMPUTED\n\
+             8,2026-03-01T10:00:00.000000Z,p1,openai,gpt-realtime,,API,,1,100,20,0,0,0,0,900,300,0,0,0,2,0,standard,,,UNPRICED\n",
+        );
+        assert_eq!(old[0].as_ref().unwrap(), new[0].as_ref().unwrap());
+        let units = new[1].as_ref().unwrap();
+        assert_eq!(
+            (
+                &units["audioInputTokens"],
+                &units["audioOutputTokens"],
+                &units["webSearchCalls"]
+            ),
+            (&json!(900), &json!(300), &json!(2))
+        );
+        assert!(units.get("imagesGenerated").is_none());
     }
 
     #[test]

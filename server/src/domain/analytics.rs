@@ -102,14 +102,7 @@ impl Measures {
         Measures {
             cost_nanos: -self.cost_nanos,
             requests: -self.requests,
-            tokens: TokenCounts {
-                input: -t.input,
-                output: -t.output,
-                cache_read: -t.cache_read,
-                cache_write: -t.cache_write,
-                cache_write_1h: -t.cache_write_1h,
-                reasoning: -t.reasoning,
-            },
+            tokens: t.negated(),
             events: -self.events,
             unpriced: -self.unpriced,
             latency_sum: -self.latency_sum,
@@ -242,6 +235,7 @@ fn measures_at(r: &QueryResult, first: usize) -> Result<Measures> {
             cache_write: n(5)?,
             cache_write_1h: n(6)?,
             reasoning: n(7)?,
+            ..TokenCounts::default()
         },
         events: n(8)?,
         unpriced: n(9)?,
@@ -854,6 +848,7 @@ async fn reported_items(conn: &impl ConnectionTrait, filter: &UsageFilter) -> Re
                     cache_write: n(9)?,
                     cache_write_1h: n(10)?,
                     reasoning: n(11)?,
+                    ..TokenCounts::default()
                 },
                 events: n(12)?,
                 ..Measures::default()

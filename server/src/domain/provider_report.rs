@@ -218,6 +218,7 @@ fn measures_of(m: &provider_report::Model) -> Result<ReportMeasures> {
             cache_write: m.cache_write_tokens,
             cache_write_1h: m.cache_write_1h_tokens,
             reasoning: m.reasoning_tokens,
+            ..TokenCounts::default()
         },
         requests: m.requests,
         units: match &m.units {

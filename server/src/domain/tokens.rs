@@ -8,11 +8,17 @@ use std::str::FromStr;
 /// a client bug (a length in bytes, a timestamp), not usage.
 pub const MAX_COUNT: i64 = 1_000_000_000_000;
 
-/// Token counts of one usage event, split into the classes providers bill separately.
+/// Token counts (and the other billed units) of one usage event, split into the
+/// classes providers bill separately.
 ///
-/// `input` excludes cache reads and writes; `output` includes reasoning; `reasoning`
-/// is the reasoning part of `output` (informational unless a price has its own
-/// reasoning rate).
+/// `input` excludes cache reads and writes and audio and image input; `output`
+/// includes reasoning and excludes audio and image output; `reasoning` is the
+/// reasoning part of `output` (informational unless a price has its own reasoning
+/// rate). The units beyond text tokens (audio and image tokens, generated images,
+/// web-search calls, generated video seconds) are priced only by a rate of their own:
+/// an event that has one and a price without its rate is unpriced, never priced as
+/// text (image input is the exception: it bills as input unless a rate says otherwise,
+/// as every provider that lists it does).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
 pub struct TokenCounts {
     /// Input billed at the base rate.
@@ -27,17 +33,37 @@ pub struct TokenCounts {
     pub cache_write_1h: i64,
     /// The reasoning part of `output`.
     pub reasoning: i64,
+    /// Audio input tokens (not part of `input`).
+    pub audio_input: i64,
+    /// Audio output tokens (not part of `output`).
+    pub audio_output: i64,
+    /// Image input tokens (not part of `input`).
+    pub image_input: i64,
+    /// Image output tokens (not part of `output`).
+    pub image_output: i64,
+    /// Images generated, billed per image.
+    pub images: i64,
+    /// Web-search calls, billed per call.
+    pub web_searches: i64,
+    /// Seconds of video generated, billed per second.
+    pub video_seconds: i64,
 }
 
 impl TokenCounts {
     /// Every input-side token: what a long-context threshold is compared against.
     pub fn prompt_total(&self) -> i64 {
-        self.input + self.cache_read + self.cache_write + self.cache_write_1h
+        self.input
+            + self.cache_read
+            + self.cache_write
+            + self.cache_write_1h
+            + self.audio_input
+            + self.image_input
     }
 
-    /// All tokens, counting reasoning once (it is part of output).
+    /// All tokens, counting reasoning once (it is part of output). Images, searches
+    /// and video seconds are not tokens.
     pub fn total(&self) -> i64 {
-        self.prompt_total() + self.output
+        self.prompt_total() + self.output + self.audio_output + self.image_output
     }
 
     /// Field-wise sum, saturating (sums are bounded by [`MAX_COUNT`] per event anyway).
@@ -49,11 +75,37 @@ impl TokenCounts {
             cache_write: self.cache_write.saturating_add(o.cache_write),
             cache_write_1h: self.cache_write_1h.saturating_add(o.cache_write_1h),
             reasoning: self.reasoning.saturating_add(o.reasoning),
+            audio_input: self.audio_input.saturating_add(o.audio_input),
+            audio_output: self.audio_output.saturating_add(o.audio_output),
+            image_input: self.image_input.saturating_add(o.image_input),
+            image_output: self.image_output.saturating_add(o.image_output),
+            images: self.images.saturating_add(o.images),
+            web_searches: self.web_searches.saturating_add(o.web_searches),
+            video_seconds: self.video_seconds.saturating_add(o.video_seconds),
+        }
+    }
+
+    /// Every count negated (a delta that takes this event back out).
+    pub fn negated(&self) -> TokenCounts {
+        TokenCounts {
+            input: -self.input,
+            output: -self.output,
+            cache_read: -self.cache_read,
+            cache_write: -self.cache_write,
+            cache_write_1h: -self.cache_write_1h,
+            reasoning: -self.reasoning,
+            audio_input: -self.audio_input,
+            audio_output: -self.audio_output,
+            image_input: -self.image_input,
+            image_output: -self.image_output,
+            images: -self.images,
+            web_searches: -self.web_searches,
+            video_seconds: -self.video_seconds,
         }
     }
 
     /// Named fields in API order, for validation messages and generic code.
-    pub fn fields(&self) -> [(&'static str, i64); 6] {
+    pub fn fields(&self) -> [(&'static str, i64); 13] {
         [
             ("inputTokens", self.input),
             ("outputTokens", self.output),
@@ -61,7 +113,29 @@ impl TokenCounts {
             ("cacheWriteTokens", self.cache_write),
             ("cacheWrite1hTokens", self.cache_write_1h),
             ("reasoningTokens", self.reasoning),
+            ("audioInputTokens", self.audio_input),
+            ("audioOutputTokens", self.audio_output),
+            ("imageInputTokens", self.image_input),
+            ("imageOutputTokens", self.image_output),
+            ("imagesGenerated", self.images),
+            ("webSearchCalls", self.web_searches),
+            ("videoSeconds", self.video_seconds),
         ]
+    }
+
+    /// Whether any unit beyond text tokens is non-zero.
+    pub fn has_units(&self) -> bool {
+        [
+            self.audio_input,
+            self.audio_output,
+            self.image_input,
+            self.image_output,
+            self.images,
+            self.web_searches,
+            self.video_seconds,
+        ]
+        .iter()
+        .any(|n| *n != 0)
     }
 }
 

@@ -52,6 +52,10 @@ pub enum UnpricedReasonGql {
     VariantWithoutPrice,
     /// The model has prices, but none in effect when the event happened.
     NoPriceAtThatTime,
+    /// The model has a price, but not for a unit the event used (audio tokens, image
+    /// output tokens, generated images, web-search calls, video seconds): it is not
+    /// priced as text.
+    UnitWithoutRate,
     /// A price arrived after the event was stored; it is being re-priced.
     PriceArrived,
 }
@@ -228,7 +232,8 @@ pub enum PriceFormat {
     GenaiPrices,
 }
 
-/// USD per one million tokens for each token class.
+/// USD per one million tokens for each token class; USD per unit for `image`,
+/// `webSearch`, `videoSecond` and `request`.
 #[derive(SimpleObject, InputObject, Clone, Default)]
 #[graphql(input_name = "RateSetInput", name = "RateSet")]
 pub struct RateSetGql {
@@ -245,6 +250,23 @@ pub struct RateSetGql {
     pub cache_write_1h: Option<Decimal>,
     /// Reasoning tokens, when billed apart from output (default: output).
     pub reasoning: Option<Decimal>,
+    /// Audio input tokens (no default: an event with audio input under a price
+    /// without this rate is unpriced).
+    pub audio_input: Option<Decimal>,
+    /// Audio output tokens (no default).
+    pub audio_output: Option<Decimal>,
+    /// Image input tokens (default: input).
+    pub image_input: Option<Decimal>,
+    /// Image output tokens (no default).
+    pub image_output: Option<Decimal>,
+    /// USD per generated image (no default).
+    pub image: Option<Decimal>,
+    /// USD per web-search call (no default).
+    pub web_search: Option<Decimal>,
+    /// USD per second of generated video (no default).
+    pub video_second: Option<Decimal>,
+    /// USD per request, on top of the tokens (default: none).
+    pub request: Option<Decimal>,
 }
 
 impl From<RateSet> for RateSetGql {
@@ -256,6 +278,14 @@ impl From<RateSet> for RateSetGql {
             cache_write: r.cache_write,
             cache_write_1h: r.cache_write_1h,
             reasoning: r.reasoning,
+            audio_input: r.audio_input,
+            audio_output: r.audio_output,
+            image_input: r.image_input,
+            image_output: r.image_output,
+            image: r.image,
+            web_search: r.web_search,
+            video_second: r.video_second,
+            request: r.request,
         }
     }
 }
@@ -269,6 +299,14 @@ impl From<RateSetGql> for RateSet {
             cache_write: r.cache_write,
             cache_write_1h: r.cache_write_1h,
             reasoning: r.reasoning,
+            audio_input: r.audio_input,
+            audio_output: r.audio_output,
+            image_input: r.image_input,
+            image_output: r.image_output,
+            image: r.image,
+            web_search: r.web_search,
+            video_second: r.video_second,
+            request: r.request,
         }
     }
 }

@@ -512,6 +512,7 @@ impl From<ManualUsageInput> for RawManualUsage {
                 cache_write: i.cache_write_tokens.unwrap_or(0),
                 cache_write_1h: i.cache_write_1h_tokens.unwrap_or(0),
                 reasoning: i.reasoning_tokens.unwrap_or(0),
+                ..TokenCounts::default()
             },
             amount_usd: i.amount_usd,
             note: i.note,

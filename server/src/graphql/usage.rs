@@ -98,6 +98,25 @@ pub struct UsageInput {
     pub cache_write_1h_tokens: Option<i64>,
     /// The reasoning part of `outputTokens`.
     pub reasoning_tokens: Option<i64>,
+    /// Audio input tokens (not part of `inputTokens`); priced only by an audio input
+    /// rate: under a price without one the event is `UNPRICED`.
+    pub audio_input_tokens: Option<i64>,
+    /// Audio output tokens (not part of `outputTokens`); priced only by an audio
+    /// output rate.
+    pub audio_output_tokens: Option<i64>,
+    /// Image input tokens (not part of `inputTokens`); billed at the input rate unless
+    /// the price has an image input rate.
+    pub image_input_tokens: Option<i64>,
+    /// Image output tokens (not part of `outputTokens`); priced only by an image
+    /// output rate.
+    pub image_output_tokens: Option<i64>,
+    /// Images generated, priced per image.
+    pub images_generated: Option<i64>,
+    /// Web-search calls (Anthropic's `server_tool_use.web_search_requests`), priced per
+    /// call.
+    pub web_search_calls: Option<i64>,
+    /// Seconds of video generated, priced per second.
+    pub video_seconds: Option<i64>,
     /// Requests this event stands for (default 1).
     pub requests: Option<i64>,
     /// The application feature that made the call.
@@ -133,6 +152,13 @@ impl From<UsageInput> for RawUsage {
             cache_write_tokens: i.cache_write_tokens,
             cache_write_1h_tokens: i.cache_write_1h_tokens,
             reasoning_tokens: i.reasoning_tokens,
+            audio_input_tokens: i.audio_input_tokens,
+            audio_output_tokens: i.audio_output_tokens,
+            image_input_tokens: i.image_input_tokens,
+            image_output_tokens: i.image_output_tokens,
+            images_generated: i.images_generated,
+            web_search_calls: i.web_search_calls,
+            video_seconds: i.video_seconds,
             requests: i.requests,
             endpoint: i.endpoint,
             service_tier: i
@@ -211,7 +237,35 @@ impl UsageEventGql {
     async fn reasoning_tokens(&self) -> i64 {
         self.0.tokens.reasoning
     }
-    /// Every token, reasoning counted once.
+    /// Audio input tokens.
+    async fn audio_input_tokens(&self) -> i64 {
+        self.0.tokens.audio_input
+    }
+    /// Audio output tokens.
+    async fn audio_output_tokens(&self) -> i64 {
+        self.0.tokens.audio_output
+    }
+    /// Image input tokens.
+    async fn image_input_tokens(&self) -> i64 {
+        self.0.tokens.image_input
+    }
+    /// Image output tokens.
+    async fn image_output_tokens(&self) -> i64 {
+        self.0.tokens.image_output
+    }
+    /// Images generated.
+    async fn images_generated(&self) -> i64 {
+        self.0.tokens.images
+    }
+    /// Web-search calls.
+    async fn web_search_calls(&self) -> i64 {
+        self.0.tokens.web_searches
+    }
+    /// Seconds of video generated.
+    async fn video_seconds(&self) -> i64 {
+        self.0.tokens.video_seconds
+    }
+    /// Every token (text, audio and image), reasoning counted once.
     async fn total_tokens(&self) -> i64 {
         self.0.tokens.total()
     }
@@ -251,6 +305,9 @@ impl UsageEventGql {
                 &self.0.provider,
                 &self.0.model,
                 self.0.occurred_at,
+                &self.0.tokens,
+                self.0.requests,
+                self.0.service_tier,
             )
             .into(),
         ))

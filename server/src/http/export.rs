@@ -24,7 +24,7 @@ enum Format {
     Jsonl,
 }
 
-const CSV_HEADER: &str = "id,occurred_at,project_id,provider,model,endpoint,source,user,requests,input_tokens,output_tokens,cache_read_tokens,cache_write_tokens,cache_write_1h_tokens,reasoning_tokens,service_tier,latency_ms,cost_usd,cost_source,metadata\n";
+const CSV_HEADER: &str = "id,occurred_at,project_id,provider,model,endpoint,source,user,requests,input_tokens,output_tokens,cache_read_tokens,cache_write_tokens,cache_write_1h_tokens,reasoning_tokens,audio_input_tokens,audio_output_tokens,image_input_tokens,image_output_tokens,images_generated,web_search_calls,video_seconds,service_tier,latency_ms,cost_usd,cost_source,metadata\n";
 
 fn csv_line(e: &UsageEvent) -> String {
     let t = &e.tokens;
@@ -44,6 +44,13 @@ fn csv_line(e: &UsageEvent) -> String {
         t.cache_write.to_string(),
         t.cache_write_1h.to_string(),
         t.reasoning.to_string(),
+        t.audio_input.to_string(),
+        t.audio_output.to_string(),
+        t.image_input.to_string(),
+        t.image_output.to_string(),
+        t.images.to_string(),
+        t.web_searches.to_string(),
+        t.video_seconds.to_string(),
         e.service_tier.as_str().to_owned(),
         e.latency_ms.map(|l| l.to_string()).unwrap_or_default(),
         e.cost.map(cost6).unwrap_or_default(),
@@ -75,6 +82,13 @@ fn json_line(e: &UsageEvent) -> String {
         "cache_write_tokens": t.cache_write,
         "cache_write_1h_tokens": t.cache_write_1h,
         "reasoning_tokens": t.reasoning,
+        "audio_input_tokens": t.audio_input,
+        "audio_output_tokens": t.audio_output,
+        "image_input_tokens": t.image_input,
+        "image_output_tokens": t.image_output,
+        "images_generated": t.images,
+        "web_search_calls": t.web_searches,
+        "video_seconds": t.video_seconds,
         "service_tier": e.service_tier.as_str(),
         "latency_ms": e.latency_ms,
         "cost_usd": e.cost.map(cost6),

@@ -301,6 +301,7 @@ impl RawUsageRow {
             cache_write_1h: count(cache_write_1h, "1h cache write tokens")?,
             output: count(output, "output tokens")?,
             reasoning: count(reasoning, "reasoning tokens")?,
+            ..TokenCounts::default()
         };
         if tokens.reasoning > tokens.output {
             return Err("reasoning tokens exceed output tokens (output includes reasoning)".into());

@@ -33,5 +33,6 @@ mod rest;
 mod security;
 mod subscriptions;
 mod sync;
+mod units;
 mod validation;
 mod webhooks;

@@ -29,7 +29,24 @@ const KEYS: &[(&str, TokenClass)] = &[
     ("cache_write_5m_mtok", TokenClass::CacheWrite),
     ("cache_write_1h_mtok", TokenClass::CacheWrite1h),
     ("output_reasoning_mtok", TokenClass::Reasoning),
+    ("input_audio_mtok", TokenClass::AudioInput),
+    ("output_audio_mtok", TokenClass::AudioOutput),
+    ("input_image_mtok", TokenClass::ImageInput),
+    ("output_image_mtok", TokenClass::ImageOutput),
+    ("web_searches_kcount", TokenClass::WebSearch),
+    ("requests_kcount", TokenClass::Request),
 ];
+
+/// A rate as aispend stores it: `*_mtok` is per million tokens already; `*_kcount` is
+/// per thousand calls, stored per call.
+fn rate(key: &str, value: &Value) -> std::result::Result<Decimal, String> {
+    let d = decimal(value)?;
+    Ok(if key.ends_with("_kcount") {
+        (d / Decimal::from(1000)).normalize()
+    } else {
+        d
+    })
+}
 
 /// genai-prices provider ids that aispend spells differently.
 fn provider_name(id: &str) -> &str {
@@ -67,7 +84,7 @@ fn card_from_prices(prices: &Map<String, Value>) -> std::result::Result<RateCard
         match value {
             Value::Object(tiered) => {
                 let base = tiered.get("base").ok_or("a tiered price without `base`")?;
-                standard.set(*class, Some(decimal(base)?));
+                standard.set(*class, Some(rate(key, base)?));
                 let tiers = tiered
                     .get("tiers")
                     .and_then(Value::as_array)
@@ -85,12 +102,12 @@ fn card_from_prices(prices: &Map<String, Value>) -> std::result::Result<RateCard
                         }
                         threshold = Some(start);
                         let price = tier.get("price").ok_or("a price tier without `price`")?;
-                        above.set(*class, Some(decimal(price)?));
+                        above.set(*class, Some(rate(key, price)?));
                     }
                     _ => return Err("more than one price tier".into()),
                 }
             }
-            plain => standard.set(*class, Some(decimal(plain)?)),
+            plain => standard.set(*class, Some(rate(key, plain)?)),
         }
     }
     if standard.input.is_none() {

@@ -14,9 +14,12 @@ use serde_json::Value;
 use std::collections::{BTreeMap, HashSet};
 use std::str::FromStr;
 
-/// LiteLLM field name (per token) for each of our classes on a tier; `suffix` is
-/// `""`, `_batches`, `_priority` or `_flex`.
-fn field(class: TokenClass, suffix: &str) -> String {
+/// LiteLLM field name for each of our classes that LiteLLM lists as one number
+/// (per token, or per image for [`TokenClass::Image`]); `suffix` is `""`,
+/// `_batches`, `_priority` or `_flex`. Web searches come from
+/// `search_context_cost_per_query` ([`web_search_rate`]); video seconds and request
+/// fees have no unambiguous LiteLLM field.
+fn field(class: TokenClass, suffix: &str) -> Option<String> {
     let base = match class {
         TokenClass::Input => "input_cost_per_token",
         TokenClass::Output => "output_cost_per_token",
@@ -24,23 +27,67 @@ fn field(class: TokenClass, suffix: &str) -> String {
         TokenClass::CacheWrite => "cache_creation_input_token_cost",
         TokenClass::CacheWrite1h => "cache_creation_input_token_cost_above_1hr",
         TokenClass::Reasoning => "output_cost_per_reasoning_token",
+        TokenClass::AudioInput => "input_cost_per_audio_token",
+        TokenClass::AudioOutput => "output_cost_per_audio_token",
+        TokenClass::ImageInput => "input_cost_per_image_token",
+        TokenClass::ImageOutput => "output_cost_per_image_token",
+        TokenClass::Image => "output_cost_per_image",
+        TokenClass::WebSearch | TokenClass::VideoSecond | TokenClass::Request => return None,
     };
-    format!("{base}{suffix}")
+    Some(format!("{base}{suffix}"))
 }
 
-/// A JSON number as an exact decimal per million tokens.
-fn per_million(value: &Value) -> Option<std::result::Result<Decimal, String>> {
+/// A JSON number as an exact decimal, times `scale` (one million for per-token rates).
+fn decimal(value: &Value, scale: i64) -> Option<std::result::Result<Decimal, String>> {
     let number = value.as_number()?;
     let text = number.to_string();
     let parsed = Decimal::from_str(&text)
         .or_else(|_| Decimal::from_scientific(&text))
         .map_err(|e| format!("rate `{text}`: {e}"))
         .and_then(|d| {
-            d.checked_mul(Decimal::from(1_000_000))
+            d.checked_mul(Decimal::from(scale))
                 .ok_or_else(|| format!("rate `{text}` overflows"))
         })
         .map(|d| d.normalize());
     Some(parsed)
+}
+
+/// The rate for one class, read from its LiteLLM field.
+fn class_rate(
+    entry: &serde_json::Map<String, Value>,
+    class: TokenClass,
+    suffix: &str,
+) -> std::result::Result<Option<Decimal>, String> {
+    let Some(value) = field(class, suffix).and_then(|f| entry.get(&f)) else {
+        return Ok(None);
+    };
+    let scale = if class.per_unit() { 1 } else { 1_000_000 };
+    decimal(value, scale).transpose()
+}
+
+/// USD per web-search call: LiteLLM's `search_context_cost_per_query` when it is the
+/// same at every search context size (Anthropic's and Gemini's per-search or
+/// per-grounded-prompt fee). Perplexity's, which differs by size and is charged per
+/// request, is not one rate, so it is not read.
+fn web_search_rate(
+    entry: &serde_json::Map<String, Value>,
+) -> std::result::Result<Option<Decimal>, String> {
+    if entry.get("litellm_provider").and_then(Value::as_str) == Some("perplexity") {
+        return Ok(None);
+    }
+    let Some(Value::Object(sizes)) = entry.get("search_context_cost_per_query") else {
+        return Ok(None);
+    };
+    let mut rates = sizes.values().filter_map(|v| decimal(v, 1));
+    let Some(first) = rates.next().transpose()? else {
+        return Ok(None);
+    };
+    for rate in rates {
+        if rate? != first {
+            return Ok(None);
+        }
+    }
+    Ok(Some(first))
 }
 
 fn rate_set(
@@ -49,9 +96,12 @@ fn rate_set(
 ) -> std::result::Result<Option<RateSet>, String> {
     let mut set = RateSet::default();
     for class in TokenClass::ALL {
-        if let Some(v) = entry.get(&field(class, suffix)) {
-            set.set(class, per_million(v).transpose()?);
+        if let Some(rate) = class_rate(entry, class, suffix)? {
+            set.set(class, Some(rate));
         }
+    }
+    if suffix.is_empty() {
+        set.web_search = web_search_rate(entry)?;
     }
     Ok((!set.is_empty()).then_some(set))
 }
@@ -70,7 +120,9 @@ fn long_context(
             continue;
         };
         let Ok(k) = k.parse::<i64>() else { continue };
-        let class = TokenClass::ALL.into_iter().find(|c| field(*c, "") == head);
+        let class = TokenClass::ALL
+            .into_iter()
+            .find(|c| field(*c, "").as_deref() == Some(head));
         let Some(class) = class else { continue };
         match threshold {
             None => threshold = Some(k * 1000),
@@ -82,7 +134,8 @@ fn long_context(
             }
             Some(_) => {}
         }
-        set.set(class, per_million(value).transpose()?);
+        let scale = if class.per_unit() { 1 } else { 1_000_000 };
+        set.set(class, decimal(value, scale).transpose()?);
     }
     Ok(threshold.map(|threshold| LongContext {
         threshold,
@@ -93,9 +146,14 @@ fn long_context(
 /// Builds a rate card from one LiteLLM entry.
 pub fn card_from_entry(entry: &Value) -> std::result::Result<RateCard, String> {
     let entry = entry.as_object().ok_or("entry is not an object")?;
-    let standard = rate_set(entry, "")?.ok_or("no per-token rates")?;
+    let mut standard = rate_set(entry, "")?.ok_or("no per-token rates")?;
     if standard.input.is_none() {
         return Err("no input_cost_per_token".into());
+    }
+    if entry.get("mode").and_then(Value::as_str) == Some("embedding") && standard.output.is_none() {
+        // An embedding returns no billed output; without a rate an output count would
+        // leave the event unpriced.
+        standard.output = Some(Decimal::ZERO);
     }
     Ok(RateCard {
         standard,
@@ -106,8 +164,17 @@ pub fn card_from_entry(entry: &Value) -> std::result::Result<RateCard, String> {
     })
 }
 
-/// Modes whose usage is token-priced the way aispend records it.
-const TOKEN_MODES: &[&str] = &["chat", "completion", "responses", "embedding"];
+/// Modes whose usage is token-priced the way aispend records it (realtime and image
+/// generation models with per-token rates: audio and image tokens are units of the
+/// ledger; an image model without a per-token input rate is skipped).
+const TOKEN_MODES: &[&str] = &[
+    "chat",
+    "completion",
+    "responses",
+    "embedding",
+    "realtime",
+    "image_generation",
+];
 
 /// LiteLLM provider names that are one of ours under another name.
 fn provider_for(litellm_provider: &str) -> Option<Provider> {

@@ -41,6 +41,27 @@ pub struct QuoteRequest {
     /// Reasoning tokens (part of output).
     #[serde(default)]
     pub reasoning: i64,
+    /// Audio input tokens.
+    #[serde(default)]
+    pub audio_input: i64,
+    /// Audio output tokens.
+    #[serde(default)]
+    pub audio_output: i64,
+    /// Image input tokens.
+    #[serde(default)]
+    pub image_input: i64,
+    /// Image output tokens.
+    #[serde(default)]
+    pub image_output: i64,
+    /// Images generated.
+    #[serde(default)]
+    pub images: i64,
+    /// Web-search calls.
+    #[serde(default)]
+    pub web_searches: i64,
+    /// Seconds of video generated.
+    #[serde(default)]
+    pub video_seconds: i64,
 }
 
 /// The answer to one request (a JSON line).
@@ -53,8 +74,12 @@ pub struct Quote {
     pub model: Option<String>,
     /// How it matched: `EXACT`, `ALIAS` or `SUFFIX`.
     pub matched: Option<&'static str>,
-    /// The cost in USD, as a decimal string.
+    /// The cost in USD, as a decimal string; `null` when unpriced.
     pub cost_usd: Option<String>,
+    /// A unit the usage has that the matched price has no rate for (then it is
+    /// unpriced), e.g. `audio_input`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub missing_rate: Option<&'static str>,
 }
 
 /// Prices one request against a book.
@@ -84,7 +109,15 @@ pub fn quote(book: &PriceBook, request: &QuoteRequest) -> Result<Quote> {
         cache_write: request.cache_write,
         cache_write_1h: request.cache_write_1h,
         reasoning: request.reasoning,
+        audio_input: request.audio_input,
+        audio_output: request.audio_output,
+        image_input: request.image_input,
+        image_output: request.image_output,
+        images: request.images,
+        web_searches: request.web_searches,
+        video_seconds: request.video_seconds,
     };
+    let requests = request.requests.unwrap_or(1);
     let at = request.at.unwrap_or_else(Utc::now);
     let found = book.find(&provider, model, at);
     Ok(Quote {
@@ -97,11 +130,12 @@ pub fn quote(book: &PriceBook, request: &QuoteRequest) -> Result<Quote> {
         }),
         cost_usd: found
             .as_ref()
-            .and_then(|m| {
-                m.price
-                    .card
-                    .cost(&tokens, request.requests.unwrap_or(1), tier)
-            })
+            .filter(|m| m.price.card.missing_rate(&tokens, requests, tier).is_none())
+            .and_then(|m| m.price.card.cost(&tokens, requests, tier))
             .map(|usd| usd.to_decimal().normalize().to_string()),
+        missing_rate: found
+            .as_ref()
+            .and_then(|m| m.price.card.missing_rate(&tokens, requests, tier))
+            .map(|class| class.key()),
     })
 }

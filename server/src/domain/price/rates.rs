@@ -17,13 +17,20 @@
 //! Output includes reasoning: the cost is `(output - reasoning) * output_rate +
 //! reasoning * reasoning_rate`, which equals `output * output_rate` unless a price has
 //! its own reasoning rate.
+//!
+//! Units beyond text tokens: audio and image tokens are per million like the others;
+//! generated images, web-search calls, video seconds and requests are per unit. Image
+//! input falls back to input; audio, image output, images, searches and video have no
+//! fallback, so an event using one under a card without its rate is unpriced
+//! ([`RateCard::missing_rate`]) rather than priced as text. A card without a request
+//! fee charges none.
 
 use crate::domain::money::Usd;
 use crate::domain::tokens::{ServiceTier, TokenCounts};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-/// A token class, as rates are looked up.
+/// A token class (or other billed unit), as rates are looked up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TokenClass {
     /// Uncached input.
@@ -38,27 +45,63 @@ pub enum TokenClass {
     CacheWrite1h,
     /// Reasoning, when it has a rate of its own.
     Reasoning,
+    /// Audio input tokens.
+    AudioInput,
+    /// Audio output tokens.
+    AudioOutput,
+    /// Image input tokens.
+    ImageInput,
+    /// Image output tokens.
+    ImageOutput,
+    /// A generated image (USD per image).
+    Image,
+    /// A web-search call (USD per call).
+    WebSearch,
+    /// A second of generated video (USD per second).
+    VideoSecond,
+    /// A request (USD per request: a fee on top of the tokens).
+    Request,
 }
 
 impl TokenClass {
     /// Every class in a stable order.
-    pub const ALL: [TokenClass; 6] = [
+    pub const ALL: [TokenClass; 14] = [
         TokenClass::Input,
         TokenClass::Output,
         TokenClass::CacheRead,
         TokenClass::CacheWrite,
         TokenClass::CacheWrite1h,
         TokenClass::Reasoning,
+        TokenClass::AudioInput,
+        TokenClass::AudioOutput,
+        TokenClass::ImageInput,
+        TokenClass::ImageOutput,
+        TokenClass::Image,
+        TokenClass::WebSearch,
+        TokenClass::VideoSecond,
+        TokenClass::Request,
     ];
 
     /// The class whose rate applies when this one has none: cache reads and writes
-    /// bill as input, 1-hour writes as 5-minute writes, reasoning as output.
+    /// bill as input, 1-hour writes as 5-minute writes, reasoning as output, image
+    /// input as input. Audio, image output, images, searches and video have none: an
+    /// event using them under a price without their rate is unpriced
+    /// ([`RateCard::missing_rate`]); a missing request fee is no fee.
     pub fn fallback(self) -> Option<TokenClass> {
         match self {
             TokenClass::Input | TokenClass::Output => None,
-            TokenClass::CacheRead | TokenClass::CacheWrite => Some(TokenClass::Input),
+            TokenClass::CacheRead | TokenClass::CacheWrite | TokenClass::ImageInput => {
+                Some(TokenClass::Input)
+            }
             TokenClass::CacheWrite1h => Some(TokenClass::CacheWrite),
             TokenClass::Reasoning => Some(TokenClass::Output),
+            TokenClass::AudioInput
+            | TokenClass::AudioOutput
+            | TokenClass::ImageOutput
+            | TokenClass::Image
+            | TokenClass::WebSearch
+            | TokenClass::VideoSecond
+            | TokenClass::Request => None,
         }
     }
 
@@ -71,12 +114,64 @@ impl TokenClass {
             TokenClass::CacheWrite => "cache_write",
             TokenClass::CacheWrite1h => "cache_write_1h",
             TokenClass::Reasoning => "reasoning",
+            TokenClass::AudioInput => "audio_input",
+            TokenClass::AudioOutput => "audio_output",
+            TokenClass::ImageInput => "image_input",
+            TokenClass::ImageOutput => "image_output",
+            TokenClass::Image => "image",
+            TokenClass::WebSearch => "web_search",
+            TokenClass::VideoSecond => "video_second",
+            TokenClass::Request => "request",
+        }
+    }
+
+    /// Whether the rate is per unit (an image, a call, a second, a request) rather
+    /// than per million tokens.
+    pub fn per_unit(self) -> bool {
+        matches!(
+            self,
+            TokenClass::Image
+                | TokenClass::WebSearch
+                | TokenClass::VideoSecond
+                | TokenClass::Request
+        )
+    }
+
+    /// What a rate of this class is in, for messages and documentation.
+    pub fn unit(self) -> &'static str {
+        match self {
+            TokenClass::Image => "USD per image",
+            TokenClass::WebSearch => "USD per web-search call",
+            TokenClass::VideoSecond => "USD per second of video",
+            TokenClass::Request => "USD per request",
+            _ => "USD per million tokens",
+        }
+    }
+
+    /// How many of this class an event has.
+    pub fn count(self, tokens: &TokenCounts, requests: i64) -> i64 {
+        match self {
+            TokenClass::Input => tokens.input,
+            TokenClass::Output => tokens.output - tokens.reasoning,
+            TokenClass::CacheRead => tokens.cache_read,
+            TokenClass::CacheWrite => tokens.cache_write,
+            TokenClass::CacheWrite1h => tokens.cache_write_1h,
+            TokenClass::Reasoning => tokens.reasoning,
+            TokenClass::AudioInput => tokens.audio_input,
+            TokenClass::AudioOutput => tokens.audio_output,
+            TokenClass::ImageInput => tokens.image_input,
+            TokenClass::ImageOutput => tokens.image_output,
+            TokenClass::Image => tokens.images,
+            TokenClass::WebSearch => tokens.web_searches,
+            TokenClass::VideoSecond => tokens.video_seconds,
+            TokenClass::Request => requests,
         }
     }
 }
 
-/// USD per one million tokens for each class; a missing rate falls back as described
-/// in the module documentation.
+/// USD per one million tokens for each token class, USD per unit for the per-unit
+/// classes ([`TokenClass::per_unit`]); a missing rate falls back as described in the
+/// module documentation.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RateSet {
@@ -122,6 +217,62 @@ pub struct RateSet {
         skip_serializing_if = "Option::is_none"
     )]
     pub reasoning: Option<Decimal>,
+    /// Audio input tokens.
+    #[serde(
+        default,
+        with = "rust_decimal::serde::str_option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub audio_input: Option<Decimal>,
+    /// Audio output tokens.
+    #[serde(
+        default,
+        with = "rust_decimal::serde::str_option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub audio_output: Option<Decimal>,
+    /// Image input tokens.
+    #[serde(
+        default,
+        with = "rust_decimal::serde::str_option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub image_input: Option<Decimal>,
+    /// Image output tokens.
+    #[serde(
+        default,
+        with = "rust_decimal::serde::str_option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub image_output: Option<Decimal>,
+    /// USD per generated image.
+    #[serde(
+        default,
+        with = "rust_decimal::serde::str_option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub image: Option<Decimal>,
+    /// USD per web-search call.
+    #[serde(
+        default,
+        with = "rust_decimal::serde::str_option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub web_search: Option<Decimal>,
+    /// USD per second of generated video.
+    #[serde(
+        default,
+        with = "rust_decimal::serde::str_option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub video_second: Option<Decimal>,
+    /// USD per request, on top of the tokens.
+    #[serde(
+        default,
+        with = "rust_decimal::serde::str_option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub request: Option<Decimal>,
 }
 
 impl RateSet {
@@ -134,6 +285,14 @@ impl RateSet {
             TokenClass::CacheWrite => self.cache_write,
             TokenClass::CacheWrite1h => self.cache_write_1h,
             TokenClass::Reasoning => self.reasoning,
+            TokenClass::AudioInput => self.audio_input,
+            TokenClass::AudioOutput => self.audio_output,
+            TokenClass::ImageInput => self.image_input,
+            TokenClass::ImageOutput => self.image_output,
+            TokenClass::Image => self.image,
+            TokenClass::WebSearch => self.web_search,
+            TokenClass::VideoSecond => self.video_second,
+            TokenClass::Request => self.request,
         }
     }
 
@@ -146,6 +305,14 @@ impl RateSet {
             TokenClass::CacheWrite => &mut self.cache_write,
             TokenClass::CacheWrite1h => &mut self.cache_write_1h,
             TokenClass::Reasoning => &mut self.reasoning,
+            TokenClass::AudioInput => &mut self.audio_input,
+            TokenClass::AudioOutput => &mut self.audio_output,
+            TokenClass::ImageInput => &mut self.image_input,
+            TokenClass::ImageOutput => &mut self.image_output,
+            TokenClass::Image => &mut self.image,
+            TokenClass::WebSearch => &mut self.web_search,
+            TokenClass::VideoSecond => &mut self.video_second,
+            TokenClass::Request => &mut self.request,
         };
         *slot = rate;
     }
@@ -238,9 +405,7 @@ impl RateCard {
                 if rate.is_sign_negative() || rate > MAX_RATE {
                     return Err(RateCardError {
                         field: format!("{name}.{}", class.key()),
-                        message: format!(
-                            "rate {rate} is outside 0..={MAX_RATE} USD per million tokens"
-                        ),
+                        message: format!("rate {rate} is outside 0..={MAX_RATE} {}", class.unit()),
                     });
                 }
             }
@@ -283,9 +448,12 @@ impl RateCard {
             (None, ServiceTier::Priority) => self.priority.as_ref(),
             (None, ServiceTier::Flex) => self.flex.as_ref(),
         };
-        // Above the threshold the tier's own set is not used; batch halves the rates.
+        // Above the threshold the tier's own set is not used; batch halves the token
+        // rates (a per-unit fee, such as a web search, is not a token: batch keeps it
+        // unless the batch set lists its own).
+        let halve = batch && !class.per_unit();
         let scale = |rate: Decimal| {
-            if batch && (lc.is_some() || chosen.is_none()) {
+            if halve && (lc.is_some() || chosen.is_none()) {
                 rate * half
             } else {
                 rate
@@ -295,7 +463,7 @@ impl RateCard {
             return scale(rate);
         }
         if let Some(rate) = self.standard.explicit(class) {
-            return if batch { rate * half } else { rate };
+            return if halve { rate * half } else { rate };
         }
         match class.fallback() {
             Some(parent) => self.rate(parent, tier, long_context),
@@ -303,19 +471,60 @@ impl RateCard {
         }
     }
 
+    /// Whether the card gives this class a rate (its own or one it falls back to) on
+    /// this tier and context.
+    pub fn has_rate(&self, class: TokenClass, tier: ServiceTier, long_context: bool) -> bool {
+        let lc = self.long_context.as_ref().filter(|_| long_context);
+        let chosen = match (lc, tier) {
+            (Some(lc), _) => Some(&lc.rates),
+            (None, ServiceTier::Standard) => None,
+            (None, ServiceTier::Batch) => self.batch.as_ref(),
+            (None, ServiceTier::Priority) => self.priority.as_ref(),
+            (None, ServiceTier::Flex) => self.flex.as_ref(),
+        };
+        chosen.and_then(|set| set.explicit(class)).is_some()
+            || self.standard.explicit(class).is_some()
+            || class
+                .fallback()
+                .is_some_and(|parent| self.has_rate(parent, tier, long_context))
+    }
+
+    /// The first unit this event uses that the card has no rate for (audio, image
+    /// output, images, web searches, video): such an event is unpriced rather than
+    /// priced without it. `None` when the card bills everything the event used.
+    pub fn missing_rate(
+        &self,
+        tokens: &TokenCounts,
+        requests: i64,
+        tier: ServiceTier,
+    ) -> Option<TokenClass> {
+        let long = self.is_long_context(tokens, requests);
+        TokenClass::ALL.into_iter().find(|class| {
+            *class != TokenClass::Request
+                && class.count(tokens, requests) > 0
+                && !self.has_rate(*class, tier, long)
+        })
+    }
+
     /// The exact cost in USD before rounding. Exposed for property tests: this is the
     /// function that is additive and monotonic.
     pub fn exact_cost(&self, tokens: &TokenCounts, requests: i64, tier: ServiceTier) -> Decimal {
         let long = self.is_long_context(tokens, requests);
-        let rate = |class| self.rate(class, tier, long);
-        let billed_output = tokens.output - tokens.reasoning;
-        let per_million = Decimal::from(tokens.input) * rate(TokenClass::Input)
-            + Decimal::from(billed_output) * rate(TokenClass::Output)
-            + Decimal::from(tokens.reasoning) * rate(TokenClass::Reasoning)
-            + Decimal::from(tokens.cache_read) * rate(TokenClass::CacheRead)
-            + Decimal::from(tokens.cache_write) * rate(TokenClass::CacheWrite)
-            + Decimal::from(tokens.cache_write_1h) * rate(TokenClass::CacheWrite1h);
-        per_million / Decimal::from(1_000_000)
+        let mut per_million = Decimal::ZERO;
+        let mut per_unit = Decimal::ZERO;
+        for class in TokenClass::ALL {
+            let count = class.count(tokens, requests);
+            if count == 0 {
+                continue;
+            }
+            let amount = Decimal::from(count) * self.rate(class, tier, long);
+            if class.per_unit() {
+                per_unit += amount;
+            } else {
+                per_million += amount;
+            }
+        }
+        per_million / Decimal::from(1_000_000) + per_unit
     }
 
     /// The cost rounded to nano-dollars; `None` if it does not fit (a rate and count

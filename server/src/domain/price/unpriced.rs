@@ -6,6 +6,7 @@
 use super::book::PriceBook;
 use super::model_name::match_key;
 use crate::domain::provider::Provider;
+use crate::domain::tokens::{ServiceTier, TokenCounts};
 use chrono::{DateTime, Utc};
 
 /// Why an event is unpriced.
@@ -20,6 +21,9 @@ pub enum UnpricedReason {
     VariantWithoutPrice,
     /// The model has prices, but none in effect when the event happened.
     NoPriceAtThatTime,
+    /// The model has a price, but not for a unit the event used (audio, image
+    /// output, generated images, web searches, video): it is not priced as text.
+    UnitWithoutRate,
     /// A price for it arrived after it was stored; it is being re-priced.
     PriceArrived,
 }
@@ -28,6 +32,7 @@ super::text_enum!(UnpricedReason {
     NoSuchModel => "NO_SUCH_MODEL",
     VariantWithoutPrice => "VARIANT_WITHOUT_PRICE",
     NoPriceAtThatTime => "NO_PRICE_AT_THAT_TIME",
+    UnitWithoutRate => "UNIT_WITHOUT_RATE",
     PriceArrived => "PRICE_ARRIVED",
 });
 
@@ -55,9 +60,15 @@ pub fn reason(
     provider: &Provider,
     model: &str,
     at: DateTime<Utc>,
+    tokens: &TokenCounts,
+    requests: i64,
+    tier: ServiceTier,
 ) -> UnpricedReason {
-    if book.find(provider, model, at).is_some() {
-        return UnpricedReason::PriceArrived;
+    if let Some(found) = book.find(provider, model, at) {
+        return match found.price.card.missing_rate(tokens, requests, tier) {
+            Some(_) => UnpricedReason::UnitWithoutRate,
+            None => UnpricedReason::PriceArrived,
+        };
     }
     if book.knows_model(provider, model) {
         return UnpricedReason::NoPriceAtThatTime;

@@ -53,7 +53,8 @@ pub struct PricedUsage {
 }
 
 /// Prices one event: a provider-reported cost wins; otherwise the price in effect at
-/// `occurred_at`; otherwise it stays unpriced.
+/// `occurred_at`, when it has a rate for every unit the event used; otherwise it stays
+/// unpriced.
 pub fn price(usage: NewUsage, book: &PriceBook) -> std::result::Result<PricedUsage, FieldError> {
     if let Some(cost) = usage.reported_cost {
         return Ok(PricedUsage {
@@ -63,7 +64,16 @@ pub fn price(usage: NewUsage, book: &PriceBook) -> std::result::Result<PricedUsa
             price_id: None,
         });
     }
-    match book.find(&usage.provider, &usage.model, usage.occurred_at) {
+    let found = book
+        .find(&usage.provider, &usage.model, usage.occurred_at)
+        .filter(|found| {
+            found
+                .price
+                .card
+                .missing_rate(&usage.tokens, usage.requests, usage.service_tier)
+                .is_none()
+        });
+    match found {
         Some(found) => {
             let cost = found
                 .price
@@ -191,7 +201,7 @@ pub fn committed_hooks(hooks: &Hooks, change: LedgerChange<'_>) {
     }
 }
 
-/// Rows per `INSERT`: 23 columns x 1000 rows stays under SQLite's 32,766 bind limit.
+/// Rows per `INSERT`: 30 columns x 1000 rows stays under SQLite's 32,766 bind limit.
 const ROWS_PER_STATEMENT: usize = 1000;
 
 async fn reserve_ids(conn: &impl ConnectionTrait, n: usize) -> Result<Vec<i64>> {
@@ -291,6 +301,13 @@ pub async fn insert_events(
             Column::CacheWriteTokens,
             Column::CacheWrite1hTokens,
             Column::ReasoningTokens,
+            Column::AudioInputTokens,
+            Column::AudioOutputTokens,
+            Column::ImageInputTokens,
+            Column::ImageOutputTokens,
+            Column::ImagesGenerated,
+            Column::WebSearchCalls,
+            Column::VideoSeconds,
             Column::Requests,
             Column::ServiceTier,
             Column::LatencyMs,
@@ -318,6 +335,13 @@ pub async fn insert_events(
                 Expr::val(u.tokens.cache_write),
                 Expr::val(u.tokens.cache_write_1h),
                 Expr::val(u.tokens.reasoning),
+                Expr::val(u.tokens.audio_input),
+                Expr::val(u.tokens.audio_output),
+                Expr::val(u.tokens.image_input),
+                Expr::val(u.tokens.image_output),
+                Expr::val(u.tokens.images),
+                Expr::val(u.tokens.web_searches),
+                Expr::val(u.tokens.video_seconds),
                 Expr::val(u.requests),
                 Expr::val(u.service_tier.as_str()),
                 Expr::val(u.latency_ms),

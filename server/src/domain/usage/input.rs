@@ -36,6 +36,20 @@ pub struct RawUsage {
     pub cache_write_1h_tokens: Option<i64>,
     /// Reasoning part of output.
     pub reasoning_tokens: Option<i64>,
+    /// Audio input tokens.
+    pub audio_input_tokens: Option<i64>,
+    /// Audio output tokens.
+    pub audio_output_tokens: Option<i64>,
+    /// Image input tokens.
+    pub image_input_tokens: Option<i64>,
+    /// Image output tokens.
+    pub image_output_tokens: Option<i64>,
+    /// Images generated.
+    pub images_generated: Option<i64>,
+    /// Web-search calls.
+    pub web_search_calls: Option<i64>,
+    /// Seconds of video generated.
+    pub video_seconds: Option<i64>,
     /// Requests represented (default 1).
     pub requests: Option<i64>,
     /// Application feature.
@@ -158,6 +172,13 @@ impl RawUsage {
             self.cache_write_tokens,
             self.cache_write_1h_tokens,
             self.reasoning_tokens,
+            self.audio_input_tokens,
+            self.audio_output_tokens,
+            self.image_input_tokens,
+            self.image_output_tokens,
+            self.images_generated,
+            self.web_search_calls,
+            self.video_seconds,
         ]
         .iter()
         .any(Option::is_some)
@@ -266,6 +287,13 @@ impl RawUsage {
                 cache_write: self.cache_write_tokens.unwrap_or(0),
                 cache_write_1h: self.cache_write_1h_tokens.unwrap_or(0),
                 reasoning: self.reasoning_tokens.unwrap_or(0),
+                audio_input: self.audio_input_tokens.unwrap_or(0),
+                audio_output: self.audio_output_tokens.unwrap_or(0),
+                image_input: self.image_input_tokens.unwrap_or(0),
+                image_output: self.image_output_tokens.unwrap_or(0),
+                images: self.images_generated.unwrap_or(0),
+                web_searches: self.web_search_calls.unwrap_or(0),
+                video_seconds: self.video_seconds.unwrap_or(0),
             },
         };
         for (field, value) in tokens.fields() {

@@ -112,6 +112,13 @@ impl TryFrom<usage_event::Model> for UsageEvent {
                 cache_write: m.cache_write_tokens,
                 cache_write_1h: m.cache_write_1h_tokens,
                 reasoning: m.reasoning_tokens,
+                audio_input: m.audio_input_tokens,
+                audio_output: m.audio_output_tokens,
+                image_input: m.image_input_tokens,
+                image_output: m.image_output_tokens,
+                images: m.images_generated,
+                web_searches: m.web_search_calls,
+                video_seconds: m.video_seconds,
             },
             requests: m.requests,
             service_tier: ServiceTier::from_str(&m.service_tier)
