@@ -1,8 +1,8 @@
 //! Units beyond text tokens (issue 12 part 4): audio input and output tokens, image
 //! input and output tokens, generated images, web-search calls and seconds of
-//! generated video, each a count on the usage event (zero for every event stored
-//! before). Their rates live in the price rows' rate cards (JSON), which need no
-//! column.
+//! generated video, each a count on the usage event and a measure of every rollup
+//! table (zero for everything stored before, which had none). Their rates live in the
+//! price rows' rate cards (JSON), which need no column.
 
 use crate::sql::Ddl;
 use sea_orm_migration::prelude::*;
@@ -10,39 +10,72 @@ use sea_orm_migration::prelude::*;
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
-const UP: &str = "ALTER TABLE usage_events ADD COLUMN audio_input_tokens BIGINT NOT NULL DEFAULT 0;
-ALTER TABLE usage_events ADD COLUMN audio_output_tokens BIGINT NOT NULL DEFAULT 0;
-ALTER TABLE usage_events ADD COLUMN image_input_tokens BIGINT NOT NULL DEFAULT 0;
-ALTER TABLE usage_events ADD COLUMN image_output_tokens BIGINT NOT NULL DEFAULT 0;
-ALTER TABLE usage_events ADD COLUMN images_generated BIGINT NOT NULL DEFAULT 0;
-ALTER TABLE usage_events ADD COLUMN web_search_calls BIGINT NOT NULL DEFAULT 0;
-ALTER TABLE usage_events ADD COLUMN video_seconds BIGINT NOT NULL DEFAULT 0;
-";
+/// The new columns, in the order the rollups' measures list them.
+const UNITS: [&str; 7] = [
+    "audio_input_tokens",
+    "audio_output_tokens",
+    "image_input_tokens",
+    "image_output_tokens",
+    "images_generated",
+    "web_search_calls",
+    "video_seconds",
+];
 
-const DOWN: &str = "ALTER TABLE usage_events DROP COLUMN video_seconds;
-ALTER TABLE usage_events DROP COLUMN web_search_calls;
-ALTER TABLE usage_events DROP COLUMN images_generated;
-ALTER TABLE usage_events DROP COLUMN image_output_tokens;
-ALTER TABLE usage_events DROP COLUMN image_input_tokens;
-ALTER TABLE usage_events DROP COLUMN audio_output_tokens;
-ALTER TABLE usage_events DROP COLUMN audio_input_tokens;
-";
+/// Every table with the measure columns: the events and each rollup.
+const TABLES: [&str; 12] = [
+    "usage_events",
+    "usage_rollup_days",
+    "usage_rollup_provider_days",
+    "usage_rollup_global_days",
+    "usage_rollup_hours",
+    "usage_rollup_model_hours",
+    "usage_rollup_endpoint_days",
+    "usage_rollup_endpoint_hours",
+    "usage_rollup_user_days",
+    "usage_rollup_user_hours",
+    "usage_rollup_source_days",
+    "usage_rollup_source_hours",
+];
+
+fn up() -> String {
+    let mut sql = String::new();
+    for table in TABLES {
+        for column in UNITS {
+            sql.push_str(&format!(
+                "ALTER TABLE {table} ADD COLUMN {column} BIGINT NOT NULL DEFAULT 0;\n"
+            ));
+        }
+    }
+    sql
+}
+
+fn down() -> String {
+    let mut sql = String::new();
+    for table in TABLES {
+        for column in UNITS.iter().rev() {
+            sql.push_str(&format!("ALTER TABLE {table} DROP COLUMN {column};\n"));
+        }
+    }
+    sql
+}
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let sql = up();
         Ddl {
-            sqlite: UP,
-            postgres: UP,
+            sqlite: &sql,
+            postgres: &sql,
         }
         .run(manager)
         .await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let sql = down();
         Ddl {
-            sqlite: DOWN,
-            postgres: DOWN,
+            sqlite: &sql,
+            postgres: &sql,
         }
         .run(manager)
         .await

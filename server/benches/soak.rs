@@ -744,6 +744,13 @@ async fn check_rollups(sh: &Shared, db: &DatabaseConnection) {
             "CASE WHEN cost_nanos IS NULL THEN 1 ELSE 0 END",
             "COALESCE(latency_ms, 0)",
             "CASE WHEN latency_ms IS NULL THEN 0 ELSE 1 END",
+            "audio_input_tokens",
+            "audio_output_tokens",
+            "image_input_tokens",
+            "image_output_tokens",
+            "images_generated",
+            "web_search_calls",
+            "video_seconds",
         ];
         assert_eq!(sums.len(), aispend::domain::rollup::COLUMNS.len());
         let events = format!(

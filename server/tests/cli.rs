@@ -415,7 +415,7 @@ async fn prices_quote_prices_usages_offline_with_the_builtin_catalog() {
     let file = dir.path().join("usages.jsonl");
     let lines = [
         json!({"provider": "openai", "model": "gpt-4o-2024-08-06", "at": "2025-03-01T12:00:00Z", "input": 1200, "cacheRead": 800, "output": 350}),
-        json!({"provider": "openai", "model": "gpt-4o-audio-preview", "input": 1000}),
+        json!({"provider": "openai", "model": "gpt-4o-audio-preview", "input": 1000, "audioInput": 500}),
         json!({"model": "bedrock/anthropic.claude-3-5-sonnet-20241022-v2:0", "input": 1_000_000}),
         json!({"model": "openrouter/anthropic/claude-sonnet-4.5", "input": 1_000_000, "serviceTier": "batch"}),
     ];
@@ -440,12 +440,11 @@ async fn prices_quote_prices_usages_offline_with_the_builtin_catalog() {
         (&answers[0]["model"], &answers[0]["costUsd"]),
         (&json!("gpt-4o-2024-08-06"), &json!("0.0075"))
     );
-    assert_eq!(
-        answers[1]["model"],
-        Value::Null,
-        "an audio model is another model"
-    );
+    // An audio model is its own row, not gpt-4o's; that row has no audio rate, so the
+    // audio leaves the usage unpriced and the quote says which rate is missing.
+    assert_eq!(answers[1]["model"], "gpt-4o-audio-preview");
     assert_eq!(answers[1]["costUsd"], Value::Null);
+    assert_eq!(answers[1]["missingRate"], "audio_input");
     assert_eq!(answers[2]["provider"], "bedrock");
     assert_eq!(answers[2]["costUsd"], "3");
     assert_eq!(answers[3]["provider"], "openrouter");

@@ -130,7 +130,8 @@ impl Measures {
         })
     }
 
-    /// All tokens (input, output, cache reads and writes; reasoning is part of output).
+    /// All tokens (input, output, cache reads and writes, audio and image tokens;
+    /// reasoning is part of output).
     pub fn total_tokens(&self) -> i64 {
         let t = &self.tokens;
         t.input
@@ -138,6 +139,10 @@ impl Measures {
             .saturating_add(t.cache_read)
             .saturating_add(t.cache_write)
             .saturating_add(t.cache_write_1h)
+            .saturating_add(t.audio_input)
+            .saturating_add(t.audio_output)
+            .saturating_add(t.image_input)
+            .saturating_add(t.image_output)
     }
 }
 
@@ -235,7 +240,13 @@ fn measures_at(r: &QueryResult, first: usize) -> Result<Measures> {
             cache_write: n(5)?,
             cache_write_1h: n(6)?,
             reasoning: n(7)?,
-            ..TokenCounts::default()
+            audio_input: n(12)?,
+            audio_output: n(13)?,
+            image_input: n(14)?,
+            image_output: n(15)?,
+            images: n(16)?,
+            web_searches: n(17)?,
+            video_seconds: n(18)?,
         },
         events: n(8)?,
         unpriced: n(9)?,
@@ -349,7 +360,9 @@ impl Table {
         match self {
             Table::Raw => "COALESCE(SUM(cost_nanos), 0), SUM(requests), SUM(input_tokens), SUM(output_tokens), \
                  SUM(cache_read_tokens), SUM(cache_write_tokens), SUM(cache_write_1h_tokens), SUM(reasoning_tokens), \
-                 COUNT(*), SUM(CASE WHEN cost_nanos IS NULL THEN 1 ELSE 0 END), COALESCE(SUM(latency_ms), 0), COUNT(latency_ms)"
+                 COUNT(*), SUM(CASE WHEN cost_nanos IS NULL THEN 1 ELSE 0 END), COALESCE(SUM(latency_ms), 0), COUNT(latency_ms), \
+                 SUM(audio_input_tokens), SUM(audio_output_tokens), SUM(image_input_tokens), SUM(image_output_tokens), \
+                 SUM(images_generated), SUM(web_search_calls), SUM(video_seconds)"
                 .to_owned(),
             _ => rollup::COLUMNS
                 .iter()

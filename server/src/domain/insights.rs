@@ -241,6 +241,13 @@ pub async fn recommendations(
                         && !(p.provider == provider && p.model == found.price.model)
                 })
                 .filter(|p| tier_rank(p.tier.as_deref()).is_some_and(|r| r >= rank))
+                // An alternative must bill every unit the traffic used (audio, images,
+                // searches): a text-only model is no alternative for a voice workload.
+                .filter(|p| {
+                    p.card
+                        .missing_rate(&pair.tokens, pair.requests, ServiceTier::Standard)
+                        .is_none()
+                })
                 .filter_map(|p| {
                     Some((
                         p,

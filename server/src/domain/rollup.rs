@@ -42,11 +42,11 @@ pub const HOUR: i64 = 3_600_000_000;
 
 /// Additive measures of a rollup row (same order as the table's columns).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-struct Delta([i64; 12]);
+struct Delta([i64; 19]);
 
 /// The measure columns every rollup table has, in `Delta`'s order (analytics read
 /// them back in this order too).
-pub const COLUMNS: [&str; 12] = [
+pub const COLUMNS: [&str; 19] = [
     "cost_nanos",
     "requests",
     "input_tokens",
@@ -59,6 +59,13 @@ pub const COLUMNS: [&str; 12] = [
     "unpriced",
     "latency_sum",
     "latency_count",
+    "audio_input_tokens",
+    "audio_output_tokens",
+    "image_input_tokens",
+    "image_output_tokens",
+    "images_generated",
+    "web_search_calls",
+    "video_seconds",
 ];
 
 impl Delta {
@@ -77,6 +84,13 @@ impl Delta {
             i64::from(e.cost.is_none()),
             e.latency_ms.unwrap_or(0),
             i64::from(e.latency_ms.is_some()),
+            t.audio_input,
+            t.audio_output,
+            t.image_input,
+            t.image_output,
+            t.images,
+            t.web_searches,
+            t.video_seconds,
         ])
     }
 

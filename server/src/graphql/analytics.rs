@@ -138,7 +138,21 @@ pub struct TotalsGql {
     pub cache_write_1h_tokens: i64,
     /// Reasoning tokens (part of output).
     pub reasoning_tokens: i64,
-    /// All tokens.
+    /// Audio input tokens (tracked events only).
+    pub audio_input_tokens: i64,
+    /// Audio output tokens (tracked events only).
+    pub audio_output_tokens: i64,
+    /// Image input tokens (tracked events only).
+    pub image_input_tokens: i64,
+    /// Image output tokens (tracked events only).
+    pub image_output_tokens: i64,
+    /// Images generated (tracked events only).
+    pub images_generated: i64,
+    /// Web-search calls (tracked events only).
+    pub web_search_calls: i64,
+    /// Seconds of video generated (tracked events only).
+    pub video_seconds: i64,
+    /// All tokens (text, audio and image).
     pub total_tokens: i64,
     /// Events (tracked) or report rows with money (reported).
     pub events: i64,
@@ -159,6 +173,13 @@ impl From<&Measures> for TotalsGql {
             cache_write_tokens: m.tokens.cache_write,
             cache_write_1h_tokens: m.tokens.cache_write_1h,
             reasoning_tokens: m.tokens.reasoning,
+            audio_input_tokens: m.tokens.audio_input,
+            audio_output_tokens: m.tokens.audio_output,
+            image_input_tokens: m.tokens.image_input,
+            image_output_tokens: m.tokens.image_output,
+            images_generated: m.tokens.images,
+            web_search_calls: m.tokens.web_searches,
+            video_seconds: m.tokens.video_seconds,
             total_tokens: m.total_tokens(),
             events: m.events,
             unpriced_events: m.unpriced,

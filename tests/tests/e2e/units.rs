@@ -119,17 +119,32 @@ async fn units_are_recorded_priced_and_carried(app: TestApp) {
     // 10 x $1/M + 1000 x $40/M + 2 x $0.04
     assert_eq!(priced["costUsd"], "0.12001");
 
-    // Analytics sum what the units cost.
-    let r = app
-        .admin(
-            "query($p: ID!) { costSummary(filter: {projects: [$p]}) { totals { costUsd events unpricedEvents } } }",
-            json!({"p": project}),
-        )
-        .await;
-    assert_eq!(
-        r.data()["costSummary"]["totals"],
-        json!({"costUsd": "0.18547", "events": 3, "unpricedEvents": 0})
-    );
+    // Analytics sum what the units cost and count the units, from the rollups (whole
+    // days) and from raw events (a window inside the day) alike.
+    let now = aispend_e2e::now();
+    let windows = [
+        json!({"projects": [project]}),
+        json!({"projects": [project],
+               "from": (now - chrono::Duration::hours(1)).to_rfc3339(),
+               "to": (now + chrono::Duration::hours(1)).to_rfc3339()}),
+    ];
+    for filter in windows {
+        let r = app
+            .admin(
+                "query($f: UsageFilter) { costSummary(filter: $f) { totals {
+                    costUsd events unpricedEvents audioInputTokens audioOutputTokens
+                    imageInputTokens imageOutputTokens imagesGenerated webSearchCalls videoSeconds } } }",
+                json!({"f": filter}),
+            )
+            .await;
+        assert_eq!(
+            r.data()["costSummary"]["totals"],
+            json!({"costUsd": "0.18547", "events": 3, "unpricedEvents": 0,
+                   "audioInputTokens": 1688, "audioOutputTokens": 300, "imageInputTokens": 0,
+                   "imageOutputTokens": 0, "imagesGenerated": 2, "webSearchCalls": 1, "videoSeconds": 0}),
+            "{filter}"
+        );
+    }
 
     // Exports carry every unit.
     let csv = app
