@@ -147,7 +147,8 @@ KEY_PREFIXES = {
     "bedrock_converse", "openrouter",
 }
 
-TOKEN_MODES = {"chat", "completion", "responses", "embedding", "realtime", "image_generation"}
+TOKEN_MODES = {"chat", "completion", "responses", "embedding", "realtime", "image_generation",
+               "video_generation"}
 
 
 def keys_in_order(lmap: dict) -> list[str]:
@@ -174,6 +175,7 @@ CLASSES = {
 # Units LiteLLM prices per unit, not per token: stored as they are (USD per unit).
 PER_UNIT_CLASSES = {
     "image": "output_cost_per_image",
+    "video_second": "output_cost_per_video_per_second",
 }
 TIERS = {"standard": "", "batch": "_batches", "priority": "_priority", "flex": "_flex"}
 
@@ -183,7 +185,7 @@ TIERS = {"standard": "", "batch": "_batches", "priority": "_priority", "flex": "
 # uniform web-search fees are units of the ledger (issue 12, part 4).
 UNBILLABLE_ALWAYS = re.compile(
     r"^(input_cost_per_(second|character|pixel|request|query|text_message)"
-    r"|output_cost_per_(second|character|video|pixel)"
+    r"|output_cost_per_(character|video_token|pixel)"
     r"|output_cost_per_second_|cost_per_second|ocr_cost|annotation_cost"
     r"|input_cost_per_audio_per_second|input_cost_per_video_per_second)"
 )
@@ -232,6 +234,12 @@ def _rate_set(entry: dict, suffix: str) -> dict[str, Decimal]:
         ws = web_search_rate(entry)
         if ws is not None:
             out["web_search"] = ws
+        # A video model's one `output_cost_per_second` (no per-resolution rates) is per
+        # second of generated video; for other modes it is per second of audio.
+        per_second = entry.get("output_cost_per_second")
+        if (entry.get("mode") == "video_generation" and "video_second" not in out
+                and isinstance(per_second, (int, float)) and not isinstance(per_second, bool)):
+            out["video_second"] = Decimal(repr(per_second)).normalize()
     return out
 
 
@@ -266,7 +274,10 @@ def card_from_entry(entry: dict) -> dict:
     """A rate card (per-million decimals) from one LiteLLM entry; ValueError when the
     entry has no input rate or several long-context thresholds."""
     standard = _rate_set(entry, "")
-    if "input" not in standard:
+    # A model billed only per second of video needs no token rate. One billed only per
+    # image is not read: its price depends on each image's size and quality, which the
+    # ledger does not record (the server reads LiteLLM the same way).
+    if "input" not in standard and "video_second" not in standard:
         raise ValueError("no input_cost_per_token")
     if entry.get("mode") == "embedding":
         # An embedding returns no billed output (an output count without a rate would
@@ -292,6 +303,8 @@ def why_unbillable(key: str, model: str, entry: dict) -> str | None:
     for field, value in entry.items():
         if isinstance(value, (int, float)) and value and UNBILLABLE_ALWAYS.match(field):
             return f"billed in a unit aispend does not record (`{field}`)"
+    if mode != "video_generation" and entry.get("output_cost_per_second"):
+        return "billed in a unit aispend does not record (`output_cost_per_second`)"
     words = set(model_words(model)) & UNBILLABLE_WORDS
     if words:
         return f"an `{sorted(words)[0]}` model, billed in units aispend does not record"

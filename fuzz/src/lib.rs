@@ -40,17 +40,10 @@ pub fn check_usage(raw: RawUsage, source: UsageSource) {
         return;
     };
     let t = &usage.tokens;
-    for (class, n) in [
-        ("input", t.input),
-        ("output", t.output),
-        ("cache_read", t.cache_read),
-        ("cache_write", t.cache_write),
-        ("cache_write_1h", t.cache_write_1h),
-        ("reasoning", t.reasoning),
-    ] {
+    for (class, n) in t.fields() {
         assert!(
             (0..=MAX_COUNT).contains(&n),
-            "accepted {class} tokens out of range: {n}"
+            "accepted {class} out of range: {n}"
         );
     }
     assert!(t.reasoning <= t.output, "reasoning exceeds output: {t:?}");
@@ -60,9 +53,19 @@ pub fn check_usage(raw: RawUsage, source: UsageSource) {
         !usage.model.chars().any(char::is_control),
         "a control character accepted in the model"
     );
+    let tokens = usage.tokens;
+    let (requests, tier) = (usage.requests, usage.service_tier);
+    let card = book()
+        .find(&usage.provider, &usage.model, usage.occurred_at)
+        .map(|m| m.price.card.clone());
     if let Ok(priced) = ingest::price(usage, book())
         && let Some(cost) = priced.cost
     {
         assert!(cost.nanos() >= 0, "a negative cost: {cost:?}");
+        // A computed cost never leaves out a unit its price has no rate for.
+        if priced.price_id.is_some() {
+            let card = card.expect("a computed cost has a price");
+            assert_eq!(card.missing_rate(&tokens, requests, tier), None);
+        }
     }
 }

@@ -40,6 +40,8 @@ struct Case {
     images: i64,
     #[serde(default)]
     web_searches: i64,
+    #[serde(default)]
+    video_seconds: i64,
     expect_model: Option<String>,
     expect_cost: Option<Decimal>,
     work: Option<String>,
@@ -72,7 +74,7 @@ fn every_golden_case_costs_what_was_worked_out_by_hand() {
             image_output: case.image_output,
             images: case.images,
             web_searches: case.web_searches,
-            ..TokenCounts::default()
+            video_seconds: case.video_seconds,
         };
         let found = book.find(&provider, &case.model, case.occurred_at);
         let got_model = found.as_ref().map(|m| m.price.model.clone());

@@ -2,6 +2,7 @@
 
 use super::context::ContextExt;
 use super::error::{GqlResult, under_argument};
+use super::scalars::Decimal;
 use super::scalars::Timestamp;
 use crate::domain::Error;
 use crate::domain::alert::{
@@ -9,7 +10,6 @@ use crate::domain::alert::{
 };
 use crate::domain::ids::AlertId;
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
-use rust_decimal::Decimal;
 
 /// What raised an alert.
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
@@ -112,11 +112,11 @@ impl AlertGql {
     }
     /// Spent in the period when it fired (ANOMALY: that day).
     async fn spent_usd(&self) -> Decimal {
-        self.0.spent.to_decimal()
+        self.0.spent.to_decimal().into()
     }
     /// The budget's amount when it fired (ANOMALY: the trailing daily mean).
     async fn amount_usd(&self) -> Decimal {
-        self.0.amount.to_decimal()
+        self.0.amount.to_decimal().into()
     }
     /// Plain-text summary.
     async fn summary(&self) -> &str {

@@ -3,6 +3,7 @@
 
 use super::context::ContextExt;
 use super::error::GqlResult;
+use super::scalars::Decimal;
 use super::scalars::Timestamp;
 use super::usage::UsageFilterInput;
 use crate::domain::Error;
@@ -10,7 +11,6 @@ use crate::domain::analytics::{self, Basis, Dimension, Group, Measures, TrendBuc
 use crate::domain::calendar::{self, Granularity};
 use crate::domain::insights;
 use async_graphql::{Context, Enum, ID, Object, SimpleObject};
-use rust_decimal::Decimal;
 
 /// Which numbers analytics use.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Default)]
@@ -165,7 +165,7 @@ pub struct TotalsGql {
 impl From<&Measures> for TotalsGql {
     fn from(m: &Measures) -> Self {
         TotalsGql {
-            cost_usd: m.cost().to_decimal(),
+            cost_usd: m.cost().to_decimal().into(),
             requests: m.requests,
             input_tokens: m.tokens.input,
             output_tokens: m.tokens.output,
@@ -183,7 +183,7 @@ impl From<&Measures> for TotalsGql {
             total_tokens: m.total_tokens(),
             events: m.events,
             unpriced_events: m.unpriced,
-            average_cost_per_request_usd: m.average_cost(),
+            average_cost_per_request_usd: m.average_cost().map(Into::into),
         }
     }
 }
@@ -247,7 +247,7 @@ fn group(g: Group, dims: &[Dimension]) -> GroupGql {
         source: None,
         user: None,
         totals: (&g.measures).into(),
-        share_pct: g.share_pct,
+        share_pct: g.share_pct.into(),
         latency_avg_ms: g.latency.map(|l| l.average),
         latency_p50_ms: g.latency.and_then(|l| l.percentiles).map(|p| p.p50),
         latency_p95_ms: g.latency.and_then(|l| l.percentiles).map(|p| p.p95),
@@ -468,10 +468,10 @@ impl From<insights::Recommendation> for RecommendationGql {
             model: r.model,
             alternative_provider: r.alternative.as_ref().map(|(p, _)| p.to_string()),
             alternative_model: r.alternative.map(|(_, m)| m),
-            current_cost_usd: r.current.to_decimal(),
-            projected_cost_usd: r.projected.to_decimal(),
-            potential_savings_usd: r.savings.to_decimal(),
-            confidence: r.confidence,
+            current_cost_usd: r.current.to_decimal().into(),
+            projected_cost_usd: r.projected.to_decimal().into(),
+            potential_savings_usd: r.savings.to_decimal().into(),
+            confidence: r.confidence.into(),
             reasoning: r.reasoning,
         }
     }
@@ -541,7 +541,9 @@ impl InsightsQuery {
             ctx.principal(),
             &book,
             filter,
-            insights::RecommendOptions { min_share_pct },
+            insights::RecommendOptions {
+                min_share_pct: min_share_pct.into(),
+            },
         )
         .await
         .gql()?
@@ -562,13 +564,13 @@ impl InsightsQuery {
     ) -> async_graphql::Result<Vec<AnomalyGql>> {
         let state = ctx.state()?;
         let filter = filter.unwrap_or_default().parse().gql()?;
-        let min_excess = crate::domain::money::Usd::from_decimal(min_excess_usd)
+        let min_excess = crate::domain::money::Usd::from_decimal(min_excess_usd.into())
             .filter(|u| u.nanos() >= 0)
             .ok_or_else(|| Error::invalid("minExcessUsd", "must be a non-negative amount"))
             .gql()?;
         let options = insights::AnomalyOptions {
             baseline_days: baseline_days.into(),
-            min_factor,
+            min_factor: min_factor.into(),
             min_excess,
         };
         Ok(
@@ -584,15 +586,15 @@ impl InsightsQuery {
                     },
                     value: a.value,
                     day: a.day.to_string(),
-                    spend_usd: a.spend.to_decimal(),
-                    baseline_usd: a.baseline.to_decimal(),
-                    factor: a.factor,
+                    spend_usd: a.spend.to_decimal().into(),
+                    baseline_usd: a.baseline.to_decimal().into(),
+                    factor: a.factor.into(),
                     drivers: a
                         .drivers
                         .into_iter()
                         .map(|(name, cost)| DriverGql {
                             name,
-                            cost_usd: cost.to_decimal(),
+                            cost_usd: cost.to_decimal().into(),
                         })
                         .collect(),
                 })

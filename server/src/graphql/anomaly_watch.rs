@@ -4,13 +4,13 @@
 use super::analytics::SubjectGql;
 use super::context::ContextExt;
 use super::error::GqlResult;
+use super::scalars::Decimal;
 use super::scalars::Timestamp;
 use crate::domain::Error;
 use crate::domain::anomaly_watch::{self, AnomalyWatch, RawAnomalyWatch};
 use crate::domain::ids::AnomalyWatchId;
 use crate::domain::insights::Subject;
 use async_graphql::{Context, ID, InputObject, Object};
-use rust_decimal::Decimal;
 
 fn subject(s: SubjectGql) -> Subject {
     match s {
@@ -98,11 +98,11 @@ impl AnomalyWatchGql {
     }
     /// A day alerts from this multiple of its trailing mean.
     async fn min_factor(&self) -> Decimal {
-        self.0.min_factor
+        self.0.min_factor.into()
     }
     /// ... and at least this many dollars above it.
     async fn min_excess_usd(&self) -> Decimal {
-        self.0.min_excess.to_decimal()
+        self.0.min_excess.to_decimal().into()
     }
     /// Trailing days the mean covers.
     async fn baseline_days(&self) -> i64 {
@@ -186,8 +186,8 @@ impl AnomalyWatchMutation {
             name: Some(input.name),
             project: input.project_id.map(|p| p.0),
             subjects: subjects(input.subjects),
-            min_factor: input.min_factor,
-            min_excess_usd: input.min_excess_usd,
+            min_factor: input.min_factor.map(Into::into),
+            min_excess_usd: input.min_excess_usd.map(Into::into),
             baseline_days: input.baseline_days.map(i64::from),
             channel_ids: ids(Some(input.channel_ids)),
         };
@@ -211,8 +211,8 @@ impl AnomalyWatchMutation {
             name: input.name,
             project: None,
             subjects: subjects(input.subjects),
-            min_factor: input.min_factor,
-            min_excess_usd: input.min_excess_usd,
+            min_factor: input.min_factor.map(Into::into),
+            min_excess_usd: input.min_excess_usd.map(Into::into),
             baseline_days: input.baseline_days.map(i64::from),
             channel_ids: ids(input.channel_ids),
         };

@@ -2,6 +2,7 @@
 
 use super::context::ContextExt;
 use super::error::GqlResult;
+use super::scalars::Decimal;
 use super::scalars::Timestamp;
 use super::usage::RecordUsagePayload;
 use crate::domain::Error;
@@ -17,7 +18,6 @@ use crate::domain::usage::UsageEvent;
 use async_graphql::{
     ComplexObject, Context, Enum, ID, InputObject, MaybeUndefined, Object, SimpleObject,
 };
-use rust_decimal::Decimal;
 
 /// How long a budget's period is.
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
@@ -107,7 +107,7 @@ impl From<CreateBudgetInput> for RawBudget {
         RawBudget {
             name: Some(i.name),
             scope: i.scope.map(Into::into),
-            amount_usd: Some(i.amount_usd),
+            amount_usd: Some(i.amount_usd.into()),
             period: Some(i.period.into()),
             timezone: i.timezone,
             thresholds: i.thresholds,
@@ -159,7 +159,7 @@ impl From<UpdateBudgetInput> for RawBudget {
         RawBudget {
             name: i.name,
             scope: i.scope.map(Into::into),
-            amount_usd: i.amount_usd,
+            amount_usd: i.amount_usd.map(Into::into),
             period: i.period.map(Into::into),
             timezone: i.timezone,
             thresholds: i.thresholds,
@@ -236,7 +236,7 @@ impl BudgetGql {
     }
     /// The limit per period.
     async fn amount_usd(&self) -> Decimal {
-        self.0.amount.to_decimal()
+        self.0.amount.to_decimal().into()
     }
     /// The period.
     async fn period(&self) -> PeriodGql {
@@ -296,10 +296,10 @@ impl BudgetGql {
         Ok(BudgetStatusGql {
             period_start: s.period.start.map(Into::into),
             period_end: s.period.end.map(Into::into),
-            spent_usd: s.spent.to_decimal(),
-            remaining_usd: s.remaining.to_decimal(),
-            percent_used: s.percent_used,
-            forecast_usd: s.forecast.map(Usd::to_decimal),
+            spent_usd: s.spent.to_decimal().into(),
+            remaining_usd: s.remaining.to_decimal().into(),
+            percent_used: s.percent_used.into(),
+            forecast_usd: s.forecast.map(Usd::to_decimal).map(Into::into),
             thresholds_reached: s.reached.iter().map(|t| i64::from(*t)).collect(),
         })
     }
@@ -340,11 +340,11 @@ impl From<BudgetVerdict> for BudgetVerdictGql {
             name: v.budget.name.clone(),
             decision: v.decision.into(),
             enforce: v.budget.enforce,
-            amount_usd: v.budget.amount.to_decimal(),
-            spent_usd: v.spent.to_decimal(),
-            projected_usd: v.projected.to_decimal(),
-            percent_used: percent(v.spent, v.budget.amount),
-            projected_percent: percent(v.projected, v.budget.amount),
+            amount_usd: v.budget.amount.to_decimal().into(),
+            spent_usd: v.spent.to_decimal().into(),
+            projected_usd: v.projected.to_decimal().into(),
+            percent_used: percent(v.spent, v.budget.amount).into(),
+            projected_percent: percent(v.projected, v.budget.amount).into(),
             period_start: v.period.start.map(Into::into),
             period_end: v.period.end.map(Into::into),
         }
@@ -461,7 +461,7 @@ impl BudgetQuery {
             model,
             endpoint,
             user,
-            estimated_cost_usd,
+            estimated_cost_usd: estimated_cost_usd.map(Into::into),
         }
         .parse(principal)
         .gql()?;

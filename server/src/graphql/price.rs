@@ -2,6 +2,7 @@
 
 use super::context::ContextExt;
 use super::error::{GqlResult, under_argument};
+use super::scalars::Decimal;
 use super::scalars::Timestamp;
 use crate::domain::auth::Scope;
 use crate::domain::ids::PriceId;
@@ -14,7 +15,6 @@ use crate::domain::provider::Provider;
 use crate::domain::{Error, FieldError};
 use async_graphql::{Context, Enum, ID, InputObject, Json, Object, SimpleObject};
 use chrono::DateTime;
-use rust_decimal::Decimal;
 
 /// Whether a price may also price longer model ids.
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
@@ -272,20 +272,20 @@ pub struct RateSetGql {
 impl From<RateSet> for RateSetGql {
     fn from(r: RateSet) -> Self {
         RateSetGql {
-            input: r.input,
-            output: r.output,
-            cache_read: r.cache_read,
-            cache_write: r.cache_write,
-            cache_write_1h: r.cache_write_1h,
-            reasoning: r.reasoning,
-            audio_input: r.audio_input,
-            audio_output: r.audio_output,
-            image_input: r.image_input,
-            image_output: r.image_output,
-            image: r.image,
-            web_search: r.web_search,
-            video_second: r.video_second,
-            request: r.request,
+            input: r.input.map(Into::into),
+            output: r.output.map(Into::into),
+            cache_read: r.cache_read.map(Into::into),
+            cache_write: r.cache_write.map(Into::into),
+            cache_write_1h: r.cache_write_1h.map(Into::into),
+            reasoning: r.reasoning.map(Into::into),
+            audio_input: r.audio_input.map(Into::into),
+            audio_output: r.audio_output.map(Into::into),
+            image_input: r.image_input.map(Into::into),
+            image_output: r.image_output.map(Into::into),
+            image: r.image.map(Into::into),
+            web_search: r.web_search.map(Into::into),
+            video_second: r.video_second.map(Into::into),
+            request: r.request.map(Into::into),
         }
     }
 }
@@ -293,20 +293,20 @@ impl From<RateSet> for RateSetGql {
 impl From<RateSetGql> for RateSet {
     fn from(r: RateSetGql) -> Self {
         RateSet {
-            input: r.input,
-            output: r.output,
-            cache_read: r.cache_read,
-            cache_write: r.cache_write,
-            cache_write_1h: r.cache_write_1h,
-            reasoning: r.reasoning,
-            audio_input: r.audio_input,
-            audio_output: r.audio_output,
-            image_input: r.image_input,
-            image_output: r.image_output,
-            image: r.image,
-            web_search: r.web_search,
-            video_second: r.video_second,
-            request: r.request,
+            input: r.input.map(Into::into),
+            output: r.output.map(Into::into),
+            cache_read: r.cache_read.map(Into::into),
+            cache_write: r.cache_write.map(Into::into),
+            cache_write_1h: r.cache_write_1h.map(Into::into),
+            reasoning: r.reasoning.map(Into::into),
+            audio_input: r.audio_input.map(Into::into),
+            audio_output: r.audio_output.map(Into::into),
+            image_input: r.image_input.map(Into::into),
+            image_output: r.image_output.map(Into::into),
+            image: r.image.map(Into::into),
+            web_search: r.web_search.map(Into::into),
+            video_second: r.video_second.map(Into::into),
+            request: r.request.map(Into::into),
         }
     }
 }

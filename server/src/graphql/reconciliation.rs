@@ -3,6 +3,7 @@
 
 use super::context::ContextExt;
 use super::error::{GqlResult, under_argument};
+use super::scalars::Decimal;
 use super::scalars::Timestamp;
 use crate::domain::Error;
 use crate::domain::error::parse_each;
@@ -13,7 +14,6 @@ use crate::domain::reconciliation::{
 };
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
 use chrono::TimeDelta;
-use rust_decimal::Decimal;
 
 /// How tracked and reported numbers compare.
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
@@ -48,7 +48,7 @@ pub struct SideGql {
 impl From<Side> for SideGql {
     fn from(s: Side) -> Self {
         SideGql {
-            cost_usd: s.cost.map(Usd::to_decimal),
+            cost_usd: s.cost.map(Usd::to_decimal).map(Into::into),
             tokens: s.tokens,
             input_tokens: s.input_tokens,
             output_tokens: s.output_tokens,
@@ -87,8 +87,8 @@ impl From<ReconciliationRow> for ReconciliationRowGql {
             model: r.model,
             tracked: r.tracked.into(),
             reported: r.reported.into(),
-            delta_usd: r.delta,
-            delta_pct: r.delta_pct,
+            delta_usd: r.delta.map(Into::into),
+            delta_pct: r.delta_pct.map(Into::into),
             status: match r.status {
                 ReconciliationStatus::Matched => ReconciliationStatusGql::Matched,
                 ReconciliationStatus::Drift => ReconciliationStatusGql::Drift,
@@ -151,9 +151,14 @@ impl ReconciliationQuery {
             return Err(Error::InvalidDateRange("`from` must be before `to`".into())).gql();
         }
         let last = (to - TimeDelta::microseconds(1)).date_naive();
-        let parsed =
-            ReconciliationFilter::new(providers, projects, from.date_naive(), last, tolerance_pct)
-                .gql()?;
+        let parsed = ReconciliationFilter::new(
+            providers,
+            projects,
+            from.date_naive(),
+            last,
+            tolerance_pct.map(Into::into),
+        )
+        .gql()?;
         Ok(
             reconciliation::reconcile(&state.db, ctx.principal(), &parsed)
                 .await

@@ -1,5 +1,5 @@
-//! The `DateTime` scalar: RFC 3339 in, RFC 3339 in UTC with a `Z` out
-//! (`2026-11-20T10:15:30.250Z`), so every time the API returns has one spelling.
+//! The `DateTime` and `Decimal` scalars. `DateTime`: RFC 3339 in, RFC 3339 in UTC with a
+//! `Z` out (`2026-11-20T10:15:30.250Z`), so every time the API returns has one spelling.
 
 use async_graphql::{InputValueError, InputValueResult, Scalar, ScalarType, Value};
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -48,5 +48,62 @@ impl From<DateTime<Utc>> for Timestamp {
 impl From<Timestamp> for DateTime<Utc> {
     fn from(t: Timestamp) -> Self {
         t.0
+    }
+}
+
+/// The `Decimal` scalar: an exact decimal number, as a string (`"0.0075"`) or a JSON
+/// number (read from its written digits, never through a float). Every money amount,
+/// rate and factor of the API is one; answers are always strings.
+///
+/// async-graphql's own `Decimal` scalar is parsed only when a resolver runs, so a bad
+/// value inside an input object was reported against the whole operation. This one is
+/// checked during validation too (like `DateTime`), so the error names its argument
+/// path (`input.reportedCostUsd`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Decimal(pub rust_decimal::Decimal);
+
+#[Scalar(name = "Decimal")]
+impl ScalarType for Decimal {
+    fn parse(value: Value) -> InputValueResult<Self> {
+        let text = match &value {
+            Value::String(s) => s.trim().to_owned(),
+            Value::Number(n) => n.to_string(),
+            _ => return Err(InputValueError::expected_type(value)),
+        };
+        rust_decimal::Decimal::from_str_exact(&text)
+            .or_else(|_| rust_decimal::Decimal::from_scientific(&text))
+            .map(Decimal)
+            .map_err(|_| InputValueError::custom(format!("`{text}` is not a decimal number")))
+    }
+
+    fn is_valid(value: &Value) -> bool {
+        Self::parse(value.clone()).is_ok()
+    }
+
+    fn to_value(&self) -> Value {
+        Value::String(self.0.to_string())
+    }
+}
+
+impl Decimal {
+    /// One.
+    pub const ONE: Decimal = Decimal(rust_decimal::Decimal::ONE);
+}
+
+impl From<rust_decimal::Decimal> for Decimal {
+    fn from(d: rust_decimal::Decimal) -> Self {
+        Decimal(d)
+    }
+}
+
+impl From<Decimal> for rust_decimal::Decimal {
+    fn from(d: Decimal) -> Self {
+        d.0
+    }
+}
+
+impl From<i64> for Decimal {
+    fn from(n: i64) -> Self {
+        Decimal(rust_decimal::Decimal::from(n))
     }
 }

@@ -4,6 +4,7 @@
 use super::alert::{AlertFilterInput, AlertGql};
 use super::context::ContextExt;
 use super::error::{GqlResult, to_gql};
+use super::scalars::Decimal;
 use super::scalars::Timestamp;
 use super::usage::{UsageEventGql, UsageFilterInput};
 use crate::domain::calendar;
@@ -12,7 +13,6 @@ use crate::domain::{Error, alert};
 use async_graphql::{Context, Enum, Object, SimpleObject, Subscription as GqlSubscription};
 use chrono_tz::Tz;
 use futures::{Stream, StreamExt};
-use rust_decimal::Decimal;
 use std::sync::Arc;
 
 /// Put into a websocket connection's data by the transport: what to do when one of
@@ -47,7 +47,7 @@ impl From<Total> for CostTotalGql {
         CostTotalGql {
             start: t.start.into(),
             end: t.end.into(),
-            cost_usd: t.cost.to_decimal(),
+            cost_usd: t.cost.to_decimal().into(),
         }
     }
 }
@@ -88,7 +88,7 @@ impl CostUpdateGql {
     }
     /// How much the changes moved the filter's cost.
     async fn delta_usd(&self) -> Decimal {
-        self.update.delta.to_decimal()
+        self.update.delta.to_decimal().into()
     }
     /// Today's total (in `timezone`), after the change.
     async fn today(&self) -> CostTotalGql {

@@ -3,6 +3,7 @@
 
 use super::context::ContextExt;
 use super::error::{GqlResult, under_argument};
+use super::scalars::Decimal;
 use super::scalars::Timestamp;
 use crate::domain::Error;
 use crate::domain::error::{FieldError, parse_each};
@@ -20,7 +21,6 @@ use crate::domain::sync::{
 use crate::domain::tokens::TokenCounts;
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
 use chrono::NaiveDate;
-use rust_decimal::Decimal;
 use std::time::Duration;
 
 /// What a sync fetches.
@@ -449,11 +449,11 @@ impl From<ProviderReport> for ProviderReportGql {
                 .into_iter()
                 .map(|u| ReportUnitGql {
                     unit: u.unit,
-                    quantity: u.quantity,
+                    quantity: u.quantity.into(),
                 })
                 .collect(),
-            amount,
-            amount_usd: if usd { amount } else { None },
+            amount: amount.map(Into::into),
+            amount_usd: if usd { amount.map(Into::into) } else { None },
             currency: m.currency,
             note: r.note,
             created_at: r.created_at.into(),
@@ -514,7 +514,7 @@ impl From<ManualUsageInput> for RawManualUsage {
                 reasoning: i.reasoning_tokens.unwrap_or(0),
                 ..TokenCounts::default()
             },
-            amount_usd: i.amount_usd,
+            amount_usd: i.amount_usd.map(Into::into),
             note: i.note,
         }
     }
@@ -623,13 +623,13 @@ impl From<SubscriptionCost> for SubscriptionCostGql {
             provider: s.provider.to_string(),
             plan: s.plan.clone(),
             project_id: s.project.map(|p| ID(p.to_string())),
-            amount_usd: s.amount.to_decimal(),
+            amount_usd: s.amount.to_decimal().into(),
             period: match s.period {
                 SubscriptionPeriod::Monthly => SubscriptionPeriodGql::Monthly,
                 SubscriptionPeriod::Yearly => SubscriptionPeriodGql::Yearly,
             },
             seats: s.seats,
-            period_total_usd: s.period_total().map(Usd::to_decimal),
+            period_total_usd: s.period_total().map(Usd::to_decimal).map(Into::into),
             starts_on: s.starts_on.to_string(),
             ends_on: s.ends_on.map(|d| d.to_string()),
             note: s.note,
@@ -1015,7 +1015,7 @@ impl SyncMutation {
         let raw = RawSubscription {
             provider: input.provider,
             plan: input.plan,
-            amount_usd: input.amount_usd,
+            amount_usd: input.amount_usd.into(),
             period: match input.period {
                 SubscriptionPeriodGql::Monthly => SubscriptionPeriod::Monthly,
                 SubscriptionPeriodGql::Yearly => SubscriptionPeriod::Yearly,

@@ -3,6 +3,7 @@
 use super::context::ContextExt;
 use super::error::{GqlResult, under_argument};
 use super::price::{PriceGql, PriceLoader};
+use super::scalars::Decimal;
 use super::scalars::Timestamp;
 use crate::domain::ids::UsageEventId;
 use crate::domain::tokens::ServiceTier;
@@ -13,7 +14,6 @@ use crate::domain::usage::{CostSource, UsageEvent, UsageSource};
 use crate::domain::{Error, money::Usd};
 use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, Enum, ID, InputObject, Json, Object, SimpleObject};
-use rust_decimal::Decimal;
 
 /// The service tier a request ran on.
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
@@ -167,7 +167,7 @@ impl From<UsageInput> for RawUsage {
             latency_ms: i.latency_ms,
             occurred_at: i.occurred_at.map(Into::into),
             idempotency_key: i.idempotency_key,
-            reported_cost_usd: i.reported_cost_usd,
+            reported_cost_usd: i.reported_cost_usd.map(Into::into),
             user: i.user,
             metadata: i.metadata.map(|j| j.0),
             usage: i.usage.map(|j| j.0),
@@ -283,7 +283,7 @@ impl UsageEventGql {
     }
     /// Cost in USD (exact decimal string); null when unpriced.
     async fn cost_usd(&self) -> Option<Decimal> {
-        self.0.cost.map(Usd::to_decimal)
+        self.0.cost.map(Usd::to_decimal).map(Into::into)
     }
     /// Where the cost came from.
     async fn cost_source(&self) -> CostSourceGql {
@@ -384,7 +384,8 @@ impl RecordUsageBatchPayload {
             .filter(|r| !r.duplicate)
             .filter_map(|r| r.event.cost)
             .map(Usd::to_decimal)
-            .sum()
+            .sum::<rust_decimal::Decimal>()
+            .into()
     }
     /// The event for each input, in input order.
     async fn events(&self) -> Vec<UsageEventGql> {

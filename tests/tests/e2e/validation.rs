@@ -48,6 +48,8 @@ async fn each_invalid_field_is_rejected_with_its_path(app: TestApp) {
         ("metadata", json!([1, 2]), "input.metadata"),
         ("reasoningTokens", json!(6), "input.reasoningTokens"),
         ("reportedCostUsd", json!("-1"), "input.reportedCostUsd"),
+        ("reportedCostUsd", json!("abc"), "input.reportedCostUsd"),
+        ("reportedCostUsd", json!(true), "input.reportedCostUsd"),
         ("projectId", json!("not-a-uuid"), "input.projectId"),
         ("usage", json!({"no": "idea"}), "input.usage"),
         ("endpoint", json!("x".repeat(201)), "input.endpoint"),
@@ -240,7 +242,47 @@ async fn query_arguments_are_checked(app: TestApp) {
     assert_eq!(bad_project.field().as_deref(), Some("filter.projects.0"));
 }
 
+/// Money and rates are the `Decimal` scalar: a bad one is named by its argument path,
+/// inline or in variables, nested or not; a JSON number is read from its digits.
+async fn a_bad_decimal_is_named_and_a_number_is_read_exactly(app: TestApp) {
+    let project = app.create_project("p").await;
+    let inline = app
+        .admin(
+            r#"mutation { upsertPrice(input: {provider: "acme", model: "m",
+                standard: {input: "1", output: "two"}}) { id } }"#,
+            json!({}),
+        )
+        .await;
+    assert_eq!(inline.code(), "INVALID_INPUT", "{:#}", inline.body);
+    assert_eq!(inline.field().as_deref(), Some("input.standard.output"));
+    let nested = app
+        .admin(
+            "mutation($i: PriceInput!) { upsertPrice(input: $i) { id } }",
+            json!({"i": {"provider": "acme", "model": "m", "standard": {"input": "1", "output": "2"},
+                         "longContext": {"threshold": 1000, "rates": {"input": "1e"}}}}),
+        )
+        .await;
+    assert_eq!(nested.code(), "INVALID_INPUT", "{:#}", nested.body);
+    assert_eq!(
+        nested.field().as_deref(),
+        Some("input.longContext.rates.input")
+    );
+    let prices = app
+        .admin(
+            "{ prices(filter: {providers: [\"acme\"]}) { id } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(prices.data()["prices"], json!([]), "nothing was stored");
+    // 0.1 as a JSON number is one tenth, not the float nearest to it.
+    let mut input = valid(&project);
+    input["reportedCostUsd"] = json!(0.1);
+    let r = app.record(input).await;
+    assert_eq!(r["event"]["costUsd"], "0.1");
+}
+
 db_tests!(
+    a_bad_decimal_is_named_and_a_number_is_read_exactly,
     each_invalid_field_is_rejected_with_its_path,
     every_problem_of_an_input_is_reported_at_once,
     token_fields_and_a_usage_object_together_are_an_input_error,

@@ -17,8 +17,9 @@ use std::str::FromStr;
 /// LiteLLM field name for each of our classes that LiteLLM lists as one number
 /// (per token, or per image for [`TokenClass::Image`]); `suffix` is `""`,
 /// `_batches`, `_priority` or `_flex`. Web searches come from
-/// `search_context_cost_per_query` ([`web_search_rate`]); video seconds and request
-/// fees have no unambiguous LiteLLM field.
+/// `search_context_cost_per_query` ([`web_search_rate`]); a video model's one
+/// `output_cost_per_second` is per second of video too (in `rate_set`); request fees
+/// have no unambiguous LiteLLM field.
 fn field(class: TokenClass, suffix: &str) -> Option<String> {
     let base = match class {
         TokenClass::Input => "input_cost_per_token",
@@ -32,7 +33,8 @@ fn field(class: TokenClass, suffix: &str) -> Option<String> {
         TokenClass::ImageInput => "input_cost_per_image_token",
         TokenClass::ImageOutput => "output_cost_per_image_token",
         TokenClass::Image => "output_cost_per_image",
-        TokenClass::WebSearch | TokenClass::VideoSecond | TokenClass::Request => return None,
+        TokenClass::VideoSecond => "output_cost_per_video_per_second",
+        TokenClass::WebSearch | TokenClass::Request => return None,
     };
     Some(format!("{base}{suffix}"))
 }
@@ -102,6 +104,18 @@ fn rate_set(
     }
     if suffix.is_empty() {
         set.web_search = web_search_rate(entry)?;
+        // A video model's one `output_cost_per_second` (no per-resolution rates; for
+        // other modes it is per second of audio) is per second of generated video.
+        let by_resolution = entry
+            .keys()
+            .any(|k| k.starts_with("output_cost_per_second_"));
+        if set.video_second.is_none()
+            && !by_resolution
+            && entry.get("mode").and_then(Value::as_str) == Some("video_generation")
+            && let Some(value) = entry.get("output_cost_per_second")
+        {
+            set.video_second = decimal(value, 1).transpose()?;
+        }
     }
     Ok((!set.is_empty()).then_some(set))
 }
@@ -147,7 +161,10 @@ fn long_context(
 pub fn card_from_entry(entry: &Value) -> std::result::Result<RateCard, String> {
     let entry = entry.as_object().ok_or("entry is not an object")?;
     let mut standard = rate_set(entry, "")?.ok_or("no per-token rates")?;
-    if standard.input.is_none() {
+    // A model billed only per second of video needs no token rate. One billed only per
+    // image is not read: its price depends on the size and quality of each image
+    // (`1024-x-1024/dall-e-3`, `hd/…`), which the ledger does not record.
+    if standard.input.is_none() && standard.video_second.is_none() {
         return Err("no input_cost_per_token".into());
     }
     if entry.get("mode").and_then(Value::as_str) == Some("embedding") && standard.output.is_none() {
@@ -174,6 +191,7 @@ const TOKEN_MODES: &[&str] = &[
     "embedding",
     "realtime",
     "image_generation",
+    "video_generation",
 ];
 
 /// LiteLLM provider names that are one of ours under another name.

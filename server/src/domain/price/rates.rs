@@ -384,13 +384,15 @@ pub struct RateCardError {
 pub const MAX_RATE: Decimal = Decimal::from_parts(10_000, 0, 0, false, 0);
 
 impl RateCard {
-    /// Checks the card can price anything: a standard input rate, rates between zero
-    /// and [`MAX_RATE`], a positive threshold.
+    /// Checks the card can price anything: a standard input rate (or, for a model
+    /// billed only per generated image or second of video, that rate), rates between
+    /// zero and [`MAX_RATE`], a positive threshold.
     pub fn validate(&self) -> Result<(), RateCardError> {
-        if self.standard.input.is_none() {
+        let per_unit_only = self.standard.image.is_some() || self.standard.video_second.is_some();
+        if self.standard.input.is_none() && !per_unit_only {
             return Err(RateCardError {
                 field: "standard.input".into(),
-                message: "a price needs at least a standard input rate".into(),
+                message: "a price needs at least a standard input rate (or, for a model billed only per image or per second of video, that rate)".into(),
             });
         }
         let sets = [
