@@ -19,7 +19,14 @@
 //!   attribute (default `service.name`), user from `user.id` or `enduser.id`, each
 //!   looked up on the span first and then on its resource;
 //! - the idempotency key is `otlp:<trace id>:<span id>`, so an exporter's retry of the
-//!   same span stores nothing new.
+//!   same span stores nothing new;
+//! - the units beyond text tokens have no GenAI convention yet, so they are read from
+//!   aispend's own attributes: `aispend.usage.audio_input_tokens`,
+//!   `aispend.usage.image_input_tokens` (parts of `gen_ai.usage.input_tokens`, taken out
+//!   of it like cache reads), `aispend.usage.audio_output_tokens`,
+//!   `aispend.usage.image_output_tokens` (parts of `gen_ai.usage.output_tokens`),
+//!   `aispend.usage.images_generated`, `aispend.usage.web_search_calls` and
+//!   `aispend.usage.video_seconds`.
 
 use super::input::RawUsage;
 use crate::domain::error::FieldError;
@@ -59,6 +66,24 @@ const SERVICE_TIER: &[&str] = &[
     "gen_ai.openai.response.service_tier",
 ];
 const USER: &[&str] = &["user.id", "enduser.id"];
+const AUDIO_INPUT: &[&str] = &["aispend.usage.audio_input_tokens"];
+const IMAGE_INPUT: &[&str] = &["aispend.usage.image_input_tokens"];
+const AUDIO_OUTPUT: &[&str] = &["aispend.usage.audio_output_tokens"];
+const IMAGE_OUTPUT: &[&str] = &["aispend.usage.image_output_tokens"];
+const IMAGES: &[&str] = &["aispend.usage.images_generated"];
+const WEB_SEARCHES: &[&str] = &["aispend.usage.web_search_calls"];
+const VIDEO_SECONDS: &[&str] = &["aispend.usage.video_seconds"];
+
+/// The attribute of each unit, and the unit's field in [`RawUsage`] terms.
+const UNIT_ATTRIBUTES: [(&str, &[&str]); 7] = [
+    ("audioInputTokens", AUDIO_INPUT),
+    ("imageInputTokens", IMAGE_INPUT),
+    ("audioOutputTokens", AUDIO_OUTPUT),
+    ("imageOutputTokens", IMAGE_OUTPUT),
+    ("imagesGenerated", IMAGES),
+    ("webSearchCalls", WEB_SEARCHES),
+    ("videoSeconds", VIDEO_SECONDS),
+];
 
 /// What one span is.
 #[derive(Debug, Clone, PartialEq)]
@@ -200,6 +225,22 @@ fn outcome(span: &Span, resource: &[KeyValue], endpoint_attribute: &str, id: &st
         Ok(c) => c,
         Err(message) => return SpanOutcome::Rejected(message),
     };
+    let mut units = [None; 7];
+    for (slot, (_, keys)) in units.iter_mut().zip(UNIT_ATTRIBUTES) {
+        match attrs.count(keys) {
+            Ok(n) => *slot = n,
+            Err(message) => return SpanOutcome::Rejected(message),
+        }
+    }
+    let [
+        audio_input,
+        image_input,
+        audio_output,
+        image_output,
+        images,
+        web_searches,
+        video_seconds,
+    ] = units;
     if input.is_none() && output.is_none() {
         return SpanOutcome::Skipped;
     }
@@ -221,6 +262,25 @@ fn outcome(span: &Span, resource: &[KeyValue], endpoint_attribute: &str, id: &st
         Some(total) => Some(total - cached),
         None => None,
     };
+    // Audio and image tokens are parts of the input and output totals too.
+    let part = |total: Option<i64>, parts: [Option<i64>; 2], what: &str| {
+        let parts = parts[0].unwrap_or(0).saturating_add(parts[1].unwrap_or(0));
+        match total {
+            Some(total) if parts > 0 && total < parts => Err(format!(
+                "gen_ai.usage.{what}_tokens ({total}) is less than the audio and image tokens ({parts}) it includes"
+            )),
+            Some(total) => Ok(Some(total - parts)),
+            None => Ok(None),
+        }
+    };
+    let input = match part(input, [audio_input, image_input], "input") {
+        Ok(n) => n,
+        Err(message) => return SpanOutcome::Rejected(message),
+    };
+    let output = match part(output, [audio_output, image_output], "output") {
+        Ok(n) => n,
+        Err(message) => return SpanOutcome::Rejected(message),
+    };
     let start = instant(span.start_time_unix_nano);
     let latency_ms = match (start, instant(span.end_time_unix_nano)) {
         (Some(s), Some(e)) if e >= s => Some((e - s).num_milliseconds()),
@@ -238,6 +298,13 @@ fn outcome(span: &Span, resource: &[KeyValue], endpoint_attribute: &str, id: &st
         cache_read_tokens: cache_read,
         cache_write_tokens: cache_write,
         reasoning_tokens: reasoning,
+        audio_input_tokens: audio_input,
+        audio_output_tokens: audio_output,
+        image_input_tokens: image_input,
+        image_output_tokens: image_output,
+        images_generated: images,
+        web_search_calls: web_searches,
+        video_seconds,
         endpoint: attrs.text(&endpoint_keys, false),
         service_tier: attrs
             .text(SERVICE_TIER, true)
@@ -266,7 +333,10 @@ pub fn describe(error: &FieldError, endpoint_attribute: &str) -> String {
         "user" => "user.id",
         "occurredAt" => "the span's start time",
         "latencyMs" => "the span's duration",
-        other => other,
+        other => UNIT_ATTRIBUTES
+            .iter()
+            .find(|(field, _)| *field == other)
+            .map_or(other, |(_, keys)| keys[0]),
     };
     format!("{attribute}: {}", error.message)
 }
@@ -355,6 +425,63 @@ mod tests {
         assert_eq!(
             raw.idempotency_key.as_deref(),
             Some("otlp:abababababababababababababababab:0101010101010101")
+        );
+    }
+
+    #[test]
+    fn units_are_read_from_aispend_attributes_and_taken_out_of_the_totals() {
+        let req = request(
+            vec![],
+            vec![
+                vec![
+                    kv("gen_ai.provider.name", s("openai")),
+                    kv("gen_ai.response.model", s("gpt-realtime")),
+                    kv("gen_ai.usage.input_tokens", AnyValue::IntValue(1500)),
+                    kv(
+                        "gen_ai.usage.cache_read.input_tokens",
+                        AnyValue::IntValue(640),
+                    ),
+                    kv("aispend.usage.audio_input_tokens", AnyValue::IntValue(688)),
+                    kv("gen_ai.usage.output_tokens", AnyValue::IntValue(400)),
+                    kv("aispend.usage.audio_output_tokens", s("300")),
+                    kv("aispend.usage.web_search_calls", AnyValue::IntValue(2)),
+                ],
+                vec![
+                    kv("gen_ai.usage.output_tokens", AnyValue::IntValue(10)),
+                    kv("aispend.usage.image_output_tokens", AnyValue::IntValue(11)),
+                ],
+            ],
+        );
+        let mapped = map_request(&req, DEFAULT_ENDPOINT_ATTRIBUTE);
+        let SpanOutcome::Usage(raw) = &mapped[0].outcome else {
+            panic!("usage expected: {mapped:?}")
+        };
+        assert_eq!(
+            (
+                raw.input_tokens,
+                raw.cache_read_tokens,
+                raw.audio_input_tokens,
+                raw.output_tokens,
+                raw.audio_output_tokens,
+                raw.web_search_calls
+            ),
+            (
+                Some(172),
+                Some(640),
+                Some(688),
+                Some(100),
+                Some(300),
+                Some(2)
+            )
+        );
+        assert!(
+            matches!(&mapped[1].outcome, SpanOutcome::Rejected(m) if m.contains("gen_ai.usage.output_tokens (10)")),
+            "{mapped:?}"
+        );
+        let error = FieldError::new("webSearchCalls", "must be between 0 and 1000000000000");
+        assert!(
+            describe(&error, DEFAULT_ENDPOINT_ATTRIBUTE)
+                .starts_with("aispend.usage.web_search_calls")
         );
     }
 
