@@ -434,6 +434,18 @@ impl RateCard {
         }
     }
 
+    /// The set a tier and context read first: the long-context rates above the
+    /// threshold (whatever the tier), else the tier's own set; `None` for standard.
+    fn chosen(&self, tier: ServiceTier, long_context: bool) -> Option<&RateSet> {
+        match (self.long_context.as_ref().filter(|_| long_context), tier) {
+            (Some(lc), _) => Some(&lc.rates),
+            (None, ServiceTier::Standard) => None,
+            (None, ServiceTier::Batch) => self.batch.as_ref(),
+            (None, ServiceTier::Priority) => self.priority.as_ref(),
+            (None, ServiceTier::Flex) => self.flex.as_ref(),
+        }
+    }
+
     /// The per-million rate for one class of this event:
     /// 1. the rate the chosen set (long-context, or the tier's own) gives this class;
     /// 2. else the standard rate of this class (halved for batch);
@@ -443,13 +455,7 @@ impl RateCard {
         let half = Decimal::new(5, 1);
         let batch = tier == ServiceTier::Batch;
         let lc = self.long_context.as_ref().filter(|_| long_context);
-        let chosen = match (lc, tier) {
-            (Some(lc), _) => Some(&lc.rates),
-            (None, ServiceTier::Standard) => None,
-            (None, ServiceTier::Batch) => self.batch.as_ref(),
-            (None, ServiceTier::Priority) => self.priority.as_ref(),
-            (None, ServiceTier::Flex) => self.flex.as_ref(),
-        };
+        let chosen = self.chosen(tier, long_context);
         // Above the threshold the tier's own set is not used; batch halves the token
         // rates (a per-unit fee, such as a web search, is not a token: batch keeps it
         // unless the batch set lists its own).
@@ -476,15 +482,9 @@ impl RateCard {
     /// Whether the card gives this class a rate (its own or one it falls back to) on
     /// this tier and context.
     pub fn has_rate(&self, class: TokenClass, tier: ServiceTier, long_context: bool) -> bool {
-        let lc = self.long_context.as_ref().filter(|_| long_context);
-        let chosen = match (lc, tier) {
-            (Some(lc), _) => Some(&lc.rates),
-            (None, ServiceTier::Standard) => None,
-            (None, ServiceTier::Batch) => self.batch.as_ref(),
-            (None, ServiceTier::Priority) => self.priority.as_ref(),
-            (None, ServiceTier::Flex) => self.flex.as_ref(),
-        };
-        chosen.and_then(|set| set.explicit(class)).is_some()
+        self.chosen(tier, long_context)
+            .and_then(|set| set.explicit(class))
+            .is_some()
             || self.standard.explicit(class).is_some()
             || class
                 .fallback()
