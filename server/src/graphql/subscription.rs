@@ -60,8 +60,11 @@ pub struct CostUpdateGql {
 
 #[Object(name = "CostUpdate")]
 impl CostUpdateGql {
-    /// The (last) change's place in the order of all changes: increasing, across
-    /// processes.
+    /// The (last) change's number in the ledger's order of all changes (unique across
+    /// processes; each change is delivered once). From one server it increases. With
+    /// several servers on one PostgreSQL database, a change another server committed
+    /// arrives through LISTEN/NOTIFY and may come after a later one committed here, so
+    /// the number can step back: order by it if the order matters.
     async fn sequence(&self) -> i64 {
         self.update.sequence()
     }
