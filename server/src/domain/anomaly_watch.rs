@@ -22,7 +22,6 @@ use crate::domain::ids::{AnomalyWatchId, ChannelId, ProjectId};
 use crate::domain::insights::{self, Anomaly, AnomalyOptions, Subject};
 use crate::domain::money::Usd;
 use crate::domain::project;
-use crate::domain::text::{TextKind, problem};
 use crate::domain::time;
 use crate::domain::usage::query::UsageFilter;
 use crate::entity::anomaly_watch as row;
@@ -169,25 +168,12 @@ impl RawAnomalyWatch {
         current: Option<&AnomalyWatch>,
     ) -> Result<Spec> {
         let mut errors = vec![];
-        let name = match (self.name, current) {
-            (Some(n), _) => {
-                let n = n.trim().to_owned();
-                if n.is_empty() || n.chars().count() > MAX_NAME_LEN {
-                    errors.push(FieldError::new(
-                        "name",
-                        format!("must be 1 to {MAX_NAME_LEN} characters"),
-                    ));
-                } else if let Some(p) = problem(&n, TextKind::Identifier) {
-                    errors.push(FieldError::new("name", p));
-                }
-                n
-            }
-            (None, Some(c)) => c.name.clone(),
-            (None, None) => {
-                errors.push(FieldError::new("name", "is required"));
-                String::new()
-            }
-        };
+        let name = crate::domain::text::merged_name(
+            self.name,
+            current.map(|c| c.name.as_str()),
+            MAX_NAME_LEN,
+            &mut errors,
+        );
         let project = match (self.project, current) {
             (Some(_), Some(_)) => {
                 errors.push(FieldError::new(

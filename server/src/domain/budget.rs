@@ -555,27 +555,12 @@ impl RawBudget {
 
     fn merge(self, current: Option<&Budget>, allow: &OperatorAllowList) -> Result<BudgetSpec> {
         let mut errors = vec![];
-        let name = match (self.name, current) {
-            (Some(n), _) => {
-                let n = n.trim().to_owned();
-                if n.is_empty() || n.chars().count() > MAX_NAME_LEN {
-                    errors.push(FieldError::new(
-                        "name",
-                        format!("must be 1 to {MAX_NAME_LEN} characters"),
-                    ));
-                } else if let Some(problem) =
-                    crate::domain::text::problem(&n, crate::domain::text::TextKind::Identifier)
-                {
-                    errors.push(FieldError::new("name", problem));
-                }
-                n
-            }
-            (None, Some(c)) => c.name.clone(),
-            (None, None) => {
-                errors.push(FieldError::new("name", "is required"));
-                String::new()
-            }
-        };
+        let name = crate::domain::text::merged_name(
+            self.name,
+            current.map(|c| c.name.as_str()),
+            MAX_NAME_LEN,
+            &mut errors,
+        );
         let scope = match (self.scope, current) {
             (Some(s), _) => s.parse(&mut errors),
             (None, Some(c)) => c.scope.clone(),

@@ -22,7 +22,6 @@ use crate::domain::error::{Context, Error, FieldError, Result};
 use crate::domain::ids::ChannelId;
 use crate::domain::keyring::Keyring;
 use crate::domain::price::text_enum;
-use crate::domain::text::{TextKind, problem};
 use crate::domain::time;
 use crate::domain::webhook::{MAX_SECRET_LEN, MIN_SECRET_LEN, WebhookUrl, mask_url};
 use crate::entity::{budget, notification_channel as row};
@@ -171,25 +170,12 @@ impl RawChannel {
 
     fn merge(self, current: Option<&Channel>, allow: &OperatorAllowList) -> Result<ChannelSpec> {
         let mut errors = vec![];
-        let name = match (self.name, current) {
-            (Some(n), _) => {
-                let n = n.trim().to_owned();
-                if n.is_empty() || n.chars().count() > MAX_NAME_LEN {
-                    errors.push(FieldError::new(
-                        "name",
-                        format!("must be 1 to {MAX_NAME_LEN} characters"),
-                    ));
-                } else if let Some(p) = problem(&n, TextKind::Identifier) {
-                    errors.push(FieldError::new("name", p));
-                }
-                n
-            }
-            (None, Some(c)) => c.name.clone(),
-            (None, None) => {
-                errors.push(FieldError::new("name", "is required"));
-                String::new()
-            }
-        };
+        let name = crate::domain::text::merged_name(
+            self.name,
+            current.map(|c| c.name.as_str()),
+            MAX_NAME_LEN,
+            &mut errors,
+        );
         let kind = match (self.kind, current) {
             (Some(k), None) => k,
             (Some(k), Some(c)) if k == c.kind => k,

@@ -61,6 +61,37 @@ pub fn json_problem(value: &serde_json::Value, path: &str) -> Option<(String, St
     }
 }
 
+/// The name of a thing being created or updated: the trimmed new name, checked (1 to
+/// `max_len` characters, an identifier's characters), else the current one; required
+/// on create. Problems go to `errors` under `name`.
+pub fn merged_name(
+    new: Option<String>,
+    current: Option<&str>,
+    max_len: usize,
+    errors: &mut Vec<crate::domain::error::FieldError>,
+) -> String {
+    use crate::domain::error::FieldError;
+    match (new, current) {
+        (Some(n), _) => {
+            let n = n.trim().to_owned();
+            if n.is_empty() || n.chars().count() > max_len {
+                errors.push(FieldError::new(
+                    "name",
+                    format!("must be 1 to {max_len} characters"),
+                ));
+            } else if let Some(p) = problem(&n, TextKind::Identifier) {
+                errors.push(FieldError::new("name", p));
+            }
+            n
+        }
+        (None, Some(c)) => c.to_owned(),
+        (None, None) => {
+            errors.push(FieldError::new("name", "is required"));
+            String::new()
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -122,21 +122,6 @@ impl TokenCounts {
             ("videoSeconds", self.video_seconds),
         ]
     }
-
-    /// Whether any unit beyond text tokens is non-zero.
-    pub fn has_units(&self) -> bool {
-        [
-            self.audio_input,
-            self.audio_output,
-            self.image_input,
-            self.image_output,
-            self.images,
-            self.web_searches,
-            self.video_seconds,
-        ]
-        .iter()
-        .any(|n| *n != 0)
-    }
 }
 
 /// The service tier a request ran on; each may have its own rates.

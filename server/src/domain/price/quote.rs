@@ -120,6 +120,9 @@ pub fn quote(book: &PriceBook, request: &QuoteRequest) -> Result<Quote> {
     let requests = request.requests.unwrap_or(1);
     let at = request.at.unwrap_or_else(Utc::now);
     let found = book.find(&provider, model, at);
+    let missing_rate = found
+        .as_ref()
+        .and_then(|m| m.price.card.missing_rate(&tokens, requests, tier));
     Ok(Quote {
         provider: Some(provider.as_str().to_owned()),
         model: found.as_ref().map(|m| m.price.model.clone()),
@@ -130,12 +133,9 @@ pub fn quote(book: &PriceBook, request: &QuoteRequest) -> Result<Quote> {
         }),
         cost_usd: found
             .as_ref()
-            .filter(|m| m.price.card.missing_rate(&tokens, requests, tier).is_none())
+            .filter(|_| missing_rate.is_none())
             .and_then(|m| m.price.card.cost(&tokens, requests, tier))
             .map(|usd| usd.to_decimal().normalize().to_string()),
-        missing_rate: found
-            .as_ref()
-            .and_then(|m| m.price.card.missing_rate(&tokens, requests, tier))
-            .map(|class| class.key()),
+        missing_rate: missing_rate.map(|class| class.key()),
     })
 }
