@@ -9,7 +9,8 @@
 //! Conventions shared by every table:
 //! - times are `BIGINT` microseconds since the Unix epoch (UTC), so ordering and range
 //!   scans are integer comparisons on both backends;
-//! - money is `BIGINT` nano-dollars (1e-9 USD), exact, summable in SQL;
+//! - money is `BIGINT` nano-dollars (1e-9 USD), exact; a stored sum is two `BIGINT`s
+//!   (`x` in `[0, 10^9)` and `x_hi`, see migration 000013), so no sum overflows;
 //! - rates are decimal strings inside a JSON rate card, parsed into `rust_decimal`;
 //! - natural keys are unique indexes, and writes are upserts against them.
 
@@ -26,6 +27,7 @@ mod m20261204_000009_notification_channels;
 mod m20261204_000010_attribute_rollups;
 mod m20261204_000011_anomaly_watches;
 mod m20261204_000012_billed_units;
+mod m20261204_000013_wide_sums;
 pub mod sketch;
 mod sql;
 
@@ -47,6 +49,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000010_attribute_rollups::Migration),
             Box::new(m20261204_000011_anomaly_watches::Migration),
             Box::new(m20261204_000012_billed_units::Migration),
+            Box::new(m20261204_000013_wide_sums::Migration),
         ]
     }
 }

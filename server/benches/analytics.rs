@@ -411,6 +411,38 @@ async fn load(client: &reqwest::Client, dir: &Path, events: usize) {
         &[("AISPEND_SYNC_SCHEDULER", "false".into())],
     ));
     let pool = open(&dir.join("aispend.db")).await;
+    // Migrations 000012 (unit measures) and 000013 (each measure's high part) ran
+    // before 000010 was undone: the tables 000010 has just created again lack their
+    // columns. Give them back and split what 000010 summed (see `money::Wide`).
+    for table in [
+        "usage_rollup_endpoint_days",
+        "usage_rollup_endpoint_hours",
+        "usage_rollup_user_days",
+        "usage_rollup_user_hours",
+        "usage_rollup_source_days",
+        "usage_rollup_source_hours",
+    ] {
+        let mut sql = vec![];
+        for column in &aispend::domain::rollup::COLUMNS[12..] {
+            sql.push(format!(
+                "ALTER TABLE {table} ADD COLUMN {column} BIGINT NOT NULL DEFAULT 0"
+            ));
+        }
+        for column in aispend::domain::rollup::COLUMNS {
+            sql.push(format!(
+                "ALTER TABLE {table} ADD COLUMN {column}_hi BIGINT NOT NULL DEFAULT 0"
+            ));
+            sql.push(format!(
+                "UPDATE {table} SET {column}_hi = {column} / 1000000000, {column} = {column} % 1000000000"
+            ));
+        }
+        for statement in sql {
+            sqlx::query(sqlx::AssertSqlSafe(statement))
+                .execute(&pool)
+                .await
+                .expect("completing the rebuilt rollups");
+        }
+    }
     sqlx::query("ANALYZE")
         .execute(&pool)
         .await

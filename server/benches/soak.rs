@@ -762,14 +762,20 @@ async fn check_rollups(sh: &Shared, db: &DatabaseConnection) {
             keys.join(", ")
         );
         let columns = aispend::domain::rollup::COLUMNS;
+        // Each measure is `x_hi × 10^9 + x` (migration 000013); the soak's sums fit
+        // a BIGINT.
         let rollup = format!(
             "SELECT {}, {} FROM {} WHERE {}",
             rollup_keys.join(", "),
-            columns.join(", "),
+            columns
+                .iter()
+                .map(|c| format!("{c}_hi * 1000000000 + {c}"))
+                .collect::<Vec<_>>()
+                .join(", "),
             r.table,
             columns
                 .iter()
-                .map(|c| format!("{c} <> 0"))
+                .map(|c| format!("{c} <> 0 OR {c}_hi <> 0"))
                 .collect::<Vec<_>>()
                 .join(" OR ")
         );

@@ -189,7 +189,8 @@ impl Metrics {
         for e in events {
             let series = (e.provider.as_str(), e.model.as_str(), e.project);
             if let Some(cost) = e.cost {
-                *spend.entry(series).or_default() += u64::try_from(cost.nanos()).unwrap_or(0);
+                let s = spend.entry(series).or_default();
+                *s = s.saturating_add(u64::try_from(cost.nanos()).unwrap_or(0));
             }
             for (class, n) in [
                 ("input", e.tokens.input),

@@ -255,8 +255,10 @@ pub async fn fire(conn: &impl ConnectionTrait, new: NewAlert) -> Result<Option<A
             Expr::val(new.period.key()),
             Expr::val(new.period.end.map(time::to_micros)),
             Expr::val(i64::from(new.threshold)),
-            Expr::val(new.spent.nanos()),
-            Expr::val(new.amount.nanos()),
+            // The spend when the threshold was crossed, for the record (a sum beyond
+            // $9.2 billion, which only hostile input reaches, is stored as that).
+            Expr::val(new.spent.stored_nanos()),
+            Expr::val(new.amount.stored_nanos()),
             Expr::val(new.summary.clone()),
             Expr::val(time::to_micros(fired_at)),
             Expr::val(new.delivery.as_str()),

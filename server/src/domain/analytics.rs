@@ -19,12 +19,12 @@ use crate::domain::auth::{Principal, Scope};
 use crate::domain::calendar::{self, Granularity};
 use crate::domain::error::{Context, Error, Result};
 use crate::domain::ids::ProjectId;
-use crate::domain::money::Usd;
+use crate::domain::money::{Usd, Wide, clamp_i64};
 use crate::domain::reconciliation::{Sql, filter_in, sum};
 use crate::domain::rollup;
 use crate::domain::subscription;
 use crate::domain::time;
-use crate::domain::tokens::TokenCounts;
+use crate::domain::tokens::TokenSums;
 use crate::domain::usage::query::UsageFilter;
 use crate::entity::usage_event;
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
@@ -66,30 +66,33 @@ impl Basis {
     }
 }
 
-/// Sums of one slice of spend.
+/// Sums of one slice of spend, wide: no number of events overflows them (see
+/// `money::Wide`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Measures {
     /// Cost in nano-dollars (unpriced events count zero).
-    pub cost_nanos: i64,
+    pub cost_nanos: i128,
     /// Requests.
-    pub requests: i64,
+    pub requests: i128,
     /// Token classes.
-    pub tokens: TokenCounts,
+    pub tokens: TokenSums,
     /// Events (tracked) or report rows (reported).
-    pub events: i64,
+    pub events: i128,
     /// Tracked events without a price.
-    pub unpriced: i64,
+    pub unpriced: i128,
     /// Sum of the reported latencies in milliseconds (tracked only).
-    pub latency_sum: i64,
+    pub latency_sum: i128,
     /// Events that reported a latency.
-    pub latency_count: i64,
+    pub latency_count: i128,
 }
 
 impl Measures {
+    /// Adds `o`. Every sum read from the ledger is below 10^28 and a question adds a
+    /// handful of them, so the `i128` never fills; it saturates all the same.
     fn add(&mut self, o: &Measures) {
         self.cost_nanos = self.cost_nanos.saturating_add(o.cost_nanos);
         self.requests = self.requests.saturating_add(o.requests);
-        self.tokens = self.tokens.saturating_add(&o.tokens);
+        self.tokens = self.tokens.add(&o.tokens);
         self.events = self.events.saturating_add(o.events);
         self.unpriced = self.unpriced.saturating_add(o.unpriced);
         self.latency_sum = self.latency_sum.saturating_add(o.latency_sum);
@@ -98,11 +101,10 @@ impl Measures {
 
     /// The same sums with the opposite sign, to subtract a piece read from a rollup.
     fn negated(&self) -> Measures {
-        let t = &self.tokens;
         Measures {
             cost_nanos: -self.cost_nanos,
             requests: -self.requests,
-            tokens: t.negated(),
+            tokens: self.tokens.negated(),
             events: -self.events,
             unpriced: -self.unpriced,
             latency_sum: -self.latency_sum,
@@ -118,13 +120,14 @@ impl Measures {
 
     /// The cost.
     pub fn cost(&self) -> Usd {
-        Usd::from_nanos(self.cost_nanos)
+        Usd::from_wide_nanos(self.cost_nanos)
     }
 
     /// Average cost per request (exact decimal, rounded to 9 places).
     pub fn average_cost(&self) -> Option<rust_decimal::Decimal> {
+        let requests = crate::domain::money::decimal_of(self.requests);
         (self.requests > 0).then(|| {
-            (self.cost().to_decimal() / rust_decimal::Decimal::from(self.requests))
+            (self.cost().to_decimal() / requests)
                 .round_dp(9)
                 .normalize()
         })
@@ -132,17 +135,8 @@ impl Measures {
 
     /// All tokens (input, output, cache reads and writes, audio and image tokens;
     /// reasoning is part of output).
-    pub fn total_tokens(&self) -> i64 {
-        let t = &self.tokens;
-        t.input
-            .saturating_add(t.output)
-            .saturating_add(t.cache_read)
-            .saturating_add(t.cache_write)
-            .saturating_add(t.cache_write_1h)
-            .saturating_add(t.audio_input)
-            .saturating_add(t.audio_output)
-            .saturating_add(t.image_input)
-            .saturating_add(t.image_output)
+    pub fn total_tokens(&self) -> i128 {
+        self.tokens.total()
     }
 }
 
@@ -228,12 +222,14 @@ async fn items(
 const SLOT_MICROS: i64 = 900_000_000;
 const DAY_MICROS: i64 = 86_400_000_000;
 
+/// The measures `Table::measures` selected from column `first` on: each as its
+/// `(hi, lo)` pair of sums.
 fn measures_at(r: &QueryResult, first: usize) -> Result<Measures> {
-    let n = |i: usize| -> Result<i64> { Ok(sum(r, first + i)?.unwrap_or(0)) };
+    let n = |i: usize| wide_sum(r, first + 2 * i);
     Ok(Measures {
         cost_nanos: n(0)?,
         requests: n(1)?,
-        tokens: TokenCounts {
+        tokens: TokenSums {
             input: n(2)?,
             output: n(3)?,
             cache_read: n(4)?,
@@ -254,6 +250,63 @@ fn measures_at(r: &QueryResult, first: usize) -> Result<Measures> {
         latency_count: n(11)?,
     })
 }
+
+/// The column of `measures_at`'s first sum of events (its `hi`; `lo` follows).
+const EVENTS_HI: usize = 16;
+
+/// Whether a row read by `read_sums` without groups had any event.
+fn has_events(r: &QueryResult) -> bool {
+    let n = |i| sum(r, i).ok().flatten().unwrap_or(0);
+    n(EVENTS_HI) != 0 || n(EVENTS_HI + 1) != 0
+}
+
+/// `SUM(x / B), SUM(x % B)` of each expression: sums of single values that no number
+/// of rows overflows (see `money::Wide`), read back with [`wide_sum`].
+pub(crate) fn wide_sums(exprs: &[&str]) -> String {
+    let b = Wide::BASE;
+    exprs
+        .iter()
+        .map(|e| format!("SUM(({e}) / {b}), SUM(({e}) % {b})"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The sum selected by [`wide_sums`] (or as a rollup's `SUM(x_hi), SUM(x)`) at
+/// columns `i` and `i + 1`.
+pub(crate) fn wide_sum(r: &QueryResult, i: usize) -> Result<i128> {
+    Ok(wide_sum_or_null(r, i)?.unwrap_or(0))
+}
+
+/// [`wide_sum`], `None` when SQL summed no value at all (`NULL`).
+pub(crate) fn wide_sum_or_null(r: &QueryResult, i: usize) -> Result<Option<i128>> {
+    Ok(match (sum(r, i)?, sum(r, i + 1)?) {
+        (None, None) => None,
+        (hi, lo) => Some(Wide::join(hi.unwrap_or(0), lo.unwrap_or(0))),
+    })
+}
+
+/// What each measure is per event, in `rollup::COLUMNS` order (raw events).
+const RAW_MEASURES: [&str; 19] = [
+    "cost_nanos",
+    "requests",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "cache_write_1h_tokens",
+    "reasoning_tokens",
+    "1",
+    "CASE WHEN cost_nanos IS NULL THEN 1 ELSE 0 END",
+    "latency_ms",
+    "CASE WHEN latency_ms IS NULL THEN 0 ELSE 1 END",
+    "audio_input_tokens",
+    "audio_output_tokens",
+    "image_input_tokens",
+    "image_output_tokens",
+    "images_generated",
+    "web_search_calls",
+    "video_seconds",
+];
 
 /// How finely tracked events are grouped before they become items: the fewer groups,
 /// the faster (a summary needs no time at all, BEST needs UTC days to decide).
@@ -354,19 +407,15 @@ impl Table {
         }
     }
 
-    /// The sums `measures_at` reads, in its order: from the events, or from a
-    /// rollup's own measure columns (the same order, see `rollup::COLUMNS`).
+    /// The sums `measures_at` reads, in its order, each as `(hi, lo)`: from a
+    /// rollup's own two columns per measure, or from the events' values split at
+    /// 10^9 (`SUM(x / B)`, `SUM(x % B)`), so no `SUM` overflows (see `money::Wide`).
     fn measures(self) -> String {
         match self {
-            Table::Raw => "COALESCE(SUM(cost_nanos), 0), SUM(requests), SUM(input_tokens), SUM(output_tokens), \
-                 SUM(cache_read_tokens), SUM(cache_write_tokens), SUM(cache_write_1h_tokens), SUM(reasoning_tokens), \
-                 COUNT(*), SUM(CASE WHEN cost_nanos IS NULL THEN 1 ELSE 0 END), COALESCE(SUM(latency_ms), 0), COUNT(latency_ms), \
-                 SUM(audio_input_tokens), SUM(audio_output_tokens), SUM(image_input_tokens), SUM(image_output_tokens), \
-                 SUM(images_generated), SUM(web_search_calls), SUM(video_seconds)"
-                .to_owned(),
+            Table::Raw => wide_sums(&RAW_MEASURES),
             _ => rollup::COLUMNS
                 .iter()
-                .map(|c| format!("SUM({c})"))
+                .map(|c| format!("SUM({c}_hi), SUM({c})"))
                 .collect::<Vec<_>>()
                 .join(", "),
         }
@@ -538,9 +587,9 @@ pub(crate) async fn tracked_cost(conn: &impl ConnectionTrait, filter: &UsageFilt
     let total = tracked_sums(conn, filter, &[], None)
         .await?
         .into_iter()
-        .try_fold(0_i64, |acc, (_, _, m)| acc.checked_add(m.cost_nanos))
+        .try_fold(0_i128, |acc, (_, _, m)| acc.checked_add(m.cost_nanos))
         .ok_or_else(|| Error::internal("summing costs", anyhow::anyhow!("overflow")))?;
-    Ok(Usd::from_nanos(total))
+    Ok(Usd::from_wide_nanos(total))
 }
 
 /// Tracked sums grouped by `dims` (and by slots of `slot` microseconds), read from a
@@ -696,7 +745,7 @@ async fn read_sums(
         .context("summing tracked usage")?;
     let n = dims.len() + usize::from(slot.is_some());
     rows.iter()
-        .filter(|r| n > 0 || sum(r, 8).ok().flatten().unwrap_or(0) > 0)
+        .filter(|r| n > 0 || has_events(r))
         .map(|r| {
             let keys = stored_keys(key_values(r, 0, dims)?, dims, table);
             let at = match slot {
@@ -797,17 +846,20 @@ async fn reported_items(conn: &impl ConnectionTrait, filter: &UsageFilter) -> Re
     // Money only when in USD; tokens only from usage and manual rows.
     let mut q = Sql::new(
         conn.get_database_backend(),
-        "SELECT provider, model, project_id, bucket_start, \
-         SUM(CASE WHEN kind IN ('COST', 'MANUAL') AND (currency IS NULL OR currency = 'USD') THEN amount_nanos ELSE 0 END), \
-         SUM(CASE WHEN kind IN ('USAGE', 'MANUAL') THEN requests ELSE 0 END), \
-         SUM(CASE WHEN kind IN ('USAGE', 'MANUAL') THEN input_tokens ELSE 0 END), \
-         SUM(CASE WHEN kind IN ('USAGE', 'MANUAL') THEN output_tokens ELSE 0 END), \
-         SUM(CASE WHEN kind IN ('USAGE', 'MANUAL') THEN cache_read_tokens ELSE 0 END), \
-         SUM(CASE WHEN kind IN ('USAGE', 'MANUAL') THEN cache_write_tokens ELSE 0 END), \
-         SUM(CASE WHEN kind IN ('USAGE', 'MANUAL') THEN cache_write_1h_tokens ELSE 0 END), \
-         SUM(CASE WHEN kind IN ('USAGE', 'MANUAL') THEN reasoning_tokens ELSE 0 END), \
-         SUM(CASE WHEN kind IN ('COST', 'MANUAL') AND amount_nanos IS NOT NULL THEN 1 ELSE 0 END) \
-         FROM provider_reports WHERE 1 = 1",
+        &format!(
+            "SELECT provider, model, project_id, bucket_start, {} FROM provider_reports WHERE 1 = 1",
+            wide_sums(&[
+                "CASE WHEN kind IN ('COST', 'MANUAL') AND (currency IS NULL OR currency = 'USD') THEN amount_nanos ELSE 0 END",
+                "CASE WHEN kind IN ('USAGE', 'MANUAL') THEN requests ELSE 0 END",
+                "CASE WHEN kind IN ('USAGE', 'MANUAL') THEN input_tokens ELSE 0 END",
+                "CASE WHEN kind IN ('USAGE', 'MANUAL') THEN output_tokens ELSE 0 END",
+                "CASE WHEN kind IN ('USAGE', 'MANUAL') THEN cache_read_tokens ELSE 0 END",
+                "CASE WHEN kind IN ('USAGE', 'MANUAL') THEN cache_write_tokens ELSE 0 END",
+                "CASE WHEN kind IN ('USAGE', 'MANUAL') THEN cache_write_1h_tokens ELSE 0 END",
+                "CASE WHEN kind IN ('USAGE', 'MANUAL') THEN reasoning_tokens ELSE 0 END",
+                "CASE WHEN kind IN ('COST', 'MANUAL') AND amount_nanos IS NOT NULL THEN 1 ELSE 0 END",
+            ])
+        ),
     );
     if let Some(from) = filter.from {
         let m = q.param(time::to_micros(from));
@@ -842,7 +894,7 @@ async fn reported_items(conn: &impl ConnectionTrait, filter: &UsageFilter) -> Re
         .context("summing provider reports")?;
     let mut out = Vec::with_capacity(rows.len());
     for r in &rows {
-        let n = |i: usize| -> Result<i64> { Ok(sum(r, i)?.unwrap_or(0)) };
+        let n = |i: usize| wide_sum(r, 4 + 2 * i);
         out.push(Item {
             at: time::from_micros(r.try_get_by_index(3).context("reading a bucket")?),
             provider: r.try_get_by_index(0).context("reading a provider")?,
@@ -852,18 +904,18 @@ async fn reported_items(conn: &impl ConnectionTrait, filter: &UsageFilter) -> Re
                 .context("reading a project")?
                 .map(ProjectId),
             measures: Measures {
-                cost_nanos: n(4)?,
-                requests: n(5)?,
-                tokens: TokenCounts {
-                    input: n(6)?,
-                    output: n(7)?,
-                    cache_read: n(8)?,
-                    cache_write: n(9)?,
-                    cache_write_1h: n(10)?,
-                    reasoning: n(11)?,
-                    ..TokenCounts::default()
+                cost_nanos: n(0)?,
+                requests: n(1)?,
+                tokens: TokenSums {
+                    input: n(2)?,
+                    output: n(3)?,
+                    cache_read: n(4)?,
+                    cache_write: n(5)?,
+                    cache_write_1h: n(6)?,
+                    reasoning: n(7)?,
+                    ..TokenSums::default()
                 },
-                events: n(12)?,
+                events: n(8)?,
                 ..Measures::default()
             },
             basis: Basis::Reported,
@@ -1150,7 +1202,10 @@ pub async fn breakdown(
             groups.entry(keys).or_default().0.add(&m);
         }
         if with_percentiles {
-            let reported: i64 = groups.values().map(|(m, _)| m.latency_count).sum();
+            let reported = groups
+                .values()
+                .fold(0_i128, |n, (m, _)| n.saturating_add(m.latency_count));
+            let reported = clamp_i64(reported);
             for (keys, latencies) in latency_counts(conn, &filter, dims, reported).await? {
                 groups.entry(keys).or_default().1 = latencies;
             }
@@ -1182,17 +1237,18 @@ pub async fn breakdown(
             groups.entry(keys).or_default().0.add(&i.measures);
         }
     }
-    let total: i64 = groups.values().map(|(m, _)| m.cost_nanos).sum();
+    let total = groups
+        .values()
+        .fold(Usd::ZERO, |t, (m, _)| t.saturating_add(m.cost()));
     let mut out: Vec<Group> = groups
         .into_iter()
         .map(|(keys, (measures, mut latencies))| Group {
             keys,
-            share_pct: if total == 0 {
+            share_pct: if total == Usd::ZERO {
                 rust_decimal::Decimal::ZERO
             } else {
-                (rust_decimal::Decimal::from(measures.cost_nanos)
-                    * rust_decimal::Decimal::from(100)
-                    / rust_decimal::Decimal::from(total))
+                (measures.cost().to_decimal() * rust_decimal::Decimal::from(100)
+                    / total.to_decimal())
                 .round_dp(4)
                 .normalize()
             },
@@ -1928,6 +1984,6 @@ pub fn cost_split(
             / rust_decimal::Decimal::from(1_000_000))
         .round_dp(9),
     )?;
-    let output = Usd::from_nanos(output.nanos().min(total.nanos()));
-    Some((Usd::from_nanos(total.nanos() - output.nanos()), output))
+    let output = output.min(total);
+    Some((Usd::from_wide_nanos(total.nanos() - output.nanos()), output))
 }

@@ -314,7 +314,7 @@ fn spec_row(id: AnomalyWatchId, spec: &Spec, created: i64, now: i64) -> row::Act
                 .collect(),
         )),
         min_factor: Set(spec.min_factor.to_string()),
-        min_excess_nanos: Set(spec.min_excess.nanos()),
+        min_excess_nanos: Set(spec.min_excess.stored_nanos()),
         baseline_days: Set(spec.baseline_days),
         channel_ids: Set(join(
             spec.channel_ids.iter().map(|c| c.to_string()).collect(),

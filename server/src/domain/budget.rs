@@ -329,7 +329,7 @@ impl Budget {
     /// enforced budget is exhausted or would go over, `WARN` when the result reaches
     /// any threshold, `ALLOW` otherwise.
     pub fn decide(&self, spent: Usd, estimate: Usd) -> Decision {
-        let projected = Usd::from_nanos(spent.nanos().saturating_add(estimate.nanos()));
+        let projected = spent.saturating_add(estimate);
         if self.enforce && (projected > self.amount || spent >= self.amount) {
             Decision::Block
         } else if !self.reached(projected).is_empty() {
@@ -369,7 +369,7 @@ impl Budget {
 
 /// `spent >= threshold% of amount`, in exact integer arithmetic.
 fn reaches(spent: Usd, amount: Usd, threshold: u32) -> bool {
-    i128::from(spent.nanos()) * 100 >= i128::from(amount.nanos()) * i128::from(threshold)
+    spent.nanos().saturating_mul(100) >= amount.nanos().saturating_mul(i128::from(threshold))
 }
 
 /// `spent / amount` as a percentage with two decimals.
@@ -377,7 +377,11 @@ pub fn percent(spent: Usd, amount: Usd) -> Decimal {
     if amount.nanos() == 0 {
         return Decimal::ZERO;
     }
-    (Decimal::from(spent.nanos()) * Decimal::from(100) / Decimal::from(amount.nanos()))
+    spent
+        .to_decimal()
+        .checked_mul(Decimal::from(100))
+        .and_then(|s| s.checked_div(amount.to_decimal()))
+        .unwrap_or(Decimal::MAX)
         .round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero)
         .normalize()
 }
@@ -1129,7 +1133,7 @@ impl Budgets {
         Ok(BudgetStatus {
             period,
             spent,
-            remaining: Usd::from_nanos((b.amount.nanos() - spent.nanos()).max(0)),
+            remaining: Usd::from_wide_nanos((b.amount.nanos() - spent.nanos()).max(0)),
             percent_used: percent(spent, b.amount),
             forecast,
             reached: b.reached(spent),
@@ -1208,7 +1212,7 @@ impl Budgets {
             let decision = b.decide(spent, estimate);
             out.decision = out.decision.max(decision);
             out.budgets.push(BudgetVerdict {
-                projected: Usd::from_nanos(spent.nanos().saturating_add(estimate.nanos())),
+                projected: spent.saturating_add(estimate),
                 budget: b,
                 period,
                 spent,
@@ -1248,9 +1252,8 @@ async fn forecast(
     let recent = query::total_cost(conn, &filter).await?;
     let left = (end - now).num_microseconds().unwrap_or(i64::MAX);
     let window = window.num_microseconds().unwrap_or(1).max(1);
-    let extra = i128::from(recent.nanos()) * i128::from(left) / i128::from(window);
-    let total = i128::from(spent.nanos()) + extra;
-    Ok(Usd::from_nanos(i64::try_from(total).unwrap_or(i64::MAX)))
+    let extra = recent.nanos().saturating_mul(i128::from(left)) / i128::from(window);
+    Ok(Usd::from_wide_nanos(spent.nanos().saturating_add(extra)))
 }
 
 fn visible(principal: &Principal, b: &Budget) -> bool {
@@ -1319,7 +1322,7 @@ fn spec_row(
             _ => None,
         }),
         scope: Set(scope),
-        amount_nanos: Set(spec.amount.nanos()),
+        amount_nanos: Set(spec.amount.stored_nanos()),
         period: Set(spec.period.as_str().to_owned()),
         timezone: Set(spec.timezone.name().to_owned()),
         thresholds: Set(spec
@@ -1391,9 +1394,9 @@ pub async fn webhook_secret(
 /// per event, and sums are kept per budget before anything is hashed.
 pub fn deltas<'a>(
     budgets: &[Arc<Budget>],
-    changes: impl Iterator<Item = (&'a UsageEvent, i64)>,
-) -> HashMap<(BudgetId, i64), (Arc<Budget>, PeriodBounds, i64)> {
-    let mut per_budget: Vec<Vec<(PeriodBounds, i64)>> = vec![vec![]; budgets.len()];
+    changes: impl Iterator<Item = (&'a UsageEvent, i128)>,
+) -> HashMap<(BudgetId, i64), (Arc<Budget>, PeriodBounds, i128)> {
+    let mut per_budget: Vec<Vec<(PeriodBounds, i128)>> = vec![vec![]; budgets.len()];
     for (event, delta) in changes {
         if delta == 0 {
             continue;

@@ -96,7 +96,7 @@ struct Pair {
     endpoint: Option<String>,
     provider: String,
     model: String,
-    cost: i64,
+    cost: i128,
     requests: i64,
     tokens: TokenCounts,
     latency_avg_ms: Option<i64>,
@@ -124,19 +124,23 @@ async fn pairs(conn: &impl ConnectionTrait, filter: &UsageFilter) -> Result<Vec<
     Ok(analytics::tracked_sums(conn, filter, &dims, None)
         .await?
         .into_iter()
-        .map(|(keys, _, m)| {
+        // A pair is priced per event's size: sums beyond an `i64` (only hostile
+        // input gets there) have no recommendation.
+        .filter_map(|(keys, _, m)| {
             let mut keys = keys.into_iter();
-            Pair {
+            Some(Pair {
                 endpoint: keys.next().flatten(),
                 provider: keys.next().flatten().unwrap_or_default(),
                 model: keys.next().flatten().unwrap_or_default(),
                 cost: m.cost_nanos,
-                requests: m.requests,
-                tokens: m.tokens,
+                requests: i64::try_from(m.requests).ok()?,
+                tokens: m.tokens.narrow()?,
                 // Whole milliseconds, rounded down: the mean is at least 10 s exactly
                 // when this is.
-                latency_avg_ms: (m.latency_count > 0).then(|| m.latency_sum / m.latency_count),
-            }
+                latency_avg_ms: (m.latency_count > 0)
+                    .then(|| i64::try_from(m.latency_sum / m.latency_count).ok())
+                    .flatten(),
+            })
         })
         .collect())
 }
@@ -188,12 +192,14 @@ pub async fn recommendations(
     let filter = filter.authorized(principal)?;
     let at = filter.to.unwrap_or_else(time::now);
     let pairs = pairs(conn, &filter).await?;
-    let total: i64 = pairs.iter().map(|p| p.cost).sum();
+    let total = pairs.iter().fold(Usd::ZERO, |t, p| {
+        t.saturating_add(Usd::from_wide_nanos(p.cost))
+    });
     let prices = book.effective_prices(at);
     let mut out = Vec::new();
     for pair in pairs {
-        let share = if total > 0 {
-            Decimal::from(pair.cost) * Decimal::from(100) / Decimal::from(total)
+        let share = if total > Usd::ZERO {
+            Usd::from_wide_nanos(pair.cost).to_decimal() * Decimal::from(100) / total.to_decimal()
         } else {
             Decimal::ZERO
         };
@@ -207,7 +213,7 @@ pub async fn recommendations(
             continue;
         };
         let card = &found.price.card;
-        let current = Usd::from_nanos(pair.cost);
+        let current = Usd::from_wide_nanos(pair.cost);
         let mut push =
             |action, alternative, projected: Usd, confidence: Decimal, reasoning: String| {
                 if projected.nanos() < current.nanos() {
@@ -219,7 +225,7 @@ pub async fn recommendations(
                         alternative,
                         current,
                         projected,
-                        savings: Usd::from_nanos(current.nanos() - projected.nanos()),
+                        savings: Usd::from_wide_nanos(current.nanos() - projected.nanos()),
                         confidence,
                         reasoning,
                     });
@@ -327,7 +333,7 @@ pub async fn recommendations(
             push(
                 Action::PromptCaching,
                 None,
-                Usd::from_nanos(current.nanos() - saved.min(current.nanos())),
+                Usd::from_wide_nanos(current.nanos() - saved.min(current.nanos())),
                 Decimal::new(50, 2),
                 format!(
                     "{} uncached input tokens per request and {}% read from the cache; caching half of the input \
@@ -410,7 +416,7 @@ impl Default for AnomalyOptions {
 const DAY_MICROS: i64 = 86_400_000_000;
 
 /// One value's spend per day (days since the epoch): the total and its contributors.
-type DailySeries = BTreeMap<i64, (i64, Vec<(String, i64)>)>;
+type DailySeries = BTreeMap<i64, (i128, Vec<(String, i128)>)>;
 
 /// Anomalous days in the filter's window (UTC days), by day then size.
 pub async fn anomalies(
@@ -435,7 +441,7 @@ pub async fn anomalies(
     // model rollups; models and endpoints (driven by each other) from the daily
     // endpoint rollup, which keeps the model too.
     let mut by_subject: BTreeMap<Subject, BTreeMap<String, DailySeries>> = BTreeMap::new();
-    let mut add = |subject: Subject, value: String, day: i64, driver: String, cost: i64| {
+    let mut add = |subject: Subject, value: String, day: i64, driver: String, cost: i128| {
         let e = by_subject
             .entry(subject)
             .or_default()
@@ -443,7 +449,7 @@ pub async fn anomalies(
             .or_default()
             .entry(day)
             .or_default();
-        e.0 += cost;
+        e.0 = e.0.saturating_add(cost);
         e.1.push((driver, cost));
     };
     let two = |keys: Vec<Option<String>>| {
@@ -486,21 +492,22 @@ pub async fn anomalies(
             };
             for (&day, (spend, drivers)) in series.range(first.max(seen + options.baseline_days)..)
             {
-                let trailing: i64 = (day - options.baseline_days..day)
+                let trailing: i128 = (day - options.baseline_days..day)
                     .map(|d| series.get(&d).map(|x| x.0).unwrap_or(0))
-                    .sum();
-                let baseline = trailing / options.baseline_days;
+                    .fold(0, i128::saturating_add);
+                let baseline = trailing / i128::from(options.baseline_days);
                 if baseline <= 0 {
                     continue;
                 }
-                let factor = Decimal::from(*spend) / Decimal::from(baseline);
+                let factor = Usd::from_wide_nanos(*spend).to_decimal()
+                    / Usd::from_wide_nanos(baseline).to_decimal();
                 if factor < options.min_factor || spend - baseline < options.min_excess.nanos() {
                     continue;
                 }
                 let mut drivers: Vec<(String, Usd)> = drivers
                     .iter()
                     .filter(|(_, c)| *c > 0)
-                    .map(|(w, c)| (w.clone(), Usd::from_nanos(*c)))
+                    .map(|(w, c)| (w.clone(), Usd::from_wide_nanos(*c)))
                     .collect();
                 drivers.sort_by(|a, b| b.1.nanos().cmp(&a.1.nanos()).then(a.0.cmp(&b.0)));
                 drivers.truncate(3);
@@ -508,8 +515,8 @@ pub async fn anomalies(
                     subject,
                     value: value.clone(),
                     day: time::from_micros(day * DAY_MICROS).date_naive(),
-                    spend: Usd::from_nanos(*spend),
-                    baseline: Usd::from_nanos(baseline),
+                    spend: Usd::from_wide_nanos(*spend),
+                    baseline: Usd::from_wide_nanos(baseline),
                     factor: factor.round_dp(2).normalize(),
                     drivers,
                 });
@@ -572,7 +579,7 @@ mod tests {
             if write_cents <= input_cents {
                 let (before, after) = estimate.expect("a qualifying pair gets an estimate");
                 let moved = input / 2;
-                prop_assert_eq!(before.nanos() - after.nanos(), moved * (input_cents - read_cents) * 10);
+                prop_assert_eq!(before.nanos() - after.nanos(), i128::from(moved * (input_cents - read_cents) * 10));
             } else if let Some((before, after)) = estimate {
                 prop_assert!(after.nanos() < before.nanos());
             }

@@ -314,7 +314,7 @@ async fn next_seq(txn: &DatabaseTransaction) -> Result<i64> {
 }
 
 fn cost_json(c: Option<Usd>) -> serde_json::Value {
-    c.map(|c| serde_json::Value::from(c.nanos()))
+    c.map(|c| serde_json::Value::from(c.stored_nanos()))
         .unwrap_or(serde_json::Value::Null)
 }
 
@@ -411,7 +411,7 @@ impl LedgerHook for LiveHook {
                 events
                     .iter()
                     .map(|e| ChangedEvent {
-                        delta: e.cost.map(Usd::nanos).unwrap_or(0),
+                        delta: e.cost.map(Usd::stored_nanos).unwrap_or(0),
                         event: e.clone(),
                     })
                     .collect(),
@@ -424,9 +424,9 @@ impl LedgerHook for LiveHook {
                         delta: c
                             .event
                             .cost
-                            .map(Usd::nanos)
+                            .map(Usd::stored_nanos)
                             .unwrap_or(0)
-                            .saturating_sub(c.previous_cost.map(Usd::nanos).unwrap_or(0)),
+                            .saturating_sub(c.previous_cost.map(Usd::stored_nanos).unwrap_or(0)),
                         event: c.event.clone(),
                     })
                     .collect(),
@@ -674,30 +674,36 @@ pub async fn cost_updates(
             if batch.is_empty() {
                 continue;
             }
-            let mut delta = 0_i64;
+            let mut delta = 0_i128;
             for (change, matching) in &batch {
                 for i in matching {
                     let Some(c) = change.events.get(*i as usize) else {
                         continue;
                     };
-                    delta = delta.saturating_add(c.delta);
+                    delta = delta.saturating_add(i128::from(c.delta));
                     if !st.dims.matches(&c.event) {
                         continue;
                     }
                     let t = c.event.occurred_at;
                     if t >= st.totals.today.start && t < st.totals.today.end {
-                        st.totals.today.cost =
-                            Usd::from_nanos(st.totals.today.cost.nanos().saturating_add(c.delta));
+                        st.totals.today.cost = st
+                            .totals
+                            .today
+                            .cost
+                            .saturating_add(Usd::from_nanos(c.delta));
                     }
                     if t >= st.totals.month.start && t < st.totals.month.end {
-                        st.totals.month.cost =
-                            Usd::from_nanos(st.totals.month.cost.nanos().saturating_add(c.delta));
+                        st.totals.month.cost = st
+                            .totals
+                            .month
+                            .cost
+                            .saturating_add(Usd::from_nanos(c.delta));
                     }
                 }
             }
             let update = CostUpdate {
                 parts: batch,
-                delta: Usd::from_nanos(delta),
+                delta: Usd::from_wide_nanos(delta),
                 today: st.totals.today,
                 month: st.totals.month,
             };

@@ -363,7 +363,7 @@ fn measures_row(m: &ReportMeasures) -> Result<provider_report::ActiveModel> {
         } else {
             Some(serde_json::to_string(&m.units).context("encoding report units")?)
         }),
-        amount_nanos: Set(m.amount.map(Usd::nanos)),
+        amount_nanos: Set(m.amount.map(Usd::stored_nanos)),
         currency: Set(m.currency.clone()),
         ..Default::default()
     })
@@ -434,7 +434,7 @@ async fn insert_rows(
             Expr::val(m.tokens.reasoning),
             Expr::val(m.requests),
             Expr::val(units),
-            Expr::val(m.amount.map(Usd::nanos)),
+            Expr::val(m.amount.map(Usd::stored_nanos)),
             Expr::val(m.currency.clone()),
             Expr::val(now),
             Expr::val(now),

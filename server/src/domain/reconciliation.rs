@@ -102,24 +102,33 @@ pub struct Side {
     /// Cost (tracked: priced events; reported: cost rows and manual amounts).
     pub cost: Option<Usd>,
     /// All tokens (input, output, cache reads and writes).
-    pub tokens: i64,
+    pub tokens: i128,
     /// Input tokens including cache reads and writes.
-    pub input_tokens: i64,
+    pub input_tokens: i128,
     /// Output tokens.
-    pub output_tokens: i64,
+    pub output_tokens: i128,
     /// Requests.
-    pub requests: i64,
+    pub requests: i128,
     /// Whether anything was there.
     pub present: bool,
 }
 
 impl Side {
-    fn add_cost(&mut self, nanos: i64) {
-        let c = Usd::from_nanos(nanos);
+    /// Adds a cost (sums read from the ledger are far inside `i128`: see
+    /// `money::Wide`).
+    fn add_cost(&mut self, nanos: i128) {
+        let c = Usd::from_wide_nanos(nanos);
         self.cost = Some(match self.cost {
-            Some(x) => x.checked_add(c).unwrap_or(x),
+            Some(x) => x.saturating_add(c),
             None => c,
         });
+    }
+
+    fn add_tokens(&mut self, input: i128, output: i128, requests: i128) {
+        self.input_tokens = self.input_tokens.saturating_add(input);
+        self.output_tokens = self.output_tokens.saturating_add(output);
+        self.tokens = self.tokens.saturating_add(input.saturating_add(output));
+        self.requests = self.requests.saturating_add(requests);
     }
 }
 
@@ -179,10 +188,7 @@ pub async fn reconcile(
         if let Some(c) = t.cost_nanos {
             side.add_cost(c);
         }
-        side.input_tokens += t.input;
-        side.output_tokens += t.output;
-        side.tokens += t.input + t.output;
-        side.requests += t.requests;
+        side.add_tokens(t.input, t.output, t.requests);
     }
     for r in reported(conn, filter, &projects, start, end).await? {
         let Some(provider) = Provider::parse(&r.provider) else {
@@ -210,10 +216,7 @@ pub async fn reconcile(
             side.add_cost(c);
         }
         if r.counts_tokens {
-            side.input_tokens += r.input;
-            side.output_tokens += r.output;
-            side.tokens += r.input + r.output;
-            side.requests += r.requests;
+            side.add_tokens(r.input, r.output, r.requests);
         }
     }
     Ok(rows
@@ -264,8 +267,8 @@ fn compare(
             (Some(t), Some(r)) => within(t.to_decimal(), r.to_decimal()),
             // No reported money for this model: compare tokens.
             (_, None) => within(
-                Decimal::from(tracked.tokens),
-                Decimal::from(reported.tokens),
+                crate::domain::money::decimal_of(tracked.tokens),
+                crate::domain::money::decimal_of(reported.tokens),
             ),
             (None, Some(r)) => r.to_decimal().is_zero(),
         };
@@ -319,10 +322,10 @@ struct TrackedRow {
     provider: String,
     model: String,
     day: i64,
-    cost_nanos: Option<i64>,
-    input: i64,
-    output: i64,
-    requests: i64,
+    cost_nanos: Option<i128>,
+    input: i128,
+    output: i128,
+    requests: i128,
 }
 
 struct ReportedRow {
@@ -330,10 +333,10 @@ struct ReportedRow {
     model: String,
     line_item: String,
     day: i64,
-    amount_nanos: Option<i64>,
-    input: i64,
-    output: i64,
-    requests: i64,
+    amount_nanos: Option<i128>,
+    input: i128,
+    output: i128,
+    requests: i128,
     counts_cost: bool,
     counts_tokens: bool,
 }
@@ -417,10 +420,16 @@ async fn reported(
     // Only USD money is compared with our USD costs.
     let mut q = Sql::new(
         conn.get_database_backend(),
-        "SELECT provider, model, line_item, bucket_start / 86400000000 AS day, kind, \
-         SUM(CASE WHEN currency IS NULL OR currency = 'USD' THEN amount_nanos END), \
-         SUM(input_tokens + cache_read_tokens + cache_write_tokens + cache_write_1h_tokens), \
-         SUM(output_tokens), SUM(requests) FROM provider_reports WHERE ",
+        &format!(
+            "SELECT provider, model, line_item, bucket_start / 86400000000 AS day, kind, {} \
+             FROM provider_reports WHERE ",
+            analytics::wide_sums(&[
+                "CASE WHEN currency IS NULL OR currency = 'USD' THEN amount_nanos END",
+                "input_tokens + cache_read_tokens + cache_write_tokens + cache_write_1h_tokens",
+                "output_tokens",
+                "requests",
+            ])
+        ),
     );
     let (a, b) = (
         q.param(time::to_micros(start)),
@@ -453,10 +462,10 @@ async fn reported(
                 model: r.try_get_by_index(1).context("reading a model")?,
                 line_item: r.try_get_by_index(2).context("reading a line item")?,
                 day: r.try_get_by_index(3).context("reading a day")?,
-                amount_nanos: sum(&r, 5)?,
-                input: sum(&r, 6)?.unwrap_or(0),
-                output: sum(&r, 7)?.unwrap_or(0),
-                requests: sum(&r, 8)?.unwrap_or(0),
+                amount_nanos: analytics::wide_sum_or_null(&r, 5)?,
+                input: analytics::wide_sum(&r, 7)?,
+                output: analytics::wide_sum(&r, 9)?,
+                requests: analytics::wide_sum(&r, 11)?,
                 counts_cost: kind == "COST" || kind == "MANUAL",
                 counts_tokens: kind == "USAGE" || kind == "MANUAL",
             })
@@ -492,7 +501,7 @@ mod tests {
     fn side(cost_nanos: Option<i64>, tokens: i64) -> Side {
         Side {
             cost: cost_nanos.map(Usd::from_nanos),
-            tokens,
+            tokens: i128::from(tokens),
             present: true,
             ..Side::default()
         }

@@ -22,13 +22,20 @@
 //!
 //! Why they are exact: [`RollupHook`] is a ledger hook, so it runs inside the very
 //! transaction that inserts or re-prices events, with exactly the changed events, and
-//! adds their deltas with `INSERT … ON CONFLICT DO UPDATE SET x = x + excluded.x`. A
-//! rollup row therefore always equals the `GROUP BY` of its events; a failure rolls
-//! both back. Analytics read rollups for whole days and hours and raw events only for
+//! adds their deltas with `INSERT … ON CONFLICT DO UPDATE`. A rollup row therefore
+//! always equals the `GROUP BY` of its events; a failure rolls both back.
+//!
+//! Why they never overflow: each measure `x` is stored as two columns, `x` in
+//! `[0, 10^9)` and `x_hi`, the value being `x_hi × 10^9 + x` (see
+//! [`crate::domain::money::Wide`]); deltas are summed in `i128` and the upsert
+//! carries. A row shared by every project (`usage_rollup_global_days`) can take more
+//! than 9 × 10^10 events of the largest value an event may carry, so no ingest token
+//! can make another project's ingest fail by filling it. Analytics read rollups for whole days and hours and raw events only for
 //! what is left at the edges, adding or subtracting pieces (see `analytics.rs`).
 
 use crate::domain::error::{Context, Result};
 use crate::domain::ids::ProjectId;
+use crate::domain::money::Wide;
 use crate::domain::usage::UsageEvent;
 use crate::domain::usage::ingest::{LedgerChange, LedgerHook};
 use futures::future::BoxFuture;
@@ -40,9 +47,10 @@ pub const DAY: i64 = 86_400_000_000;
 /// Microseconds in an hour.
 pub const HOUR: i64 = 3_600_000_000;
 
-/// Additive measures of a rollup row (same order as the table's columns).
+/// Additive measures of a rollup row (same order as the table's columns), summed
+/// wide: a transaction's delta may exceed an `i64`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-struct Delta([i64; 19]);
+struct Delta([i128; 19]);
 
 /// The measure columns every rollup table has, in `Delta`'s order (analytics read
 /// them back in this order too).
@@ -71,33 +79,51 @@ pub const COLUMNS: [&str; 19] = [
 impl Delta {
     fn of(e: &UsageEvent) -> Delta {
         let t = &e.tokens;
-        Delta([
-            e.cost.map(|c| c.nanos()).unwrap_or(0),
-            e.requests,
-            t.input,
-            t.output,
-            t.cache_read,
-            t.cache_write,
-            t.cache_write_1h,
-            t.reasoning,
-            1,
-            i64::from(e.cost.is_none()),
-            e.latency_ms.unwrap_or(0),
-            i64::from(e.latency_ms.is_some()),
-            t.audio_input,
-            t.audio_output,
-            t.image_input,
-            t.image_output,
-            t.images,
-            t.web_searches,
-            t.video_seconds,
-        ])
+        Delta(
+            [
+                0,
+                e.requests,
+                t.input,
+                t.output,
+                t.cache_read,
+                t.cache_write,
+                t.cache_write_1h,
+                t.reasoning,
+                1,
+                i64::from(e.cost.is_none()),
+                e.latency_ms.unwrap_or(0),
+                i64::from(e.latency_ms.is_some()),
+                t.audio_input,
+                t.audio_output,
+                t.image_input,
+                t.image_output,
+                t.images,
+                t.web_searches,
+                t.video_seconds,
+            ]
+            .map(i128::from),
+        )
+        .with_cost(e.cost.map(|c| c.nanos()).unwrap_or(0))
     }
 
-    fn add(&mut self, o: &Delta) {
+    fn with_cost(mut self, nanos: i128) -> Delta {
+        self.0[0] = nanos;
+        self
+    }
+
+    /// Adds `o`. No reachable sum leaves `i128` (a transaction holds at most
+    /// `MAX_BATCH` events, each below `i64::MAX` per measure), but the sum is checked
+    /// all the same.
+    fn add(&mut self, o: &Delta) -> Result<()> {
         for (a, b) in self.0.iter_mut().zip(o.0) {
-            *a = a.saturating_add(b);
+            *a = a.checked_add(b).ok_or_else(|| {
+                crate::domain::Error::internal(
+                    "summing a rollup delta",
+                    anyhow::anyhow!("i128 overflow"),
+                )
+            })?;
         }
+        Ok(())
     }
 }
 
@@ -467,10 +493,11 @@ impl LedgerHook for RollupHook {
                 }
             };
             let mut deltas: Vec<BTreeMap<Key, Delta>> = vec![BTreeMap::new(); ALL.len()];
-            let mut add = |e: &UsageEvent, d: Delta| {
+            let mut add = |e: &UsageEvent, d: Delta| -> Result<()> {
                 for (rollup, rows) in ALL.iter().zip(deltas.iter_mut()) {
-                    rows.entry(rollup.key(e, &admitted)).or_default().add(&d);
+                    rows.entry(rollup.key(e, &admitted)).or_default().add(&d)?;
                 }
+                Ok(())
             };
             // Latencies per sketch: (unit start, project, provider, model, bucket).
             let mut sketches: Vec<BTreeMap<SketchKey, i64>> = vec![BTreeMap::new(); 2];
@@ -478,7 +505,7 @@ impl LedgerHook for RollupHook {
                 LedgerChange::Inserted(events) => {
                     let bounds = sketch_bounds();
                     for e in events {
-                        add(e, Delta::of(e));
+                        add(e, Delta::of(e))?;
                         if let Some(ms) = e.latency_ms {
                             let at = crate::domain::time::to_micros(e.occurred_at);
                             let b = migration::sketch::bucket(bounds, ms);
@@ -505,9 +532,9 @@ impl LedgerHook for RollupHook {
                         let mut d = Delta::default();
                         d.0[0] = after.map(|c| c.nanos()).unwrap_or(0)
                             - before.map(|c| c.nanos()).unwrap_or(0);
-                        d.0[9] = i64::from(after.is_none()) - i64::from(before.is_none());
+                        d.0[9] = i128::from(after.is_none()) - i128::from(before.is_none());
                         if d != Delta::default() {
-                            add(&r.event, d);
+                            add(&r.event, d)?;
                         }
                     }
                 }
@@ -524,7 +551,15 @@ impl LedgerHook for RollupHook {
                         (key, d)
                     })
                     .collect();
-                upsert(txn, rollup.table, &rollup.key_columns(), &COLUMNS, rows).await?;
+                upsert(
+                    txn,
+                    rollup.table,
+                    &rollup.key_columns(),
+                    &COLUMNS,
+                    true,
+                    rows,
+                )
+                .await?;
             }
             // Latencies never change on re-pricing: only inserts move the sketches.
             for (sketch, rows) in [LATENCY_DAYS, LATENCY_HOURS].iter().zip(sketches) {
@@ -539,45 +574,87 @@ impl LedgerHook for RollupHook {
                             Value::from(bucket),
                         ];
                         let mut d = Delta::default();
-                        d.0[0] = n;
+                        d.0[0] = i128::from(n);
                         (key, d)
                     })
                     .collect();
                 let keys = [sketch.time, "project_id", "provider", "model", "bucket"];
-                upsert(txn, sketch.table, &keys, &["count"], rows).await?;
+                // A sketch bucket counts events: it cannot get near `i64::MAX`.
+                upsert(txn, sketch.table, &keys, &["count"], false, rows).await?;
             }
             Ok(())
         })
     }
 }
 
-/// Rows per statement: at most 17 values each, far below SQLite's bind limit.
+/// Rows per statement: at most 43 values each, far below SQLite's bind limit
+/// (32,766) and PostgreSQL's (65,535).
 const ROWS_PER_STATEMENT: usize = 400;
 
 /// Adds `rows` (key values, then the first `columns.len()` measures of the delta).
+/// `wide`: each column `x` has its partner `x_hi` (see the module's documentation);
+/// the new `x` is `(x % B + dx) % B` and the new `x_hi` takes `x_hi + dx_hi` and the
+/// carries (`B` = 10^9; both engines truncate toward zero, so this is exact even for
+/// an `x` that is negative or not yet below `B`).
 async fn upsert(
     txn: &DatabaseTransaction,
     table: &str,
     keys: &[&str],
     columns: &[&str],
+    wide: bool,
     rows: Vec<(Vec<Value>, Delta)>,
 ) -> Result<()> {
     let backend = txn.get_database_backend();
-    let all: Vec<&str> = keys.iter().chain(columns).copied().collect();
-    let set: Vec<String> = columns
-        .iter()
-        .map(|c| format!("{c} = {table}.{c} + excluded.{c}"))
-        .collect();
+    let mut all: Vec<String> = keys.iter().map(|k| (*k).to_owned()).collect();
+    let set: Vec<String> = if wide {
+        let b = Wide::BASE;
+        all.extend(
+            columns
+                .iter()
+                .flat_map(|c| [format!("{c}_hi"), (*c).to_owned()]),
+        );
+        columns
+            .iter()
+            .flat_map(|c| {
+                [
+                    format!(
+                        "{c}_hi = {table}.{c}_hi + excluded.{c}_hi + {table}.{c} / {b} + ({table}.{c} % {b} + excluded.{c}) / {b}"
+                    ),
+                    format!("{c} = ({table}.{c} % {b} + excluded.{c}) % {b}"),
+                ]
+            })
+            .collect()
+    } else {
+        all.extend(columns.iter().map(|c| (*c).to_owned()));
+        columns
+            .iter()
+            .map(|c| format!("{c} = {table}.{c} + excluded.{c}"))
+            .collect()
+    };
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
         let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * all.len());
         let mut tuples = Vec::with_capacity(chunk.len());
         for (key, delta) in chunk {
+            let mut measures: Vec<Value> = Vec::with_capacity(columns.len() * 2);
+            for &d in delta.0.iter().take(columns.len()) {
+                if wide {
+                    let (hi, lo) = Wide::split(d).ok_or_else(|| {
+                        crate::domain::Error::internal(
+                            "updating usage rollups",
+                            anyhow::anyhow!("a delta beyond 9.2 × 10^27"),
+                        )
+                    })?;
+                    measures.push(Value::from(hi));
+                    measures.push(Value::from(lo));
+                } else {
+                    let n = i64::try_from(d).map_err(|e| {
+                        crate::domain::Error::internal("updating usage rollups", anyhow::anyhow!(e))
+                    })?;
+                    measures.push(Value::from(n));
+                }
+            }
             let mut marks = Vec::with_capacity(all.len());
-            for v in key
-                .iter()
-                .cloned()
-                .chain(delta.0.iter().take(columns.len()).map(|&n| Value::from(n)))
-            {
+            for v in key.iter().cloned().chain(measures) {
                 values.push(v);
                 marks.push(match backend {
                     DbBackend::Postgres => format!("${}", values.len()),

@@ -73,8 +73,8 @@ impl SubscriptionCost {
     pub fn period_total(&self) -> Option<Usd> {
         self.amount
             .nanos()
-            .checked_mul(self.seats)
-            .map(Usd::from_nanos)
+            .checked_mul(i128::from(self.seats))
+            .map(Usd::from_wide_nanos)
     }
 
     /// The start of the `n`th period (0-based), on the start date's day of month (the
@@ -114,12 +114,13 @@ impl SubscriptionCost {
             if days <= 0 {
                 continue;
             }
+            let days = i128::from(days);
             let (base, remainder) = (total.nanos() / days, total.nanos() % days);
             let mut day = start;
             let mut i = 0;
             while day < next {
                 if day >= from && day < to {
-                    out.push((day, Usd::from_nanos(base + i64::from(i < remainder))));
+                    out.push((day, Usd::from_wide_nanos(base + i128::from(i < remainder))));
                 }
                 i += 1;
                 match day.succ_opt() {
@@ -266,7 +267,7 @@ pub async fn create(
         provider: Set(s.provider.as_str().to_owned()),
         plan: Set(s.plan.clone()),
         project_id: Set(s.project.map(|p| p.0)),
-        amount_nanos: Set(s.amount.nanos()),
+        amount_nanos: Set(s.amount.stored_nanos()),
         period: Set(s.period.as_str().to_owned()),
         seats: Set(s.seats),
         starts_on: Set(s.starts_on.to_string()),
@@ -370,7 +371,7 @@ mod tests {
         let p = plan(19, 10, SubscriptionPeriod::Monthly, "2026-04-01", None);
         let days = p.daily(d("2026-04-01"), d("2026-05-01"));
         assert_eq!(days.len(), 30);
-        let total: i64 = days.iter().map(|(_, u)| u.nanos()).sum();
+        let total: i128 = days.iter().map(|(_, u)| u.nanos()).sum();
         assert_eq!(total, 190_000_000_000);
         assert_eq!(days[0].1.nanos(), 6_333_333_334);
         assert_eq!(days[29].1.nanos(), 6_333_333_333);
@@ -389,7 +390,7 @@ mod tests {
         // Periods start Jan 31, Feb 28, Mar 31 (after the end: not booked).
         assert_eq!(days.first().unwrap().0, d("2026-01-31"));
         assert_eq!(days.last().unwrap().0, d("2026-03-30"));
-        let total: i64 = days.iter().map(|(_, u)| u.nanos()).sum();
+        let total: i128 = days.iter().map(|(_, u)| u.nanos()).sum();
         assert_eq!(total, 62_000_000_000, "two periods of $31");
     }
 

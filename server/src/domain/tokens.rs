@@ -20,38 +20,100 @@ pub const MAX_COUNT: i64 = 1_000_000_000_000;
 /// text (image input is the exception: it bills as input unless a rate says otherwise,
 /// as every provider that lists it does).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
-pub struct TokenCounts {
+pub struct TokenCounts<N = i64> {
     /// Input billed at the base rate.
-    pub input: i64,
+    pub input: N,
     /// Output, reasoning included.
-    pub output: i64,
+    pub output: N,
     /// Input read from the prompt cache.
-    pub cache_read: i64,
+    pub cache_read: N,
     /// Input written to a 5-minute prompt cache.
-    pub cache_write: i64,
+    pub cache_write: N,
     /// Input written to a 1-hour prompt cache.
-    pub cache_write_1h: i64,
+    pub cache_write_1h: N,
     /// The reasoning part of `output`.
-    pub reasoning: i64,
+    pub reasoning: N,
     /// Audio input tokens (not part of `input`).
-    pub audio_input: i64,
+    pub audio_input: N,
     /// Audio output tokens (not part of `output`).
-    pub audio_output: i64,
+    pub audio_output: N,
     /// Image input tokens (not part of `input`).
-    pub image_input: i64,
+    pub image_input: N,
     /// Image output tokens (not part of `output`).
-    pub image_output: i64,
+    pub image_output: N,
     /// Images generated, billed per image.
-    pub images: i64,
+    pub images: N,
     /// Web-search calls, billed per call.
-    pub web_searches: i64,
+    pub web_searches: N,
     /// Seconds of video generated, billed per second.
-    pub video_seconds: i64,
+    pub video_seconds: N,
 }
 
-impl TokenCounts {
+/// Sums of token counts over any number of events.
+pub type TokenSums = TokenCounts<i128>;
+
+impl<N: Copy> TokenCounts<N> {
+    /// Every count passed through `f`.
+    pub fn map<M>(&self, f: impl Fn(N) -> M) -> TokenCounts<M> {
+        TokenCounts {
+            input: f(self.input),
+            output: f(self.output),
+            cache_read: f(self.cache_read),
+            cache_write: f(self.cache_write),
+            cache_write_1h: f(self.cache_write_1h),
+            reasoning: f(self.reasoning),
+            audio_input: f(self.audio_input),
+            audio_output: f(self.audio_output),
+            image_input: f(self.image_input),
+            image_output: f(self.image_output),
+            images: f(self.images),
+            web_searches: f(self.web_searches),
+            video_seconds: f(self.video_seconds),
+        }
+    }
+
+    /// Every count passed through `f`, `None` when one of them gives `None`.
+    pub fn try_map<M>(&self, f: impl Fn(N) -> Option<M>) -> Option<TokenCounts<M>> {
+        Some(TokenCounts {
+            input: f(self.input)?,
+            output: f(self.output)?,
+            cache_read: f(self.cache_read)?,
+            cache_write: f(self.cache_write)?,
+            cache_write_1h: f(self.cache_write_1h)?,
+            reasoning: f(self.reasoning)?,
+            audio_input: f(self.audio_input)?,
+            audio_output: f(self.audio_output)?,
+            image_input: f(self.image_input)?,
+            image_output: f(self.image_output)?,
+            images: f(self.images)?,
+            web_searches: f(self.web_searches)?,
+            video_seconds: f(self.video_seconds)?,
+        })
+    }
+
+    /// Field-wise `f` of two counts.
+    pub fn zip_with(&self, o: &TokenCounts<N>, f: impl Fn(N, N) -> N) -> TokenCounts<N> {
+        TokenCounts {
+            input: f(self.input, o.input),
+            output: f(self.output, o.output),
+            cache_read: f(self.cache_read, o.cache_read),
+            cache_write: f(self.cache_write, o.cache_write),
+            cache_write_1h: f(self.cache_write_1h, o.cache_write_1h),
+            reasoning: f(self.reasoning, o.reasoning),
+            audio_input: f(self.audio_input, o.audio_input),
+            audio_output: f(self.audio_output, o.audio_output),
+            image_input: f(self.image_input, o.image_input),
+            image_output: f(self.image_output, o.image_output),
+            images: f(self.images, o.images),
+            web_searches: f(self.web_searches, o.web_searches),
+            video_seconds: f(self.video_seconds, o.video_seconds),
+        }
+    }
+}
+
+impl<N: Copy + std::ops::Add<Output = N>> TokenCounts<N> {
     /// Every input-side token: what a long-context threshold is compared against.
-    pub fn prompt_total(&self) -> i64 {
+    pub fn prompt_total(&self) -> N {
         self.input
             + self.cache_read
             + self.cache_write
@@ -62,46 +124,42 @@ impl TokenCounts {
 
     /// All tokens, counting reasoning once (it is part of output). Images, searches
     /// and video seconds are not tokens.
-    pub fn total(&self) -> i64 {
+    pub fn total(&self) -> N {
         self.prompt_total() + self.output + self.audio_output + self.image_output
+    }
+}
+
+impl<N: Copy + std::ops::Neg<Output = N>> TokenCounts<N> {
+    /// Every count negated (a delta that takes an event back out, or a piece to
+    /// subtract).
+    pub fn negated(&self) -> TokenCounts<N> {
+        self.map(|n| -n)
+    }
+}
+
+impl TokenSums {
+    /// Field-wise sum. Each count read from the ledger is below 10^28 (see
+    /// `money::Wide`), so adding a handful of them stays far inside `i128`; the
+    /// addition saturates all the same.
+    pub fn add(&self, o: &TokenSums) -> TokenSums {
+        self.zip_with(o, i128::saturating_add)
+    }
+
+    /// The counts of one event's size, `None` when one is beyond an `i64`.
+    pub fn narrow(&self) -> Option<TokenCounts> {
+        self.try_map(|n| i64::try_from(n).ok())
+    }
+}
+
+impl TokenCounts {
+    /// The counts as sums.
+    pub fn wide(&self) -> TokenSums {
+        self.map(i128::from)
     }
 
     /// Field-wise sum, saturating (sums are bounded by [`MAX_COUNT`] per event anyway).
     pub fn saturating_add(&self, o: &TokenCounts) -> TokenCounts {
-        TokenCounts {
-            input: self.input.saturating_add(o.input),
-            output: self.output.saturating_add(o.output),
-            cache_read: self.cache_read.saturating_add(o.cache_read),
-            cache_write: self.cache_write.saturating_add(o.cache_write),
-            cache_write_1h: self.cache_write_1h.saturating_add(o.cache_write_1h),
-            reasoning: self.reasoning.saturating_add(o.reasoning),
-            audio_input: self.audio_input.saturating_add(o.audio_input),
-            audio_output: self.audio_output.saturating_add(o.audio_output),
-            image_input: self.image_input.saturating_add(o.image_input),
-            image_output: self.image_output.saturating_add(o.image_output),
-            images: self.images.saturating_add(o.images),
-            web_searches: self.web_searches.saturating_add(o.web_searches),
-            video_seconds: self.video_seconds.saturating_add(o.video_seconds),
-        }
-    }
-
-    /// Every count negated (a delta that takes this event back out).
-    pub fn negated(&self) -> TokenCounts {
-        TokenCounts {
-            input: -self.input,
-            output: -self.output,
-            cache_read: -self.cache_read,
-            cache_write: -self.cache_write,
-            cache_write_1h: -self.cache_write_1h,
-            reasoning: -self.reasoning,
-            audio_input: -self.audio_input,
-            audio_output: -self.audio_output,
-            image_input: -self.image_input,
-            image_output: -self.image_output,
-            images: -self.images,
-            web_searches: -self.web_searches,
-            video_seconds: -self.video_seconds,
-        }
+        self.zip_with(o, i64::saturating_add)
     }
 
     /// Named fields in API order, for validation messages and generic code.

@@ -10,6 +10,7 @@ use crate::domain::Error;
 use crate::domain::analytics::{self, Basis, Dimension, Group, Measures, TrendBucket, View};
 use crate::domain::calendar::{self, Granularity};
 use crate::domain::insights;
+use crate::domain::money::clamp_i64;
 use async_graphql::{Context, Enum, ID, Object, SimpleObject};
 
 /// Which numbers analytics use.
@@ -117,7 +118,8 @@ impl From<DimensionGql> for Dimension {
     }
 }
 
-/// Cost, requests and every token class of a slice of spend.
+/// Cost, requests and every token class of a slice of spend. The cost is exact at any
+/// size; a count is exact up to 2^63 − 1 (9.2 × 10^18) and shown as that beyond.
 #[derive(SimpleObject)]
 #[graphql(name = "CostTotals")]
 pub struct TotalsGql {
@@ -164,25 +166,26 @@ pub struct TotalsGql {
 
 impl From<&Measures> for TotalsGql {
     fn from(m: &Measures) -> Self {
+        let t = m.tokens.map(clamp_i64);
         TotalsGql {
             cost_usd: m.cost().to_decimal().into(),
-            requests: m.requests,
-            input_tokens: m.tokens.input,
-            output_tokens: m.tokens.output,
-            cache_read_tokens: m.tokens.cache_read,
-            cache_write_tokens: m.tokens.cache_write,
-            cache_write_1h_tokens: m.tokens.cache_write_1h,
-            reasoning_tokens: m.tokens.reasoning,
-            audio_input_tokens: m.tokens.audio_input,
-            audio_output_tokens: m.tokens.audio_output,
-            image_input_tokens: m.tokens.image_input,
-            image_output_tokens: m.tokens.image_output,
-            images_generated: m.tokens.images,
-            web_search_calls: m.tokens.web_searches,
-            video_seconds: m.tokens.video_seconds,
-            total_tokens: m.total_tokens(),
-            events: m.events,
-            unpriced_events: m.unpriced,
+            requests: clamp_i64(m.requests),
+            input_tokens: t.input,
+            output_tokens: t.output,
+            cache_read_tokens: t.cache_read,
+            cache_write_tokens: t.cache_write,
+            cache_write_1h_tokens: t.cache_write_1h,
+            reasoning_tokens: t.reasoning,
+            audio_input_tokens: t.audio_input,
+            audio_output_tokens: t.audio_output,
+            image_input_tokens: t.image_input,
+            image_output_tokens: t.image_output,
+            images_generated: t.images,
+            web_search_calls: t.web_searches,
+            video_seconds: t.video_seconds,
+            total_tokens: clamp_i64(m.total_tokens()),
+            events: clamp_i64(m.events),
+            unpriced_events: clamp_i64(m.unpriced),
             average_cost_per_request_usd: m.average_cost().map(Into::into),
         }
     }

@@ -7,7 +7,7 @@ use super::scalars::Decimal;
 use super::scalars::Timestamp;
 use crate::domain::Error;
 use crate::domain::error::parse_each;
-use crate::domain::money::Usd;
+use crate::domain::money::{Usd, clamp_i64};
 use crate::domain::provider::Provider;
 use crate::domain::reconciliation::{
     self, ReconciliationFilter, ReconciliationRow, ReconciliationStatus, Side,
@@ -49,10 +49,10 @@ impl From<Side> for SideGql {
     fn from(s: Side) -> Self {
         SideGql {
             cost_usd: s.cost.map(Usd::to_decimal).map(Into::into),
-            tokens: s.tokens,
-            input_tokens: s.input_tokens,
-            output_tokens: s.output_tokens,
-            requests: s.requests,
+            tokens: clamp_i64(s.tokens),
+            input_tokens: clamp_i64(s.input_tokens),
+            output_tokens: clamp_i64(s.output_tokens),
+            requests: clamp_i64(s.requests),
         }
     }
 }

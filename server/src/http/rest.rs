@@ -12,7 +12,7 @@ use crate::domain::Error;
 use crate::domain::analytics::{self, Dimension, LogSort, View};
 use crate::domain::auth::Principal;
 use crate::domain::calendar::Granularity;
-use crate::domain::money::Usd;
+use crate::domain::money::{Usd, clamp_i64};
 use crate::domain::provider::Provider;
 use crate::domain::usage::query::{self, UsageFilter, UsageOrder};
 use crate::domain::usage::{UsageEvent, UsageSource, input::RawUsage};
@@ -371,9 +371,9 @@ async fn grouped(
         .map(|g| {
             json!({
                 "name": g.keys.first().cloned().flatten(),
-                "total_tokens": g.measures.total_tokens(),
+                "total_tokens": clamp_i64(g.measures.total_tokens()),
                 "total_cost": money(g.measures.cost()),
-                "total_requests": g.measures.requests,
+                "total_requests": clamp_i64(g.measures.requests),
                 // Seconds, as the dashboard shows them.
                 "average_latency": g.latency.map(|l| (l.average / 1000.0 * 1000.0).round() / 1000.0),
             })
@@ -422,9 +422,9 @@ pub async fn trend(
         .map(|b| {
             json!({
                 "timestamp": b.start.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                "total_tokens": b.measures.total_tokens(),
+                "total_tokens": clamp_i64(b.measures.total_tokens()),
                 "total_cost": money(b.measures.cost()),
-                "request_count": b.measures.requests,
+                "request_count": clamp_i64(b.measures.requests),
             })
         })
         .collect();

@@ -422,8 +422,9 @@ async fn attribute_rollups_equal_the_group_by_and_the_long_tail_reads_raw_events
             );
             let got = read(
                 db.query_all_raw(query(format!(
-                    "SELECT provider, {column}, CAST(SUM(events) AS BIGINT), CAST(SUM(cost_nanos) AS BIGINT), \
-                     CAST(SUM(latency_sum) AS BIGINT) FROM {table} GROUP BY 1, 2 ORDER BY 1, 2"
+                    "SELECT provider, {column}, CAST(SUM(events_hi * 1000000000 + events) AS BIGINT), \
+                     CAST(SUM(cost_nanos_hi * 1000000000 + cost_nanos) AS BIGINT), \
+                     CAST(SUM(latency_sum_hi * 1000000000 + latency_sum) AS BIGINT) FROM {table} GROUP BY 1, 2 ORDER BY 1, 2"
                 )))
                 .await
                 .expect("rollup"),
@@ -614,8 +615,9 @@ async fn attribute_rollups_equal_the_group_by_and_the_long_tail_reads_raw_events
     aispend::db::migrate(db)
         .await
         .expect("migration 000010 again");
-    // Migration 000012 (already applied) added the unit measures to the tables 000010
-    // has just created again; give them back (these events have no units, so zero).
+    // Migrations 000012 and 000013 (already applied) added the unit measures and every
+    // measure's high part to the tables 000010 has just created again; give them back
+    // (these events have no units, so zero) and split what 000010 summed.
     for table in [
         "usage_rollup_endpoint_days",
         "usage_rollup_endpoint_hours",
@@ -626,6 +628,15 @@ async fn attribute_rollups_equal_the_group_by_and_the_long_tail_reads_raw_events
     ] {
         for column in &aispend::domain::rollup::COLUMNS[12..] {
             let sql = format!("ALTER TABLE {table} ADD COLUMN {column} BIGINT NOT NULL DEFAULT 0");
+            db.execute_raw(query(sql.clone())).await.expect(&sql);
+        }
+        for column in aispend::domain::rollup::COLUMNS {
+            let sql =
+                format!("ALTER TABLE {table} ADD COLUMN {column}_hi BIGINT NOT NULL DEFAULT 0");
+            db.execute_raw(query(sql.clone())).await.expect(&sql);
+            let sql = format!(
+                "UPDATE {table} SET {column}_hi = {column} / 1000000000, {column} = {column} % 1000000000"
+            );
             db.execute_raw(query(sql.clone())).await.expect(&sql);
         }
     }

@@ -449,8 +449,9 @@ async fn postgresql_stopped_under_load_and_started_again() {
         "usage_rollup_endpoint_days",
     ] {
         let rollup = sums(format!(
-            "SELECT model, CAST(SUM(events) AS BIGINT), CAST(SUM(cost_nanos) AS BIGINT), \
-             CAST(SUM(input_tokens) AS BIGINT) FROM {table} GROUP BY model ORDER BY model"
+            "SELECT model, CAST(SUM(events_hi * 1000000000 + events) AS BIGINT), \
+             CAST(SUM(cost_nanos_hi * 1000000000 + cost_nanos) AS BIGINT), \
+             CAST(SUM(input_tokens_hi * 1000000000 + input_tokens) AS BIGINT) FROM {table} GROUP BY model ORDER BY model"
         ))
         .await;
         assert_eq!(rollup, events, "{table} against the GROUP BY of the events");

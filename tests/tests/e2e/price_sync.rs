@@ -144,7 +144,8 @@ async fn assert_rollups_equal_group_by(app: &TestApp) {
     ] {
         let rollup = read(
             db.query_all_raw(query(&format!(
-                "SELECT provider, model, CAST(SUM(cost_nanos) AS BIGINT), CAST(SUM(unpriced) AS BIGINT) \
+                "SELECT provider, model, CAST(SUM(cost_nanos_hi * 1000000000 + cost_nanos) AS BIGINT), \
+                 CAST(SUM(unpriced_hi * 1000000000 + unpriced) AS BIGINT) \
                  FROM {table} GROUP BY provider, model ORDER BY provider, model"
             )))
             .await

@@ -549,7 +549,121 @@ db_tests!(
     a_project_token_never_sees_a_global_budgets_numbers,
     random_tokens_do_not_fill_the_token_cache,
     a_long_export_stops_when_its_token_is_revoked,
+    one_projects_ingest_cannot_overflow_the_shared_totals,
 );
+
+/// One project's ingest token cannot overflow what every project shares (issue 19
+/// item 2): 200 events at the largest cost an event may report ($100 million each,
+/// twice `i64::MAX` nano-dollars together) land in the daily rollup of every project
+/// together and in a company-wide budget's counter. Another project's ingest into the
+/// same rows still works, and every total stays exact.
+async fn one_projects_ingest_cannot_overflow_the_shared_totals(app: TestApp) {
+    let attacker = app.create_project("attacker").await;
+    let victim = app.create_project("victim").await;
+    let budget = create_budget(
+        &app,
+        json!({"name": "company", "amountUsd": "1000000", "period": "TOTAL", "thresholds": [50, 100]}),
+    )
+    .await;
+    let ingest = app.create_token(Some(&attacker), &["INGEST"]).await;
+    let event = json!({
+        "provider": "acme", "model": "acme-large", "inputTokens": 1_000_000_000_000_i64,
+        "reportedCostUsd": "100000000", "occurredAt": "2026-12-08T10:00:00Z",
+    });
+    // Four batches of 50: each fits an i64 by itself, the second already takes the
+    // shared rows past it.
+    for _ in 0..4 {
+        let r = app
+            .graphql(
+                Some(&ingest),
+                "mutation($i: [UsageInput!]!) { recordUsageBatch(inputs: $i) { accepted } }",
+                json!({"i": vec![event.clone(); 50]}),
+            )
+            .await;
+        assert_eq!(r.data()["recordUsageBatch"]["accepted"], 50, "{}", r.body);
+    }
+    // The other project records into the very same shared rows.
+    let theirs = app.create_token(Some(&victim), &["INGEST", "READ"]).await;
+    let r = app
+        .graphql(
+            Some(&theirs),
+            "mutation { recordUsage(input: {provider: \"acme\", model: \"acme-large\", inputTokens: 7, reportedCostUsd: \"1.5\", occurredAt: \"2026-12-08T11:00:00Z\"}) { event { costUsd } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        r.data()["recordUsage"]["event"]["costUsd"],
+        "1.5",
+        "{}",
+        r.body
+    );
+
+    // Whole UTC days: read from the rollups, the model breakdown from the one shared
+    // by every project.
+    let window = json!({"from": "2026-12-08T00:00:00Z", "to": "2026-12-09T00:00:00Z"});
+    let r = app
+        .admin(
+            "query($f: UsageFilter) { costSummary(filter: $f) { totals { costUsd inputTokens events } } \
+             costBreakdown(filter: $f, groupBy: [MODEL]) { model totals { costUsd inputTokens events } } }",
+            json!({"f": window}),
+        )
+        .await;
+    let total =
+        json!({"costUsd": "20000000001.5", "inputTokens": 200_000_000_000_007_i64, "events": 201});
+    assert_eq!(r.data()["costSummary"]["totals"], total, "{}", r.body);
+    assert_eq!(
+        r.data()["costBreakdown"],
+        json!([{"model": "acme-large", "totals": total}]),
+        "{}",
+        r.body
+    );
+    // A window with edges inside the day adds raw events to rollup pieces.
+    let r = app
+        .admin(
+            "query($f: UsageFilter) { costSummary(filter: $f) { totals { costUsd } } }",
+            json!({"f": {"from": "2026-12-08T09:30:00Z", "to": "2026-12-08T10:30:00Z"}}),
+        )
+        .await;
+    assert_eq!(
+        r.data()["costSummary"]["totals"]["costUsd"],
+        "20000000000",
+        "{}",
+        r.body
+    );
+    // The victim's own view holds only its own event.
+    let r = app
+        .graphql(
+            Some(&theirs),
+            "query($f: UsageFilter) { costSummary(filter: $f) { totals { costUsd } } }",
+            json!({"f": window}),
+        )
+        .await;
+    assert_eq!(
+        r.data()["costSummary"]["totals"]["costUsd"],
+        "1.5",
+        "{}",
+        r.body
+    );
+    // The company-wide counter is exact and crossed both thresholds once each.
+    let r = app
+        .admin(
+            "query($id: ID!) { budget(id: $id) { status { spentUsd } } }",
+            json!({"id": budget}),
+        )
+        .await;
+    assert_eq!(
+        r.data()["budget"]["status"]["spentUsd"],
+        "20000000001.5",
+        "{}",
+        r.body
+    );
+    let thresholds: Vec<i64> = crate::budgets::alerts_of(&app, &budget)
+        .await
+        .iter()
+        .filter_map(|a| a["threshold"].as_i64())
+        .collect();
+    assert_eq!(thresholds, vec![50, 100]);
+}
 
 /// A delivery error never shows the webhook URL's path (Slack-style URLs hold their
 /// secret there): the receiver below accepts connections and drops them.

@@ -25,7 +25,7 @@ use super::{Budget, BudgetSet, Budgets, PeriodBounds, deltas, period_keys_condit
 use crate::domain::alert::{self, NewAlert};
 use crate::domain::error::{Context, Result};
 use crate::domain::ids::BudgetId;
-use crate::domain::money::Usd;
+use crate::domain::money::{Usd, Wide};
 use crate::domain::time;
 use crate::domain::usage::ingest::{LedgerChange, LedgerHook};
 use crate::domain::usage::query;
@@ -66,6 +66,16 @@ pub async fn generation(conn: &impl ConnectionTrait) -> Result<i64> {
         "SELECT budget_generation FROM ledger_state WHERE id = 1",
     )
     .await
+}
+
+/// `(hi, lo)` of a counter's value or delta.
+fn split(nanos: i128) -> Result<(i64, i64)> {
+    Wide::split(nanos).ok_or_else(|| {
+        crate::domain::Error::internal(
+            "updating a budget counter",
+            anyhow::anyhow!("a spend beyond 9.2 × 10^27 nano-dollars"),
+        )
+    })
 }
 
 /// Reads the budget generation and locks `ledger_state` until the transaction ends
@@ -115,6 +125,7 @@ fn period_filter(b: &Budget, period: &PeriodBounds) -> query::UsageFilter {
 /// locked transaction) and returns it.
 pub async fn recount(txn: &DatabaseTransaction, b: &Budget, period: &PeriodBounds) -> Result<Usd> {
     let spent = query::total_cost(txn, &period_filter(b, period)).await?;
+    let (hi, lo) = split(spent.nanos())?;
     let mut stmt = Query::insert();
     stmt.into_table(budget_period::Entity)
         .columns([
@@ -122,13 +133,15 @@ pub async fn recount(txn: &DatabaseTransaction, b: &Budget, period: &PeriodBound
             budget_period::Column::PeriodStart,
             budget_period::Column::PeriodEnd,
             budget_period::Column::SpentNanos,
+            budget_period::Column::SpentNanosHi,
             budget_period::Column::UpdatedAt,
         ])
         .values([
             Expr::val(b.id.0),
             Expr::val(period.key()),
             Expr::val(period.end.map(time::to_micros)),
-            Expr::val(spent.nanos()),
+            Expr::val(lo),
+            Expr::val(hi),
             Expr::val(time::to_micros(time::now())),
         ])
         .context("building a budget counter insert")?;
@@ -139,6 +152,7 @@ pub async fn recount(txn: &DatabaseTransaction, b: &Budget, period: &PeriodBound
         ])
         .update_columns([
             budget_period::Column::SpentNanos,
+            budget_period::Column::SpentNanosHi,
             budget_period::Column::UpdatedAt,
         ])
         .to_owned(),
@@ -156,7 +170,7 @@ pub async fn spent(conn: &impl ConnectionTrait, b: &Budget, period: &PeriodBound
         .await
         .context("reading a budget counter")?;
     match row {
-        Some(r) => Ok(Usd::from_nanos(r.spent_nanos)),
+        Some(r) => Ok(r.spent()),
         None => query::total_cost(conn, &period_filter(b, period)).await,
     }
 }
@@ -168,7 +182,7 @@ pub async fn spent_many(
     keyed: &[(Arc<Budget>, PeriodBounds)],
 ) -> Result<Vec<Usd>> {
     let keys: Vec<(BudgetId, i64)> = keyed.iter().map(|(b, p)| (b.id, p.key())).collect();
-    let mut found: HashMap<(BudgetId, i64), i64> = HashMap::new();
+    let mut found: HashMap<(BudgetId, i64), Usd> = HashMap::new();
     for chunk in keys.chunks(ROWS_PER_STATEMENT) {
         for r in budget_period::Entity::find()
             .filter(period_keys_condition(chunk))
@@ -176,13 +190,13 @@ pub async fn spent_many(
             .await
             .context("reading budget counters")?
         {
-            found.insert((BudgetId(r.budget_id), r.period_start), r.spent_nanos);
+            found.insert((BudgetId(r.budget_id), r.period_start), r.spent());
         }
     }
     let mut out = Vec::with_capacity(keyed.len());
     for (b, p) in keyed {
         match found.get(&(b.id, p.key())) {
-            Some(n) => out.push(Usd::from_nanos(*n)),
+            Some(n) => out.push(*n),
             None => out.push(query::total_cost(conn, &period_filter(b, p)).await?),
         }
     }
@@ -193,7 +207,7 @@ pub async fn spent_many(
 /// alerts fired.
 async fn apply_deltas(
     txn: &DatabaseTransaction,
-    deltas: HashMap<(BudgetId, i64), (Arc<Budget>, PeriodBounds, i64)>,
+    deltas: HashMap<(BudgetId, i64), (Arc<Budget>, PeriodBounds, i128)>,
     known: &Mutex<KnownRows>,
     generation: i64,
 ) -> Result<usize> {
@@ -236,7 +250,7 @@ async fn apply_deltas(
         k.rows.extend(existing.iter().copied());
     }
     let now = time::to_micros(time::now());
-    let mut after: HashMap<(BudgetId, i64), i64> = HashMap::with_capacity(keys.len());
+    let mut after: HashMap<(BudgetId, i64), i128> = HashMap::with_capacity(keys.len());
     type Keys = Vec<(BudgetId, i64)>;
     let (old, new): (Keys, Keys) = keys.iter().copied().partition(|k| existing.contains(k));
     for chunk in old.chunks(ROWS_PER_STATEMENT) {
@@ -246,15 +260,18 @@ async fn apply_deltas(
             budget_period::Column::PeriodStart,
             budget_period::Column::PeriodEnd,
             budget_period::Column::SpentNanos,
+            budget_period::Column::SpentNanosHi,
             budget_period::Column::UpdatedAt,
         ]);
         for key in chunk {
             let (_, period, delta) = &deltas[key];
+            let (hi, lo) = split(*delta)?;
             stmt.values([
                 Expr::val(key.0.0),
                 Expr::val(key.1),
                 Expr::val(period.end.map(time::to_micros)),
-                Expr::val(*delta),
+                Expr::val(lo),
+                Expr::val(hi),
                 Expr::val(now),
             ])
             .context("building a budget counter update")?;
@@ -264,9 +281,21 @@ async fn apply_deltas(
                 budget_period::Column::BudgetId,
                 budget_period::Column::PeriodStart,
             ])
+            // Both read the row as it was: the carry of `Wide` (see `money.rs`).
+            .value(
+                budget_period::Column::SpentNanosHi,
+                Expr::cust(format!(
+                    "budget_periods.spent_nanos_hi + excluded.spent_nanos_hi + budget_periods.spent_nanos / {b} \
+                     + (budget_periods.spent_nanos % {b} + excluded.spent_nanos) / {b}",
+                    b = Wide::BASE
+                )),
+            )
             .value(
                 budget_period::Column::SpentNanos,
-                Expr::cust("budget_periods.spent_nanos + excluded.spent_nanos"),
+                Expr::cust(format!(
+                    "(budget_periods.spent_nanos % {b} + excluded.spent_nanos) % {b}",
+                    b = Wide::BASE
+                )),
             )
             .update_column(budget_period::Column::UpdatedAt)
             .to_owned(),
@@ -275,6 +304,7 @@ async fn apply_deltas(
             budget_period::Column::BudgetId,
             budget_period::Column::PeriodStart,
             budget_period::Column::SpentNanos,
+            budget_period::Column::SpentNanosHi,
         ]));
         for r in txn
             .query_all(&stmt)
@@ -287,10 +317,13 @@ async fn apply_deltas(
             let start: i64 = r
                 .try_get("", "period_start")
                 .context("reading an updated budget counter")?;
-            let spent: i64 = r
+            let lo: i64 = r
                 .try_get("", "spent_nanos")
                 .context("reading an updated budget counter")?;
-            after.insert((BudgetId(id), start), spent);
+            let hi: i64 = r
+                .try_get("", "spent_nanos_hi")
+                .context("reading an updated budget counter")?;
+            after.insert((BudgetId(id), start), Wide::join(hi, lo));
         }
     }
     for key in new {
@@ -305,8 +338,8 @@ async fn apply_deltas(
         let Some(spent) = after.get(key).copied() else {
             continue;
         };
-        let before = Usd::from_nanos(spent.saturating_sub(*delta));
-        let spent = Usd::from_nanos(spent);
+        let before = Usd::from_wide_nanos(spent.saturating_sub(*delta));
+        let spent = Usd::from_wide_nanos(spent);
         for threshold in b.crossed(before, spent) {
             if alert::fire(txn, NewAlert::for_budget(b, period, threshold, spent))
                 .await?

@@ -345,7 +345,7 @@ pub async fn insert_events(
                 Expr::val(u.requests),
                 Expr::val(u.service_tier.as_str()),
                 Expr::val(u.latency_ms),
-                Expr::val(row.cost.map(Usd::nanos)),
+                Expr::val(row.cost.map(Usd::stored_nanos)),
                 Expr::val(row.cost_source.as_str()),
                 Expr::val(row.price_id.map(|p| p.0)),
                 Expr::val(u.idempotency_key.clone()),

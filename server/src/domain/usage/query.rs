@@ -7,7 +7,7 @@ use super::{CostSource, UsageEvent, UsageSource};
 use crate::domain::auth::{Principal, Scope};
 use crate::domain::error::{Context, Error, FieldError, Result, parse_each};
 use crate::domain::ids::{ProjectId, UsageEventId};
-use crate::domain::money::Usd;
+use crate::domain::money::{Usd, Wide};
 use crate::domain::price::book::PriceBook;
 use crate::domain::provider::Provider;
 use crate::domain::time;
@@ -196,24 +196,33 @@ impl UsageFilter {
     }
 }
 
-/// The exact total cost of a filter's events, in SQL. PostgreSQL sums `BIGINT` into
-/// `NUMERIC`, so the sum is cast back; unpriced events count as zero.
-pub fn cost_sum_expr() -> Expr {
-    Expr::cust("CAST(COALESCE(SUM(cost_nanos), 0) AS BIGINT)")
-}
-
 /// The exact total cost of the events matching `filter` (no authorisation: callers
 /// pass a filter they already restricted). Budgets seed their counters with it.
+/// Summed in two pieces (see `money::Wide`), so no number of events overflows it;
+/// unpriced events count as zero.
 pub async fn total_cost(conn: &impl ConnectionTrait, filter: &UsageFilter) -> Result<Usd> {
-    let total: Option<i64> = usage_event::Entity::find()
+    let b = Wide::BASE;
+    let total: Option<(i64, i64)> = usage_event::Entity::find()
         .select_only()
-        .expr_as(cost_sum_expr(), "total")
+        .expr_as(
+            Expr::cust(format!(
+                "CAST(COALESCE(SUM(cost_nanos / {b}), 0) AS BIGINT)"
+            )),
+            "hi",
+        )
+        .expr_as(
+            Expr::cust(format!(
+                "CAST(COALESCE(SUM(cost_nanos % {b}), 0) AS BIGINT)"
+            )),
+            "lo",
+        )
         .filter(filter.condition())
         .into_tuple()
         .one(conn)
         .await
         .context("summing the cost of usage events")?;
-    Ok(Usd::from_nanos(total.unwrap_or(0)))
+    let (hi, lo) = total.unwrap_or((0, 0));
+    Ok(Usd::from_wide_nanos(Wide::join(hi, lo)))
 }
 
 /// Sort orders of `usageEvents`.
@@ -250,7 +259,7 @@ impl UsageOrder {
 
     fn key_of(self, e: &UsageEvent) -> i64 {
         if self.by_cost() {
-            e.cost.map(Usd::nanos).unwrap_or(-1)
+            e.cost.map(Usd::stored_nanos).unwrap_or(-1)
         } else {
             time::to_micros(e.occurred_at)
         }
@@ -544,7 +553,7 @@ async fn reprice_where(
             {
                 usage_event::Entity::update(usage_event::ActiveModel {
                     id: Set(event.id.0),
-                    cost_nanos: Set(priced.cost.map(Usd::nanos)),
+                    cost_nanos: Set(priced.cost.map(Usd::stored_nanos)),
                     cost_source: Set(priced.cost_source.as_str().to_owned()),
                     price_id: Set(priced.price_id.map(|p| p.0)),
                     ..Default::default()
