@@ -285,28 +285,17 @@ pub(crate) fn wide_sum_or_null(r: &QueryResult, i: usize) -> Result<Option<i128>
     })
 }
 
-/// What each measure is per event, in `rollup::COLUMNS` order (raw events).
-const RAW_MEASURES: [&str; 19] = [
-    "cost_nanos",
-    "requests",
-    "input_tokens",
-    "output_tokens",
-    "cache_read_tokens",
-    "cache_write_tokens",
-    "cache_write_1h_tokens",
-    "reasoning_tokens",
-    "1",
-    "CASE WHEN cost_nanos IS NULL THEN 1 ELSE 0 END",
-    "latency_ms",
-    "CASE WHEN latency_ms IS NULL THEN 0 ELSE 1 END",
-    "audio_input_tokens",
-    "audio_output_tokens",
-    "image_input_tokens",
-    "image_output_tokens",
-    "images_generated",
-    "web_search_calls",
-    "video_seconds",
-];
+/// What a rollup measure is per event (raw events): the events' column of the same
+/// name, except for these four.
+fn per_event(column: &'static str) -> &'static str {
+    match column {
+        "events" => "1",
+        "unpriced" => "CASE WHEN cost_nanos IS NULL THEN 1 ELSE 0 END",
+        "latency_sum" => "latency_ms",
+        "latency_count" => "CASE WHEN latency_ms IS NULL THEN 0 ELSE 1 END",
+        c => c,
+    }
+}
 
 /// How finely tracked events are grouped before they become items: the fewer groups,
 /// the faster (a summary needs no time at all, BEST needs UTC days to decide).
@@ -412,7 +401,7 @@ impl Table {
     /// 10^9 (`SUM(x / B)`, `SUM(x % B)`), so no `SUM` overflows (see `money::Wide`).
     fn measures(self) -> String {
         match self {
-            Table::Raw => wide_sums(&RAW_MEASURES),
+            Table::Raw => wide_sums(&rollup::COLUMNS.map(per_event)),
             _ => rollup::COLUMNS
                 .iter()
                 .map(|c| format!("SUM({c}_hi), SUM({c})"))
