@@ -256,8 +256,7 @@ const EVENTS_HI: usize = 16;
 
 /// Whether a row read by `read_sums` without groups had any event.
 fn has_events(r: &QueryResult) -> bool {
-    let n = |i| sum(r, i).ok().flatten().unwrap_or(0);
-    n(EVENTS_HI) != 0 || n(EVENTS_HI + 1) != 0
+    wide_sum(r, EVENTS_HI).is_ok_and(|n| n > 0)
 }
 
 /// `SUM(x / B), SUM(x % B)` of each expression: sums of single values that no number

@@ -61,23 +61,12 @@ impl Usd {
     /// holds 96 bits, about $7.9 × 10^19, far beyond any sum the ledger can hold
     /// (see [`Wide`]); beyond it the value is clamped.
     pub fn to_decimal(self) -> Decimal {
-        Decimal::try_from_i128_with_scale(self.0, SCALE)
-            .unwrap_or(if self.0 < 0 {
-                Decimal::MIN
-            } else {
-                Decimal::MAX
-            })
-            .normalize()
+        clamped_decimal(self.0, SCALE).normalize()
     }
 
     /// Adds two amounts, `None` on overflow.
     pub fn checked_add(self, other: Usd) -> Option<Usd> {
         self.0.checked_add(other.0).map(Usd)
-    }
-
-    /// Subtracts, `None` on overflow.
-    pub fn checked_sub(self, other: Usd) -> Option<Usd> {
-        self.0.checked_sub(other.0).map(Usd)
     }
 
     /// Adds, clamping at the `i128` range (which no sum of stored amounts reaches).
@@ -89,7 +78,12 @@ impl Usd {
 /// A count or sum as a decimal, clamped at the 96 bits a decimal holds (about
 /// 7.9 × 10^28, beyond any sum the ledger can hold: see [`Wide`]).
 pub fn decimal_of(n: i128) -> Decimal {
-    Decimal::try_from_i128_with_scale(n, 0).unwrap_or(if n < 0 {
+    clamped_decimal(n, 0)
+}
+
+/// `n × 10^-scale` as a decimal, clamped at the decimal's range.
+fn clamped_decimal(n: i128, scale: u32) -> Decimal {
+    Decimal::try_from_i128_with_scale(n, scale).unwrap_or(if n < 0 {
         Decimal::MIN
     } else {
         Decimal::MAX
@@ -131,9 +125,35 @@ impl Wide {
         Some((hi, lo))
     }
 
+    /// [`Wide::split`] of a value about to be written; failing (beyond 9.2 × 10^27,
+    /// which no transaction's delta or sum reaches) is an internal error of `doing`.
+    pub fn parts(value: i128, doing: &'static str) -> crate::domain::error::Result<(i64, i64)> {
+        Wide::split(value).ok_or_else(|| {
+            crate::domain::Error::internal(doing, anyhow::anyhow!("{value} is beyond 9.2 × 10^27"))
+        })
+    }
+
     /// The value of `(hi, lo)` sums.
     pub fn join(hi: i64, lo: i64) -> i128 {
         i128::from(hi) * i128::from(Wide::BASE) + i128::from(lo)
+    }
+
+    /// What an upsert sets `{column}_hi` to when it adds the row `excluded` to the
+    /// stored row of `table`: the high parts and the carry of the low parts.
+    pub fn added_hi(table: &str, column: &str) -> String {
+        let b = Wide::BASE;
+        format!(
+            "{table}.{column}_hi + excluded.{column}_hi + {table}.{column} / {b} \
+             + ({table}.{column} % {b} + excluded.{column}) / {b}"
+        )
+    }
+
+    /// What the same upsert sets `{column}` to: the low parts' sum, below `BASE`
+    /// again. Both expressions read the row as it was, as SQL's `SET` does, and are
+    /// exact for any signs (both engines truncate toward zero).
+    pub fn added_lo(table: &str, column: &str) -> String {
+        let b = Wide::BASE;
+        format!("({table}.{column} % {b} + excluded.{column}) % {b}")
     }
 }
 

@@ -30,8 +30,10 @@
 //! [`crate::domain::money::Wide`]); deltas are summed in `i128` and the upsert
 //! carries. A row shared by every project (`usage_rollup_global_days`) can take more
 //! than 9 × 10^10 events of the largest value an event may carry, so no ingest token
-//! can make another project's ingest fail by filling it. Analytics read rollups for whole days and hours and raw events only for
-//! what is left at the edges, adding or subtracting pieces (see `analytics.rs`).
+//! can make another project's ingest fail by filling it.
+//!
+//! Analytics read rollups for whole days and hours and raw events only for what is
+//! left at the edges, adding or subtracting pieces (see `analytics.rs`).
 
 use crate::domain::error::{Context, Result};
 use crate::domain::ids::ProjectId;
@@ -592,10 +594,8 @@ impl LedgerHook for RollupHook {
 const ROWS_PER_STATEMENT: usize = 400;
 
 /// Adds `rows` (key values, then the first `columns.len()` measures of the delta).
-/// `wide`: each column `x` has its partner `x_hi` (see the module's documentation);
-/// the new `x` is `(x % B + dx) % B` and the new `x_hi` takes `x_hi + dx_hi` and the
-/// carries (`B` = 10^9; both engines truncate toward zero, so this is exact even for
-/// an `x` that is negative or not yet below `B`).
+/// `wide`: each column `x` has its partner `x_hi`, added with the carry of
+/// [`Wide::added_hi`] and [`Wide::added_lo`].
 async fn upsert(
     txn: &DatabaseTransaction,
     table: &str,
@@ -607,7 +607,6 @@ async fn upsert(
     let backend = txn.get_database_backend();
     let mut all: Vec<String> = keys.iter().map(|k| (*k).to_owned()).collect();
     let set: Vec<String> = if wide {
-        let b = Wide::BASE;
         all.extend(
             columns
                 .iter()
@@ -617,10 +616,8 @@ async fn upsert(
             .iter()
             .flat_map(|c| {
                 [
-                    format!(
-                        "{c}_hi = {table}.{c}_hi + excluded.{c}_hi + {table}.{c} / {b} + ({table}.{c} % {b} + excluded.{c}) / {b}"
-                    ),
-                    format!("{c} = ({table}.{c} % {b} + excluded.{c}) % {b}"),
+                    format!("{c}_hi = {}", Wide::added_hi(table, c)),
+                    format!("{c} = {}", Wide::added_lo(table, c)),
                 ]
             })
             .collect()
@@ -638,12 +635,7 @@ async fn upsert(
             let mut measures: Vec<Value> = Vec::with_capacity(columns.len() * 2);
             for &d in delta.0.iter().take(columns.len()) {
                 if wide {
-                    let (hi, lo) = Wide::split(d).ok_or_else(|| {
-                        crate::domain::Error::internal(
-                            "updating usage rollups",
-                            anyhow::anyhow!("a delta beyond 9.2 × 10^27"),
-                        )
-                    })?;
+                    let (hi, lo) = Wide::parts(d, "updating usage rollups")?;
                     measures.push(Value::from(hi));
                     measures.push(Value::from(lo));
                 } else {

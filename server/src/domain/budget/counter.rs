@@ -68,16 +68,6 @@ pub async fn generation(conn: &impl ConnectionTrait) -> Result<i64> {
     .await
 }
 
-/// `(hi, lo)` of a counter's value or delta.
-fn split(nanos: i128) -> Result<(i64, i64)> {
-    Wide::split(nanos).ok_or_else(|| {
-        crate::domain::Error::internal(
-            "updating a budget counter",
-            anyhow::anyhow!("a spend beyond 9.2 × 10^27 nano-dollars"),
-        )
-    })
-}
-
 /// Reads the budget generation and locks `ledger_state` until the transaction ends
 /// (PostgreSQL; a SQLite write transaction holds the database lock anyway).
 pub async fn lock_generation(txn: &DatabaseTransaction) -> Result<i64> {
@@ -125,7 +115,7 @@ fn period_filter(b: &Budget, period: &PeriodBounds) -> query::UsageFilter {
 /// locked transaction) and returns it.
 pub async fn recount(txn: &DatabaseTransaction, b: &Budget, period: &PeriodBounds) -> Result<Usd> {
     let spent = query::total_cost(txn, &period_filter(b, period)).await?;
-    let (hi, lo) = split(spent.nanos())?;
+    let (hi, lo) = Wide::parts(spent.nanos(), "seeding a budget counter")?;
     let mut stmt = Query::insert();
     stmt.into_table(budget_period::Entity)
         .columns([
@@ -265,7 +255,7 @@ async fn apply_deltas(
         ]);
         for key in chunk {
             let (_, period, delta) = &deltas[key];
-            let (hi, lo) = split(*delta)?;
+            let (hi, lo) = Wide::parts(*delta, "updating a budget counter")?;
             stmt.values([
                 Expr::val(key.0.0),
                 Expr::val(key.1),
@@ -281,21 +271,13 @@ async fn apply_deltas(
                 budget_period::Column::BudgetId,
                 budget_period::Column::PeriodStart,
             ])
-            // Both read the row as it was: the carry of `Wide` (see `money.rs`).
             .value(
                 budget_period::Column::SpentNanosHi,
-                Expr::cust(format!(
-                    "budget_periods.spent_nanos_hi + excluded.spent_nanos_hi + budget_periods.spent_nanos / {b} \
-                     + (budget_periods.spent_nanos % {b} + excluded.spent_nanos) / {b}",
-                    b = Wide::BASE
-                )),
+                Expr::cust(Wide::added_hi("budget_periods", "spent_nanos")),
             )
             .value(
                 budget_period::Column::SpentNanos,
-                Expr::cust(format!(
-                    "(budget_periods.spent_nanos % {b} + excluded.spent_nanos) % {b}",
-                    b = Wide::BASE
-                )),
+                Expr::cust(Wide::added_lo("budget_periods", "spent_nanos")),
             )
             .update_column(budget_period::Column::UpdatedAt)
             .to_owned(),
