@@ -66,6 +66,10 @@ def main() -> int:
             card = ps.card_from_entry(entry)
         except ValueError:
             card = None
+        if card is not None and "input" not in card["standard"]:
+            # Billed only per image or per second of video: the text shapes say
+            # nothing about it.
+            card = None
         k = (pm[0], pm[1].lower())
         info = models.setdefault(k, {"provider": pm[0], "model": pm[1]})
         if card is not None and "litellm" not in info:
@@ -81,10 +85,14 @@ def main() -> int:
 
     cases = []
     for (provider, _), info in sorted(models.items()):
+        # A model with a request fee by search context size (Perplexity) is priced at
+        # the `high` size, the fee genai-prices lists.
+        fees = any("request" in s for s in info.get("litellm", {}).get("variants", {}).values())
+        variant = "high" if fees else None
         for shape in ps.SHAPES:
-            lit = ps.litellm_cost(info["litellm"], shape) if "litellm" in info else None
+            lit = ps.litellm_cost(info["litellm"], shape, variant) if "litellm" in info else None
             gen = ps.genai_cost(gp, provider, info["model"], shape, at)
-            cases.append({"info": info, "shape": shape, "litellm": lit, "genai": gen})
+            cases.append({"info": info, "shape": shape, "litellm": lit, "genai": gen, "variant": variant})
 
     with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False) as f:
         for c in cases:
@@ -94,6 +102,7 @@ def main() -> int:
                 "at": at.isoformat().replace("+00:00", "Z"),
                 "serviceTier": "batch" if batch else "standard",
                 "input": inp, "cacheRead": cr, "cacheWrite": cw, "output": out,
+                **({"variant": c["variant"]} if c["variant"] else {}),
             }) + "\n")
         path = f.name
     answers = subprocess.run(
@@ -164,8 +173,9 @@ def main() -> int:
         "`processing: batch` price variants). aispend's is `aispend prices quote`: the server's matcher "
         "and cost function over the built-in catalog. Costs agree within 0.5 %. *Units* counts cases "
         "aispend leaves unpriced on purpose because the model is billed in units the ledger does not "
-        "record (per second, per character, per pixel, video tokens, Perplexity's search fee by "
-        "context size). Audio and image tokens, generated images and flat web-search fees are units "
+        "record (per second, per character, per pixel, video tokens). A model with a request fee "
+        "by search context size (Perplexity) is priced at the `high` size, the fee genai-prices "
+        "lists. Audio and image tokens, generated images and flat web-search fees are units "
         "of the ledger with rates of their own; these shapes are text, so they check the text rates "
         "of those models too.")
     out("")

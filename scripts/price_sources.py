@@ -186,7 +186,7 @@ TIERS = {"standard": "", "batch": "_batches", "priority": "_priority", "flex": "
 UNBILLABLE_ALWAYS = re.compile(
     r"^(input_cost_per_(second|character|pixel|request|query|text_message)"
     r"|output_cost_per_(character|video_token|pixel)"
-    r"|output_cost_per_second_|cost_per_second|ocr_cost|annotation_cost"
+    r"|cost_per_second|ocr_cost|annotation_cost"
     r"|input_cost_per_audio_per_second|input_cost_per_video_per_second)"
 )
 # Words in a model id that name a model billed mostly in units the ledger lacks.
@@ -208,8 +208,8 @@ def fmt(d: Decimal) -> str:
 
 def web_search_rate(entry: dict):
     """USD per web-search call: `search_context_cost_per_query` when it is the same at
-    every context size (Anthropic's and Gemini's fee); Perplexity's differs by size and
-    is a per-request fee, so it is not one rate (the server reads it the same way)."""
+    every context size (Anthropic's and Gemini's fee); Perplexity's is a fee per request
+    by search context size, read as variants (the server reads it the same way)."""
     if entry.get("litellm_provider") == "perplexity":
         return None
     sizes = entry.get("search_context_cost_per_query")
@@ -234,8 +234,9 @@ def _rate_set(entry: dict, suffix: str) -> dict[str, Decimal]:
         ws = web_search_rate(entry)
         if ws is not None:
             out["web_search"] = ws
-        # A video model's one `output_cost_per_second` (no per-resolution rates) is per
-        # second of generated video; for other modes it is per second of audio.
+        # A video model's `output_cost_per_second` is per second of generated video at
+        # every resolution it lists no rate of its own for (`output_cost_per_second_4k`,
+        # a variant); for other modes it is per second of audio.
         per_second = entry.get("output_cost_per_second")
         if (entry.get("mode") == "video_generation" and "video_second" not in out
                 and isinstance(per_second, (int, float)) and not isinstance(per_second, bool)):
@@ -270,14 +271,88 @@ def _long_context(entry: dict):
     return {"threshold": thresholds.pop(), **rates}
 
 
+def _number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def variants(entry: dict) -> dict[str, dict[str, Decimal]]:
+    """Per-unit rates that depend on a pricing variant (the server reads the same
+    fields the same way): Perplexity's request fee by search context size, a video
+    model's `output_cost_per_second_<resolution>`, `output_cost_per_image_<resolution>`."""
+    out: dict[str, dict[str, Decimal]] = {}
+
+    def put(name: str, cls: str, v) -> None:
+        if _number(v):
+            out.setdefault(name.lower(), {})[cls] = Decimal(repr(v)).normalize()
+
+    sizes = entry.get("search_context_cost_per_query")
+    if entry.get("litellm_provider") == "perplexity" and isinstance(sizes, dict):
+        for k, v in sizes.items():
+            if k.startswith("search_context_size_"):
+                put(k[len("search_context_size_"):], "request", v)
+    for k, v in entry.items():
+        if k.startswith("output_cost_per_second_") and entry.get("mode") == "video_generation":
+            put(k[len("output_cost_per_second_"):], "video_second", v)
+        elif k.startswith("output_cost_per_image_") and "token" not in k:
+            put(k[len("output_cost_per_image_"):], "image", v)
+    return dict(sorted(out.items()))
+
+
+def sized_image_key(key: str, litellm_provider: str):
+    """(model, variant, pixels) for a LiteLLM key of one image size of a model
+    (`hd/1024-x-1792/dall-e-3` -> `dall-e-3`, `hd/1024x1792`), else None."""
+    parts = key.split("/")
+    if len(parts) > 2 and parts[0] == litellm_provider:
+        parts = parts[1:]
+    *front, model = parts
+    if len(front) == 1:
+        size, quality = front[0], None
+    elif len(front) == 2:
+        quality, size = front
+    else:
+        return None
+    w, sep, h = size.partition("-x-")
+    if not sep or not w.isdigit() or not h.isdigit():
+        return None
+    variant = f"{w}x{h}" if quality is None else f"{quality.lower()}/{w}x{h}"
+    return model.lower(), variant, int(w) * int(h)
+
+
+def sized_images(lmap: dict) -> dict[tuple[str, str], dict[str, dict[str, Decimal]]]:
+    """Per-size image rates by (LiteLLM provider, model): USD per image from
+    `output_cost_per_image`, else `input_cost_per_image` (where LiteLLM's sized rows put
+    it), else `input_cost_per_pixel` times the pixels rounded to a millionth of a
+    dollar (the server reads them the same way)."""
+    out: dict[tuple[str, str], dict[str, dict[str, Decimal]]] = {}
+    for key, entry in lmap.items():
+        if not isinstance(entry, dict) or entry.get("mode") != "image_generation":
+            continue
+        lp = entry.get("litellm_provider") or ""
+        found = sized_image_key(key, lp)
+        if found is None:
+            continue
+        model, variant, pixels = found
+        rate = None
+        for f in ("output_cost_per_image", "input_cost_per_image"):
+            if _number(entry.get(f)) and entry[f]:
+                rate = Decimal(repr(entry[f])).normalize()
+                break
+        if rate is None and _number(entry.get("input_cost_per_pixel")):
+            rate = (Decimal(repr(entry["input_cost_per_pixel"])) * pixels).quantize(Decimal("1e-6")).normalize()
+        if rate:  # a zero per-pixel rate is no price
+            out.setdefault((lp, model), {})[variant] = {"image": rate}
+    return out
+
+
 def card_from_entry(entry: dict) -> dict:
     """A rate card (per-million decimals) from one LiteLLM entry; ValueError when the
     entry has no input rate or several long-context thresholds."""
     standard = _rate_set(entry, "")
-    # A model billed only per second of video needs no token rate. One billed only per
-    # image is not read: its price depends on each image's size and quality, which the
-    # ledger does not record (the server reads LiteLLM the same way).
-    if "input" not in standard and "video_second" not in standard:
+    found = variants(entry)
+    # A model billed only per image or per second of video needs no token rate (the
+    # server reads LiteLLM the same way).
+    per_unit_only = any("image" in s or "video_second" in s for s in [standard, *found.values()])
+    if "input" not in standard and not per_unit_only:
         raise ValueError("no input_cost_per_token")
     if entry.get("mode") == "embedding":
         # An embedding returns no billed output (an output count without a rate would
@@ -292,6 +367,8 @@ def card_from_entry(entry: dict) -> dict:
     lc = _long_context(entry)
     if lc:
         card["long_context"] = lc
+    if found:
+        card["variants"] = found
     return card
 
 
@@ -303,15 +380,17 @@ def why_unbillable(key: str, model: str, entry: dict) -> str | None:
     for field, value in entry.items():
         if isinstance(value, (int, float)) and value and UNBILLABLE_ALWAYS.match(field):
             return f"billed in a unit aispend does not record (`{field}`)"
+    if mode == "video_generation" and _number(entry.get("input_cost_per_image")) and entry["input_cost_per_image"]:
+        return "billed in a unit aispend does not record (`input_cost_per_image`, an input image of a video)"
     if mode != "video_generation" and entry.get("output_cost_per_second"):
         return "billed in a unit aispend does not record (`output_cost_per_second`)"
     words = set(model_words(model)) & UNBILLABLE_WORDS
     if words:
         return f"an `{sorted(words)[0]}` model, billed in units aispend does not record"
-    if entry.get("litellm_provider") == "perplexity" and entry.get("search_context_cost_per_query"):
-        # Every Perplexity call pays a per-request search fee, which the ledger cannot
-        # record yet; the hand-made rows price the tokens and say so.
-        return "every call pays a per-request search fee aispend does not record"
+    if sized_image_key(key, entry.get("litellm_provider") or "") is not None:
+        return "one image size of a model (a variant of the model's row)"
+    if any("-x-" in part for part in key.split("/")):
+        return "priced by image size and a setting aispend does not record (steps)"
     try:
         card_from_entry(entry)
     except ValueError as e:
@@ -354,11 +433,12 @@ SHAPES = [
 ]
 
 
-def litellm_cost(card: dict, shape) -> Decimal:
+def litellm_cost(card: dict, shape, variant: str | None = None) -> Decimal:
     """Cost of a shape from a LiteLLM entry's rates as LiteLLM lists them: a class with
     no rate bills as input (cache) or output (reasoning); above a `_above_<N>k_tokens`
     threshold the listed rates replace standard ones; batch uses `_batches` rates where
-    listed, half the rate otherwise."""
+    listed, half the rate otherwise; plus the request fee of `variant` (Perplexity's
+    search context size) where the entry lists one."""
     _, inp, cr, cw, out, batch = shape
     std = card["standard"]
     lc = card.get("long_context")
@@ -376,7 +456,8 @@ def litellm_cost(card: dict, shape) -> Decimal:
         return r / 2 if batch else r
 
     total = inp * rate("input") + cr * rate("cache_read") + cw * rate("cache_write") + out * rate("output")
-    return total / 1_000_000
+    fee = card.get("variants", {}).get(variant, {}).get("request", Decimal(0)) if variant else Decimal(0)
+    return total / 1_000_000 + fee
 
 
 def reference_instant(read_on):
@@ -588,10 +669,12 @@ def caveats(entry: dict, card: dict) -> list[str]:
             "bills every cached token at the text cache rate"
         )
     sizes = entry.get("search_context_cost_per_query")
-    if isinstance(sizes, dict) and "web_search" not in card["standard"]:
+    if (isinstance(sizes, dict) and "web_search" not in card["standard"]
+            and entry.get("litellm_provider") != "perplexity"):
         out.append(
-            "the search fee differs by search context size, which aispend does not record: "
-            "web searches are unpriced under this row"
+            "the web-search fee differs by search context size, which aispend reads as a "
+            "pricing variant only for Perplexity's request fee: web searches are unpriced "
+            "under this row"
         )
     lc = card.get("long_context")
     if lc:

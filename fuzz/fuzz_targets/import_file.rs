@@ -30,7 +30,10 @@ fuzz_target!(|data: &[u8]| {
             }
         };
         // Rows come in file order, so summaries can name their lines.
-        assert!(line >= last_line || line == 0, "line {line} after {last_line}");
+        assert!(
+            line >= last_line || line == 0,
+            "line {line} after {last_line}"
+        );
         last_line = last_line.max(line);
     }
 });

@@ -54,7 +54,7 @@ pub fn check_usage(raw: RawUsage, source: UsageSource) {
         "a control character accepted in the model"
     );
     let tokens = usage.tokens;
-    let (requests, tier) = (usage.requests, usage.service_tier);
+    let (requests, tier, variant) = (usage.requests, usage.service_tier, usage.variant.clone());
     let card = book()
         .find(&usage.provider, &usage.model, usage.occurred_at)
         .map(|m| m.price.card.clone());
@@ -65,7 +65,10 @@ pub fn check_usage(raw: RawUsage, source: UsageSource) {
         // A computed cost never leaves out a unit its price has no rate for.
         if priced.price_id.is_some() {
             let card = card.expect("a computed cost has a price");
-            assert_eq!(card.missing_rate(&tokens, requests, tier), None);
+            assert_eq!(
+                card.missing_rate(&tokens, requests, tier, variant.as_ref()),
+                None
+            );
         }
     }
 }

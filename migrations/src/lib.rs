@@ -28,6 +28,7 @@ mod m20261204_000010_attribute_rollups;
 mod m20261204_000011_anomaly_watches;
 mod m20261204_000012_billed_units;
 mod m20261204_000013_wide_sums;
+mod m20261204_000014_pricing_variant;
 pub mod sketch;
 mod sql;
 
@@ -50,6 +51,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000011_anomaly_watches::Migration),
             Box::new(m20261204_000012_billed_units::Migration),
             Box::new(m20261204_000013_wide_sums::Migration),
+            Box::new(m20261204_000014_pricing_variant::Migration),
         ]
     }
 }

@@ -418,6 +418,8 @@ async fn prices_quote_prices_usages_offline_with_the_builtin_catalog() {
         json!({"provider": "openai", "model": "gpt-4o-audio-preview", "input": 1000, "audioInput": 500}),
         json!({"model": "bedrock/anthropic.claude-3-5-sonnet-20241022-v2:0", "input": 1_000_000}),
         json!({"model": "openrouter/anthropic/claude-sonnet-4.5", "input": 1_000_000, "serviceTier": "batch"}),
+        json!({"model": "perplexity/sonar", "input": 1000, "output": 1000, "variant": "Low"}),
+        json!({"model": "perplexity/sonar", "input": 1000, "output": 1000}),
     ];
     let text: Vec<String> = lines.iter().map(Value::to_string).collect();
     std::fs::write(&file, text.join("\n")).unwrap();
@@ -435,7 +437,7 @@ async fn prices_quote_prices_usages_offline_with_the_builtin_catalog() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(answers.len(), 4);
+    assert_eq!(answers.len(), 6);
     assert_eq!(
         (&answers[0]["model"], &answers[0]["costUsd"]),
         (&json!("gpt-4o-2024-08-06"), &json!("0.0075"))
@@ -451,6 +453,13 @@ async fn prices_quote_prices_usages_offline_with_the_builtin_catalog() {
     assert_eq!(
         answers[3]["costUsd"], "3",
         "OpenRouter has no batch discount: batch bills the standard rate"
+    );
+    // Sonar's request fee at the `low` search context size: 2,000 x $1/M + $0.005. Without
+    // a size the fee is unknown, so the usage is unpriced, naming the rate.
+    assert_eq!(answers[4]["costUsd"], "0.007");
+    assert_eq!(
+        (&answers[5]["costUsd"], &answers[5]["missingRate"]),
+        (&Value::Null, &json!("request"))
     );
     let bad = aispend(&dir)
         .args(["prices", "quote", "-"])

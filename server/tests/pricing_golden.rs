@@ -2,6 +2,7 @@
 //! (`pricing_golden.toml`), checked against the built-in catalog and the cost function.
 
 use aispend::domain::price::catalog::builtin_book;
+use aispend::domain::price::variant::Variant;
 use aispend::domain::provider::Provider;
 use aispend::domain::tokens::{ServiceTier, TokenCounts};
 use chrono::{DateTime, Utc};
@@ -42,6 +43,8 @@ struct Case {
     web_searches: i64,
     #[serde(default)]
     video_seconds: i64,
+    /// The pricing variant (search context size, image size, video resolution).
+    variant: Option<String>,
     expect_model: Option<String>,
     expect_cost: Option<Decimal>,
     work: Option<String>,
@@ -76,6 +79,11 @@ fn every_golden_case_costs_what_was_worked_out_by_hand() {
             web_searches: case.web_searches,
             video_seconds: case.video_seconds,
         };
+        let variant = case
+            .variant
+            .as_deref()
+            .map(|v| Variant::parse(v).expect("a variant"));
+        let variant = variant.as_ref();
         let found = book.find(&provider, &case.model, case.occurred_at);
         let got_model = found.as_ref().map(|m| m.price.model.clone());
         let got_cost = found
@@ -83,10 +91,10 @@ fn every_golden_case_costs_what_was_worked_out_by_hand() {
             .filter(|m| {
                 m.price
                     .card
-                    .missing_rate(&tokens, case.requests, tier)
+                    .missing_rate(&tokens, case.requests, tier, variant)
                     .is_none()
             })
-            .and_then(|m| m.price.card.cost(&tokens, case.requests, tier))
+            .and_then(|m| m.price.card.cost(&tokens, case.requests, tier, variant))
             .map(|usd| usd.to_decimal());
         if got_model != case.expect_model
             || got_cost.map(|c| c.normalize()) != case.expect_cost.map(|c| c.normalize())

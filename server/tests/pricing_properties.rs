@@ -136,6 +136,7 @@ fn card_with(
                 priority,
                 flex: None,
                 long_context,
+                ..RateCard::default()
             }
         })
 }
@@ -212,7 +213,7 @@ proptest! {
 
     #[test]
     fn a_cost_is_never_negative(card in card(), t in usage(2_000_000_000), requests in 1i64..1000, tier in tier()) {
-        let cost = card.cost(&t, requests, tier).expect("fits");
+        let cost = card.cost(&t, requests, tier, None).expect("fits");
         prop_assert!(cost.nanos() >= 0);
     }
 
@@ -229,11 +230,11 @@ proptest! {
             lc.threshold = lc.threshold.max(whole.prompt_total() + 1);
         }
         prop_assert!(!card.is_long_context(&whole, 2));
-        let sum = card.exact_cost(&a, 1, tier) + card.exact_cost(&b, 1, tier);
-        prop_assert_eq!(card.exact_cost(&whole, 2, tier), sum);
+        let sum = card.exact_cost(&a, 1, tier, None) + card.exact_cost(&b, 1, tier, None);
+        prop_assert_eq!(card.exact_cost(&whole, 2, tier, None), sum);
         // Rounded to nano-dollars, the parts may each round by half a nano-dollar.
-        let rounded = card.cost(&whole, 2, tier).unwrap().nanos();
-        let parts = card.cost(&a, 1, tier).unwrap().nanos() + card.cost(&b, 1, tier).unwrap().nanos();
+        let rounded = card.cost(&whole, 2, tier, None).unwrap().nanos();
+        let parts = card.cost(&a, 1, tier, None).unwrap().nanos() + card.cost(&b, 1, tier, None).unwrap().nanos();
         prop_assert!((rounded - parts).abs() <= 1);
     }
 
@@ -265,7 +266,7 @@ proptest! {
                 more_requests += extra;
             }
         }
-        prop_assert!(card.exact_cost(&more, more_requests, tier) >= card.exact_cost(&t, requests, tier));
+        prop_assert!(card.exact_cost(&more, more_requests, tier, None) >= card.exact_cost(&t, requests, tier, None));
     }
 
     #[test]
@@ -284,14 +285,14 @@ proptest! {
             _ => t.video_seconds += extra,
         }
         // Some unit lacks a rate (this one, or another the card also lacks).
-        let missing = card.missing_rate(&t, requests, tier);
+        let missing = card.missing_rate(&t, requests, tier, None);
         prop_assert!(missing.is_some());
         prop_assert!(OWN_RATE_ONLY.contains(&missing.unwrap_or(TokenClass::Input)));
         // Text alone is always priced.
         let text = TokenCounts { input: t.input, output: t.output, reasoning: t.reasoning,
             cache_read: t.cache_read, cache_write: t.cache_write, cache_write_1h: t.cache_write_1h,
             image_input: t.image_input, ..TokenCounts::default() };
-        prop_assert_eq!(card.missing_rate(&text, requests, tier), None);
+        prop_assert_eq!(card.missing_rate(&text, requests, tier, None), None);
     }
 
     #[test]
@@ -311,6 +312,6 @@ proptest! {
         over.input += 1;
         prop_assert!(!card.is_long_context(&at, requests));
         prop_assert!(card.is_long_context(&over, requests));
-        prop_assert!(card.exact_cost(&over, requests, tier) >= card.exact_cost(&at, requests, tier));
+        prop_assert!(card.exact_cost(&over, requests, tier, None) >= card.exact_cost(&at, requests, tier, None));
     }
 }

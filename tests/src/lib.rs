@@ -473,6 +473,22 @@ impl TestApp {
         r.data()["recordUsage"].clone()
     }
 
+    /// The operator's CSV export of one project's events.
+    pub async fn export_csv(&self, project: &str) -> String {
+        self.client
+            .get(format!(
+                "{}/export/usage.csv?project={project}",
+                self.base_url
+            ))
+            .bearer_auth(&self.admin_token)
+            .send()
+            .await
+            .expect("the export answers")
+            .text()
+            .await
+            .expect("a body")
+    }
+
     /// Counts events visible to the operator.
     pub async fn event_count(&self) -> i64 {
         let r = self

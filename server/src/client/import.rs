@@ -287,6 +287,12 @@ fn usage_input(row: &Row, project: Option<&str>) -> Result<Value, String> {
             Err(e) => errors.push(format!("service_tier: {e}")),
         }
     }
+    if let Some(variant) = text(f, &["pricing_variant"]) {
+        match crate::domain::price::variant::Variant::parse(&variant) {
+            Ok(v) => put("pricingVariant", Some(Value::from(v.as_str()))),
+            Err(e) => errors.push(format!("pricing_variant: {e}")),
+        }
+    }
     if let Some(at) = text(f, &["occurred_at", "timestamp"]) {
         match crate::http::rest::instant(&at) {
             Some(t) => put(

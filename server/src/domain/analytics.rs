@@ -1966,7 +1966,7 @@ pub fn cost_split(
     let found = book.find(&e.provider, &e.model, e.occurred_at)?;
     let card = &found.price.card;
     let long = card.is_long_context(&e.tokens, e.requests);
-    let rate = card.rate(TokenClass::Output, e.service_tier, long);
+    let rate = card.rate(TokenClass::Output, e.service_tier, long, None);
     let output = Usd::from_decimal(
         (rust_decimal::Decimal::from(e.tokens.output) * rate
             / rust_decimal::Decimal::from(1_000_000))

@@ -1516,6 +1516,7 @@ mod tests {
             tokens: Default::default(),
             requests: 1,
             service_tier: Default::default(),
+            variant: None,
             latency_ms: None,
             cost: None,
             cost_source: CostSource::Computed,

@@ -152,9 +152,9 @@ async fn pairs(conn: &impl ConnectionTrait, filter: &UsageFilter) -> Result<Vec<
 /// request, under 10% of its input already read from the cache, a cache-read rate
 /// below the input rate) and the estimate is strictly cheaper.
 fn caching_estimate(card: &RateCard, t: TokenCounts, requests: i64) -> Option<(Usd, Usd)> {
-    let read = card.rate(TokenClass::CacheRead, ServiceTier::Standard, false);
-    let input = card.rate(TokenClass::Input, ServiceTier::Standard, false);
-    let write = card.rate(TokenClass::CacheWrite, ServiceTier::Standard, false);
+    let read = card.rate(TokenClass::CacheRead, ServiceTier::Standard, false, None);
+    let input = card.rate(TokenClass::Input, ServiceTier::Standard, false, None);
+    let write = card.rate(TokenClass::CacheWrite, ServiceTier::Standard, false, None);
     let all_input = t.input + t.cache_read + t.cache_write + t.cache_write_1h;
     if requests <= 0
         || t.input / requests < 1_024
@@ -171,8 +171,8 @@ fn caching_estimate(card: &RateCard, t: TokenCounts, requests: i64) -> Option<(U
         cache_write: t.cache_write + written,
         ..t
     };
-    let before = card.cost(&t, requests, ServiceTier::Standard)?;
-    let after = card.cost(&cached, requests, ServiceTier::Standard)?;
+    let before = card.cost(&t, requests, ServiceTier::Standard, None)?;
+    let after = card.cost(&cached, requests, ServiceTier::Standard, None)?;
     (after.nanos() < before.nanos()).then_some((before, after))
 }
 
@@ -251,14 +251,14 @@ pub async fn recommendations(
                 // searches): a text-only model is no alternative for a voice workload.
                 .filter(|p| {
                     p.card
-                        .missing_rate(&pair.tokens, pair.requests, ServiceTier::Standard)
+                        .missing_rate(&pair.tokens, pair.requests, ServiceTier::Standard, None)
                         .is_none()
                 })
                 .filter_map(|p| {
                     Some((
                         p,
                         p.card
-                            .cost(&pair.tokens, pair.requests, ServiceTier::Standard)?,
+                            .cost(&pair.tokens, pair.requests, ServiceTier::Standard, None)?,
                     ))
                 })
                 .min_by(|a, b| {
@@ -297,9 +297,10 @@ pub async fn recommendations(
         let by_name = NOT_INTERACTIVE.iter().any(|w| name.contains(w));
         let by_latency = pair.latency_avg_ms.is_some_and(|l| l >= 10_000);
         if (by_name || by_latency)
-            && card.rate(TokenClass::Input, ServiceTier::Batch, false)
-                < card.rate(TokenClass::Input, ServiceTier::Standard, false)
-            && let Some(projected) = card.cost(&pair.tokens, pair.requests, ServiceTier::Batch)
+            && card.rate(TokenClass::Input, ServiceTier::Batch, false, None)
+                < card.rate(TokenClass::Input, ServiceTier::Standard, false, None)
+            && let Some(projected) =
+                card.cost(&pair.tokens, pair.requests, ServiceTier::Batch, None)
         {
             let why = if by_name {
                 format!("endpoint `{name}` reads as offline work")

@@ -773,6 +773,7 @@ mod tests {
             tokens: Default::default(),
             requests: 1,
             service_tier: Default::default(),
+            variant: None,
             latency_ms: None,
             cost: cost.map(Usd::from_nanos),
             cost_source: CostSource::Computed,

@@ -31,6 +31,9 @@ pub struct Model {
     pub video_seconds: i64,
     pub requests: i64,
     pub service_tier: String,
+    /// The pricing variant (search context size, image quality and size, video
+    /// resolution), when the event named one.
+    pub pricing_variant: Option<String>,
     pub latency_ms: Option<i64>,
     pub cost_nanos: Option<i64>,
     pub cost_source: String,

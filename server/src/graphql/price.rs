@@ -10,11 +10,13 @@ use crate::domain::price::changes::{self, ChangeFilter, ChangeKind, PriceChange}
 use crate::domain::price::rates::{LongContext, RateCard, RateSet};
 use crate::domain::price::sources::{SourceFormat, SourceState, SourceStatus};
 use crate::domain::price::unpriced::UnpricedReason;
+use crate::domain::price::variant::Variant;
 use crate::domain::price::{self, MatchRule, Price, PriceFilter, PriceSource, RawPrice, litellm};
 use crate::domain::provider::Provider;
 use crate::domain::{Error, FieldError};
 use async_graphql::{Context, Enum, ID, InputObject, Json, Object, SimpleObject};
 use chrono::DateTime;
+use std::collections::BTreeMap;
 
 /// Whether a price may also price longer model ids.
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
@@ -321,6 +323,59 @@ pub struct LongContextGql {
     pub rates: RateSetGql,
 }
 
+/// Per-unit rates for one pricing variant (Perplexity's search context size, an
+/// image's quality and size, a video's resolution). An event naming this variant pays
+/// these rates; see `UsageInput.pricingVariant`.
+#[derive(SimpleObject, InputObject, Clone)]
+#[graphql(input_name = "RateVariantInput", name = "RateVariant")]
+pub struct RateVariantGql {
+    /// The variant, e.g. `low`, `hd/1024x1024`, `720p` (stored lower case, with
+    /// `1024-x-1024` read as `1024x1024`).
+    pub variant: String,
+    /// USD per generated image.
+    pub image: Option<Decimal>,
+    /// USD per web-search call.
+    pub web_search: Option<Decimal>,
+    /// USD per second of generated video.
+    pub video_second: Option<Decimal>,
+    /// USD per request.
+    pub request: Option<Decimal>,
+}
+
+/// A price's variants for the API, in variant order.
+fn variants_out(variants: &BTreeMap<String, RateSet>) -> Vec<RateVariantGql> {
+    variants
+        .iter()
+        .map(|(variant, set)| RateVariantGql {
+            variant: variant.clone(),
+            image: set.image.map(Into::into),
+            web_search: set.web_search.map(Into::into),
+            video_second: set.video_second.map(Into::into),
+            request: set.request.map(Into::into),
+        })
+        .collect()
+}
+
+/// Reads the variants of a price input: each spelled canonically, none twice.
+fn variants_in(input: Vec<RateVariantGql>) -> Result<BTreeMap<String, RateSet>, Error> {
+    let mut out = BTreeMap::new();
+    for (i, v) in input.into_iter().enumerate() {
+        let field = format!("input.variants.{i}.variant");
+        let key = Variant::parse(&v.variant).map_err(|e| Error::invalid(&field, e))?;
+        let set = RateSet {
+            image: v.image.map(Into::into),
+            web_search: v.web_search.map(Into::into),
+            video_second: v.video_second.map(Into::into),
+            request: v.request.map(Into::into),
+            ..RateSet::default()
+        };
+        if out.insert(key.as_str().to_owned(), set).is_some() {
+            return Err(Error::invalid(&field, format!("`{key}` is listed twice")));
+        }
+    }
+    Ok(out)
+}
+
 /// Loads prices by id in batches, so a page of 1,000 events that selects `price`
 /// costs one query, not 1,000. Shared by all requests; it batches, it does not cache
 /// (a price may change between requests).
@@ -403,6 +458,10 @@ impl PriceGql {
             rates: l.rates.into(),
         })
     }
+    /// Per-unit rates by pricing variant (empty when no fee depends on one).
+    async fn variants(&self) -> Vec<RateVariantGql> {
+        variants_out(&self.0.card.variants)
+    }
     /// `chat`, `reasoning`, `embedding` or `search`.
     async fn kind(&self) -> Option<&str> {
         self.0.kind.as_deref()
@@ -448,6 +507,10 @@ pub struct PriceInput {
     pub flex: Option<RateSetGql>,
     /// Above-threshold rates.
     pub long_context: Option<LongContextGql>,
+    /// Per-unit rates by pricing variant: an event naming a listed variant pays its
+    /// rate; one naming another variant pays the standard rate of the unit (unpriced
+    /// without one); one naming none is unpriced.
+    pub variants: Option<Vec<RateVariantGql>>,
     /// Model kind.
     pub kind: Option<String>,
     /// Capability tier.
@@ -660,6 +723,7 @@ impl PriceMutation {
         let state = ctx.state()?;
         ctx.principal().require_global_admin().gql()?;
         let aliases = input.aliases.clone().unwrap_or_default();
+        let variants = variants_in(input.variants.unwrap_or_default()).gql()?;
         let draft = RawPrice {
             provider: input.provider,
             model: input.model,
@@ -675,6 +739,7 @@ impl PriceMutation {
                     threshold: l.threshold,
                     rates: l.rates.into(),
                 }),
+                variants,
             },
             kind: input.kind,
             tier: input.tier,

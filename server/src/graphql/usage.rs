@@ -123,6 +123,13 @@ pub struct UsageInput {
     pub endpoint: Option<String>,
     /// Service tier (default STANDARD).
     pub service_tier: Option<ServiceTierGql>,
+    /// What a per-unit fee of this call depends on, when the price lists fees by
+    /// variant: Perplexity's search context size (`low`, `medium`, `high`; read from
+    /// the `usage` object's `search_context_size` too), a generated image's quality and
+    /// size (`hd/1024x1024`, `1024x1024`), a video's resolution (`720p`, `4k`). Lower
+    /// case; `1024-x-1024` is read as `1024x1024`. Under a price with fees by variant,
+    /// an event that names none is `UNPRICED` (`UNIT_WITHOUT_RATE`).
+    pub pricing_variant: Option<String>,
     /// Latency in milliseconds.
     pub latency_ms: Option<i64>,
     /// When the call happened (default: now; at most 24 hours ahead).
@@ -164,6 +171,7 @@ impl From<UsageInput> for RawUsage {
             service_tier: i
                 .service_tier
                 .map(|t| ServiceTier::from(t).as_str().to_owned()),
+            pricing_variant: i.pricing_variant,
             latency_ms: i.latency_ms,
             occurred_at: i.occurred_at.map(Into::into),
             idempotency_key: i.idempotency_key,
@@ -277,6 +285,11 @@ impl UsageEventGql {
     async fn service_tier(&self) -> ServiceTierGql {
         self.0.service_tier.into()
     }
+    /// The pricing variant the event named (search context size, image quality and
+    /// size, video resolution), in its canonical spelling.
+    async fn pricing_variant(&self) -> Option<&str> {
+        self.0.variant.as_ref().map(|v| v.as_str())
+    }
     /// Latency in milliseconds.
     async fn latency_ms(&self) -> Option<i64> {
         self.0.latency_ms
@@ -300,16 +313,7 @@ impl UsageEventGql {
         let state = ctx.state()?;
         let book = state.prices.book();
         Ok(Some(
-            crate::domain::price::unpriced::reason(
-                &book,
-                &self.0.provider,
-                &self.0.model,
-                self.0.occurred_at,
-                &self.0.tokens,
-                self.0.requests,
-                self.0.service_tier,
-            )
-            .into(),
+            crate::domain::price::unpriced::reason(&book, &self.0).into(),
         ))
     }
     /// The price row used, when computed.

@@ -24,7 +24,7 @@ enum Format {
     Jsonl,
 }
 
-const CSV_HEADER: &str = "id,occurred_at,project_id,provider,model,endpoint,source,user,requests,input_tokens,output_tokens,cache_read_tokens,cache_write_tokens,cache_write_1h_tokens,reasoning_tokens,audio_input_tokens,audio_output_tokens,image_input_tokens,image_output_tokens,images_generated,web_search_calls,video_seconds,service_tier,latency_ms,cost_usd,cost_source,metadata\n";
+const CSV_HEADER: &str = "id,occurred_at,project_id,provider,model,endpoint,source,user,requests,input_tokens,output_tokens,cache_read_tokens,cache_write_tokens,cache_write_1h_tokens,reasoning_tokens,audio_input_tokens,audio_output_tokens,image_input_tokens,image_output_tokens,images_generated,web_search_calls,video_seconds,service_tier,pricing_variant,latency_ms,cost_usd,cost_source,metadata\n";
 
 fn csv_line(e: &UsageEvent) -> String {
     let t = &e.tokens;
@@ -52,6 +52,10 @@ fn csv_line(e: &UsageEvent) -> String {
         t.web_searches.to_string(),
         t.video_seconds.to_string(),
         e.service_tier.as_str().to_owned(),
+        e.variant
+            .as_ref()
+            .map(|v| v.as_str().to_owned())
+            .unwrap_or_default(),
         e.latency_ms.map(|l| l.to_string()).unwrap_or_default(),
         e.cost.map(cost6).unwrap_or_default(),
         e.cost_source.as_str().to_owned(),
@@ -90,6 +94,7 @@ fn json_line(e: &UsageEvent) -> String {
         "web_search_calls": t.web_searches,
         "video_seconds": t.video_seconds,
         "service_tier": e.service_tier.as_str(),
+        "pricing_variant": e.variant.as_ref().map(|v| v.as_str()),
         "latency_ms": e.latency_ms,
         "cost_usd": e.cost.map(cost6),
         "cost_source": e.cost_source.as_str(),

@@ -35,4 +35,5 @@ mod subscriptions;
 mod sync;
 mod units;
 mod validation;
+mod variants;
 mod webhooks;

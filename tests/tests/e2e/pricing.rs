@@ -226,12 +226,12 @@ async fn a_litellm_price_map_is_imported(app: TestApp) {
             r["updated"].as_i64(),
             r["skipped"].as_i64()
         ),
-        (Some(2), Some(0), Some(2))
+        (Some(3), Some(0), Some(1))
     );
     let again = app.admin(import, json!({"d": document})).await;
     assert_eq!(
         again.data()["importPrices"]["unchanged"],
-        2,
+        3,
         "a re-import changes nothing"
     );
 
@@ -244,6 +244,9 @@ async fn a_litellm_price_map_is_imported(app: TestApp) {
         long["event"]["costUsd"], "1.200006",
         "above 200k the whole prompt bills at the higher rate"
     );
+    // An image model LiteLLM prices per image needs no token rate.
+    let images = app.record(json!({"projectId": project, "provider": "acme", "model": "acme-image", "imagesGenerated": 3})).await;
+    assert_eq!(images["event"]["costUsd"], "0.12");
 }
 
 db_tests!(

@@ -147,19 +147,7 @@ async fn units_are_recorded_priced_and_carried(app: TestApp) {
     }
 
     // Exports carry every unit.
-    let csv = app
-        .client
-        .get(format!(
-            "{}/export/usage.csv?project={project}",
-            app.base_url
-        ))
-        .bearer_auth(&app.admin_token)
-        .send()
-        .await
-        .expect("the export answers")
-        .text()
-        .await
-        .expect("a body");
+    let csv = app.export_csv(&project).await;
     let mut lines = csv.lines();
     let header: Vec<&str> = lines.next().expect("a header").split(',').collect();
     let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();

@@ -12,7 +12,7 @@ use crate::domain::error::{Error, Result};
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use serde::Deserialize;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// The catalog as shipped.
 pub const CATALOG_TOML: &str = include_str!("../../../catalog/prices.toml");
@@ -82,6 +82,9 @@ pub struct CatalogRow {
     pub flex: Option<RateSet>,
     /// Long-context rates.
     pub long_context: Option<LongContext>,
+    /// Per-unit rates by pricing variant.
+    #[serde(default)]
+    pub variants: BTreeMap<String, RateSet>,
 }
 
 fn day(d: NaiveDate) -> DateTime<Utc> {
@@ -96,6 +99,7 @@ impl CatalogRow {
             priority: self.priority.clone(),
             flex: self.flex.clone(),
             long_context: self.long_context.clone(),
+            variants: self.variants.clone(),
         }
     }
 
@@ -385,7 +389,7 @@ pub fn compare_with_litellm(catalog: &CatalogFile, map: &serde_json::Value) -> V
             for class in TokenClass::ALL {
                 check(
                     format!("{name}.{}", class.key()),
-                    ours.rate(class, tier, false),
+                    ours.rate(class, tier, false, None),
                     set.explicit(class),
                 );
             }
@@ -401,9 +405,9 @@ pub fn compare_with_litellm(catalog: &CatalogFile, map: &serde_json::Value) -> V
             }
             for class in TokenClass::ALL {
                 let our = if ours.long_context.is_some() {
-                    ours.rate(class, T::Standard, true)
+                    ours.rate(class, T::Standard, true, None)
                 } else {
-                    ours.rate(class, T::Standard, false)
+                    ours.rate(class, T::Standard, false, None)
                 };
                 check(
                     format!("longContext.{}", class.key()),

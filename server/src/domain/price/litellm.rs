@@ -5,6 +5,7 @@
 //! in the file) and multiplied by one million exactly, so `1.875e-08` becomes `0.01875`.
 
 use super::rates::{LongContext, RateCard, RateSet, TokenClass};
+use super::variant::Variant;
 use super::{ImportReport, MatchRule, PriceDraft, PriceSource, RawPrice};
 use crate::domain::error::{Error, Result};
 use crate::domain::provider::Provider;
@@ -17,9 +18,10 @@ use std::str::FromStr;
 /// LiteLLM field name for each of our classes that LiteLLM lists as one number
 /// (per token, or per image for [`TokenClass::Image`]); `suffix` is `""`,
 /// `_batches`, `_priority` or `_flex`. Web searches come from
-/// `search_context_cost_per_query` ([`web_search_rate`]); a video model's one
-/// `output_cost_per_second` is per second of video too (in `rate_set`); request fees
-/// have no unambiguous LiteLLM field.
+/// `search_context_cost_per_query` ([`web_search_rate`]); a video model's
+/// `output_cost_per_second` is per second of video too (in `rate_set`); Perplexity's
+/// request fee by search context size, video by resolution and images by size are
+/// variants ([`variants`], [`sized_images`]).
 fn field(class: TokenClass, suffix: &str) -> Option<String> {
     let base = match class {
         TokenClass::Input => "input_cost_per_token",
@@ -69,8 +71,8 @@ fn class_rate(
 
 /// USD per web-search call: LiteLLM's `search_context_cost_per_query` when it is the
 /// same at every search context size (Anthropic's and Gemini's per-search or
-/// per-grounded-prompt fee). Perplexity's, which differs by size and is charged per
-/// request, is not one rate, so it is not read.
+/// per-grounded-prompt fee). Perplexity's is a fee per request by search context
+/// size: a variant ([`variants`]), not a web-search rate.
 fn web_search_rate(
     entry: &serde_json::Map<String, Value>,
 ) -> std::result::Result<Option<Decimal>, String> {
@@ -104,13 +106,11 @@ fn rate_set(
     }
     if suffix.is_empty() {
         set.web_search = web_search_rate(entry)?;
-        // A video model's one `output_cost_per_second` (no per-resolution rates; for
-        // other modes it is per second of audio) is per second of generated video.
-        let by_resolution = entry
-            .keys()
-            .any(|k| k.starts_with("output_cost_per_second_"));
+        // A video model's `output_cost_per_second` (for other modes it is per second
+        // of audio) is per second of generated video: at every resolution the entry
+        // does not list a rate of its own for (`output_cost_per_second_1080p`, read as
+        // variants).
         if set.video_second.is_none()
-            && !by_resolution
             && entry.get("mode").and_then(Value::as_str) == Some("video_generation")
             && let Some(value) = entry.get("output_cost_per_second")
         {
@@ -157,14 +157,150 @@ fn long_context(
     }))
 }
 
+/// The per-unit rates that depend on a variant:
+/// - Perplexity's `search_context_cost_per_query` by size, a fee per request
+///   (`search_context_size_low` is variant `low`);
+/// - `output_cost_per_second_<resolution>` of a video model, per second of video;
+/// - `output_cost_per_image_<resolution>`, per generated image.
+fn variants(
+    entry: &serde_json::Map<String, Value>,
+) -> std::result::Result<BTreeMap<String, RateSet>, String> {
+    let mut out: BTreeMap<String, RateSet> = BTreeMap::new();
+    let mut put =
+        |name: &str, class: TokenClass, value: &Value| -> std::result::Result<(), String> {
+            let Some(rate) = decimal(value, 1).transpose()? else {
+                return Ok(());
+            };
+            let variant = Variant::parse(name).map_err(|e| format!("variant `{name}`: {e}"))?;
+            out.entry(variant.as_str().to_owned())
+                .or_default()
+                .set(class, Some(rate));
+            Ok(())
+        };
+    if entry.get("litellm_provider").and_then(Value::as_str) == Some("perplexity")
+        && let Some(Value::Object(sizes)) = entry.get("search_context_cost_per_query")
+    {
+        for (key, value) in sizes {
+            if let Some(size) = key.strip_prefix("search_context_size_") {
+                put(size, TokenClass::Request, value)?;
+            }
+        }
+    }
+    for (key, value) in entry {
+        if let Some(resolution) = key.strip_prefix("output_cost_per_second_")
+            && entry.get("mode").and_then(Value::as_str) == Some("video_generation")
+        {
+            put(resolution, TokenClass::VideoSecond, value)?;
+        } else if let Some(resolution) = key.strip_prefix("output_cost_per_image_")
+            && !resolution.contains("token")
+        {
+            put(resolution, TokenClass::Image, value)?;
+        }
+    }
+    Ok(out)
+}
+
+/// A LiteLLM key for one image size of a model (`hd/1024-x-1792/dall-e-3`,
+/// `azure/low/1024-x-1024/gpt-image-1-mini`, `1024-x-1024/dall-e-2`): the model it is
+/// a size of (without a provider prefix), the variant (`hd/1024x1792`), and the
+/// image's width times height in pixels. The key may start with the entry's LiteLLM
+/// provider. Keys with more parts after the size (`1024-x-1024/50-steps/…`) are not
+/// image sizes of one model.
+fn sized_image_key(key: &str, litellm_provider: &str) -> Option<(String, Variant, i64)> {
+    let mut parts: Vec<&str> = key.split('/').collect();
+    if parts.len() > 2 && parts[0] == litellm_provider {
+        parts.remove(0);
+    }
+    let (model, front) = parts.split_last()?;
+    let (size, quality) = match front {
+        [size] => (*size, None),
+        [quality, size] => (*size, Some(*quality)),
+        _ => return None,
+    };
+    let (w, h) = size.split_once("-x-")?;
+    let pixels = w.parse::<i64>().ok()?.checked_mul(h.parse::<i64>().ok()?)?;
+    let size = format!("{w}x{h}");
+    let variant = Variant::parse(&match quality {
+        Some(q) => format!("{q}/{size}"),
+        None => size,
+    })
+    .ok()?;
+    Some((model.to_ascii_lowercase(), variant, pixels))
+}
+
+/// USD per generated image of a sized key: `output_cost_per_image`, else
+/// `input_cost_per_image` (LiteLLM's sized rows put the image's price there), else
+/// `input_cost_per_pixel` times the image's pixels, rounded to a millionth of a
+/// dollar (LiteLLM stores the per-pixel rate rounded, so the product is never a
+/// whole price).
+fn sized_image_rate(
+    entry: &serde_json::Map<String, Value>,
+    pixels: i64,
+) -> std::result::Result<Option<Decimal>, String> {
+    for field in ["output_cost_per_image", "input_cost_per_image"] {
+        if let Some(rate) = entry.get(field).and_then(|v| decimal(v, 1)).transpose()?
+            && !rate.is_zero()
+        {
+            return Ok(Some(rate));
+        }
+    }
+    let Some(per_pixel) = entry
+        .get("input_cost_per_pixel")
+        .and_then(|v| decimal(v, 1))
+        .transpose()?
+    else {
+        return Ok(None);
+    };
+    // A zero per-pixel rate is no price.
+    Ok(per_pixel
+        .checked_mul(Decimal::from(pixels))
+        .map(|d| d.round_dp(6).normalize())
+        .filter(|d| !d.is_zero()))
+}
+
+/// Per-size image rates by (LiteLLM provider, model): the variants of that model.
+type SizedImages = BTreeMap<(String, String), BTreeMap<String, RateSet>>;
+
+/// The per-size image rates of a map, by the provider and model they are sizes of.
+fn sized_images(entries: &serde_json::Map<String, Value>) -> SizedImages {
+    let mut out = SizedImages::new();
+    for (key, entry) in entries {
+        let Some(obj) = entry.as_object() else {
+            continue;
+        };
+        let Some(provider) = obj.get("litellm_provider").and_then(Value::as_str) else {
+            continue;
+        };
+        let Some((model, variant, pixels)) = sized_image_key(key, provider) else {
+            continue;
+        };
+        if obj.get("mode").and_then(Value::as_str) != Some("image_generation") {
+            continue;
+        }
+        if let Ok(Some(rate)) = sized_image_rate(obj, pixels) {
+            out.entry((provider.to_owned(), model)).or_default().insert(
+                variant.as_str().to_owned(),
+                RateSet {
+                    image: Some(rate),
+                    ..RateSet::default()
+                },
+            );
+        }
+    }
+    out
+}
+
 /// Builds a rate card from one LiteLLM entry.
 pub fn card_from_entry(entry: &Value) -> std::result::Result<RateCard, String> {
     let entry = entry.as_object().ok_or("entry is not an object")?;
-    let mut standard = rate_set(entry, "")?.ok_or("no per-token rates")?;
-    // A model billed only per second of video needs no token rate. One billed only per
-    // image is not read: its price depends on the size and quality of each image
-    // (`1024-x-1024/dall-e-3`, `hd/…`), which the ledger does not record.
-    if standard.input.is_none() && standard.video_second.is_none() {
+    let variants = variants(entry)?;
+    let mut standard = rate_set(entry, "")?.unwrap_or_default();
+    // A model billed only per image or per second of video needs no token rate.
+    let per_unit_only = [&standard]
+        .into_iter()
+        .chain(variants.values())
+        .any(|set| set.image.is_some() || set.video_second.is_some());
+    if standard.input.is_none() && !per_unit_only {
         return Err("no input_cost_per_token".into());
     }
     if entry.get("mode").and_then(Value::as_str) == Some("embedding") && standard.output.is_none() {
@@ -178,6 +314,7 @@ pub fn card_from_entry(entry: &Value) -> std::result::Result<RateCard, String> {
         priority: rate_set(entry, "_priority")?,
         flex: rate_set(entry, "_flex")?,
         long_context: long_context(entry)?,
+        variants,
     })
 }
 
@@ -220,6 +357,7 @@ pub fn drafts_from_map(
     let mut skipped: BTreeMap<String, u64> = BTreeMap::new();
     let mut seen = HashSet::new();
     let mut drafts = vec![];
+    let mut sized = sized_images(entries);
     for (key, entry) in entries {
         let mut skip = |reason: &str| *skipped.entry(reason.to_owned()).or_default() += 1;
         if key == "sample_spec" {
@@ -230,6 +368,18 @@ pub fn drafts_from_map(
             skip("entry is not an object");
             continue;
         };
+        let litellm_provider = obj
+            .get("litellm_provider")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        if sized_image_key(key, litellm_provider).is_some() {
+            skip("one image size of a model (read as a variant of the model)");
+            continue;
+        }
+        if key.split('/').any(|part| part.contains("-x-")) {
+            skip("priced by image size and a setting aispend does not record (steps)");
+            continue;
+        }
         if let Some(mode) = obj.get("mode").and_then(Value::as_str)
             && !TOKEN_MODES.contains(&mode)
         {
@@ -258,7 +408,18 @@ pub fn drafts_from_map(
             .unwrap_or(key)
             .to_owned();
         let card = match card_from_entry(entry) {
-            Ok(card) => card,
+            Ok(mut card) => {
+                let sizes =
+                    sized.remove(&(litellm_provider.to_owned(), model.to_ascii_lowercase()));
+                // A model billed by image tokens (gpt-image) is billed by them: its
+                // per-size rows are LiteLLM's estimates of those tokens, not a price.
+                if card.standard.image_output.is_none() {
+                    for (variant, set) in sizes.into_iter().flatten() {
+                        card.variants.entry(variant).or_insert(set);
+                    }
+                }
+                card
+            }
             Err(_) => {
                 skip("no per-token input rate");
                 continue;
@@ -276,19 +437,54 @@ pub fn drafts_from_map(
             source_url: obj.get("source").and_then(Value::as_str).map(str::to_owned),
             note: Some(format!("imported from LiteLLM key `{key}`")),
         };
-        match raw.parse() {
-            Ok(draft) => {
-                if seen.insert((draft.provider.clone(), draft.model.to_ascii_lowercase())) {
-                    drafts.push(draft);
-                } else {
-                    skip("duplicate of an earlier entry for the same provider and model");
-                }
-            }
-            Err(_) => skip("rates out of range"),
-        }
+        admit(raw, &mut seen, &mut drafts, &mut skipped);
+    }
+    // Models LiteLLM lists only by size (`hd/1024-x-1024/dall-e-3` and no `dall-e-3`):
+    // a card of their per-size image rates.
+    for ((litellm_provider, model), variants) in sized {
+        let Some(provider) = provider_for(&litellm_provider) else {
+            continue;
+        };
+        let raw = RawPrice {
+            provider: provider.as_str().to_owned(),
+            model: model.clone(),
+            match_rule: Some(MatchRule::Exact),
+            effective_from: Some(effective_from),
+            effective_to: None,
+            card: RateCard {
+                variants,
+                ..RateCard::default()
+            },
+            kind: Some("image_generation".into()),
+            tier: None,
+            source_url: None,
+            note: Some(format!(
+                "imported from LiteLLM's per-size keys of `{model}` (`<quality>/<W>-x-<H>/{model}`)"
+            )),
+        };
+        admit(raw, &mut seen, &mut drafts, &mut skipped);
     }
     report.skipped = skipped.into_iter().collect();
     Ok((drafts, report))
+}
+
+/// Keeps one imported price, unless its rates are out of range or an earlier entry
+/// priced the same provider and model.
+fn admit(
+    raw: RawPrice,
+    seen: &mut HashSet<(Provider, String)>,
+    drafts: &mut Vec<PriceDraft>,
+    skipped: &mut BTreeMap<String, u64>,
+) {
+    let reason = match raw.parse() {
+        Ok(draft) if seen.insert((draft.provider.clone(), draft.model.to_ascii_lowercase())) => {
+            drafts.push(draft);
+            return;
+        }
+        Ok(_) => "duplicate of an earlier entry for the same provider and model",
+        Err(_) => "rates out of range",
+    };
+    *skipped.entry(reason.to_owned()).or_default() += 1;
 }
 
 /// Imports a LiteLLM map: one transaction, source `IMPORT`, rows matched exactly (an
@@ -345,12 +541,78 @@ mod tests {
     }
 
     #[test]
+    fn fees_that_depend_on_a_variant_are_variants() {
+        let sonar = card_from_entry(&json!({
+            "litellm_provider": "perplexity", "mode": "chat",
+            "input_cost_per_token": 1e-06, "output_cost_per_token": 1e-06,
+            "search_context_cost_per_query": {"search_context_size_low": 0.005,
+                "search_context_size_medium": 0.008, "search_context_size_high": 0.012}
+        }))
+        .unwrap();
+        assert_eq!(sonar.standard.web_search, None);
+        let fees: Vec<(&str, Option<Decimal>)> = sonar
+            .variants
+            .iter()
+            .map(|(k, s)| (k.as_str(), s.request))
+            .collect();
+        assert_eq!(
+            fees,
+            vec![
+                ("high", Some(dec!(0.012))),
+                ("low", Some(dec!(0.005))),
+                ("medium", Some(dec!(0.008)))
+            ]
+        );
+        let veo = card_from_entry(&json!({
+            "litellm_provider": "gemini", "mode": "video_generation",
+            "output_cost_per_second": 0.4, "output_cost_per_second_4k": 0.6
+        }))
+        .unwrap();
+        assert_eq!(veo.standard.video_second, Some(dec!(0.4)));
+        assert_eq!(veo.variants["4k"].video_second, Some(dec!(0.6)));
+        veo.validate().unwrap();
+    }
+
+    #[test]
+    fn image_sizes_become_variants_of_their_model_unless_it_bills_image_tokens() {
+        let map = json!({
+            "azure/hd/1024-x-1024/dall-e-3": {"litellm_provider": "azure", "mode": "image_generation", "input_cost_per_pixel": 7.62939453125e-08},
+            "azure/standard/1024-x-1024/dall-e-3": {"litellm_provider": "azure", "mode": "image_generation", "input_cost_per_pixel": 3.814697265625e-08},
+            "1024-x-1024/dall-e-2": {"litellm_provider": "openai", "mode": "image_generation", "output_cost_per_image": 0.02},
+            "gpt-image-1": {"litellm_provider": "openai", "mode": "image_generation", "input_cost_per_token": 5e-06, "output_cost_per_image_token": 4e-05},
+            "high/1024-x-1024/gpt-image-1": {"litellm_provider": "openai", "mode": "image_generation", "input_cost_per_image": 0.167},
+            "1024-x-1024/50-steps/stability.stable-diffusion-xl-v1": {"litellm_provider": "bedrock", "mode": "image_generation", "output_cost_per_image": 0.04}
+        });
+        let (drafts, report) = drafts_from_map(&map, DateTime::UNIX_EPOCH).unwrap();
+        let find = |p: &str, m: &str| {
+            drafts
+                .iter()
+                .find(|d| d.provider.as_str() == p && d.model == m)
+                .unwrap_or_else(|| panic!("{p}/{m} imported"))
+        };
+        let dalle3 = &find("azure", "dall-e-3").card;
+        assert_eq!(dalle3.variants["hd/1024x1024"].image, Some(dec!(0.08)));
+        assert_eq!(
+            dalle3.variants["standard/1024x1024"].image,
+            Some(dec!(0.04))
+        );
+        assert_eq!(
+            find("openai", "dall-e-2").card.variants["1024x1024"].image,
+            Some(dec!(0.02))
+        );
+        assert!(find("openai", "gpt-image-1").card.variants.is_empty());
+        assert_eq!(drafts.len(), 3, "{drafts:?}");
+        assert_eq!(report.skipped_total(), 5);
+    }
+
+    #[test]
     fn skips_what_it_cannot_use_and_says_why() {
         let map = json!({
             "sample_spec": {"input_cost_per_token": 0},
             "gpt-4o": {"litellm_provider": "openai", "mode": "chat", "input_cost_per_token": 2.5e-06, "output_cost_per_token": 1e-05},
             "gemini/gemini-2.5-pro": {"litellm_provider": "gemini", "mode": "chat", "input_cost_per_token": 1.25e-06, "output_cost_per_token": 1e-05},
-            "dall-e-3": {"litellm_provider": "openai", "mode": "image_generation", "output_cost_per_image": 0.04},
+            "imagen-3": {"litellm_provider": "gemini", "mode": "image_generation", "output_cost_per_image": 0.04},
+            "tts-1": {"litellm_provider": "openai", "mode": "audio_speech", "input_cost_per_character": 1.5e-05},
             "whisper": {"litellm_provider": "openai", "mode": "chat"}
         });
         let (drafts, report) = drafts_from_map(&map, DateTime::UNIX_EPOCH).unwrap();
@@ -359,7 +621,11 @@ mod tests {
             .map(|d| format!("{}/{}", d.provider, d.model))
             .collect();
         names.sort();
-        assert_eq!(names, vec!["google/gemini-2.5-pro", "openai/gpt-4o"]);
+        // An image model priced per image needs no token rate.
+        assert_eq!(
+            names,
+            vec!["google/gemini-2.5-pro", "google/imagen-3", "openai/gpt-4o"]
+        );
         assert_eq!(report.skipped_total(), 3);
     }
 }

@@ -11,6 +11,7 @@ pub mod quote;
 pub mod rates;
 pub mod sources;
 pub mod unpriced;
+pub mod variant;
 
 use crate::domain::error::{Context, Error, FieldError, Result};
 use crate::domain::ids::PriceId;

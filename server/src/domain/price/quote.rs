@@ -3,6 +3,7 @@
 //! the catalog with the public price sources.
 
 use super::book::{MatchKind, PriceBook};
+use super::variant::Variant;
 use crate::domain::error::{Error, Result};
 use crate::domain::provider::{Provider, split_model_prefix};
 use crate::domain::tokens::{ServiceTier, TokenCounts};
@@ -62,6 +63,9 @@ pub struct QuoteRequest {
     /// Seconds of video generated.
     #[serde(default)]
     pub video_seconds: i64,
+    /// The pricing variant (`low`, `hd/1024x1024`, `720p`), when a fee depends on it.
+    #[serde(default)]
+    pub variant: Option<String>,
 }
 
 /// The answer to one request (a JSON line).
@@ -117,12 +121,19 @@ pub fn quote(book: &PriceBook, request: &QuoteRequest) -> Result<Quote> {
         web_searches: request.web_searches,
         video_seconds: request.video_seconds,
     };
+    let variant = request
+        .variant
+        .as_deref()
+        .map(Variant::parse)
+        .transpose()
+        .map_err(|e| Error::invalid("variant", e))?;
+    let variant = variant.as_ref();
     let requests = request.requests.unwrap_or(1);
     let at = request.at.unwrap_or_else(Utc::now);
     let found = book.find(&provider, model, at);
     let missing_rate = found
         .as_ref()
-        .and_then(|m| m.price.card.missing_rate(&tokens, requests, tier));
+        .and_then(|m| m.price.card.missing_rate(&tokens, requests, tier, variant));
     Ok(Quote {
         provider: Some(provider.as_str().to_owned()),
         model: found.as_ref().map(|m| m.price.model.clone()),
@@ -134,7 +145,7 @@ pub fn quote(book: &PriceBook, request: &QuoteRequest) -> Result<Quote> {
         cost_usd: found
             .as_ref()
             .filter(|_| missing_rate.is_none())
-            .and_then(|m| m.price.card.cost(&tokens, requests, tier))
+            .and_then(|m| m.price.card.cost(&tokens, requests, tier, variant))
             .map(|usd| usd.to_decimal().normalize().to_string()),
         missing_rate: missing_rate.map(|class| class.key()),
     })

@@ -24,11 +24,23 @@
 //! fallback, so an event using one under a card without its rate is unpriced
 //! ([`RateCard::missing_rate`]) rather than priced as text. A card without a request
 //! fee charges none.
+//!
+//! Variants: a card may list per-unit rates per pricing variant ([`RateCard::variants`]:
+//! Perplexity's request fee by search context size, an image by quality and size, a
+//! second of video by resolution). For a per-unit class that some variant prices:
+//! - an event naming a listed variant pays that variant's rate (whatever the tier or
+//!   context);
+//! - an event naming another variant pays the card's own rate for the class (the rate
+//!   for every variant not listed), and is unpriced when the card has none;
+//! - an event naming no variant is unpriced: which fee applies is unknown, and no fee is
+//!   guessed.
 
+use super::variant::Variant;
 use crate::domain::money::Usd;
 use crate::domain::tokens::{ServiceTier, TokenCounts};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// A token class (or other billed unit), as rates are looked up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -367,6 +379,10 @@ pub struct RateCard {
     /// Above-threshold rates.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub long_context: Option<LongContext>,
+    /// Per-unit rates by pricing variant, keyed by the variant's canonical spelling
+    /// ([`Variant`]); see the module documentation.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub variants: BTreeMap<String, RateSet>,
 }
 
 /// Why a rate card was refused.
@@ -388,7 +404,10 @@ impl RateCard {
     /// billed only per generated image or second of video, that rate), rates between
     /// zero and [`MAX_RATE`], a positive threshold.
     pub fn validate(&self) -> Result<(), RateCardError> {
-        let per_unit_only = self.standard.image.is_some() || self.standard.video_second.is_some();
+        let per_unit_only = [&self.standard]
+            .into_iter()
+            .chain(self.variants.values())
+            .any(|set| set.image.is_some() || set.video_second.is_some());
         if self.standard.input.is_none() && !per_unit_only {
             return Err(RateCardError {
                 field: "standard.input".into(),
@@ -407,6 +426,39 @@ impl RateCard {
                 if rate.is_sign_negative() || rate > MAX_RATE {
                     return Err(RateCardError {
                         field: format!("{name}.{}", class.key()),
+                        message: format!("rate {rate} is outside 0..={MAX_RATE} {}", class.unit()),
+                    });
+                }
+            }
+        }
+        for (key, set) in &self.variants {
+            let field = format!("variants.{key}");
+            match Variant::parse(key) {
+                Ok(v) if v.as_str() == key => {}
+                Ok(v) => {
+                    return Err(RateCardError {
+                        field,
+                        message: format!("write the variant as `{v}`"),
+                    });
+                }
+                Err(message) => return Err(RateCardError { field, message }),
+            }
+            if set.is_empty() {
+                return Err(RateCardError {
+                    field,
+                    message: "a variant needs at least one rate".into(),
+                });
+            }
+            for (class, rate) in set.rates() {
+                if !class.per_unit() {
+                    return Err(RateCardError {
+                        field: format!("{field}.{}", class.key()),
+                        message: "a variant sets only per-unit rates (image, web_search, video_second, request)".into(),
+                    });
+                }
+                if rate.is_sign_negative() || rate > MAX_RATE {
+                    return Err(RateCardError {
+                        field: format!("{field}.{}", class.key()),
                         message: format!("rate {rate} is outside 0..={MAX_RATE} {}", class.unit()),
                     });
                 }
@@ -451,7 +503,18 @@ impl RateCard {
     /// 2. else the standard rate of this class (halved for batch);
     /// 3. else the rate of the class it falls back to *in the same tier and context*
     ///    (reasoning bills as that tier's output, a cache read as that tier's input).
-    pub fn rate(&self, class: TokenClass, tier: ServiceTier, long_context: bool) -> Decimal {
+    ///
+    /// A variant's own rate for a per-unit class comes before all of these.
+    pub fn rate(
+        &self,
+        class: TokenClass,
+        tier: ServiceTier,
+        long_context: bool,
+        variant: Option<&Variant>,
+    ) -> Decimal {
+        if let Some(rate) = self.variant_rate(class, variant) {
+            return rate;
+        }
         let half = Decimal::new(5, 1);
         let batch = tier == ServiceTier::Batch;
         let lc = self.long_context.as_ref().filter(|_| long_context);
@@ -474,9 +537,43 @@ impl RateCard {
             return if halve { rate * half } else { rate };
         }
         match class.fallback() {
-            Some(parent) => self.rate(parent, tier, long_context),
+            Some(parent) => self.rate(parent, tier, long_context, None),
             None => Decimal::ZERO,
         }
+    }
+
+    /// The rate the event's variant lists for this class.
+    fn variant_rate(&self, class: TokenClass, variant: Option<&Variant>) -> Option<Decimal> {
+        variant
+            .and_then(|v| self.variants.get(v.as_str()))
+            .and_then(|set| set.explicit(class))
+    }
+
+    /// Whether some variant lists a rate for this class.
+    pub fn varies(&self, class: TokenClass) -> bool {
+        self.variants
+            .values()
+            .any(|set| set.explicit(class).is_some())
+    }
+
+    /// Whether the card bills this class of this event: by the variant's rate; for a
+    /// class that varies, by the card's own rate only when the event names a variant
+    /// (an unlisted one); otherwise by a rate of its own or its fallback. A class
+    /// without a rate is billed (as nothing) only for requests.
+    fn bills(
+        &self,
+        class: TokenClass,
+        tier: ServiceTier,
+        long_context: bool,
+        variant: Option<&Variant>,
+    ) -> bool {
+        if self.variant_rate(class, variant).is_some() {
+            return true;
+        }
+        if self.varies(class) {
+            return variant.is_some() && self.has_rate(class, tier, long_context);
+        }
+        class == TokenClass::Request || self.has_rate(class, tier, long_context)
     }
 
     /// Whether the card gives this class a rate (its own or one it falls back to) on
@@ -492,25 +589,31 @@ impl RateCard {
     }
 
     /// The first unit this event uses that the card has no rate for (audio, image
-    /// output, images, web searches, video): such an event is unpriced rather than
-    /// priced without it. `None` when the card bills everything the event used.
+    /// output, images, web searches, video, or a fee that depends on a variant the
+    /// event does not name): such an event is unpriced rather than priced without it.
+    /// `None` when the card bills everything the event used.
     pub fn missing_rate(
         &self,
         tokens: &TokenCounts,
         requests: i64,
         tier: ServiceTier,
+        variant: Option<&Variant>,
     ) -> Option<TokenClass> {
         let long = self.is_long_context(tokens, requests);
         TokenClass::ALL.into_iter().find(|class| {
-            *class != TokenClass::Request
-                && class.count(tokens, requests) > 0
-                && !self.has_rate(*class, tier, long)
+            class.count(tokens, requests) > 0 && !self.bills(*class, tier, long, variant)
         })
     }
 
     /// The exact cost in USD before rounding. Exposed for property tests: this is the
     /// function that is additive and monotonic.
-    pub fn exact_cost(&self, tokens: &TokenCounts, requests: i64, tier: ServiceTier) -> Decimal {
+    pub fn exact_cost(
+        &self,
+        tokens: &TokenCounts,
+        requests: i64,
+        tier: ServiceTier,
+        variant: Option<&Variant>,
+    ) -> Decimal {
         let long = self.is_long_context(tokens, requests);
         let mut per_million = Decimal::ZERO;
         let mut per_unit = Decimal::ZERO;
@@ -519,7 +622,7 @@ impl RateCard {
             if count == 0 {
                 continue;
             }
-            let amount = Decimal::from(count) * self.rate(class, tier, long);
+            let amount = Decimal::from(count) * self.rate(class, tier, long, variant);
             if class.per_unit() {
                 per_unit += amount;
             } else {
@@ -531,7 +634,118 @@ impl RateCard {
 
     /// The cost rounded to nano-dollars; `None` if it does not fit (a rate and count
     /// combination no real event reaches).
-    pub fn cost(&self, tokens: &TokenCounts, requests: i64, tier: ServiceTier) -> Option<Usd> {
-        Usd::from_decimal(self.exact_cost(tokens, requests, tier))
+    pub fn cost(
+        &self,
+        tokens: &TokenCounts,
+        requests: i64,
+        tier: ServiceTier,
+        variant: Option<&Variant>,
+    ) -> Option<Usd> {
+        Usd::from_decimal(self.exact_cost(tokens, requests, tier, variant))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal_macros::dec;
+
+    fn variant(s: &str) -> Variant {
+        Variant::parse(s).unwrap()
+    }
+
+    /// A card with a standard video rate, a 4k variant, and request fees by size.
+    fn card() -> RateCard {
+        let mut variants = BTreeMap::new();
+        variants.insert(
+            "4k".to_owned(),
+            RateSet {
+                video_second: Some(dec!(0.6)),
+                ..RateSet::default()
+            },
+        );
+        variants.insert(
+            "low".to_owned(),
+            RateSet {
+                request: Some(dec!(0.005)),
+                ..RateSet::default()
+            },
+        );
+        RateCard {
+            standard: RateSet {
+                input: Some(dec!(1)),
+                video_second: Some(dec!(0.4)),
+                ..RateSet::default()
+            },
+            variants,
+            ..RateCard::default()
+        }
+    }
+
+    #[test]
+    fn a_listed_variant_pays_its_rate_an_unlisted_one_the_standard_rate() {
+        let card = card();
+        card.validate().unwrap();
+        let video = TokenCounts {
+            video_seconds: 10,
+            ..TokenCounts::default()
+        };
+        let at = |v: Option<&str>| {
+            let v = v.map(variant);
+            (
+                card.missing_rate(&video, 1, ServiceTier::Standard, v.as_ref()),
+                card.exact_cost(&video, 1, ServiceTier::Standard, v.as_ref()),
+            )
+        };
+        // The 4k rate; 720p is not listed, so the card's own rate; and the request fee
+        // varies too, so `low` is a variant of it and `4k`/`720p` leave it unknown.
+        assert_eq!(at(Some("4k")).0, Some(TokenClass::Request));
+        assert_eq!(at(Some("low")), (None, dec!(4.005)));
+        // Without a variant nothing that varies is billed: unpriced.
+        assert_eq!(at(None).0, Some(TokenClass::VideoSecond));
+    }
+
+    #[test]
+    fn a_batch_call_does_not_halve_a_variant_fee() {
+        let card = card();
+        let tokens = TokenCounts {
+            input: 1_000_000,
+            ..TokenCounts::default()
+        };
+        let low = variant("low");
+        assert_eq!(
+            card.missing_rate(&tokens, 2, ServiceTier::Batch, Some(&low)),
+            None
+        );
+        // Half of $1 for the tokens; two requests at $0.005 each, not halved.
+        assert_eq!(
+            card.exact_cost(&tokens, 2, ServiceTier::Batch, Some(&low)),
+            dec!(0.51)
+        );
+    }
+
+    #[test]
+    fn variants_are_checked_by_name_and_unit() {
+        let mut card = card();
+        card.variants.insert(
+            "HD".to_owned(),
+            RateSet {
+                image: Some(dec!(1)),
+                ..RateSet::default()
+            },
+        );
+        assert_eq!(card.validate().unwrap_err().field, "variants.HD");
+        let mut card = self::card();
+        card.variants.insert(
+            "hd".to_owned(),
+            RateSet {
+                input: Some(dec!(1)),
+                ..RateSet::default()
+            },
+        );
+        assert_eq!(card.validate().unwrap_err().field, "variants.hd.input");
+        let mut card = self::card();
+        card.variants.insert("hd".to_owned(), RateSet::default());
+        assert_eq!(card.validate().unwrap_err().field, "variants.hd");
     }
 }

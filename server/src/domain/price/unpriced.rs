@@ -5,9 +5,7 @@
 
 use super::book::PriceBook;
 use super::model_name::match_key;
-use crate::domain::provider::Provider;
-use crate::domain::tokens::{ServiceTier, TokenCounts};
-use chrono::{DateTime, Utc};
+use crate::domain::usage::UsageEvent;
 
 /// Why an event is unpriced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -22,7 +20,9 @@ pub enum UnpricedReason {
     /// The model has prices, but none in effect when the event happened.
     NoPriceAtThatTime,
     /// The model has a price, but not for a unit the event used (audio, image
-    /// output, generated images, web searches, video): it is not priced as text.
+    /// output, generated images, web searches, video), or the fee for a unit depends
+    /// on a pricing variant the event did not name or the price does not list: it is
+    /// not priced as text, and no fee is guessed.
     UnitWithoutRate,
     /// A price for it arrived after it was stored; it is being re-priced.
     PriceArrived,
@@ -54,18 +54,16 @@ fn contains_as_words(name: &str, known: &str) -> bool {
     })
 }
 
-/// Why the book cannot price this event.
-pub fn reason(
-    book: &PriceBook,
-    provider: &Provider,
-    model: &str,
-    at: DateTime<Utc>,
-    tokens: &TokenCounts,
-    requests: i64,
-    tier: ServiceTier,
-) -> UnpricedReason {
-    if let Some(found) = book.find(provider, model, at) {
-        return match found.price.card.missing_rate(tokens, requests, tier) {
+/// Why the book cannot price this stored event.
+pub fn reason(book: &PriceBook, event: &UsageEvent) -> UnpricedReason {
+    let (provider, model) = (&event.provider, event.model.as_str());
+    if let Some(found) = book.find(provider, model, event.occurred_at) {
+        return match found.price.card.missing_rate(
+            &event.tokens,
+            event.requests,
+            event.service_tier,
+            event.variant.as_ref(),
+        ) {
             Some(_) => UnpricedReason::UnitWithoutRate,
             None => UnpricedReason::PriceArrived,
         };

@@ -70,7 +70,12 @@ pub fn price(usage: NewUsage, book: &PriceBook) -> std::result::Result<PricedUsa
             found
                 .price
                 .card
-                .missing_rate(&usage.tokens, usage.requests, usage.service_tier)
+                .missing_rate(
+                    &usage.tokens,
+                    usage.requests,
+                    usage.service_tier,
+                    usage.variant.as_ref(),
+                )
                 .is_none()
         });
     match found {
@@ -78,7 +83,12 @@ pub fn price(usage: NewUsage, book: &PriceBook) -> std::result::Result<PricedUsa
             let cost = found
                 .price
                 .card
-                .cost(&usage.tokens, usage.requests, usage.service_tier)
+                .cost(
+                    &usage.tokens,
+                    usage.requests,
+                    usage.service_tier,
+                    usage.variant.as_ref(),
+                )
                 .ok_or_else(|| {
                     FieldError::new("", "the cost of this event is too large to store")
                 })?;
@@ -254,6 +264,7 @@ fn to_event(row: &PricedUsage, id: i64, received_at: DateTime<Utc>) -> UsageEven
         tokens: u.tokens,
         requests: u.requests,
         service_tier: u.service_tier,
+        variant: u.variant.clone(),
         latency_ms: u.latency_ms,
         cost: row.cost,
         cost_source: row.cost_source,
@@ -310,6 +321,7 @@ pub async fn insert_events(
             Column::VideoSeconds,
             Column::Requests,
             Column::ServiceTier,
+            Column::PricingVariant,
             Column::LatencyMs,
             Column::CostNanos,
             Column::CostSource,
@@ -344,6 +356,7 @@ pub async fn insert_events(
                 Expr::val(u.tokens.video_seconds),
                 Expr::val(u.requests),
                 Expr::val(u.service_tier.as_str()),
+                Expr::val(u.variant.as_ref().map(|v| v.as_str().to_owned())),
                 Expr::val(u.latency_ms),
                 Expr::val(row.cost.map(Usd::stored_nanos)),
                 Expr::val(row.cost_source.as_str()),

@@ -8,6 +8,7 @@ use crate::domain::error::FieldError;
 use crate::domain::ids::ProjectId;
 use crate::domain::money::Usd;
 use crate::domain::price::MAX_MODEL_LEN;
+use crate::domain::price::variant::Variant;
 use crate::domain::provider::{Provider, split_model_prefix};
 use crate::domain::text::{self, TextKind};
 use crate::domain::tokens::{MAX_COUNT, ServiceTier, TokenCounts};
@@ -56,6 +57,9 @@ pub struct RawUsage {
     pub endpoint: Option<String>,
     /// Service tier name.
     pub service_tier: Option<String>,
+    /// Pricing variant (search context size, image quality and size, video
+    /// resolution).
+    pub pricing_variant: Option<String>,
     /// Latency.
     pub latency_ms: Option<i64>,
     /// When it happened (default: now).
@@ -93,6 +97,8 @@ pub struct NewUsage {
     pub requests: i64,
     /// Tier.
     pub service_tier: ServiceTier,
+    /// Pricing variant, when a per-unit fee depends on it.
+    pub variant: Option<Variant>,
     /// Latency.
     pub latency_ms: Option<i64>,
     /// Idempotency key.
@@ -252,6 +258,7 @@ impl RawUsage {
 
         let mut reported_cost = self.reported_cost_usd;
         let mut usage_tier = None;
+        let mut usage_variant = None;
         let tokens = match &self.usage {
             Some(raw) if self.has_explicit_tokens() => {
                 let _ = raw;
@@ -264,6 +271,7 @@ impl RawUsage {
             Some(raw) => match normalize::normalize(provider.as_ref(), raw) {
                 Ok(n) => {
                     usage_tier = n.service_tier;
+                    usage_variant = n.variant;
                     if let Some(cost) = n.reported_cost {
                         if reported_cost.is_some() {
                             errors.push(FieldError::new(
@@ -333,6 +341,24 @@ impl RawUsage {
                 Err(e) => {
                     errors.push(FieldError::new("serviceTier", e));
                     ServiceTier::Standard
+                }
+            },
+        };
+        let variant = match self.pricing_variant.as_deref() {
+            None => usage_variant,
+            Some(text) => match Variant::parse(text) {
+                Ok(v) => {
+                    if let Some(stated) = usage_variant.filter(|stated| *stated != v) {
+                        errors.push(FieldError::new(
+                            "pricingVariant",
+                            format!("is `{v}` but the `usage` object says `{stated}`"),
+                        ));
+                    }
+                    Some(v)
+                }
+                Err(e) => {
+                    errors.push(FieldError::new("pricingVariant", e));
+                    None
                 }
             },
         };
@@ -412,6 +438,7 @@ impl RawUsage {
                 tokens,
                 requests,
                 service_tier,
+                variant,
                 latency_ms: self.latency_ms,
                 idempotency_key,
                 reported_cost,

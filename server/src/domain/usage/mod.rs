@@ -11,6 +11,7 @@ use crate::domain::error::{Error, Result};
 use crate::domain::ids::{PriceId, ProjectId, UsageEventId};
 use crate::domain::money::Usd;
 use crate::domain::price::text_enum;
+use crate::domain::price::variant::Variant;
 use crate::domain::provider::Provider;
 use crate::domain::time;
 use crate::domain::tokens::{ServiceTier, TokenCounts};
@@ -69,6 +70,8 @@ pub struct UsageEvent {
     pub requests: i64,
     /// Service tier.
     pub service_tier: ServiceTier,
+    /// The pricing variant, when the event named one.
+    pub variant: Option<Variant>,
     /// Latency, when reported.
     pub latency_ms: Option<i64>,
     /// Cost, unless unpriced.
@@ -123,6 +126,12 @@ impl TryFrom<usage_event::Model> for UsageEvent {
             requests: m.requests,
             service_tier: ServiceTier::from_str(&m.service_tier)
                 .map_err(|e| corrupt("service tier", e))?,
+            variant: m
+                .pricing_variant
+                .as_deref()
+                .map(Variant::parse)
+                .transpose()
+                .map_err(|e| corrupt("pricing variant", e))?,
             latency_ms: m.latency_ms,
             cost: m.cost_nanos.map(Usd::from_nanos),
             cost_source: m

@@ -27,11 +27,13 @@
 //! Perplexity's `cost.total_cost` becomes the reported cost, which wins over our price.
 //! Anthropic's `service_tier` (`standard`, `priority`, `batch`) becomes the event's
 //! service tier; a tier aispend does not know is left unstated (standard) rather than
-//! refusing the object. Fields of no class (`inference_geo`, `speed`, Anthropic's
-//! `web_fetch_requests`, which are free, Perplexity's `search_context_size`, ...) are
+//! refusing the object. Perplexity's `search_context_size` becomes the event's pricing
+//! variant: its per-request search fee depends on it. Fields of no class
+//! (`inference_geo`, `speed`, Anthropic's `web_fetch_requests`, which are free, ...) are
 //! ignored: the object is accepted as the SDK returns it.
 
 use crate::domain::error::FieldError;
+use crate::domain::price::variant::Variant;
 use crate::domain::provider::Provider;
 use crate::domain::tokens::{ServiceTier, TokenCounts};
 use rust_decimal::Decimal;
@@ -47,6 +49,8 @@ pub struct Normalized {
     pub reported_cost: Option<Decimal>,
     /// The service tier the object states (Anthropic's `service_tier`).
     pub service_tier: Option<ServiceTier>,
+    /// The pricing variant the object states (Perplexity's `search_context_size`).
+    pub variant: Option<Variant>,
     /// Which shape was recognised, for diagnostics.
     pub shape: &'static str,
 }
@@ -303,11 +307,13 @@ pub fn normalize(provider: Option<&Provider>, raw: &Value) -> Result<Normalized,
     let provider = provider.map(Provider::as_str);
     let has = |k: &str| u.contains_key(k);
     let mut service_tier = None;
+    let mut variant = None;
     let (tokens, reported_cost, shape) = if has("promptTokenCount") || has("candidatesTokenCount") {
         (gemini(u)?, None, "gemini")
     } else if has("prompt_tokens") || has("completion_tokens") {
         if has("cost") || provider == Some("perplexity") {
             let (t, c) = perplexity(u)?;
+            variant = search_context_size(u)?;
             (t, c, "perplexity")
         } else {
             (openai_chat(u)?, None, "openai-chat")
@@ -335,8 +341,21 @@ pub fn normalize(provider: Option<&Provider>, raw: &Value) -> Result<Normalized,
         tokens,
         reported_cost,
         service_tier,
+        variant,
         shape,
     })
+}
+
+/// Perplexity's `search_context_size` (`low`, `medium`, `high`): the variant its
+/// per-request search fee depends on.
+fn search_context_size(u: &Obj) -> Result<Option<Variant>, FieldError> {
+    match u.get("search_context_size") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Variant::parse(s)
+            .map(Some)
+            .map_err(|e| err(format!("`search_context_size`: {e}"))),
+        Some(_) => Err(err("`search_context_size` must be a string")),
+    }
 }
 
 #[cfg(test)]

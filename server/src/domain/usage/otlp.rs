@@ -26,7 +26,8 @@
 //!   of it like cache reads), `aispend.usage.audio_output_tokens`,
 //!   `aispend.usage.image_output_tokens` (parts of `gen_ai.usage.output_tokens`),
 //!   `aispend.usage.images_generated`, `aispend.usage.web_search_calls` and
-//!   `aispend.usage.video_seconds`.
+//!   `aispend.usage.video_seconds`; the pricing variant (search context size, image
+//!   quality and size, video resolution) from `aispend.pricing_variant`.
 
 use super::input::RawUsage;
 use crate::domain::error::FieldError;
@@ -73,6 +74,9 @@ const IMAGE_OUTPUT: &[&str] = &["aispend.usage.image_output_tokens"];
 const IMAGES: &[&str] = &["aispend.usage.images_generated"];
 const WEB_SEARCHES: &[&str] = &["aispend.usage.web_search_calls"];
 const VIDEO_SECONDS: &[&str] = &["aispend.usage.video_seconds"];
+/// The pricing variant (search context size, image quality and size, video
+/// resolution) has no GenAI semantic convention: aispend's own attribute.
+const PRICING_VARIANT: &str = "aispend.pricing_variant";
 
 /// The attribute of each unit, and the unit's field in [`RawUsage`] terms.
 const UNIT_ATTRIBUTES: [(&str, &[&str]); 7] = [
@@ -309,6 +313,7 @@ fn outcome(span: &Span, resource: &[KeyValue], endpoint_attribute: &str, id: &st
         service_tier: attrs
             .text(SERVICE_TIER, true)
             .filter(|t| t.parse::<crate::domain::tokens::ServiceTier>().is_ok()),
+        pricing_variant: attrs.text(&[PRICING_VARIANT], true),
         latency_ms,
         occurred_at: start,
         idempotency_key: Some(format!("otlp:{id}")),
@@ -333,6 +338,7 @@ pub fn describe(error: &FieldError, endpoint_attribute: &str) -> String {
         "user" => "user.id",
         "occurredAt" => "the span's start time",
         "latencyMs" => "the span's duration",
+        "pricingVariant" => PRICING_VARIANT,
         other => UNIT_ATTRIBUTES
             .iter()
             .find(|(field, _)| *field == other)
@@ -445,6 +451,7 @@ mod tests {
                     kv("gen_ai.usage.output_tokens", AnyValue::IntValue(400)),
                     kv("aispend.usage.audio_output_tokens", s("300")),
                     kv("aispend.usage.web_search_calls", AnyValue::IntValue(2)),
+                    kv("aispend.pricing_variant", s("high")),
                 ],
                 vec![
                     kv("gen_ai.usage.output_tokens", AnyValue::IntValue(10)),
@@ -474,6 +481,7 @@ mod tests {
                 Some(2)
             )
         );
+        assert_eq!(raw.pricing_variant.as_deref(), Some("high"));
         assert!(
             matches!(&mapped[1].outcome, SpanOutcome::Rejected(m) if m.contains("gen_ai.usage.output_tokens (10)")),
             "{mapped:?}"
@@ -482,6 +490,10 @@ mod tests {
         assert!(
             describe(&error, DEFAULT_ENDPOINT_ATTRIBUTE)
                 .starts_with("aispend.usage.web_search_calls")
+        );
+        let error = FieldError::new("pricingVariant", "must not be empty");
+        assert!(
+            describe(&error, DEFAULT_ENDPOINT_ATTRIBUTE).starts_with("aispend.pricing_variant")
         );
     }
 

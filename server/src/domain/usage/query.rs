@@ -533,6 +533,7 @@ async fn reprice_where(
                     tokens: event.tokens,
                     requests: event.requests,
                     service_tier: event.service_tier,
+                    variant: event.variant.clone(),
                     latency_ms: None,
                     idempotency_key: None,
                     reported_cost: None,

@@ -31,19 +31,31 @@ fn key_of(provider: &Provider, model: &str) -> Key {
 
 /// The first rate that moves by more than `factor` (either way) between two cards.
 fn rate_jump(old: &RateCard, new: &RateCard, factor: Decimal) -> Option<String> {
-    let sets = |c: &RateCard| -> [(&'static str, Option<RateSet>); 5] {
-        [
-            ("standard", Some(c.standard.clone())),
-            ("batch", c.batch.clone()),
-            ("priority", c.priority.clone()),
-            ("flex", c.flex.clone()),
+    // Every named set of a card: the tiers, long context and each variant.
+    let sets = |c: &RateCard| -> Vec<(String, Option<RateSet>)> {
+        let mut out = vec![
+            ("standard".to_owned(), Some(c.standard.clone())),
+            ("batch".to_owned(), c.batch.clone()),
+            ("priority".to_owned(), c.priority.clone()),
+            ("flex".to_owned(), c.flex.clone()),
             (
-                "longContext",
+                "longContext".to_owned(),
                 c.long_context.as_ref().map(|l| l.rates.clone()),
             ),
-        ]
+        ];
+        out.extend(
+            c.variants
+                .iter()
+                .map(|(k, set)| (format!("variants.{k}"), Some(set.clone()))),
+        );
+        out
     };
-    for ((name, a), (_, b)) in sets(old).into_iter().zip(sets(new)) {
+    let new_sets = sets(new);
+    for (name, a) in sets(old) {
+        let b = new_sets
+            .iter()
+            .find(|(other, _)| *other == name)
+            .and_then(|(_, set)| set.clone());
         let (Some(a), Some(b)) = (a, b) else { continue };
         for class in TokenClass::ALL {
             let (Some(x), Some(y)) = (a.explicit(class), b.explicit(class)) else {
@@ -428,5 +440,25 @@ mod tests {
             .starts_with("standard.output from 2 to 20.5")
         );
         assert!(rate_jump(&card(dec!(3), dec!(2)), &card(dec!(0.2), dec!(2)), dec!(10)).is_some());
+        // A variant's fee is a rate like the others.
+        let fee = |request: Decimal| {
+            let mut c = card(dec!(1), dec!(2));
+            c.variants.insert(
+                "high".into(),
+                RateSet {
+                    request: Some(request),
+                    ..Default::default()
+                },
+            );
+            c
+        };
+        assert_eq!(
+            rate_jump(&fee(dec!(0.012)), &fee(dec!(0.014)), dec!(10)),
+            None
+        );
+        assert_eq!(
+            rate_jump(&fee(dec!(0.012)), &fee(dec!(1.2)), dec!(10)).as_deref(),
+            Some("variants.high.request from 0.012 to 1.2 (100x)")
+        );
     }
 }
