@@ -1,20 +1,24 @@
 //! Ingest benchmark (see BENCHMARKS.md).
 //!
 //! 1. Batched: sends N events (default 200,000) through `recordUsageBatch` over HTTP,
-//!    in batches of 10,000, to a real `aispend serve` process on a fresh SQLite file.
-//! 2. Baseline, same run: reads back exactly the rows the server stored and inserts
-//!    them with plain prepared statements (one `INSERT` per row, transactions of
-//!    10,000) into a fresh database with the same schema and connection settings.
+//!    in batches of 10,000, to a real `aispend serve` process on a fresh SQLite file
+//!    (with `--postgres URL`: on a fresh PostgreSQL database created through `URL`, a
+//!    role that may create databases).
+//! 2. Baseline, same run: reads back exactly the rows the server stored and writes
+//!    them into a fresh database with the same schema. SQLite: plain prepared
+//!    statements (one `INSERT` per row, and 1,000 rows per `INSERT`, transactions of
+//!    10,000) with the same connection settings. PostgreSQL: one `COPY … FROM STDIN`.
 //!    Prints both rates and their ratio.
 //! 3. Single calls: M `recordUsage` calls (default 50,000) from 32 concurrent clients;
 //!    prints the rate, p50 and p99.
 //!
-//! `cargo bench -p aispend --bench ingest [-- --events N --single M --clients C]`
+//! `cargo bench -p aispend --bench ingest [-- --events N --single M --clients C --postgres URL]`
 
 mod common;
 
 use aispend::config::DatabaseTarget;
-use common::{TOKEN, arg, event, percentile, start_server};
+use common::{PgDatabase, TOKEN, arg, event, percentile, start_server};
+use futures::TryStreamExt;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use sea_orm::sqlx::{self, Row};
@@ -190,15 +194,98 @@ async fn raw_baseline(
     (rows.len(), started.elapsed())
 }
 
+/// What `COPY … TO STDOUT` sends, whole.
+async fn copy_out(conn: &mut sqlx::PgConnection, sql: &str) -> Vec<u8> {
+    conn.copy_out_raw(sql)
+        .await
+        .expect("COPY TO")
+        .try_fold(Vec::new(), |mut all, chunk| async move {
+            all.extend_from_slice(&chunk);
+            Ok(all)
+        })
+        .await
+        .expect("the copied rows")
+}
+
+/// Copies the server's rows into a fresh PostgreSQL database of the same schema with
+/// one `COPY … FROM STDIN` (after its projects and prices, which the events reference),
+/// and times the `COPY`.
+async fn copy_baseline(source: &str, admin: &str) -> (usize, Duration) {
+    let fresh = PgDatabase::create(admin, "aispend_ingest_raw").await;
+    let from = aispend::db::connect(&DatabaseTarget::Postgres(source.to_owned()))
+        .await
+        .expect("the server's database");
+    let to = aispend::db::connect(&DatabaseTarget::Postgres(fresh.url.clone()))
+        .await
+        .expect("a fresh database");
+    aispend::db::migrate(&to).await.expect("the same schema");
+    let mut src = from
+        .get_postgres_connection_pool()
+        .acquire()
+        .await
+        .expect("a connection");
+    let mut dst = to
+        .get_postgres_connection_pool()
+        .acquire()
+        .await
+        .expect("a connection");
+    let projects = copy_out(&mut src, "COPY projects TO STDOUT").await;
+    let prices = copy_out(&mut src, "COPY prices TO STDOUT").await;
+    let events = copy_out(
+        &mut src,
+        &format!(
+            "COPY (SELECT {COLUMNS} FROM usage_events WHERE idempotency_key LIKE 'a%' ORDER BY id) TO STDOUT"
+        ),
+    )
+    .await;
+    sqlx::query("DELETE FROM prices")
+        .execute(&mut *dst)
+        .await
+        .expect("prices");
+    for (table, data) in [("projects", &projects), ("prices", &prices)] {
+        let mut copy = dst
+            .copy_in_raw(&format!("COPY {table} FROM STDIN"))
+            .await
+            .expect("COPY FROM");
+        copy.send(data.as_slice()).await.expect("rows");
+        copy.finish().await.expect("the copy");
+    }
+    let started = Instant::now();
+    let mut copy = dst
+        .copy_in_raw(&format!("COPY usage_events ({COLUMNS}) FROM STDIN"))
+        .await
+        .expect("COPY FROM");
+    copy.send(events.as_slice()).await.expect("rows");
+    let rows = copy.finish().await.expect("the copy");
+    let elapsed = started.elapsed();
+    drop((src, dst));
+    let _ = (from.close().await, to.close().await);
+    fresh.drop_now().await;
+    (rows as usize, elapsed)
+}
+
 #[tokio::main]
 async fn main() {
     if !common::is_bench_run() {
         return;
     }
     let args = args();
+    let postgres = common::arg_text("--postgres");
     let dir = tempfile::tempdir().expect("a temporary directory");
     let server_dir = dir.path().join("server");
-    let server = start_server(&server_dir, &[]);
+    let pg = match &postgres {
+        Some(admin) => Some(PgDatabase::create(admin, "aispend_ingest").await),
+        None => None,
+    };
+    let env: Vec<(&str, String)> = pg
+        .iter()
+        .map(|db| ("AISPEND_DATABASE_URL", db.url.clone()))
+        .collect();
+    let server = start_server(&server_dir, &env);
+    println!(
+        "engine: {}",
+        if pg.is_some() { "PostgreSQL" } else { "SQLite" }
+    );
     let client = common::client();
 
     let projects = common::create_projects(
@@ -254,8 +341,22 @@ async fn main() {
         two.as_secs_f64(),
         args.events as f64 / two.as_secs_f64()
     );
+    if let (Some(db), Some(admin)) = (&pg, &postgres) {
+        let (rows, elapsed) = copy_baseline(&db.url, admin).await;
+        let rate = rows as f64 / elapsed.as_secs_f64();
+        println!(
+            "raw COPY FROM STDIN, same rows, same schema: {rows} rows in {:.2} s = {rate:.0} rows/s; batched ingest is {:.1}% of it (target >= 50%)",
+            elapsed.as_secs_f64(),
+            100.0 * batched_rate / rate
+        );
+    }
     let source = server_dir.join("aispend.db");
-    for (name, per_statement) in [("one INSERT per row", 1), ("1,000 rows per INSERT", 1000)] {
+    let sqlite_baselines: &[(&str, usize)] = if pg.is_some() {
+        &[]
+    } else {
+        &[("one INSERT per row", 1), ("1,000 rows per INSERT", 1000)]
+    };
+    for &(name, per_statement) in sqlite_baselines {
         let fresh = dir
             .path()
             .join(format!("raw-{per_statement}"))
@@ -333,4 +434,8 @@ async fn main() {
         percentile(&latencies, 0.50).as_secs_f64() * 1e3,
         percentile(&latencies, 0.99).as_secs_f64() * 1e3
     );
+    drop(server);
+    if let Some(db) = pg {
+        db.drop_now().await;
+    }
 }

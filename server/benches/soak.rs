@@ -964,23 +964,11 @@ async fn main() {
         ("AISPEND_MASTER_KEY", MASTER_KEY.to_owned()),
         ("AISPEND_PLUGIN_ALLOW_HOSTS", provider.clone()),
     ];
-    let (target, admin) = match &postgres {
+    let (target, pg) = match &postgres {
         Some(admin) => {
-            let name = format!("aispend_soak_{:016x}", rand::rng().random::<u64>());
-            let conn = sea_orm::Database::connect(admin.as_str())
-                .await
-                .expect("connecting to --postgres");
-            conn.execute_unprepared(&format!("CREATE DATABASE {name}"))
-                .await
-                .expect("creating the soak database");
-            let _ = conn.close().await;
-            let mut url = reqwest::Url::parse(admin).expect("--postgres is a URL");
-            url.set_path(&format!("/{name}"));
-            env.push(("AISPEND_DATABASE_URL", url.to_string()));
-            (
-                DatabaseTarget::Postgres(url.to_string()),
-                Some((admin.clone(), name)),
-            )
+            let pg = common::PgDatabase::create(admin, "aispend_soak").await;
+            env.push(("AISPEND_DATABASE_URL", pg.url.clone()));
+            (DatabaseTarget::Postgres(pg.url.clone()), Some(pg))
         }
         None => (
             DatabaseTarget::Sqlite(dir.path().join("server-0").join("aispend.db")),
@@ -1167,12 +1155,8 @@ async fn main() {
     println!("checks took {:.1} s", check.elapsed().as_secs_f64());
     let _ = db.close().await;
     drop(servers);
-    if let Some((admin, name)) = admin
-        && let Ok(conn) = sea_orm::Database::connect(admin.as_str()).await
-    {
-        let _ = conn
-            .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            .await;
+    if let Some(pg) = pg {
+        pg.drop_now().await;
     }
     let failures = sh.failures.lock().expect("a lock").clone();
     if failures.is_empty() {

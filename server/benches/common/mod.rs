@@ -272,3 +272,45 @@ pub async fn subscribe(address: &str, query: &str, variables: Value) -> Ws {
     .expect("subscribe");
     ws
 }
+
+/// A fresh PostgreSQL database on the server `admin` names (a URL of a role that may
+/// create databases), named `<prefix>_<random>`; dropped with the value.
+pub struct PgDatabase {
+    admin: String,
+    /// Its name.
+    pub name: String,
+    /// Its URL.
+    pub url: String,
+}
+
+impl PgDatabase {
+    /// Creates it.
+    pub async fn create(admin: &str, prefix: &str) -> PgDatabase {
+        let name = format!("{prefix}_{:016x}", rand::rng().random::<u64>());
+        let conn = sea_orm::Database::connect(admin)
+            .await
+            .expect("connecting to --postgres");
+        sea_orm::ConnectionTrait::execute_unprepared(&conn, &format!("CREATE DATABASE {name}"))
+            .await
+            .expect("creating a bench database");
+        let _ = conn.close().await;
+        let mut url = reqwest::Url::parse(admin).expect("--postgres is a URL");
+        url.set_path(&format!("/{name}"));
+        PgDatabase {
+            admin: admin.to_owned(),
+            name,
+            url: url.to_string(),
+        }
+    }
+
+    /// Drops it (connections still open are closed by force).
+    pub async fn drop_now(self) {
+        if let Ok(conn) = sea_orm::Database::connect(self.admin.as_str()).await {
+            let _ = sea_orm::ConnectionTrait::execute_unprepared(
+                &conn,
+                &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+            )
+            .await;
+        }
+    }
+}

@@ -211,7 +211,7 @@ pub fn committed_hooks(hooks: &Hooks, change: LedgerChange<'_>) {
     }
 }
 
-/// Rows per `INSERT`: 30 columns x 1000 rows stays under SQLite's 32,766 bind limit.
+/// Rows per `INSERT`: 31 columns x 1000 rows stays under SQLite's 32,766 bind limit.
 const ROWS_PER_STATEMENT: usize = 1000;
 
 async fn reserve_ids(conn: &impl ConnectionTrait, n: usize) -> Result<Vec<i64>> {
