@@ -293,29 +293,26 @@ fn sized_images(entries: &serde_json::Map<String, Value>) -> SizedImages {
 /// Builds a rate card from one LiteLLM entry.
 pub fn card_from_entry(entry: &Value) -> std::result::Result<RateCard, String> {
     let entry = entry.as_object().ok_or("entry is not an object")?;
-    let variants = variants(entry)?;
-    let mut standard = rate_set(entry, "")?.unwrap_or_default();
-    // A model billed only per image or per second of video needs no token rate.
-    let per_unit_only = [&standard]
-        .into_iter()
-        .chain(variants.values())
-        .any(|set| set.image.is_some() || set.video_second.is_some());
-    if standard.input.is_none() && !per_unit_only {
-        return Err("no input_cost_per_token".into());
-    }
-    if entry.get("mode").and_then(Value::as_str) == Some("embedding") && standard.output.is_none() {
-        // An embedding returns no billed output; without a rate an output count would
-        // leave the event unpriced.
-        standard.output = Some(Decimal::ZERO);
-    }
-    Ok(RateCard {
-        standard,
+    let mut card = RateCard {
+        standard: rate_set(entry, "")?.unwrap_or_default(),
         batch: rate_set(entry, "_batches")?,
         priority: rate_set(entry, "_priority")?,
         flex: rate_set(entry, "_flex")?,
         long_context: long_context(entry)?,
-        variants,
-    })
+        variants: variants(entry)?,
+    };
+    // A model billed only per image or per second of video needs no token rate.
+    if card.standard.input.is_none() && !card.bills_images_or_video() {
+        return Err("no input_cost_per_token".into());
+    }
+    if entry.get("mode").and_then(Value::as_str) == Some("embedding")
+        && card.standard.output.is_none()
+    {
+        // An embedding returns no billed output; without a rate an output count would
+        // leave the event unpriced.
+        card.standard.output = Some(Decimal::ZERO);
+    }
+    Ok(card)
 }
 
 /// Modes whose usage is token-priced the way aispend records it (realtime and image

@@ -404,32 +404,11 @@ impl RateCard {
     /// billed only per generated image or second of video, that rate), rates between
     /// zero and [`MAX_RATE`], a positive threshold.
     pub fn validate(&self) -> Result<(), RateCardError> {
-        let per_unit_only = [&self.standard]
-            .into_iter()
-            .chain(self.variants.values())
-            .any(|set| set.image.is_some() || set.video_second.is_some());
-        if self.standard.input.is_none() && !per_unit_only {
+        if self.standard.input.is_none() && !self.bills_images_or_video() {
             return Err(RateCardError {
                 field: "standard.input".into(),
                 message: "a price needs at least a standard input rate (or, for a model billed only per image or per second of video, that rate)".into(),
             });
-        }
-        let sets = [
-            ("standard", Some(&self.standard)),
-            ("batch", self.batch.as_ref()),
-            ("priority", self.priority.as_ref()),
-            ("flex", self.flex.as_ref()),
-            ("longContext", self.long_context.as_ref().map(|l| &l.rates)),
-        ];
-        for (name, set) in sets {
-            for (class, rate) in set.into_iter().flat_map(RateSet::rates) {
-                if rate.is_sign_negative() || rate > MAX_RATE {
-                    return Err(RateCardError {
-                        field: format!("{name}.{}", class.key()),
-                        message: format!("rate {rate} is outside 0..={MAX_RATE} {}", class.unit()),
-                    });
-                }
-            }
         }
         for (key, set) in &self.variants {
             let field = format!("variants.{key}");
@@ -449,16 +428,18 @@ impl RateCard {
                     message: "a variant needs at least one rate".into(),
                 });
             }
+            if let Some((class, _)) = set.rates().find(|(class, _)| !class.per_unit()) {
+                return Err(RateCardError {
+                    field: format!("{field}.{}", class.key()),
+                    message: "a variant sets only per-unit rates (image, web_search, video_second, request)".into(),
+                });
+            }
+        }
+        for (name, set) in self.named_sets() {
             for (class, rate) in set.rates() {
-                if !class.per_unit() {
-                    return Err(RateCardError {
-                        field: format!("{field}.{}", class.key()),
-                        message: "a variant sets only per-unit rates (image, web_search, video_second, request)".into(),
-                    });
-                }
                 if rate.is_sign_negative() || rate > MAX_RATE {
                     return Err(RateCardError {
-                        field: format!("{field}.{}", class.key()),
+                        field: format!("{name}.{}", class.key()),
                         message: format!("rate {rate} is outside 0..={MAX_RATE} {}", class.unit()),
                     });
                 }
@@ -473,6 +454,35 @@ impl RateCard {
             });
         }
         Ok(())
+    }
+
+    /// Every rate set of the card, named as its fields are: `standard`, `batch`,
+    /// `priority`, `flex`, `longContext` (those it has) and `variants.<variant>`.
+    pub fn named_sets(&self) -> Vec<(String, &RateSet)> {
+        let tiers = [
+            ("standard", Some(&self.standard)),
+            ("batch", self.batch.as_ref()),
+            ("priority", self.priority.as_ref()),
+            ("flex", self.flex.as_ref()),
+            ("longContext", self.long_context.as_ref().map(|l| &l.rates)),
+        ];
+        tiers
+            .into_iter()
+            .filter_map(|(name, set)| set.map(|s| (name.to_owned(), s)))
+            .chain(
+                self.variants
+                    .iter()
+                    .map(|(key, set)| (format!("variants.{key}"), set)),
+            )
+            .collect()
+    }
+
+    /// Whether the card bills generated images or seconds of video (standard rates or
+    /// a variant's): a model billed only in those needs no token rate.
+    pub fn bills_images_or_video(&self) -> bool {
+        std::iter::once(&self.standard)
+            .chain(self.variants.values())
+            .any(|set| set.image.is_some() || set.video_second.is_some())
     }
 
     /// Whether the long-context rates apply to this event.
@@ -550,7 +560,7 @@ impl RateCard {
     }
 
     /// Whether some variant lists a rate for this class.
-    pub fn varies(&self, class: TokenClass) -> bool {
+    fn varies(&self, class: TokenClass) -> bool {
         self.variants
             .values()
             .any(|set| set.explicit(class).is_some())

@@ -8,7 +8,7 @@ use crate::domain::error::{Context, Result};
 use crate::domain::price::book::MatchKind;
 use crate::domain::price::changes::{self, ChangeKind, NewPriceChange};
 use crate::domain::price::model_name::match_key;
-use crate::domain::price::rates::{RateCard, RateSet, TokenClass};
+use crate::domain::price::rates::{RateCard, TokenClass};
 use crate::domain::price::{Price, PriceDraft, PriceSource};
 use crate::domain::provider::Provider;
 use crate::domain::time;
@@ -31,32 +31,11 @@ fn key_of(provider: &Provider, model: &str) -> Key {
 
 /// The first rate that moves by more than `factor` (either way) between two cards.
 fn rate_jump(old: &RateCard, new: &RateCard, factor: Decimal) -> Option<String> {
-    // Every named set of a card: the tiers, long context and each variant.
-    let sets = |c: &RateCard| -> Vec<(String, Option<RateSet>)> {
-        let mut out = vec![
-            ("standard".to_owned(), Some(c.standard.clone())),
-            ("batch".to_owned(), c.batch.clone()),
-            ("priority".to_owned(), c.priority.clone()),
-            ("flex".to_owned(), c.flex.clone()),
-            (
-                "longContext".to_owned(),
-                c.long_context.as_ref().map(|l| l.rates.clone()),
-            ),
-        ];
-        out.extend(
-            c.variants
-                .iter()
-                .map(|(k, set)| (format!("variants.{k}"), Some(set.clone()))),
-        );
-        out
-    };
-    let new_sets = sets(new);
-    for (name, a) in sets(old) {
-        let b = new_sets
-            .iter()
-            .find(|(other, _)| *other == name)
-            .and_then(|(_, set)| set.clone());
-        let (Some(a), Some(b)) = (a, b) else { continue };
+    let new_sets = new.named_sets();
+    for (name, a) in old.named_sets() {
+        let Some((_, b)) = new_sets.iter().find(|(other, _)| *other == name) else {
+            continue;
+        };
         for class in TokenClass::ALL {
             let (Some(x), Some(y)) = (a.explicit(class), b.explicit(class)) else {
                 continue;
@@ -414,6 +393,7 @@ async fn save_state(conn: &impl ConnectionTrait, state: SourceState) -> Result<S
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::price::rates::RateSet;
     use rust_decimal_macros::dec;
 
     #[test]
