@@ -130,13 +130,16 @@ impl Application {
                 .await
                 .context("listening for other processes' changes")?;
         }
-        // Ledger hooks, in the order they run inside each ingest transaction.
-        let rollups: Arc<dyn crate::domain::usage::ingest::LedgerHook> =
-            Arc::new(crate::domain::rollup::RollupHook {
-                distinct_values: settings.limits.rollup_distinct_values,
-            });
+        // Ledger hooks, in the order they run inside each ingest transaction. Budgets
+        // first: their hook takes the ledger lock (`ledger_state`), under which the
+        // rollups admit endpoints and end users, so two processes never admit one
+        // project's values past the limit or split a value between itself and the
+        // "other" bucket.
+        let rollups: Arc<dyn crate::domain::usage::ingest::LedgerHook> = Arc::new(
+            crate::domain::rollup::RollupHook::new(settings.limits.rollup_distinct_values),
+        );
         let metrics = Arc::new(crate::metrics::Metrics::new());
-        let hooks = vec![rollups, budgets.hook(), live.hook(), metrics.hook()];
+        let hooks = vec![budgets.hook(), rollups, live.hook(), metrics.hook()];
         let ledger = Arc::new(Ledger::new(db.clone(), prices.clone(), hooks));
         let a = &settings.alerts;
         let job_settings = JobSettings {

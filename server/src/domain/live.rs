@@ -318,8 +318,15 @@ fn cost_json(c: Option<Usd>) -> serde_json::Value {
         .unwrap_or(serde_json::Value::Null)
 }
 
-/// The `NOTIFY` payloads of a change: entries split so each payload stays small.
-fn payloads(origin: u64, seq: i64, change: &LedgerChange<'_>) -> Vec<String> {
+/// The start of every `NOTIFY` payload of process `origin`, up to its sequence number.
+fn payload_head(origin: u64) -> String {
+    format!("{{\"o\":{origin},\"s\":")
+}
+
+/// What follows the sequence number in each `NOTIFY` payload of a change: its entries,
+/// split so that each whole payload (head, a sequence number of up to 20 characters,
+/// tail) stays under `MAX_PAYLOAD`.
+fn payload_tails(origin: u64, change: &LedgerChange<'_>) -> Vec<String> {
     let (kind, entries): (&str, Vec<serde_json::Value>) = match change {
         LedgerChange::Inserted(events) => (
             "i",
@@ -342,15 +349,16 @@ fn payloads(origin: u64, seq: i64, change: &LedgerChange<'_>) -> Vec<String> {
                 .collect(),
         ),
     };
-    let head = format!("{{\"o\":{origin},\"s\":{seq},\"k\":\"{kind}\",\"e\":[");
+    let limit = MAX_PAYLOAD.saturating_sub(payload_head(origin).len() + 20);
+    let start = format!(",\"k\":\"{kind}\",\"e\":[");
     let mut out = vec![];
-    let mut current = head.clone();
+    let mut current = start.clone();
     let mut empty = true;
     for entry in entries {
         let text = entry.to_string();
-        if !empty && current.len() + text.len() + 3 > MAX_PAYLOAD {
+        if !empty && current.len() + text.len() + 3 > limit {
             current.push_str("]}");
-            out.push(std::mem::replace(&mut current, head.clone()));
+            out.push(std::mem::replace(&mut current, start.clone()));
             empty = true;
         }
         if !empty {
@@ -366,6 +374,45 @@ fn payloads(origin: u64, seq: i64, change: &LedgerChange<'_>) -> Vec<String> {
     out
 }
 
+/// The `NOTIFY` payloads of a change numbered `seq`.
+#[cfg(test)]
+fn payloads(origin: u64, seq: i64, change: &LedgerChange<'_>) -> Vec<String> {
+    let head = payload_head(origin);
+    payload_tails(origin, change)
+        .into_iter()
+        .map(|tail| format!("{head}{seq}{tail}"))
+        .collect()
+}
+
+/// PostgreSQL: numbers a change and publishes its payloads in one statement (one round
+/// trip), in order, inside the transaction: `NOTIFY` delivers them at commit.
+async fn next_seq_notify(
+    txn: &DatabaseTransaction,
+    origin: u64,
+    change: &LedgerChange<'_>,
+) -> Result<i64> {
+    let tails = serde_json::Value::from(payload_tails(origin, change)).to_string();
+    let row = txn
+        .query_one_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "WITH s AS (UPDATE ledger_state SET change_seq = change_seq + 1 WHERE id = 1 RETURNING change_seq) \
+             SELECT s.change_seq, (SELECT count(pg_notify($1, $2 || s.change_seq || t.tail)) \
+             FROM json_array_elements_text($3::json) WITH ORDINALITY AS t(tail, n)) AS sent FROM s",
+            [CHANGES_CHANNEL.into(), payload_head(origin).into(), tails.into()],
+        ))
+        .await
+        .context("numbering and publishing a ledger change")?;
+    match row {
+        Some(r) => r
+            .try_get("", "change_seq")
+            .context("numbering a ledger change"),
+        None => Err(Error::internal(
+            "numbering a ledger change",
+            anyhow::anyhow!("ledger_state has no row; was the database migrated?"),
+        )),
+    }
+}
+
 impl LedgerHook for LiveHook {
     fn name(&self) -> &'static str {
         "live updates"
@@ -377,19 +424,12 @@ impl LedgerHook for LiveHook {
         change: LedgerChange<'a>,
     ) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
-            let seq = next_seq(txn).await?;
+            let seq = if self.0.backend == DbBackend::Postgres {
+                next_seq_notify(txn, self.0.origin, &change).await?
+            } else {
+                next_seq(txn).await?
+            };
             self.0.stash_seq(change_key(&change), seq);
-            if self.0.backend == DbBackend::Postgres {
-                for payload in payloads(self.0.origin, seq, &change) {
-                    txn.execute_raw(Statement::from_sql_and_values(
-                        DbBackend::Postgres,
-                        "SELECT pg_notify($1, $2)",
-                        [CHANGES_CHANNEL.into(), payload.into()],
-                    ))
-                    .await
-                    .context("publishing a ledger change")?;
-                }
-            }
             Ok(())
         })
     }

@@ -16,6 +16,7 @@ pub mod egress;
 pub mod error;
 pub mod ids;
 pub mod insights;
+pub mod json_rows;
 pub mod key_rotation;
 pub mod keyring;
 pub mod live;

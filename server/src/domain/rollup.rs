@@ -37,12 +37,15 @@
 
 use crate::domain::error::{Context, Result};
 use crate::domain::ids::ProjectId;
+use crate::domain::json_rows::{self, Kind};
 use crate::domain::money::Wide;
 use crate::domain::usage::UsageEvent;
 use crate::domain::usage::ingest::{LedgerChange, LedgerHook};
 use futures::future::BoxFuture;
 use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, Statement, Value};
+use serde_json::Value as Json;
 use std::collections::{BTreeMap, HashSet};
+use std::sync::Mutex;
 
 /// Microseconds in a UTC day and hour.
 pub const DAY: i64 = 86_400_000_000;
@@ -327,16 +330,16 @@ impl Rollup {
         )
     }
 
-    fn key_columns(&self) -> Vec<&'static str> {
-        let mut keys = vec![self.time];
+    fn key_columns(&self) -> Vec<(&'static str, Kind)> {
+        let mut keys = vec![(self.time, Kind::Int)];
         if self.project {
-            keys.push("project_id");
+            keys.push(("project_id", Kind::Uuid));
         }
-        keys.push("provider");
+        keys.push(("provider", Kind::Text));
         if self.model {
-            keys.push("model");
+            keys.push(("model", Kind::Text));
         }
-        keys.extend(self.attr);
+        keys.extend(self.attr.map(|a| (a, Kind::Text)));
         keys
     }
 }
@@ -365,11 +368,14 @@ impl Admitted {
     }
 
     /// Looks up (and, when `admit` and the project has room, admits) the values of
-    /// `events`. Runs inside the ingest transaction, under the ledger lock.
+    /// `events`. Runs inside the ingest transaction, under the ledger lock. `known`
+    /// answers for values it has seen admitted and projects it has seen overflow
+    /// (neither is ever undone), so only values new to this process are read.
     async fn load<'e>(
         txn: &DatabaseTransaction,
         events: impl Iterator<Item = &'e UsageEvent>,
         admit: Option<usize>,
+        known: &Mutex<KnownValues>,
     ) -> Result<Admitted> {
         // Per project and column, the values in order of first appearance.
         let mut wanted: BTreeMap<(ProjectId, &'static str), Vec<String>> = BTreeMap::new();
@@ -386,83 +392,147 @@ impl Admitted {
         let backend = txn.get_database_backend();
         let mark = |n: usize| match backend {
             DbBackend::Postgres => format!("${n}"),
-            _ => "?".to_owned(),
+            _ => format!("?{n}"),
         };
         let mut out = Admitted::default();
         for ((project, column), values) in wanted {
-            let mut known: HashSet<String> = HashSet::new();
-            for chunk in values.chunks(ROWS_PER_STATEMENT) {
-                let mut params = vec![Value::from(project.0), Value::from(column)];
-                let mut marks = vec![];
-                for v in chunk.iter().map(String::as_str).chain([OTHER]) {
-                    params.push(Value::from(v.to_owned()));
-                    marks.push(mark(params.len()));
-                }
+            let (mut admitted, unknown, mut overflowed) = {
+                let cache = known.lock().map_err(|_| {
+                    crate::domain::Error::internal(
+                        "reading the admitted values",
+                        anyhow::anyhow!("poisoned lock"),
+                    )
+                })?;
+                let (admitted, unknown): (Vec<&String>, Vec<&String>) = values
+                    .iter()
+                    .partition(|v| cache.admitted.contains(&(project, column, (*v).clone())));
+                let overflowed = cache.overflowed.contains(&(project, column));
+                (
+                    admitted.into_iter().cloned().collect::<HashSet<String>>(),
+                    unknown,
+                    overflowed,
+                )
+            };
+            // An overflowed project admits nothing more: its unknown values are
+            // [`OTHER`] without asking the database.
+            if !unknown.is_empty() && !overflowed {
+                let mut values: Vec<Json> =
+                    unknown.iter().map(|v| Json::from(v.as_str())).collect();
+                values.push(Json::from(OTHER));
                 let sql = format!(
-                    "SELECT value FROM usage_rollup_values WHERE project_id = {} AND dimension = {} AND value IN ({})",
+                    "SELECT value FROM usage_rollup_values WHERE project_id = {} AND dimension = {} AND value IN (SELECT value FROM {})",
                     mark(1),
                     mark(2),
-                    marks.join(", ")
+                    match backend {
+                        DbBackend::Postgres => "json_array_elements_text($3::json)",
+                        _ => "json_each(?3)",
+                    }
                 );
+                let params = vec![
+                    Value::from(project.0),
+                    Value::from(column),
+                    Value::from(Json::from(values).to_string()),
+                ];
+                let mut found: HashSet<String> = HashSet::new();
                 for r in txn
                     .query_all_raw(Statement::from_sql_and_values(backend, sql, params))
                     .await
                     .context("reading the values rollups keep apart")?
                 {
-                    known.insert(r.try_get_by_index(0).context("reading a value")?);
+                    found.insert(r.try_get_by_index(0).context("reading a value")?);
                 }
-            }
-            let overflowed = known.remove(OTHER);
-            let new: Vec<&String> = values.iter().filter(|v| !known.contains(*v)).collect();
-            if let (Some(limit), false, false) = (admit, new.is_empty(), overflowed) {
-                let sql = format!(
-                    "SELECT COUNT(*) FROM usage_rollup_values WHERE project_id = {} AND dimension = {} AND value <> {}",
-                    mark(1),
-                    mark(2),
-                    mark(3)
-                );
-                let params = vec![
-                    Value::from(project.0),
-                    Value::from(column),
-                    Value::from(OTHER),
-                ];
-                let count: i64 = match txn
-                    .query_one_raw(Statement::from_sql_and_values(backend, sql, params))
-                    .await
-                    .context("counting the values rollups keep apart")?
-                {
-                    Some(r) => r.try_get_by_index(0).context("reading a count")?,
-                    None => 0,
-                };
-                let room = limit.saturating_sub(usize::try_from(count).unwrap_or(usize::MAX));
-                let mut insert: Vec<String> = new.iter().take(room).map(|v| (*v).clone()).collect();
-                known.extend(insert.iter().cloned());
-                if new.len() > room {
-                    insert.push(OTHER.to_owned());
+                overflowed = found.remove(OTHER);
+                // These rows existed before this transaction (committed): safe to
+                // remember. Values this transaction admits are remembered when a
+                // later one finds them.
+                if let Ok(mut cache) = known.lock() {
+                    cache.remember(project, column, &found, overflowed);
                 }
-                for chunk in insert.chunks(ROWS_PER_STATEMENT) {
-                    let mut params = vec![];
-                    let mut tuples = vec![];
-                    for v in chunk {
-                        params.push(Value::from(project.0));
-                        params.push(Value::from(column));
-                        params.push(Value::from(v.clone()));
-                        let n = params.len();
-                        tuples.push(format!("({}, {}, {})", mark(n - 2), mark(n - 1), mark(n)));
-                    }
+                admitted.extend(found);
+                let new: Vec<&String> = unknown
+                    .iter()
+                    .copied()
+                    .filter(|v| !admitted.contains(*v))
+                    .collect();
+                if let (Some(limit), false, false) = (admit, new.is_empty(), overflowed) {
                     let sql = format!(
-                        "INSERT INTO usage_rollup_values (project_id, dimension, value) VALUES {} ON CONFLICT DO NOTHING",
-                        tuples.join(", ")
+                        "SELECT COUNT(*) FROM usage_rollup_values WHERE project_id = {} AND dimension = {} AND value <> {}",
+                        mark(1),
+                        mark(2),
+                        mark(3)
                     );
-                    txn.execute_raw(Statement::from_sql_and_values(backend, sql, params))
+                    let params = vec![
+                        Value::from(project.0),
+                        Value::from(column),
+                        Value::from(OTHER),
+                    ];
+                    let count: i64 = match txn
+                        .query_one_raw(Statement::from_sql_and_values(backend, sql, params))
                         .await
-                        .context("admitting values the rollups keep apart")?;
+                        .context("counting the values rollups keep apart")?
+                    {
+                        Some(r) => r.try_get_by_index(0).context("reading a count")?,
+                        None => 0,
+                    };
+                    let room = limit.saturating_sub(usize::try_from(count).unwrap_or(usize::MAX));
+                    let mut insert: Vec<String> =
+                        new.iter().take(room).map(|v| (*v).clone()).collect();
+                    admitted.extend(insert.iter().cloned());
+                    if new.len() > room {
+                        insert.push(OTHER.to_owned());
+                    }
+                    let rows: Vec<Vec<Json>> = insert
+                        .into_iter()
+                        .map(|v| vec![json_rows::uuid(project), Json::from(column), Json::from(v)])
+                        .collect();
+                    for stmt in json_rows::insert(
+                        backend,
+                        "usage_rollup_values (project_id, dimension, value)",
+                        &[Kind::Uuid, Kind::Text, Kind::Text],
+                        rows,
+                        "ON CONFLICT DO NOTHING",
+                    )? {
+                        txn.execute_raw(stmt)
+                            .await
+                            .context("admitting values the rollups keep apart")?;
+                    }
                 }
             }
             out.0
-                .extend(known.into_iter().map(|v| (project, column, v)));
+                .extend(admitted.into_iter().map(|v| (project, column, v)));
         }
         Ok(out)
+    }
+}
+
+/// The endpoints and end users this process has seen admitted, and the projects it
+/// has seen overflow, per column. Both only grow in the database, so what is here
+/// stays true; what is not is read.
+#[derive(Debug, Default)]
+pub struct KnownValues {
+    admitted: HashSet<(ProjectId, &'static str, String)>,
+    overflowed: HashSet<(ProjectId, &'static str)>,
+}
+
+/// More remembered values than this and the memory starts over (bounded memory).
+const MAX_KNOWN_VALUES: usize = 200_000;
+
+impl KnownValues {
+    fn remember(
+        &mut self,
+        project: ProjectId,
+        column: &'static str,
+        admitted: &HashSet<String>,
+        overflowed: bool,
+    ) {
+        if self.admitted.len() + admitted.len() > MAX_KNOWN_VALUES {
+            self.admitted.clear();
+        }
+        self.admitted
+            .extend(admitted.iter().map(|v| (project, column, v.clone())));
+        if overflowed {
+            self.overflowed.insert((project, column));
+        }
     }
 }
 
@@ -472,7 +542,18 @@ type SketchKey = (i64, ProjectId, String, String, i64);
 /// The ledger hook that keeps the rollups.
 pub struct RollupHook {
     /// How many endpoints and how many end users each project's rollups keep apart.
-    pub distinct_values: usize,
+    distinct_values: usize,
+    known: Mutex<KnownValues>,
+}
+
+impl RollupHook {
+    /// A hook keeping `distinct_values` endpoints and end users apart per project.
+    pub fn new(distinct_values: usize) -> RollupHook {
+        RollupHook {
+            distinct_values,
+            known: Mutex::new(KnownValues::default()),
+        }
+    }
 }
 
 impl LedgerHook for RollupHook {
@@ -488,10 +569,11 @@ impl LedgerHook for RollupHook {
         Box::pin(async move {
             let admitted = match &change {
                 LedgerChange::Inserted(events) => {
-                    Admitted::load(txn, events.iter(), Some(self.distinct_values)).await?
+                    Admitted::load(txn, events.iter(), Some(self.distinct_values), &self.known)
+                        .await?
                 }
                 LedgerChange::Repriced(changed) => {
-                    Admitted::load(txn, changed.iter().map(|r| &r.event), None).await?
+                    Admitted::load(txn, changed.iter().map(|r| &r.event), None, &self.known).await?
                 }
             };
             let mut deltas: Vec<BTreeMap<Key, Delta>> = vec![BTreeMap::new(); ALL.len()];
@@ -541,130 +623,167 @@ impl LedgerHook for RollupHook {
                     }
                 }
             }
+            let mut writes: Vec<Upsert> = vec![];
             for (rollup, rows) in ALL.iter().zip(deltas) {
-                let rows: Vec<(Vec<Value>, Delta)> = rows
+                let rows = rows
                     .into_iter()
                     .map(|((at, project, provider, model, attr), d)| {
-                        let mut key = vec![Value::from(at)];
-                        key.extend(project.map(|p| Value::from(p.0)));
-                        key.push(provider.into());
-                        key.extend(model.map(Value::from));
-                        key.extend(attr.map(Value::from));
-                        (key, d)
+                        let mut row = vec![Json::from(at)];
+                        row.extend(project.map(json_rows::uuid));
+                        row.push(provider.into());
+                        row.extend(model.map(Json::from));
+                        row.extend(attr.map(Json::from));
+                        measures(&mut row, &d, COLUMNS.len(), true)?;
+                        Ok(row)
                     })
-                    .collect();
-                upsert(
-                    txn,
+                    .collect::<Result<Vec<_>>>()?;
+                writes.push(Upsert::new(
                     rollup.table,
                     &rollup.key_columns(),
                     &COLUMNS,
                     true,
                     rows,
-                )
-                .await?;
+                ));
             }
             // Latencies never change on re-pricing: only inserts move the sketches.
-            for (sketch, rows) in [LATENCY_DAYS, LATENCY_HOURS].iter().zip(sketches) {
-                let rows: Vec<(Vec<Value>, Delta)> = rows
-                    .into_iter()
-                    .map(|((at, project, provider, model, bucket), n)| {
-                        let key = vec![
-                            Value::from(at),
-                            Value::from(project.0),
-                            provider.into(),
-                            model.into(),
-                            Value::from(bucket),
-                        ];
-                        let mut d = Delta::default();
-                        d.0[0] = i128::from(n);
-                        (key, d)
-                    })
-                    .collect();
-                let keys = [sketch.time, "project_id", "provider", "model", "bucket"];
-                // A sketch bucket counts events: it cannot get near `i64::MAX`.
-                upsert(txn, sketch.table, &keys, &["count"], false, rows).await?;
+            if matches!(change, LedgerChange::Inserted(_)) {
+                for (sketch, rows) in [LATENCY_DAYS, LATENCY_HOURS].iter().zip(sketches) {
+                    let rows = rows
+                        .into_iter()
+                        .map(|((at, project, provider, model, bucket), n)| {
+                            vec![
+                                Json::from(at),
+                                json_rows::uuid(project),
+                                provider.into(),
+                                model.into(),
+                                Json::from(bucket),
+                                // A sketch bucket counts events: it cannot get near
+                                // `i64::MAX`.
+                                Json::from(n),
+                            ]
+                        })
+                        .collect();
+                    let keys = [
+                        (sketch.time, Kind::Int),
+                        ("project_id", Kind::Uuid),
+                        ("provider", Kind::Text),
+                        ("model", Kind::Text),
+                        ("bucket", Kind::Int),
+                    ];
+                    writes.push(Upsert::new(sketch.table, &keys, &["count"], false, rows));
+                }
             }
-            Ok(())
+            write_all(txn, writes).await
         })
     }
 }
 
-/// Rows per statement: at most 43 values each, far below SQLite's bind limit
-/// (32,766) and PostgreSQL's (65,535).
-const ROWS_PER_STATEMENT: usize = 400;
+/// Appends the first `n` measures of `d` to a row: each as its `(hi, lo)` parts when
+/// `wide`, else as one `i64`.
+fn measures(row: &mut Vec<Json>, d: &Delta, n: usize, wide: bool) -> Result<()> {
+    for &v in d.0.iter().take(n) {
+        if wide {
+            let (hi, lo) = Wide::parts(v, "updating usage rollups")?;
+            row.push(Json::from(hi));
+            row.push(Json::from(lo));
+        } else {
+            let v = i64::try_from(v).map_err(|e| {
+                crate::domain::Error::internal("updating usage rollups", anyhow::anyhow!(e))
+            })?;
+            row.push(Json::from(v));
+        }
+    }
+    Ok(())
+}
 
-/// Adds `rows` (key values, then the first `columns.len()` measures of the delta).
-/// `wide`: each column `x` has its partner `x_hi`, added with the carry of
-/// [`Wide::added_hi`] and [`Wide::added_lo`].
-async fn upsert(
-    txn: &DatabaseTransaction,
-    table: &str,
-    keys: &[&str],
-    columns: &[&str],
-    wide: bool,
-    rows: Vec<(Vec<Value>, Delta)>,
-) -> Result<()> {
-    let backend = txn.get_database_backend();
-    let mut all: Vec<String> = keys.iter().map(|k| (*k).to_owned()).collect();
-    let set: Vec<String> = if wide {
-        all.extend(
+/// An upsert of one table: what follows `INSERT INTO` (table and columns), the kind
+/// of each column, and what follows the rows. `wide`: each column `x` has its partner
+/// `x_hi`, added with the carry of [`Wide::added_hi`] and [`Wide::added_lo`]. A
+/// table's keys are unique among the rows (they were summed by key), as PostgreSQL
+/// requires.
+struct Upsert {
+    head: String,
+    kinds: Vec<Kind>,
+    tail: String,
+    rows: Vec<Vec<Json>>,
+}
+
+impl Upsert {
+    fn new(
+        table: &str,
+        keys: &[(&str, Kind)],
+        columns: &[&str],
+        wide: bool,
+        rows: Vec<Vec<Json>>,
+    ) -> Upsert {
+        let mut all: Vec<String> = keys.iter().map(|(k, _)| (*k).to_owned()).collect();
+        let mut kinds: Vec<Kind> = keys.iter().map(|(_, kind)| *kind).collect();
+        let set: Vec<String> = if wide {
+            all.extend(
+                columns
+                    .iter()
+                    .flat_map(|c| [format!("{c}_hi"), (*c).to_owned()]),
+            );
             columns
                 .iter()
-                .flat_map(|c| [format!("{c}_hi"), (*c).to_owned()]),
-        );
-        columns
-            .iter()
-            .flat_map(|c| {
-                [
-                    format!("{c}_hi = {}", Wide::added_hi(table, c)),
-                    format!("{c} = {}", Wide::added_lo(table, c)),
-                ]
-            })
-            .collect()
-    } else {
-        all.extend(columns.iter().map(|c| (*c).to_owned()));
-        columns
-            .iter()
-            .map(|c| format!("{c} = {table}.{c} + excluded.{c}"))
-            .collect()
-    };
-    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-        let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * all.len());
-        let mut tuples = Vec::with_capacity(chunk.len());
-        for (key, delta) in chunk {
-            let mut measures: Vec<Value> = Vec::with_capacity(columns.len() * 2);
-            for &d in delta.0.iter().take(columns.len()) {
-                if wide {
-                    let (hi, lo) = Wide::parts(d, "updating usage rollups")?;
-                    measures.push(Value::from(hi));
-                    measures.push(Value::from(lo));
-                } else {
-                    let n = i64::try_from(d).map_err(|e| {
-                        crate::domain::Error::internal("updating usage rollups", anyhow::anyhow!(e))
-                    })?;
-                    measures.push(Value::from(n));
-                }
-            }
-            let mut marks = Vec::with_capacity(all.len());
-            for v in key.iter().cloned().chain(measures) {
-                values.push(v);
-                marks.push(match backend {
-                    DbBackend::Postgres => format!("${}", values.len()),
-                    _ => "?".to_owned(),
-                });
-            }
-            tuples.push(format!("({})", marks.join(", ")));
+                .flat_map(|c| {
+                    [
+                        format!("{c}_hi = {}", Wide::added_hi(table, c)),
+                        format!("{c} = {}", Wide::added_lo(table, c)),
+                    ]
+                })
+                .collect()
+        } else {
+            all.extend(columns.iter().map(|c| (*c).to_owned()));
+            columns
+                .iter()
+                .map(|c| format!("{c} = {table}.{c} + excluded.{c}"))
+                .collect()
+        };
+        kinds.resize(all.len(), Kind::Int);
+        Upsert {
+            head: format!("{table} ({})", all.join(", ")),
+            kinds,
+            tail: format!(
+                "ON CONFLICT ({}) DO UPDATE SET {}",
+                keys.iter().map(|(k, _)| *k).collect::<Vec<_>>().join(", "),
+                set.join(", ")
+            ),
+            rows,
         }
-        let sql = format!(
-            "INSERT INTO {table} ({}) VALUES {} ON CONFLICT ({}) DO UPDATE SET {}",
-            all.join(", "),
-            tuples.join(", "),
-            keys.join(", "),
-            set.join(", ")
-        );
-        txn.execute_raw(Statement::from_sql_and_values(backend, sql, values))
+    }
+}
+
+/// Runs the upserts of one change. PostgreSQL: all of them in one statement, as
+/// data-modifying `WITH` parts, each table's rows in one parameter (one round trip; a
+/// table without rows gets an empty array, so the text never changes). SQLite: each
+/// table's rows bound as `VALUES` lists (see [`json_rows`]).
+async fn write_all(txn: &DatabaseTransaction, writes: Vec<Upsert>) -> Result<()> {
+    let backend = txn.get_database_backend();
+    if backend == DbBackend::Postgres {
+        let mut parts = Vec::with_capacity(writes.len());
+        let mut params = Vec::with_capacity(writes.len());
+        for (i, w) in writes.into_iter().enumerate() {
+            parts.push(format!(
+                "w{i} AS (INSERT INTO {} {} {})",
+                w.head,
+                json_rows::pg_select(&w.kinds, i + 1),
+                w.tail
+            ));
+            params.push(json_rows::pg_param(w.rows));
+        }
+        let sql = format!("WITH {} SELECT 1", parts.join(", "));
+        txn.execute_raw(Statement::from_sql_and_values(backend, sql, params))
             .await
             .context("updating usage rollups")?;
+        return Ok(());
+    }
+    for w in writes {
+        for stmt in json_rows::insert(backend, &w.head, &w.kinds, w.rows, &w.tail)? {
+            txn.execute_raw(stmt)
+                .await
+                .context("updating usage rollups")?;
+        }
     }
     Ok(())
 }

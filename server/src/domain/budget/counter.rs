@@ -25,6 +25,7 @@ use super::{Budget, BudgetSet, Budgets, PeriodBounds, deltas, period_keys_condit
 use crate::domain::alert::{self, NewAlert};
 use crate::domain::error::{Context, Result};
 use crate::domain::ids::BudgetId;
+use crate::domain::json_rows::{self, Kind};
 use crate::domain::money::{Usd, Wide};
 use crate::domain::time;
 use crate::domain::usage::ingest::{LedgerChange, LedgerHook};
@@ -35,6 +36,7 @@ use sea_orm::sea_query::{Expr, OnConflict, Query};
 use sea_orm::{
     ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, QueryFilter, Statement,
 };
+use serde_json::Value as Json;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -243,56 +245,54 @@ async fn apply_deltas(
     let mut after: HashMap<(BudgetId, i64), i128> = HashMap::with_capacity(keys.len());
     type Keys = Vec<(BudgetId, i64)>;
     let (old, new): (Keys, Keys) = keys.iter().copied().partition(|k| existing.contains(k));
-    for chunk in old.chunks(ROWS_PER_STATEMENT) {
-        let mut stmt = Query::insert();
-        stmt.into_table(budget_period::Entity).columns([
-            budget_period::Column::BudgetId,
-            budget_period::Column::PeriodStart,
-            budget_period::Column::PeriodEnd,
-            budget_period::Column::SpentNanos,
-            budget_period::Column::SpentNanosHi,
-            budget_period::Column::UpdatedAt,
-        ]);
-        for key in chunk {
-            let (_, period, delta) = &deltas[key];
-            let (hi, lo) = Wide::parts(*delta, "updating a budget counter")?;
-            stmt.values([
-                Expr::val(key.0.0),
-                Expr::val(key.1),
-                Expr::val(period.end.map(time::to_micros)),
-                Expr::val(lo),
-                Expr::val(hi),
-                Expr::val(now),
-            ])
-            .context("building a budget counter update")?;
-        }
-        stmt.on_conflict(
-            OnConflict::columns([
-                budget_period::Column::BudgetId,
-                budget_period::Column::PeriodStart,
-            ])
-            .value(
-                budget_period::Column::SpentNanosHi,
-                Expr::cust(Wide::added_hi("budget_periods", "spent_nanos")),
-            )
-            .value(
-                budget_period::Column::SpentNanos,
-                Expr::cust(Wide::added_lo("budget_periods", "spent_nanos")),
-            )
-            .update_column(budget_period::Column::UpdatedAt)
-            .to_owned(),
+    if !old.is_empty() {
+        let backend = txn.get_database_backend();
+        let rows = old
+            .iter()
+            .map(|key| {
+                let (_, period, delta) = &deltas[key];
+                let (hi, lo) = Wide::parts(*delta, "updating a budget counter")?;
+                Ok(vec![
+                    Json::from(key.0.0.simple().to_string()),
+                    Json::from(key.1),
+                    Json::from(period.end.map(time::to_micros)),
+                    Json::from(lo),
+                    Json::from(hi),
+                    Json::from(now),
+                ])
+            })
+            .collect::<Result<Vec<_>>>()?;
+        // One statement for every counter of the change, its text the same whatever
+        // their number (see `json_rows`).
+        let tail = format!(
+            "ON CONFLICT (budget_id, period_start) DO UPDATE SET spent_nanos_hi = {}, spent_nanos = {}, updated_at = excluded.updated_at \
+             RETURNING budget_id, period_start, spent_nanos, spent_nanos_hi",
+            Wide::added_hi("budget_periods", "spent_nanos"),
+            Wide::added_lo("budget_periods", "spent_nanos"),
         );
-        stmt.returning(Query::returning().columns([
-            budget_period::Column::BudgetId,
-            budget_period::Column::PeriodStart,
-            budget_period::Column::SpentNanos,
-            budget_period::Column::SpentNanosHi,
-        ]));
-        for r in txn
-            .query_all(&stmt)
-            .await
-            .context("updating budget counters")?
-        {
+        let statements = json_rows::insert(
+            backend,
+            "budget_periods (budget_id, period_start, period_end, spent_nanos, spent_nanos_hi, updated_at)",
+            &[
+                Kind::Uuid,
+                Kind::Int,
+                Kind::Int,
+                Kind::Int,
+                Kind::Int,
+                Kind::Int,
+            ],
+            rows,
+            &tail,
+        )?;
+        let mut returned = vec![];
+        for stmt in statements {
+            returned.extend(
+                txn.query_all_raw(stmt)
+                    .await
+                    .context("updating budget counters")?,
+            );
+        }
+        for r in returned {
             let id: Uuid = r
                 .try_get("", "budget_id")
                 .context("reading an updated budget counter")?;

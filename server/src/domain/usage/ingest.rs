@@ -20,6 +20,7 @@ use super::{CostSource, UsageEvent, UsageSource};
 use crate::domain::auth::{Principal, Scope};
 use crate::domain::error::{Context, Error, FieldError, Result};
 use crate::domain::ids::{PriceId, ProjectId, UsageEventId};
+use crate::domain::json_rows::{self, Kind};
 use crate::domain::money::Usd;
 use crate::domain::price::PriceCache;
 use crate::domain::price::book::PriceBook;
@@ -27,11 +28,11 @@ use crate::domain::{project, time};
 use crate::entity::usage_event::{self, Column};
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
-use sea_orm::sea_query::{Expr, OnConflict, Query};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, EntityTrait,
     QueryFilter, SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
 };
+use serde_json::Value as Json;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 use tokio::sync::{broadcast, mpsc, oneshot};
@@ -211,8 +212,44 @@ pub fn committed_hooks(hooks: &Hooks, change: LedgerChange<'_>) {
     }
 }
 
-/// Rows per `INSERT`: 31 columns x 1000 rows stays under SQLite's 32,766 bind limit.
+/// Rows per idempotency-key lookup: far below SQLite's 32,766 bind limit.
 const ROWS_PER_STATEMENT: usize = 1000;
+
+/// The columns an event is inserted with, in the order [`insert_events`] writes them
+/// (see [`json_rows`]).
+const EVENT_COLUMNS: [(&str, Kind); 31] = [
+    ("id", Kind::Int),
+    ("project_id", Kind::Uuid),
+    ("provider", Kind::Text),
+    ("model", Kind::Text),
+    ("endpoint", Kind::Text),
+    ("source", Kind::Text),
+    ("occurred_at", Kind::Int),
+    ("received_at", Kind::Int),
+    ("input_tokens", Kind::Int),
+    ("output_tokens", Kind::Int),
+    ("cache_read_tokens", Kind::Int),
+    ("cache_write_tokens", Kind::Int),
+    ("cache_write_1h_tokens", Kind::Int),
+    ("reasoning_tokens", Kind::Int),
+    ("audio_input_tokens", Kind::Int),
+    ("audio_output_tokens", Kind::Int),
+    ("image_input_tokens", Kind::Int),
+    ("image_output_tokens", Kind::Int),
+    ("images_generated", Kind::Int),
+    ("web_search_calls", Kind::Int),
+    ("video_seconds", Kind::Int),
+    ("requests", Kind::Int),
+    ("service_tier", Kind::Text),
+    ("pricing_variant", Kind::Text),
+    ("latency_ms", Kind::Int),
+    ("cost_nanos", Kind::Int),
+    ("cost_source", Kind::Text),
+    ("price_id", Kind::Int),
+    ("idempotency_key", Kind::Text),
+    ("end_user", Kind::Text),
+    ("metadata", Kind::Text),
+];
 
 async fn reserve_ids(conn: &impl ConnectionTrait, n: usize) -> Result<Vec<i64>> {
     let backend = conn.get_database_backend();
@@ -292,89 +329,60 @@ pub async fn insert_events(
     let received_at = time::now();
     let received = time::to_micros(received_at);
     let mut inserted: HashSet<i64> = HashSet::with_capacity(rows.len());
-    for (chunk, chunk_ids) in rows
-        .chunks(ROWS_PER_STATEMENT)
-        .zip(ids.chunks(ROWS_PER_STATEMENT))
-    {
-        let mut stmt = Query::insert();
-        stmt.into_table(usage_event::Entity).columns([
-            Column::Id,
-            Column::ProjectId,
-            Column::Provider,
-            Column::Model,
-            Column::Endpoint,
-            Column::Source,
-            Column::OccurredAt,
-            Column::ReceivedAt,
-            Column::InputTokens,
-            Column::OutputTokens,
-            Column::CacheReadTokens,
-            Column::CacheWriteTokens,
-            Column::CacheWrite1hTokens,
-            Column::ReasoningTokens,
-            Column::AudioInputTokens,
-            Column::AudioOutputTokens,
-            Column::ImageInputTokens,
-            Column::ImageOutputTokens,
-            Column::ImagesGenerated,
-            Column::WebSearchCalls,
-            Column::VideoSeconds,
-            Column::Requests,
-            Column::ServiceTier,
-            Column::PricingVariant,
-            Column::LatencyMs,
-            Column::CostNanos,
-            Column::CostSource,
-            Column::PriceId,
-            Column::IdempotencyKey,
-            Column::EndUser,
-            Column::Metadata,
-        ]);
-        for (row, id) in chunk.iter().zip(chunk_ids) {
+    let backend = conn.get_database_backend();
+    let names: Vec<&str> = EVENT_COLUMNS.iter().map(|(c, _)| *c).collect();
+    let kinds: Vec<Kind> = EVENT_COLUMNS.iter().map(|(_, k)| *k).collect();
+    let head = format!("usage_events ({})", names.join(", "));
+    let values: Vec<Vec<Json>> = rows
+        .iter()
+        .zip(&ids)
+        .map(|(row, id)| {
             let u = &row.usage;
-            stmt.values([
-                Expr::val(*id),
-                Expr::val(u.project.0),
-                Expr::val(u.provider.as_str()),
-                Expr::val(u.model.as_str()),
-                Expr::val(u.endpoint.clone()),
-                Expr::val(u.source.as_str()),
-                Expr::val(time::to_micros(u.occurred_at)),
-                Expr::val(received),
-                Expr::val(u.tokens.input),
-                Expr::val(u.tokens.output),
-                Expr::val(u.tokens.cache_read),
-                Expr::val(u.tokens.cache_write),
-                Expr::val(u.tokens.cache_write_1h),
-                Expr::val(u.tokens.reasoning),
-                Expr::val(u.tokens.audio_input),
-                Expr::val(u.tokens.audio_output),
-                Expr::val(u.tokens.image_input),
-                Expr::val(u.tokens.image_output),
-                Expr::val(u.tokens.images),
-                Expr::val(u.tokens.web_searches),
-                Expr::val(u.tokens.video_seconds),
-                Expr::val(u.requests),
-                Expr::val(u.service_tier.as_str()),
-                Expr::val(u.variant.as_ref().map(|v| v.as_str().to_owned())),
-                Expr::val(u.latency_ms),
-                Expr::val(row.cost.map(Usd::stored_nanos)),
-                Expr::val(row.cost_source.as_str()),
-                Expr::val(row.price_id.map(|p| p.0)),
-                Expr::val(u.idempotency_key.clone()),
-                Expr::val(u.user.clone()),
-                Expr::val(u.metadata.clone()),
-            ])
-            .context("building a usage event insert")?;
-        }
-        stmt.on_conflict(
-            OnConflict::columns([Column::ProjectId, Column::IdempotencyKey])
-                .do_nothing()
-                .to_owned(),
-        );
-        stmt.returning_col(Column::Id);
+            let t = &u.tokens;
+            vec![
+                Json::from(*id),
+                json_rows::uuid(u.project),
+                Json::from(u.provider.as_str()),
+                Json::from(u.model.as_str()),
+                Json::from(u.endpoint.clone()),
+                Json::from(u.source.as_str()),
+                Json::from(time::to_micros(u.occurred_at)),
+                Json::from(received),
+                Json::from(t.input),
+                Json::from(t.output),
+                Json::from(t.cache_read),
+                Json::from(t.cache_write),
+                Json::from(t.cache_write_1h),
+                Json::from(t.reasoning),
+                Json::from(t.audio_input),
+                Json::from(t.audio_output),
+                Json::from(t.image_input),
+                Json::from(t.image_output),
+                Json::from(t.images),
+                Json::from(t.web_searches),
+                Json::from(t.video_seconds),
+                Json::from(u.requests),
+                Json::from(u.service_tier.as_str()),
+                Json::from(u.variant.as_ref().map(|v| v.as_str().to_owned())),
+                Json::from(u.latency_ms),
+                Json::from(row.cost.map(Usd::stored_nanos)),
+                Json::from(row.cost_source.as_str()),
+                Json::from(row.price_id.map(|p| p.0)),
+                Json::from(u.idempotency_key.clone()),
+                Json::from(u.user.clone()),
+                Json::from(u.metadata.clone()),
+            ]
+        })
+        .collect();
+    for stmt in json_rows::insert(
+        backend,
+        &head,
+        &kinds,
+        values,
+        "ON CONFLICT (project_id, idempotency_key) DO NOTHING RETURNING id",
+    )? {
         for r in conn
-            .query_all(&stmt)
+            .query_all_raw(stmt)
             .await
             .context("inserting usage events")?
         {
