@@ -294,25 +294,6 @@ fn change_key(change: &LedgerChange<'_>) -> ChangeKey {
 /// Numbers each change and publishes it (see the module docs).
 pub struct LiveHook(Arc<LiveHub>);
 
-async fn next_seq(txn: &DatabaseTransaction) -> Result<i64> {
-    let row = txn
-        .query_one_raw(Statement::from_string(
-            txn.get_database_backend(),
-            "UPDATE ledger_state SET change_seq = change_seq + 1 WHERE id = 1 RETURNING change_seq",
-        ))
-        .await
-        .context("numbering a ledger change")?;
-    match row {
-        Some(r) => r
-            .try_get("", "change_seq")
-            .context("numbering a ledger change"),
-        None => Err(Error::internal(
-            "numbering a ledger change",
-            anyhow::anyhow!("ledger_state has no row; was the database migrated?"),
-        )),
-    }
-}
-
 fn cost_json(c: Option<Usd>) -> serde_json::Value {
     c.map(|c| serde_json::Value::from(c.stored_nanos()))
         .unwrap_or(serde_json::Value::Null)
@@ -384,24 +365,36 @@ fn payloads(origin: u64, seq: i64, change: &LedgerChange<'_>) -> Vec<String> {
         .collect()
 }
 
-/// PostgreSQL: numbers a change and publishes its payloads in one statement (one round
-/// trip), in order, inside the transaction: `NOTIFY` delivers them at commit.
-async fn next_seq_notify(
+/// Numbers a change. With `publish` (PostgreSQL), the same statement (one round trip)
+/// also sends the change's payloads in order, inside the transaction: `NOTIFY`
+/// delivers them at commit.
+async fn next_seq(
     txn: &DatabaseTransaction,
-    origin: u64,
-    change: &LedgerChange<'_>,
+    publish: Option<(u64, &LedgerChange<'_>)>,
 ) -> Result<i64> {
-    let tails = serde_json::Value::from(payload_tails(origin, change)).to_string();
-    let row = txn
-        .query_one_raw(Statement::from_sql_and_values(
+    let stmt = match publish {
+        None => Statement::from_string(
+            txn.get_database_backend(),
+            "UPDATE ledger_state SET change_seq = change_seq + 1 WHERE id = 1 RETURNING change_seq",
+        ),
+        Some((origin, change)) => Statement::from_sql_and_values(
             DbBackend::Postgres,
             "WITH s AS (UPDATE ledger_state SET change_seq = change_seq + 1 WHERE id = 1 RETURNING change_seq) \
              SELECT s.change_seq, (SELECT count(pg_notify($1, $2 || s.change_seq || t.tail)) \
              FROM json_array_elements_text($3::json) WITH ORDINALITY AS t(tail, n)) AS sent FROM s",
-            [CHANGES_CHANNEL.into(), payload_head(origin).into(), tails.into()],
-        ))
+            [
+                CHANGES_CHANNEL.into(),
+                payload_head(origin).into(),
+                serde_json::Value::from(payload_tails(origin, change))
+                    .to_string()
+                    .into(),
+            ],
+        ),
+    };
+    let row = txn
+        .query_one_raw(stmt)
         .await
-        .context("numbering and publishing a ledger change")?;
+        .context("numbering a ledger change")?;
     match row {
         Some(r) => r
             .try_get("", "change_seq")
@@ -424,11 +417,9 @@ impl LedgerHook for LiveHook {
         change: LedgerChange<'a>,
     ) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
-            let seq = if self.0.backend == DbBackend::Postgres {
-                next_seq_notify(txn, self.0.origin, &change).await?
-            } else {
-                next_seq(txn).await?
-            };
+            let publish =
+                (self.0.backend == DbBackend::Postgres).then_some((self.0.origin, &change));
+            let seq = next_seq(txn, publish).await?;
             self.0.stash_seq(change_key(&change), seq);
             Ok(())
         })
