@@ -147,6 +147,10 @@ fn is_unique_violation(e: &(dyn std::error::Error + 'static)) -> bool {
         .contains("duplicate key value violates unique constraint")
 }
 
+/// How long a SQLite worker may send no heartbeat before its running jobs are handed
+/// to another worker (apalis's own default, two 30 s heartbeats, as on PostgreSQL).
+const ORPHANED: Duration = Duration::from_secs(60);
+
 /// The retry policy of every worker: `retries` retries with exponential backoff and
 /// jitter.
 pub fn retry_policy(settings: &JobSettings) -> BackoffRetryPolicy<ExponentialBackoff> {
@@ -202,19 +206,31 @@ impl Jobs {
             ),
             // A SQLite worker's poll stream was seen to go quiet until its next
             // heartbeat (30 s by default) under write contention: a heartbeat of ten
-            // polls (1 to 30 s) bounds that stall.
-            _ => Queue::Sqlite(
-                SqliteStorage::new(self.db.get_sqlite_connection_pool()).with_config(
-                    apalis_sqlite::Config::default()
-                        .queue(name)
-                        .heartbeat_interval(
-                            self.settings
-                                .poll
-                                .saturating_mul(10)
-                                .clamp(Duration::from_secs(1), Duration::from_secs(30)),
-                        ),
-                ),
-            ),
+            // polls (1 to 30 s) bounds that stall. A worker is declared dead (and its
+            // running jobs handed to another) after `missed_heartbeats` heartbeats,
+            // compared in whole seconds: with the default two, a 1 s heartbeat made a
+            // live worker that waited a second for the write lock look dead, and its
+            // job ran twice at once (an alert posted twice). Dead means no heartbeat
+            // for ORPHANED, whatever the interval.
+            _ => {
+                let heartbeat = self
+                    .settings
+                    .poll
+                    .saturating_mul(10)
+                    .clamp(Duration::from_secs(1), Duration::from_secs(30));
+                let missed = ORPHANED
+                    .as_secs()
+                    .div_ceil(heartbeat.as_secs().max(1))
+                    .max(2);
+                Queue::Sqlite(
+                    SqliteStorage::new(self.db.get_sqlite_connection_pool()).with_config(
+                        apalis_sqlite::Config::default()
+                            .queue(name)
+                            .heartbeat_interval(heartbeat)
+                            .missed_heartbeats(usize::try_from(missed).unwrap_or(usize::MAX)),
+                    ),
+                )
+            }
         }
     }
 
