@@ -10,7 +10,6 @@
 //! bound as `VALUES` lists, as many rows per statement as the bind limit allows.
 
 use crate::domain::error::{Error, Result};
-use crate::domain::ids::ProjectId;
 use sea_orm::{DbBackend, Statement, Value};
 use serde_json::Value as Json;
 
@@ -25,17 +24,23 @@ pub enum Kind {
     Uuid,
 }
 
-/// A project id as a [`Kind::Uuid`] value.
-pub fn uuid(project: ProjectId) -> Json {
-    Json::from(project.0.simple().to_string())
+/// An id (a project's, a budget's) as a [`Kind::Uuid`] value.
+pub fn uuid(id: uuid::Uuid) -> Json {
+    Json::from(id.simple().to_string())
 }
 
 /// SQLite's limit on bound parameters per statement.
 const SQLITE_MAX_PARAMS: usize = 32_766;
 
+/// PostgreSQL: `INSERT INTO {head} … {tail}` of the rows in the `jsonb` array of
+/// parameter `param` (see [`insert`]).
+pub fn pg_insert(head: &str, kinds: &[Kind], tail: &str, param: usize) -> String {
+    format!("INSERT INTO {head} {} {tail}", pg_select(kinds, param))
+}
+
 /// PostgreSQL: the `SELECT` of one row per element of the `jsonb` array in parameter
 /// `param`, one expression per kind, in order.
-pub fn pg_select(kinds: &[Kind], param: usize) -> String {
+fn pg_select(kinds: &[Kind], param: usize) -> String {
     let columns: Vec<String> = kinds
         .iter()
         .enumerate()
@@ -72,7 +77,7 @@ pub fn insert(
     if backend == DbBackend::Postgres {
         return Ok(vec![Statement::from_sql_and_values(
             backend,
-            format!("INSERT INTO {head} {} {tail}", pg_select(kinds, 1)),
+            pg_insert(head, kinds, tail, 1),
             [pg_param(rows)],
         )]);
     }
@@ -151,7 +156,7 @@ mod tests {
     #[test]
     fn sqlite_binds_rows_within_the_parameter_limit() {
         let kinds = [Kind::Int, Kind::Uuid, Kind::Text];
-        let p = ProjectId(uuid::Uuid::from_u128(7));
+        let p = uuid::Uuid::from_u128(7);
         let rows: Vec<Vec<Json>> = (0..20_000)
             .map(|i| vec![Json::from(i), uuid(p), Json::Null])
             .collect();
@@ -160,7 +165,7 @@ mod tests {
         assert_eq!(s.len(), 2);
         let values = s[0].values.as_ref().unwrap();
         assert_eq!(values.0.len(), 10_922 * 3);
-        assert_eq!(values.0[1], Value::from(p.0));
+        assert_eq!(values.0[1], Value::from(p));
         assert_eq!(values.0[2], Value::String(None));
         assert!(
             s[1].sql
@@ -176,9 +181,7 @@ mod tests {
 
     #[test]
     fn a_uuid_is_written_as_bare_hex() {
-        let p = ProjectId(uuid::Uuid::from_u128(
-            0x0123_4567_89ab_cdef_0123_4567_89ab_cdef,
-        ));
+        let p = uuid::Uuid::from_u128(0x0123_4567_89ab_cdef_0123_4567_89ab_cdef);
         assert_eq!(uuid(p), Json::from("0123456789abcdef0123456789abcdef"));
     }
 }

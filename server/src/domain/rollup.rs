@@ -44,7 +44,7 @@ use crate::domain::usage::ingest::{LedgerChange, LedgerHook};
 use futures::future::BoxFuture;
 use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, Statement, Value};
 use serde_json::Value as Json;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Mutex;
 
 /// Microseconds in a UTC day and hour.
@@ -403,9 +403,10 @@ impl Admitted {
                         anyhow::anyhow!("poisoned lock"),
                     )
                 })?;
+                let seen = cache.admitted.get(&(project, column));
                 let (admitted, unknown): (Vec<&String>, Vec<&String>) = values
                     .iter()
-                    .partition(|v| cache.admitted.contains(&(project, column, (*v).clone())));
+                    .partition(|v| seen.is_some_and(|seen| seen.contains(v.as_str())));
                 let overflowed = cache.overflowed.contains(&(project, column));
                 (
                     admitted.into_iter().cloned().collect::<HashSet<String>>(),
@@ -483,7 +484,13 @@ impl Admitted {
                     }
                     let rows: Vec<Vec<Json>> = insert
                         .into_iter()
-                        .map(|v| vec![json_rows::uuid(project), Json::from(column), Json::from(v)])
+                        .map(|v| {
+                            vec![
+                                json_rows::uuid(project.0),
+                                Json::from(column),
+                                Json::from(v),
+                            ]
+                        })
                         .collect();
                     for stmt in json_rows::insert(
                         backend,
@@ -510,7 +517,9 @@ impl Admitted {
 /// stays true; what is not is read.
 #[derive(Debug, Default)]
 pub struct KnownValues {
-    admitted: HashSet<(ProjectId, &'static str, String)>,
+    admitted: HashMap<(ProjectId, &'static str), HashSet<String>>,
+    /// How many values `admitted` holds in all.
+    values: usize,
     overflowed: HashSet<(ProjectId, &'static str)>,
 }
 
@@ -525,11 +534,16 @@ impl KnownValues {
         admitted: &HashSet<String>,
         overflowed: bool,
     ) {
-        if self.admitted.len() + admitted.len() > MAX_KNOWN_VALUES {
+        if self.values + admitted.len() > MAX_KNOWN_VALUES {
             self.admitted.clear();
+            self.values = 0;
         }
-        self.admitted
-            .extend(admitted.iter().map(|v| (project, column, v.clone())));
+        let seen = self.admitted.entry((project, column)).or_default();
+        for v in admitted {
+            if seen.insert(v.clone()) {
+                self.values += 1;
+            }
+        }
         if overflowed {
             self.overflowed.insert((project, column));
         }
@@ -629,11 +643,11 @@ impl LedgerHook for RollupHook {
                     .into_iter()
                     .map(|((at, project, provider, model, attr), d)| {
                         let mut row = vec![Json::from(at)];
-                        row.extend(project.map(json_rows::uuid));
+                        row.extend(project.map(|p| json_rows::uuid(p.0)));
                         row.push(provider.into());
                         row.extend(model.map(Json::from));
                         row.extend(attr.map(Json::from));
-                        measures(&mut row, &d, COLUMNS.len(), true)?;
+                        wide_measures(&mut row, &d)?;
                         Ok(row)
                     })
                     .collect::<Result<Vec<_>>>()?;
@@ -653,7 +667,7 @@ impl LedgerHook for RollupHook {
                         .map(|((at, project, provider, model, bucket), n)| {
                             vec![
                                 Json::from(at),
-                                json_rows::uuid(project),
+                                json_rows::uuid(project.0),
                                 provider.into(),
                                 model.into(),
                                 Json::from(bucket),
@@ -678,20 +692,12 @@ impl LedgerHook for RollupHook {
     }
 }
 
-/// Appends the first `n` measures of `d` to a row: each as its `(hi, lo)` parts when
-/// `wide`, else as one `i64`.
-fn measures(row: &mut Vec<Json>, d: &Delta, n: usize, wide: bool) -> Result<()> {
-    for &v in d.0.iter().take(n) {
-        if wide {
-            let (hi, lo) = Wide::parts(v, "updating usage rollups")?;
-            row.push(Json::from(hi));
-            row.push(Json::from(lo));
-        } else {
-            let v = i64::try_from(v).map_err(|e| {
-                crate::domain::Error::internal("updating usage rollups", anyhow::anyhow!(e))
-            })?;
-            row.push(Json::from(v));
-        }
+/// Appends every measure of `d` to a row, each as its `(hi, lo)` parts.
+fn wide_measures(row: &mut Vec<Json>, d: &Delta) -> Result<()> {
+    for &v in &d.0 {
+        let (hi, lo) = Wide::parts(v, "updating usage rollups")?;
+        row.push(Json::from(hi));
+        row.push(Json::from(lo));
     }
     Ok(())
 }
@@ -765,10 +771,8 @@ async fn write_all(txn: &DatabaseTransaction, writes: Vec<Upsert>) -> Result<()>
         let mut params = Vec::with_capacity(writes.len());
         for (i, w) in writes.into_iter().enumerate() {
             parts.push(format!(
-                "w{i} AS (INSERT INTO {} {} {})",
-                w.head,
-                json_rows::pg_select(&w.kinds, i + 1),
-                w.tail
+                "w{i} AS ({})",
+                json_rows::pg_insert(&w.head, &w.kinds, &w.tail, i + 1)
             ));
             params.push(json_rows::pg_param(w.rows));
         }

@@ -253,7 +253,7 @@ async fn apply_deltas(
                 let (_, period, delta) = &deltas[key];
                 let (hi, lo) = Wide::parts(*delta, "updating a budget counter")?;
                 Ok(vec![
-                    Json::from(key.0.0.simple().to_string()),
+                    json_rows::uuid(key.0.0),
                     Json::from(key.1),
                     Json::from(period.end.map(time::to_micros)),
                     Json::from(lo),

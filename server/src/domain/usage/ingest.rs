@@ -341,7 +341,7 @@ pub async fn insert_events(
             let t = &u.tokens;
             vec![
                 Json::from(*id),
-                json_rows::uuid(u.project),
+                json_rows::uuid(u.project.0),
                 Json::from(u.provider.as_str()),
                 Json::from(u.model.as_str()),
                 Json::from(u.endpoint.clone()),
