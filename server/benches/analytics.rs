@@ -1,37 +1,52 @@
 //! Analytics benchmark (see BENCHMARKS.md).
 //!
-//! 1. Bulk-loads N events (default 10,000,000) into a fresh SQLite ledger made by the
-//!    real server (90 days, 8 providers, 60 models, 40 endpoints, 200 end users, 20 projects), then
-//!    builds the five rollups with the same `INSERT … SELECT … GROUP BY` their
-//!    migrations use to backfill.
-//!    Migration 000010's rollups (endpoint, user, source, latency sketches) are built by
-//!    the migration itself: undone after the load, run again by the next start.
-//! 2. Restarts `aispend serve` on that file and times `costSummary`,
+//! 1. The real server (release build) creates a ledger — a SQLite file, or with
+//!    `--postgres URL` a fresh PostgreSQL database created through `URL` — and 20
+//!    projects; then, the server stopped, N events (default 10,000,000; 90 days, 8
+//!    providers, 60 models, 40 endpoints, 200 end users, the same events on both
+//!    engines) are bulk-loaded (SQLite: multi-row `INSERT`s; PostgreSQL:
+//!    `COPY … FROM STDIN`), every rollup of `rollup::ALL`, both latency sketches and
+//!    `usage_rollup_values` are rebuilt with `INSERT … SELECT … GROUP BY` generated
+//!    from the rollups' definitions ([`rebuild`]), and the ledger is analyzed.
+//!    Before loading, [`check_rebuild`] checks that rebuild against the server itself:
+//!    on a small ledger the server filled through `recordUsageBatch` (its rollup hook),
+//!    the rebuilt tables must equal the rows the server wrote.
+//! 2. Starts `aispend serve` on that ledger and times `costSummary`,
 //!    `costBreakdown(groupBy: [MODEL])` and `costTrend(granularity: DAY)` over 30 days
 //!    (from 00:37 UTC to 00:37 UTC, so the edges need the hourly rollups and raw
 //!    events) through HTTP GraphQL, then every other analytic of issue 13 (breakdowns
 //!    by endpoint, user and source, an endpoint filter, percentiles, a Berlin hourly
 //!    trend, recommendations, anomalies, reconciliation, REST routes), checking those
 //!    a plain `GROUP BY` answers against it.
-//! 3. Baseline, same run and file: the same answers from a plain `GROUP BY` over the
+//! 3. Baseline, same run and ledger: the same answers from a plain `GROUP BY` over the
 //!    raw events. Prints each p50, the ratio, and checks the answers are identical.
 //!
-//! `cargo bench -p aispend --bench analytics [-- --events N --runs R --raw-runs K]`
+//! `cargo bench -p aispend --bench analytics [-- --events N --runs R --raw-runs K
+//! --other-runs O --postgres URL --pg-keep NAME]`
 //!
+//! Reuse (for tuning: the load takes minutes, the queries seconds): on SQLite,
 //! `AISPEND_BENCH_LEDGER=DIR` loads the ledger into `DIR` and leaves it there; when
-//! `DIR` already holds one, the load is skipped and the queries run on it (for tuning:
-//! the load takes minutes, the queries seconds).
+//! `DIR` already holds one, the load is skipped and the queries run on it. On
+//! PostgreSQL, `--pg-keep NAME` does the same with the database `NAME` (reused when it
+//! exists, else created, loaded and kept; `DROP DATABASE NAME` to load afresh); without
+//! it the database is dropped at the end. Either way a ledger is reused as found, even
+//! one whose load was interrupted.
 
 mod common;
 
-use common::{Server, TOKEN, gql_data as gql};
+use aispend::domain::money::Wide;
+use aispend::domain::rollup::{self, Rollup, Sketch};
+use common::{PgDatabase, Server, TOKEN, gql_data as gql};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rust_decimal::Decimal;
-use sea_orm::sqlx::{self, Row, sqlite::SqlitePoolOptions};
+use sea_orm::sqlx::{
+    self, AssertSqlSafe, PgPool, SqlitePool, postgres::PgPoolOptions, sqlite::SqlitePoolOptions,
+};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::fmt::Write as _;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 const DAY: i64 = 86_400_000_000;
@@ -62,15 +77,638 @@ const PROVIDERS: [&str; 8] = [
     "cohere",
 ];
 
+/// Groups of `(key, (cost in USD, requests))`, as the server's answers are compared.
+type Groups = BTreeMap<String, (String, i64)>;
+
+/// The plain `GROUP BY` over the raw events of the window (`$1` to `$2`) that answers
+/// cost and requests by `key`, with `and` added to the filter. The same text on both
+/// engines: `$N` parameters (which SQLite reads too) and sums cast back to `BIGINT`
+/// (PostgreSQL sums `BIGINT`s as `NUMERIC`).
+fn grouped(key: &str, and: &str) -> String {
+    format!(
+        "SELECT {key}, CAST(COALESCE(SUM(cost_nanos), 0) AS BIGINT), CAST(SUM(requests) AS BIGINT) \
+         FROM usage_events WHERE occurred_at >= $1 AND occurred_at < $2{and} GROUP BY 1"
+    )
+}
+
+/// The ledger's database, opened beside the server.
+enum Ledger {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+impl Ledger {
+    /// Runs one statement; returns the rows it changed.
+    async fn execute(&self, sql: &str) -> u64 {
+        let done = match self {
+            Ledger::Sqlite(pool) => sqlx::query(AssertSqlSafe(sql))
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected()),
+            Ledger::Postgres(pool) => sqlx::query(AssertSqlSafe(sql))
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected()),
+        };
+        done.unwrap_or_else(|e| panic!("{e}: {sql}"))
+    }
+
+    /// The one integer a query answers.
+    async fn scalar(&self, sql: &str) -> i64 {
+        let value = match self {
+            Ledger::Sqlite(pool) => sqlx::query_scalar(AssertSqlSafe(sql)).fetch_one(pool).await,
+            Ledger::Postgres(pool) => sqlx::query_scalar(AssertSqlSafe(sql)).fetch_one(pool).await,
+        };
+        value.unwrap_or_else(|e| panic!("{e}: {sql}"))
+    }
+
+    /// The rows of a table or subquery.
+    async fn count(&self, from: &str) -> i64 {
+        self.scalar(&format!("SELECT COUNT(*) FROM {from}")).await
+    }
+
+    /// The groups a [`grouped`] query answers for `(from, to)` (no key reads as `""`).
+    async fn groups(&self, sql: &str, (from, to): (i64, i64)) -> Groups {
+        type Row = (Option<String>, i64, i64);
+        let rows: Result<Vec<Row>, _> = match self {
+            Ledger::Sqlite(pool) => {
+                sqlx::query_as(AssertSqlSafe(sql))
+                    .bind(from)
+                    .bind(to)
+                    .fetch_all(pool)
+                    .await
+            }
+            Ledger::Postgres(pool) => {
+                sqlx::query_as(AssertSqlSafe(sql))
+                    .bind(from)
+                    .bind(to)
+                    .fetch_all(pool)
+                    .await
+            }
+        };
+        rows.unwrap_or_else(|e| panic!("{e}: {sql}"))
+            .into_iter()
+            .map(|(key, cost, requests)| (key.unwrap_or_default(), (usd(cost), requests)))
+            .collect()
+    }
+
+    async fn close(self) {
+        match self {
+            Ledger::Sqlite(pool) => pool.close().await,
+            Ledger::Postgres(pool) => pool.close().await,
+        }
+    }
+}
+
+/// Where a ledger lives: SQLite in the server's data directory, or a PostgreSQL
+/// database.
+struct Target {
+    dir: PathBuf,
+    pg: Option<PgDatabase>,
+    /// Kept at the end (`AISPEND_BENCH_LEDGER`, `--pg-keep`).
+    keep: bool,
+}
+
+impl Target {
+    fn engine(&self) -> &'static str {
+        if self.pg.is_some() {
+            "PostgreSQL"
+        } else {
+            "SQLite"
+        }
+    }
+
+    fn describe(&self) -> String {
+        match &self.pg {
+            Some(db) => format!("the PostgreSQL database {}", db.name),
+            None => self.dir.display().to_string(),
+        }
+    }
+
+    /// The release `aispend serve` on this ledger (sync scheduler off), `env` on top.
+    fn start(&self, env: &[(&str, String)]) -> Server {
+        let mut all = vec![("AISPEND_SYNC_SCHEDULER", "false".to_owned())];
+        all.extend(
+            self.pg
+                .iter()
+                .map(|db| ("AISPEND_DATABASE_URL", db.url.clone())),
+        );
+        all.extend_from_slice(env);
+        common::start_server(&self.dir, &all)
+    }
+
+    /// The ledger the server created, opened beside it.
+    async fn open(&self) -> Ledger {
+        match &self.pg {
+            Some(db) => Ledger::Postgres(
+                PgPoolOptions::new()
+                    .max_connections(2)
+                    .connect(&db.url)
+                    .await
+                    .expect("the ledger database"),
+            ),
+            None => Ledger::Sqlite(
+                SqlitePoolOptions::new()
+                    .max_connections(1)
+                    .connect(&format!(
+                        "sqlite://{}",
+                        self.dir.join("aispend.db").display()
+                    ))
+                    .await
+                    .expect("the ledger opens"),
+            ),
+        }
+    }
+
+    /// Drops a PostgreSQL database unless it is kept (a SQLite file goes with its
+    /// temporary directory).
+    async fn finish(self) {
+        if self.keep {
+            println!("the ledger is kept in {}", self.describe());
+        } else if let Some(db) = self.pg {
+            db.drop_now().await;
+        }
+    }
+}
+
+/// The endpoints and end users the rollups keep apart up to a limit per project (the
+/// server's `AISPEND_ROLLUP_DISTINCT_VALUES`); other attributes (the source) are kept
+/// apart whatever their value.
+const BOUNDED: [&str; 2] = ["endpoint", "end_user"];
+
+/// What one event adds to a rollup measure (`rollup::COLUMNS`), as the server's rollup
+/// hook counts it.
+fn measure(column: &str) -> String {
+    match column {
+        "cost_nanos" => "COALESCE(e.cost_nanos, 0)".to_owned(),
+        "events" => "1".to_owned(),
+        "unpriced" => "CASE WHEN e.cost_nanos IS NULL THEN 1 ELSE 0 END".to_owned(),
+        "latency_sum" => "COALESCE(e.latency_ms, 0)".to_owned(),
+        "latency_count" => "CASE WHEN e.latency_ms IS NULL THEN 0 ELSE 1 END".to_owned(),
+        // Requests, the token classes and the units (audio and image tokens, images,
+        // web-search calls, video seconds) are the events' columns of the same name.
+        other => format!("e.{other}"),
+    }
+}
+
+/// `INSERT … SELECT … GROUP BY` filling one rollup from the events. Each measure is
+/// stored wide (`money::Wide`): `x_hi` = the sum / 10^9, `x` = the sum % 10^9, which
+/// is `Wide::split` for the non-negative sums here; a sum beyond `BIGINT` fails on both
+/// engines rather than wrap. Times are non-negative, so `/` is the floor the server's
+/// `div_euclid` is.
+fn rollup_sql(r: &Rollup) -> String {
+    let mut columns = vec![r.time.to_owned()];
+    let mut keys = vec![format!("e.occurred_at / {u} * {u}", u = r.unit)];
+    let mut join = String::new();
+    for (has, column) in [
+        (r.project, "project_id"),
+        (true, "provider"),
+        (r.model, "model"),
+    ] {
+        if has {
+            columns.push(column.to_owned());
+            keys.push(format!("e.{column}"));
+        }
+    }
+    if let Some(a) = r.attr {
+        columns.push(a.to_owned());
+        keys.push(if BOUNDED.contains(&a) {
+            // Stored as the value when the project admitted it, as the 'other' bucket
+            // when not, as '' when the event has none.
+            join = format!(
+                " LEFT JOIN usage_rollup_values v ON v.project_id = e.project_id AND v.dimension = '{a}' AND v.value = e.{a}"
+            );
+            format!(
+                "CASE WHEN e.{a} IS NULL THEN '' WHEN v.value IS NULL THEN '{}' ELSE e.{a} END",
+                rollup::OTHER
+            )
+        } else {
+            format!("e.{a}")
+        });
+    }
+    let group: Vec<String> = (1..=keys.len()).map(|i| i.to_string()).collect();
+    let mut sums = vec![];
+    for c in rollup::COLUMNS {
+        let sum = format!("CAST(SUM({}) AS BIGINT)", measure(c));
+        columns.push(format!("{c}_hi"));
+        sums.push(format!("{sum} / {}", Wide::BASE));
+        columns.push(c.to_owned());
+        sums.push(format!("{sum} % {}", Wide::BASE));
+    }
+    format!(
+        "INSERT INTO {} ({}) SELECT {}, {} FROM usage_events e{join} GROUP BY {}",
+        r.table,
+        columns.join(", "),
+        keys.join(", "),
+        sums.join(", "),
+        group.join(", ")
+    )
+}
+
+/// `INSERT … SELECT … GROUP BY` filling one latency sketch: each latency's bucket is
+/// the first whose upper bound is not below it (`migration::sketch::bucket`; a
+/// negative latency is bucket 0), looked up in `bench_sketch_bounds` by its primary
+/// key, one seek per event on both engines.
+fn sketch_sql(s: &Sketch) -> String {
+    format!(
+        "INSERT INTO {table} ({time}, project_id, provider, model, bucket, count) \
+         SELECT t, project_id, provider, model, bucket, COUNT(*) FROM ( \
+         SELECT e.occurred_at / {u} * {u} AS t, e.project_id, e.provider, e.model, \
+         (SELECT b.bucket FROM bench_sketch_bounds b WHERE b.hi >= e.latency_ms ORDER BY b.hi LIMIT 1) AS bucket \
+         FROM usage_events e WHERE e.latency_ms IS NOT NULL) s \
+         GROUP BY t, project_id, provider, model, bucket",
+        table = s.table,
+        time = s.time,
+        u = s.unit
+    )
+}
+
+/// `usage_rollup_values` for one dimension: per project, the first `limit` values in
+/// the order of their first event (by id, the order the server's hook admits them in
+/// when it inserts the events one change after another), and the 'other' row that
+/// marks a project with more.
+fn values_sql(column: &str, limit: usize) -> String {
+    format!(
+        "INSERT INTO usage_rollup_values (project_id, dimension, value) \
+         SELECT project_id, '{column}', CASE WHEN n <= {limit} THEN value ELSE '{other}' END FROM ( \
+         SELECT project_id, {column} AS value, ROW_NUMBER() OVER (PARTITION BY project_id ORDER BY MIN(id)) AS n \
+         FROM usage_events WHERE {column} IS NOT NULL GROUP BY project_id, {column}) ranked \
+         WHERE n <= {next}",
+        other = rollup::OTHER,
+        next = limit + 1
+    )
+}
+
+/// Every table [`rebuild`] fills.
+fn rebuilt_tables() -> Vec<&'static str> {
+    let mut tables = vec!["usage_rollup_values"];
+    tables.extend(rollup::ALL.iter().map(|r| r.table));
+    tables.extend([rollup::LATENCY_DAYS.table, rollup::LATENCY_HOURS.table]);
+    tables
+}
+
+/// Empties and refills every rollup of `rollup::ALL`, both latency sketches and
+/// `usage_rollup_values` from `usage_events`, keeping `limit` endpoints and end users
+/// apart per project. The same SQL on both engines. Returns each statement's table,
+/// rows and time.
+async fn rebuild(ledger: &Ledger, limit: usize) -> Vec<(String, u64, Duration)> {
+    for table in rebuilt_tables() {
+        ledger.execute(&format!("DELETE FROM {table}")).await;
+    }
+    ledger
+        .execute("DROP TABLE IF EXISTS bench_sketch_bounds")
+        .await;
+    ledger
+        .execute(
+            "CREATE TABLE bench_sketch_bounds (hi BIGINT NOT NULL PRIMARY KEY, bucket BIGINT NOT NULL)",
+        )
+        .await;
+    let bounds: Vec<String> = rollup::sketch_bounds()
+        .iter()
+        .enumerate()
+        .map(|(bucket, hi)| format!("({hi}, {bucket})"))
+        .collect();
+    for chunk in bounds.chunks(500) {
+        ledger
+            .execute(&format!(
+                "INSERT INTO bench_sketch_bounds (hi, bucket) VALUES {}",
+                chunk.join(", ")
+            ))
+            .await;
+    }
+    let mut statements: Vec<(String, String)> = BOUNDED
+        .iter()
+        .map(|c| (format!("usage_rollup_values ({c})"), values_sql(c, limit)))
+        .collect();
+    statements.extend(
+        rollup::ALL
+            .iter()
+            .map(|r| (r.table.to_owned(), rollup_sql(r))),
+    );
+    statements.extend(
+        [rollup::LATENCY_DAYS, rollup::LATENCY_HOURS]
+            .iter()
+            .map(|s| (s.table.to_owned(), sketch_sql(s))),
+    );
+    let mut done = vec![];
+    for (table, sql) in statements {
+        let started = Instant::now();
+        let rows = ledger.execute(&sql).await;
+        done.push((table, rows, started.elapsed()));
+    }
+    ledger.execute("DROP TABLE bench_sketch_bounds").await;
+    done
+}
+
+/// A `UsageInput` for [`check_rebuild`]: every measure (unit measures too), some
+/// events without endpoint, user or latency, unpriced models, reported costs, times
+/// over three days. The last project uses two endpoints and one user, so it stays
+/// below the check's limit while the others overflow it.
+fn check_event(rng: &mut StdRng, projects: &[String], now: i64, key: String) -> Value {
+    let p = rng.random_range(0..projects.len());
+    let (endpoints, users) = if p + 1 == projects.len() {
+        (2, 1)
+    } else {
+        (7, 10)
+    };
+    let (provider, model) = common::MODELS[rng.random_range(0..common::MODELS.len())];
+    let output = rng.random_range(0..3_000);
+    let unit = |rng: &mut StdRng| {
+        if rng.random_bool(0.2) {
+            rng.random_range(1..500)
+        } else {
+            0
+        }
+    };
+    let at = now - rng.random_range(0..3 * DAY);
+    let mut e = json!({
+        "projectId": projects[p],
+        "provider": provider,
+        "model": model,
+        "inputTokens": rng.random_range(0..20_000),
+        "outputTokens": output,
+        "reasoningTokens": output / 3,
+        "cacheReadTokens": rng.random_range(0..5_000),
+        "cacheWriteTokens": unit(rng),
+        "cacheWrite1hTokens": unit(rng),
+        "audioInputTokens": unit(rng),
+        "audioOutputTokens": unit(rng),
+        "imageInputTokens": unit(rng),
+        "imageOutputTokens": unit(rng),
+        "imagesGenerated": unit(rng),
+        "webSearchCalls": unit(rng),
+        "videoSeconds": unit(rng),
+        "requests": rng.random_range(1..4),
+        "occurredAt": chrono::DateTime::from_timestamp_micros(at).expect("a time").to_rfc3339(),
+        "idempotencyKey": key,
+    });
+    if rng.random_bool(0.8) {
+        e["endpoint"] = json!(format!("endpoint-{}", rng.random_range(0..endpoints)));
+    }
+    if rng.random_bool(0.8) {
+        e["user"] = json!(format!("user-{}", rng.random_range(0..users)));
+    }
+    if rng.random_bool(0.9) {
+        e["latencyMs"] = json!(match rng.random_range(0..10) {
+            0 => 0,
+            1 => rng.random_range(1..20),
+            _ => rng.random_range(20..3_000_000),
+        });
+    }
+    if rng.random_bool(0.1) {
+        e["reportedCostUsd"] = json!(format!("0.{:06}", rng.random_range(1..50_000)));
+    }
+    e
+}
+
+/// Checks [`rebuild`] against the server: a fresh small ledger on the same engine
+/// (`admin`: PostgreSQL), filled by the server through `recordUsageBatch` (its rollup
+/// hook writes the rollups, sketches and admitted values) with a limit of 3 endpoints
+/// and end users per project, so values overflow into the 'other' bucket too; then,
+/// the server stopped, its tables are copied aside, rebuilt from its events and
+/// compared both ways (`EXCEPT`). Returns whether every table is equal and not empty.
+async fn check_rebuild(client: &reqwest::Client, admin: Option<&str>) -> bool {
+    const LIMIT: usize = 3;
+    const BATCHES: usize = 6;
+    const PER_BATCH: usize = 100;
+    let temp = tempfile::tempdir().expect("a temporary directory");
+    let target = Target {
+        dir: temp.path().to_path_buf(),
+        pg: match admin {
+            Some(admin) => Some(PgDatabase::create(admin, "aispend_bench_check").await),
+            None => None,
+        },
+        keep: false,
+    };
+    let server = target.start(&[("AISPEND_ROLLUP_DISTINCT_VALUES", LIMIT.to_string())]);
+    let projects = common::create_projects(client, &server.url, &["c0", "c1", "c2"]).await;
+    let mut rng = StdRng::seed_from_u64(11);
+    let now = chrono::Utc::now().timestamp_micros();
+    for batch in 0..BATCHES {
+        let inputs: Vec<Value> = (0..PER_BATCH)
+            .map(|i| check_event(&mut rng, &projects, now, format!("check-{batch}-{i}")))
+            .collect();
+        let r = gql(
+            client,
+            &server.url,
+            "mutation($i: [UsageInput!]!) { recordUsageBatch(inputs: $i) { accepted } }",
+            json!({"i": inputs}),
+        )
+        .await;
+        assert_eq!(
+            r["recordUsageBatch"]["accepted"].as_u64(),
+            Some(PER_BATCH as u64),
+            "the check's events are stored"
+        );
+    }
+    drop(server);
+    let ledger = target.open().await;
+    let tables = rebuilt_tables();
+    for table in &tables {
+        ledger
+            .execute(&format!(
+                "CREATE TABLE bench_server_{table} AS SELECT * FROM {table}"
+            ))
+            .await;
+    }
+    rebuild(&ledger, LIMIT).await;
+    println!(
+        "rebuild check: {} events stored by the server ({LIMIT} endpoints and users kept apart per project); rebuilt rows against the server's:",
+        BATCHES * PER_BATCH
+    );
+    let mut equal = true;
+    for table in &tables {
+        let copy = format!("bench_server_{table}");
+        let rebuilt = ledger.count(table).await;
+        let written = ledger.count(&copy).await;
+        let except = |a: &str, b: &str| format!("(SELECT * FROM {a} EXCEPT SELECT * FROM {b}) d");
+        let missing = ledger.count(&except(&copy, table)).await;
+        let extra = ledger.count(&except(table, &copy)).await;
+        let same = missing == 0 && extra == 0 && rebuilt > 0;
+        equal &= same;
+        println!(
+            "  {table:<30} {rebuilt:>6} rows, server {written:>6}; server rows not rebuilt {missing}, rebuilt rows not the server's {extra}{}",
+            if same { "" } else { "  DIFFERENT" }
+        );
+    }
+    let other = ledger
+        .scalar(&format!(
+            "SELECT COUNT(*) FROM usage_rollup_values WHERE value = '{}'",
+            rollup::OTHER
+        ))
+        .await;
+    println!("  overflowed (project, dimension) pairs: {other}");
+    equal &= other > 0;
+    ledger.close().await;
+    target.finish().await;
+    equal
+}
+
+/// The columns the loader writes (others keep their defaults).
+const EVENT_COLUMNS: &str = "id, project_id, provider, model, endpoint, source, occurred_at, received_at, \
+     input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cache_write_1h_tokens, reasoning_tokens, \
+     requests, service_tier, latency_ms, cost_nanos, cost_source, end_user";
+
+/// One bulk-loaded event; `project` indexes the projects, `model` the models,
+/// `endpoint` and `user` name `endpoint-{i}` and `user-{i}`.
+struct Event {
+    project: usize,
+    model: usize,
+    endpoint: usize,
+    at: i64,
+    input: i64,
+    output: i64,
+    cache_read: i64,
+    latency: i64,
+    cost: Option<i64>,
+    user: usize,
+}
+
+/// The bulk-loaded events, the same sequence on both engines (seeded).
+struct Events {
+    rng: StdRng,
+    models: Vec<(&'static str, String)>,
+    projects: usize,
+}
+
+impl Events {
+    fn new(projects: usize) -> Events {
+        Events {
+            rng: StdRng::seed_from_u64(7),
+            models: (0..60)
+                .map(|i| (PROVIDERS[i % 8], format!("{}-model-{i}", PROVIDERS[i % 8])))
+                .collect(),
+            projects,
+        }
+    }
+
+    /// The next event, drawn in the order the loader has drawn them since end users
+    /// joined the load (2026-12-04), so the events are those of runs since then.
+    fn next(&mut self) -> Event {
+        let rng = &mut self.rng;
+        let model = rng.random_range(0..self.models.len());
+        let at = START + rng.random_range(0..90 * DAY);
+        let priced = rng.random_range(0..100) != 0;
+        let project = rng.random_range(0..self.projects);
+        let endpoint = rng.random_range(0..40usize);
+        let input = rng.random_range(0..4_000i64);
+        let output = rng.random_range(0..1_000i64);
+        let cache_read = rng.random_range(0..2_000i64);
+        let latency = rng.random_range(100..5_000i64);
+        let cost = priced.then(|| rng.random_range(1_000..50_000_000i64));
+        let user = rng.random_range(0..200usize);
+        Event {
+            project,
+            model,
+            endpoint,
+            at,
+            input,
+            output,
+            cache_read,
+            latency,
+            cost,
+            user,
+        }
+    }
+}
+
+/// Rows per SQLite `INSERT` (20 columns each: below the bind limit).
+const ROWS_PER_INSERT: usize = 400;
+
+impl Ledger {
+    /// Writes `events`, numbered from `first_id`: on SQLite multi-row `INSERT`s in
+    /// one transaction, on PostgreSQL one `COPY … FROM STDIN` (text format).
+    async fn insert_events(
+        &self,
+        first_id: i64,
+        events: &[Event],
+        generator: &Events,
+        projects: &[uuid::Uuid],
+    ) {
+        match self {
+            Ledger::Sqlite(pool) => {
+                let mut tx = pool.begin().await.expect("a transaction");
+                for (c, chunk) in events.chunks(ROWS_PER_INSERT).enumerate() {
+                    let first = first_id + (c * ROWS_PER_INSERT) as i64;
+                    let mut qb = sqlx::QueryBuilder::new(format!(
+                        "INSERT INTO usage_events ({EVENT_COLUMNS}) "
+                    ));
+                    qb.push_values(chunk.iter().enumerate(), |mut b, (k, e)| {
+                        let (provider, model) = &generator.models[e.model];
+                        b.push_bind(first + k as i64)
+                            .push_bind(projects[e.project].as_bytes().to_vec())
+                            .push_bind(*provider)
+                            .push_bind(model.clone())
+                            .push_bind(format!("endpoint-{}", e.endpoint))
+                            .push_bind("API")
+                            .push_bind(e.at)
+                            .push_bind(e.at)
+                            .push_bind(e.input)
+                            .push_bind(e.output)
+                            .push_bind(e.cache_read)
+                            .push_bind(0i64)
+                            .push_bind(0i64)
+                            .push_bind(0i64)
+                            .push_bind(1i64)
+                            .push_bind("STANDARD")
+                            .push_bind(e.latency)
+                            .push_bind(e.cost)
+                            .push_bind(if e.cost.is_some() {
+                                "COMPUTED"
+                            } else {
+                                "UNPRICED"
+                            })
+                            .push_bind(format!("user-{}", e.user));
+                    });
+                    qb.build().execute(&mut *tx).await.expect("a bulk insert");
+                }
+                tx.commit().await.expect("a commit");
+            }
+            Ledger::Postgres(pool) => {
+                let mut text = String::with_capacity(events.len() * 160);
+                for (k, e) in events.iter().enumerate() {
+                    let (provider, model) = &generator.models[e.model];
+                    let cost = e.cost.map_or("\\N".to_owned(), |c| c.to_string());
+                    let source = if e.cost.is_some() {
+                        "COMPUTED"
+                    } else {
+                        "UNPRICED"
+                    };
+                    let _ = writeln!(
+                        text,
+                        "{id}\t{project}\t{provider}\t{model}\tendpoint-{endpoint}\tAPI\t{at}\t{at}\t{input}\t{output}\t{cache_read}\t0\t0\t0\t1\tSTANDARD\t{latency}\t{cost}\t{source}\tuser-{user}",
+                        id = first_id + k as i64,
+                        project = projects[e.project],
+                        endpoint = e.endpoint,
+                        at = e.at,
+                        input = e.input,
+                        output = e.output,
+                        cache_read = e.cache_read,
+                        latency = e.latency,
+                        user = e.user,
+                    );
+                }
+                let mut conn = pool.acquire().await.expect("a connection");
+                let mut copy = conn
+                    .copy_in_raw(&format!("COPY usage_events ({EVENT_COLUMNS}) FROM STDIN"))
+                    .await
+                    .expect("COPY FROM");
+                copy.send(text.as_bytes()).await.expect("rows");
+                copy.finish().await.expect("the copy");
+            }
+        }
+    }
+}
+
 /// Every other analytic of issue 13 on the same ledger and window, timed, and where a
 /// plain `GROUP BY` gives the same thing, checked against it (the check's own time is
 /// printed as the baseline).
 async fn others(
     client: &reqwest::Client,
     server: &Server,
-    pool: &sqlx::SqlitePool,
+    ledger: &Ledger,
     filter: &Value,
-    (from, to): (i64, i64),
+    window: (i64, i64),
     runs: usize,
 ) -> bool {
     let projects = gql(client, &server.url, "{ projects { id } }", json!({})).await;
@@ -79,9 +717,9 @@ async fn others(
     one_project["projects"] = json!([project]);
     let mut one_endpoint = filter.clone();
     one_endpoint["endpoints"] = json!(["endpoint-7"]);
-    let window = json!({"from": filter["from"], "to": filter["to"]});
+    let range = json!({"from": filter["from"], "to": filter["to"]});
     // (name, query, filter, field of the groups' key, the GROUP BY that must agree)
-    let graphql: [(&str, &str, &Value, &str, Option<&str>); 13] = [
+    let graphql: [(&str, &str, &Value, &str, Option<String>); 13] = [
         (
             "costSummary, one project",
             "query($f: UsageFilter) { costSummary(filter: $f) { totals { costUsd requests } } }",
@@ -108,36 +746,28 @@ async fn others(
             "query($f: UsageFilter) { costBreakdown(filter: $f, groupBy: [ENDPOINT]) { endpoint totals { costUsd requests } } }",
             filter,
             "endpoint",
-            Some(
-                "SELECT endpoint, COALESCE(SUM(cost_nanos), 0), SUM(requests) FROM usage_events WHERE occurred_at >= ? AND occurred_at < ? GROUP BY endpoint",
-            ),
+            Some(grouped("endpoint", "")),
         ),
         (
             "costBreakdown(USER)",
             "query($f: UsageFilter) { costBreakdown(filter: $f, groupBy: [USER]) { user totals { costUsd requests } } }",
             filter,
             "user",
-            Some(
-                "SELECT end_user, COALESCE(SUM(cost_nanos), 0), SUM(requests) FROM usage_events WHERE occurred_at >= ? AND occurred_at < ? GROUP BY end_user",
-            ),
+            Some(grouped("end_user", "")),
         ),
         (
             "costBreakdown(SOURCE)",
             "query($f: UsageFilter) { costBreakdown(filter: $f, groupBy: [SOURCE]) { source totals { costUsd requests } } }",
             filter,
             "source",
-            Some(
-                "SELECT source, COALESCE(SUM(cost_nanos), 0), SUM(requests) FROM usage_events WHERE occurred_at >= ? AND occurred_at < ? GROUP BY source",
-            ),
+            Some(grouped("source", "")),
         ),
         (
             "costSummary, one endpoint",
             "query($f: UsageFilter) { costBreakdown(filter: $f, groupBy: [PROVIDER]) { provider totals { costUsd requests } } }",
             &one_endpoint,
             "provider",
-            Some(
-                "SELECT provider, COALESCE(SUM(cost_nanos), 0), SUM(requests) FROM usage_events WHERE occurred_at >= ? AND occurred_at < ? AND endpoint = 'endpoint-7' GROUP BY provider",
-            ),
+            Some(grouped("provider", " AND endpoint = 'endpoint-7'")),
         ),
         (
             "costBreakdown(MODEL) with p50/p95",
@@ -177,7 +807,7 @@ async fn others(
         (
             "reconciliation",
             "query($f: ReconciliationFilterInput!) { reconciliation(filter: $f) { provider day } }",
-            &window,
+            &range,
             "",
             None,
         ),
@@ -199,23 +829,9 @@ async fn others(
         let (raw_ms, identical) = match raw {
             Some(sql) => {
                 let t = Instant::now();
-                let rows = sqlx::query(sql)
-                    .bind(from)
-                    .bind(to)
-                    .fetch_all(pool)
-                    .await
-                    .expect("a raw query");
+                let expected = ledger.groups(&sql, window).await;
                 let raw_ms = t.elapsed().as_secs_f64() * 1e3;
-                let expected: BTreeMap<String, (String, i64)> = rows
-                    .iter()
-                    .map(|r| {
-                        (
-                            r.get::<Option<String>, _>(0).unwrap_or_default(),
-                            (usd(r.get::<i64, _>(1)), r.get::<i64, _>(2)),
-                        )
-                    })
-                    .collect();
-                let served: BTreeMap<String, (String, i64)> = last
+                let served: Groups = last
                     .as_object()
                     .and_then(|o| o.values().next())
                     .and_then(Value::as_array)
@@ -278,185 +894,79 @@ async fn others(
     all_identical
 }
 
-/// The ledger file, opened beside the server (one connection).
-async fn open(db: &Path) -> sqlx::SqlitePool {
-    SqlitePoolOptions::new()
-        .max_connections(1)
-        .connect(&format!("sqlite://{}", db.display()))
-        .await
-        .expect("the ledger opens")
-}
-
-/// Creates the projects through the server, bulk-loads `events` events and builds the
-/// rollups.
-async fn load(client: &reqwest::Client, dir: &Path, events: usize) {
-    // 1. A ledger made by the server, then bulk-loaded.
-    let mut projects: Vec<Vec<u8>> = Vec::new();
-    {
-        let server = common::start_server(dir, &[("AISPEND_SYNC_SCHEDULER", "false".into())]);
-        for i in 0..20 {
-            let r = gql(
-                client,
-                &server.url,
-                "mutation($n: String!) { createProject(name: $n) { id } }",
-                json!({"n": format!("p{i}")}),
-            )
-            .await;
-            let id = uuid::Uuid::parse_str(r["createProject"]["id"].as_str().expect("an id"))
-                .expect("a uuid");
-            projects.push(id.as_bytes().to_vec());
-        }
+/// Creates the projects through the server, then (the server stopped) bulk-loads
+/// `events` events, rebuilds the rollups and analyzes the ledger.
+async fn load(client: &reqwest::Client, target: &Target, events: usize) {
+    let projects: Vec<uuid::Uuid> = {
+        let server = target.start(&[]);
+        let names: Vec<String> = (0..20).map(|i| format!("p{i}")).collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        common::create_projects(client, &server.url, &names)
+            .await
+            .iter()
+            .map(|id| uuid::Uuid::parse_str(id).expect("a uuid"))
+            .collect()
+    };
+    let ledger = target.open().await;
+    let postgres = matches!(ledger, Ledger::Postgres(_));
+    if !postgres {
+        ledger.execute("PRAGMA synchronous = OFF").await;
     }
-    let pool = open(&dir.join("aispend.db")).await;
-    sqlx::query("PRAGMA synchronous = OFF")
-        .execute(&pool)
-        .await
-        .expect("pragma");
-    let models: Vec<(&str, String)> = (0..60)
-        .map(|i| (PROVIDERS[i % 8], format!("{}-model-{i}", PROVIDERS[i % 8])))
-        .collect();
-    let endpoints: Vec<String> = (0..40).map(|i| format!("endpoint-{i}")).collect();
-    let users: Vec<String> = (0..200).map(|i| format!("user-{i}")).collect();
-    let mut rng = StdRng::seed_from_u64(7);
-    let load = Instant::now();
-    const ROWS: usize = 400;
+    let mut generator = Events::new(projects.len());
+    const BATCH: usize = 100_000;
+    let started = Instant::now();
     let mut done = 0;
     while done < events {
-        let mut tx = pool.begin().await.expect("a transaction");
-        for _ in 0..250 {
-            if done >= events {
-                break;
-            }
-            let n = ROWS.min(events - done);
-            let mut qb = sqlx::QueryBuilder::new(
-                "INSERT INTO usage_events (id, project_id, provider, model, endpoint, source, occurred_at, received_at, \
-                 input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cache_write_1h_tokens, reasoning_tokens, \
-                 requests, service_tier, latency_ms, cost_nanos, cost_source, end_user) ",
-            );
-            qb.push_values(0..n, |mut b, k| {
-                let (provider, model) = &models[rng.random_range(0..models.len())];
-                let at = START + rng.random_range(0..90 * DAY);
-                let priced = rng.random_range(0..100) != 0;
-                b.push_bind((done + k + 1) as i64)
-                    .push_bind(projects[rng.random_range(0..projects.len())].clone())
-                    .push_bind(*provider)
-                    .push_bind(model.clone())
-                    .push_bind(endpoints[rng.random_range(0..endpoints.len())].clone())
-                    .push_bind("API")
-                    .push_bind(at)
-                    .push_bind(at)
-                    .push_bind(rng.random_range(0..4_000i64))
-                    .push_bind(rng.random_range(0..1_000i64))
-                    .push_bind(rng.random_range(0..2_000i64))
-                    .push_bind(0i64)
-                    .push_bind(0i64)
-                    .push_bind(0i64)
-                    .push_bind(1i64)
-                    .push_bind("STANDARD")
-                    .push_bind(rng.random_range(100..5_000i64))
-                    .push_bind(if priced {
-                        Some(rng.random_range(1_000..50_000_000i64))
-                    } else {
-                        None
-                    })
-                    .push_bind(if priced { "COMPUTED" } else { "UNPRICED" })
-                    .push_bind(users[rng.random_range(0..users.len())].clone());
-            });
-            qb.build().execute(&mut *tx).await.expect("a bulk insert");
-            done += n;
-        }
-        tx.commit().await.expect("a commit");
+        let batch: Vec<Event> = (0..BATCH.min(events - done))
+            .map(|_| generator.next())
+            .collect();
+        ledger
+            .insert_events(done as i64 + 1, &batch, &generator, &projects)
+            .await;
+        done += batch.len();
     }
-    let loaded = load.elapsed();
-    let rollups = Instant::now();
-    for sql in [
-        "INSERT INTO usage_rollup_days (day, project_id, provider, model, cost_nanos, requests, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cache_write_1h_tokens, reasoning_tokens, events, unpriced, latency_sum, latency_count) \
-         SELECT occurred_at / 86400000000 * 86400000000, project_id, provider, model, COALESCE(SUM(cost_nanos), 0), SUM(requests), SUM(input_tokens), SUM(output_tokens), SUM(cache_read_tokens), SUM(cache_write_tokens), SUM(cache_write_1h_tokens), SUM(reasoning_tokens), COUNT(*), SUM(CASE WHEN cost_nanos IS NULL THEN 1 ELSE 0 END), COALESCE(SUM(latency_ms), 0), COUNT(latency_ms) \
-         FROM usage_events GROUP BY occurred_at / 86400000000, project_id, provider, model",
-        "INSERT INTO usage_rollup_hours (hour, project_id, provider, cost_nanos, requests, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cache_write_1h_tokens, reasoning_tokens, events, unpriced, latency_sum, latency_count) \
-         SELECT occurred_at / 3600000000 * 3600000000, project_id, provider, COALESCE(SUM(cost_nanos), 0), SUM(requests), SUM(input_tokens), SUM(output_tokens), SUM(cache_read_tokens), SUM(cache_write_tokens), SUM(cache_write_1h_tokens), SUM(reasoning_tokens), COUNT(*), SUM(CASE WHEN cost_nanos IS NULL THEN 1 ELSE 0 END), COALESCE(SUM(latency_ms), 0), COUNT(latency_ms) \
-         FROM usage_events GROUP BY occurred_at / 3600000000, project_id, provider",
-        "INSERT INTO usage_rollup_model_hours (hour, project_id, provider, model, cost_nanos, requests, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cache_write_1h_tokens, reasoning_tokens, events, unpriced, latency_sum, latency_count) \
-         SELECT occurred_at / 3600000000 * 3600000000, project_id, provider, model, COALESCE(SUM(cost_nanos), 0), SUM(requests), SUM(input_tokens), SUM(output_tokens), SUM(cache_read_tokens), SUM(cache_write_tokens), SUM(cache_write_1h_tokens), SUM(reasoning_tokens), COUNT(*), SUM(CASE WHEN cost_nanos IS NULL THEN 1 ELSE 0 END), COALESCE(SUM(latency_ms), 0), COUNT(latency_ms) \
-         FROM usage_events GROUP BY occurred_at / 3600000000, project_id, provider, model",
-        "INSERT INTO usage_rollup_provider_days (day, project_id, provider, cost_nanos, requests, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cache_write_1h_tokens, reasoning_tokens, events, unpriced, latency_sum, latency_count) \
-         SELECT day, project_id, provider, SUM(cost_nanos), SUM(requests), SUM(input_tokens), SUM(output_tokens), SUM(cache_read_tokens), SUM(cache_write_tokens), SUM(cache_write_1h_tokens), SUM(reasoning_tokens), SUM(events), SUM(unpriced), SUM(latency_sum), SUM(latency_count) \
-         FROM usage_rollup_days GROUP BY day, project_id, provider",
-        "INSERT INTO usage_rollup_global_days (day, provider, model, cost_nanos, requests, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cache_write_1h_tokens, reasoning_tokens, events, unpriced, latency_sum, latency_count) \
-         SELECT day, provider, model, SUM(cost_nanos), SUM(requests), SUM(input_tokens), SUM(output_tokens), SUM(cache_read_tokens), SUM(cache_write_tokens), SUM(cache_write_1h_tokens), SUM(reasoning_tokens), SUM(events), SUM(unpriced), SUM(latency_sum), SUM(latency_count) \
-         FROM usage_rollup_days GROUP BY day, provider, model",
-        // Migration 000010 (endpoint, user and source rollups, latency sketches) ran
-        // on the empty ledger: undone here, the server runs it again at its next
-        // start, backfilling from the loaded events with its own SQL.
-        "DROP TABLE usage_latency_hours",
-        "DROP TABLE usage_latency_days",
-        "DROP TABLE usage_rollup_source_hours",
-        "DROP TABLE usage_rollup_source_days",
-        "DROP TABLE usage_rollup_user_hours",
-        "DROP TABLE usage_rollup_user_days",
-        "DROP TABLE usage_rollup_endpoint_hours",
-        "DROP TABLE usage_rollup_endpoint_days",
-        "DROP TABLE usage_rollup_values",
-        "DELETE FROM seaql_migrations WHERE version = 'm20261204_000010_attribute_rollups'",
-    ] {
-        sqlx::query(sql)
-            .execute(&pool)
-            .await
-            .expect("building rollups");
+    if postgres {
+        // The server numbers its events from the identity sequence: past the loaded ids.
+        ledger
+            .execute(
+                "SELECT setval(pg_get_serial_sequence('usage_events', 'id'), (SELECT MAX(id) FROM usage_events))",
+            )
+            .await;
     }
-    drop(pool);
-    let backfill = Instant::now();
-    drop(common::start_server(
-        dir,
-        &[("AISPEND_SYNC_SCHEDULER", "false".into())],
-    ));
-    let pool = open(&dir.join("aispend.db")).await;
-    // Migrations 000012 (unit measures) and 000013 (each measure's high part) ran
-    // before 000010 was undone: the tables 000010 has just created again lack their
-    // columns. Give them back and split what 000010 summed (see `money::Wide`).
-    for table in [
-        "usage_rollup_endpoint_days",
-        "usage_rollup_endpoint_hours",
-        "usage_rollup_user_days",
-        "usage_rollup_user_hours",
-        "usage_rollup_source_days",
-        "usage_rollup_source_hours",
-    ] {
-        let mut sql = vec![];
-        for column in &aispend::domain::rollup::COLUMNS[12..] {
-            sql.push(format!(
-                "ALTER TABLE {table} ADD COLUMN {column} BIGINT NOT NULL DEFAULT 0"
-            ));
-        }
-        for column in aispend::domain::rollup::COLUMNS {
-            sql.push(format!(
-                "ALTER TABLE {table} ADD COLUMN {column}_hi BIGINT NOT NULL DEFAULT 0"
-            ));
-            sql.push(format!(
-                "UPDATE {table} SET {column}_hi = {column} / 1000000000, {column} = {column} % 1000000000"
-            ));
-        }
-        for statement in sql {
-            sqlx::query(sqlx::AssertSqlSafe(statement))
-                .execute(&pool)
-                .await
-                .expect("completing the rebuilt rollups");
-        }
-    }
-    sqlx::query("ANALYZE")
-        .execute(&pool)
-        .await
-        .expect("analyze");
+    let loaded = started.elapsed();
     println!(
-        "migration 000010 backfilled the endpoint, user and source rollups and the latency sketches in {:.1} s",
-        backfill.elapsed().as_secs_f64()
-    );
-    println!(
-        "loaded {events} events in {:.1} s ({:.0} rows/s), rollups built in {:.1} s",
+        "loaded {events} events in {:.1} s ({:.0} rows/s)",
         loaded.as_secs_f64(),
-        events as f64 / loaded.as_secs_f64(),
-        rollups.elapsed().as_secs_f64()
+        events as f64 / loaded.as_secs_f64()
     );
+    // What the server keeps apart per project (its setting, else its default).
+    let limit = std::env::var("AISPEND_ROLLUP_DISTINCT_VALUES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(rollup::DEFAULT_DISTINCT_VALUES);
+    let started = Instant::now();
+    for (table, rows, took) in rebuild(&ledger, limit).await {
+        println!(
+            "  {table:<36} {rows:>10} rows in {:>6.1} s",
+            took.as_secs_f64()
+        );
+    }
+    let rebuilt = started.elapsed();
+    // PostgreSQL: VACUUM too, as autovacuum would soon (it would otherwise run during
+    // the timed queries), which also gives index-only scans their visibility map.
+    let analyze = if postgres {
+        "VACUUM ANALYZE"
+    } else {
+        "ANALYZE"
+    };
+    let started = Instant::now();
+    ledger.execute(analyze).await;
+    println!(
+        "rollups, sketches and values rebuilt in {:.1} s; {analyze} in {:.1} s",
+        rebuilt.as_secs_f64(),
+        started.elapsed().as_secs_f64()
+    );
+    ledger.close().await;
 }
 
 #[tokio::main(flavor = "multi_thread")]
@@ -467,21 +977,51 @@ async fn main() {
     let events = arg("--events", 10_000_000);
     let runs = arg("--runs", 20);
     let raw_runs = arg("--raw-runs", 5).clamp(1, runs.max(1));
+    let postgres = common::arg_text("--postgres");
     let temp = tempfile::tempdir().expect("a temporary directory");
-    let dir = std::env::var_os("AISPEND_BENCH_LEDGER")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| temp.path().to_path_buf());
-    std::fs::create_dir_all(&dir).expect("the ledger directory");
-    let db = dir.join("aispend.db");
-    let reuse = db.exists();
     let client = reqwest::Client::new();
+    let (target, reuse) = match &postgres {
+        Some(admin) => {
+            let keep = common::arg_text("--pg-keep");
+            let (db, existed) = match &keep {
+                Some(name) => PgDatabase::open_or_create(admin, name).await,
+                None => (
+                    PgDatabase::create(admin, "aispend_bench_analytics").await,
+                    false,
+                ),
+            };
+            let target = Target {
+                dir: temp.path().to_path_buf(),
+                pg: Some(db),
+                keep: keep.is_some(),
+            };
+            (target, existed)
+        }
+        None => {
+            let kept = std::env::var_os("AISPEND_BENCH_LEDGER").map(PathBuf::from);
+            let dir = kept.clone().unwrap_or_else(|| temp.path().to_path_buf());
+            std::fs::create_dir_all(&dir).expect("the ledger directory");
+            let reuse = dir.join("aispend.db").exists();
+            let target = Target {
+                dir,
+                pg: None,
+                keep: kept.is_some(),
+            };
+            (target, reuse)
+        }
+    };
+    println!("engine: {}", target.engine());
     if reuse {
-        println!("reusing the ledger in {}", dir.display());
+        println!("reusing the ledger in {}", target.describe());
     } else {
-        load(&client, &dir, events).await;
+        if !check_rebuild(&client, postgres.as_deref()).await {
+            target.finish().await;
+            panic!("the rebuilt rollups differ from the server's");
+        }
+        load(&client, &target, events).await;
     }
-    let pool = open(&db).await;
-    // 2. The server on that file, 30 days that do not start on a day boundary.
+    let ledger = target.open().await;
+    // 2. The server on that ledger, 30 days that do not start on a day boundary.
     // Inside the 90 loaded days, so that every day of the window has events.
     let from = START + 55 * DAY + 37 * 60_000_000;
     let to = from + 30 * DAY;
@@ -491,7 +1031,7 @@ async fn main() {
             .to_rfc3339()
     };
     let filter = json!({"from": time(from), "to": time(to)});
-    let server = common::start_server(&dir, &[("AISPEND_SYNC_SCHEDULER", "false".into())]);
+    let server = target.start(&[]);
     let queries = [
         (
             "costSummary",
@@ -526,33 +1066,19 @@ async fn main() {
 
     // 3. The same answers from plain GROUP BYs over the raw events.
     let raw = [
-        "SELECT provider, COALESCE(SUM(cost_nanos), 0), SUM(requests) FROM usage_events WHERE occurred_at >= ? AND occurred_at < ? GROUP BY provider",
-        "SELECT model, COALESCE(SUM(cost_nanos), 0), SUM(requests) FROM usage_events WHERE occurred_at >= ? AND occurred_at < ? GROUP BY model",
-        "SELECT CAST(occurred_at / 86400000000 * 86400000000 AS TEXT), COALESCE(SUM(cost_nanos), 0), SUM(requests) FROM usage_events WHERE occurred_at >= ? AND occurred_at < ? GROUP BY occurred_at / 86400000000",
+        grouped("provider", ""),
+        grouped("model", ""),
+        grouped(&format!("CAST(occurred_at / {DAY} * {DAY} AS TEXT)"), ""),
     ];
     let mut raw_p50 = Vec::new();
-    let mut raw_answers: Vec<BTreeMap<String, (String, i64)>> = Vec::new();
-    for sql in raw {
+    let mut raw_answers: Vec<Groups> = Vec::new();
+    for sql in &raw {
         let mut times = Vec::new();
-        let mut last = BTreeMap::new();
+        let mut last = Groups::new();
         for _ in 0..raw_runs {
             let t = Instant::now();
-            let rows = sqlx::query(sql)
-                .bind(from)
-                .bind(to)
-                .fetch_all(&pool)
-                .await
-                .expect("a raw query");
+            last = ledger.groups(sql, (from, to)).await;
             times.push(t.elapsed());
-            last = rows
-                .iter()
-                .map(|r| {
-                    (
-                        r.get::<String, _>(0),
-                        (usd(r.get::<i64, _>(1)), r.get::<i64, _>(2)),
-                    )
-                })
-                .collect();
         }
         raw_p50.push(p50(times));
         raw_answers.push(last);
@@ -648,25 +1174,20 @@ async fn main() {
             }
         }
     }
-    assert!(
-        identical.iter().all(|&x| x),
-        "the server's answers differ from the raw GROUP BY"
-    );
     let identical_others = others(
         &client,
         &server,
-        &pool,
+        &ledger,
         &filter,
         (from, to),
         arg("--other-runs", 5),
     )
     .await;
+    drop(server);
+    ledger.close().await;
+    target.finish().await;
     assert!(
-        identical_others,
+        identical.iter().all(|&x| x) && identical_others,
         "the server's answers differ from the raw GROUP BY"
     );
-    drop(server);
-    if reuse || std::env::var_os("AISPEND_BENCH_LEDGER").is_some() {
-        println!("the ledger is kept in {}", dir.display());
-    }
 }

@@ -314,3 +314,45 @@ impl PgDatabase {
         }
     }
 }
+
+impl PgDatabase {
+    /// The database `name` (lower-case letters, digits and `_`) on the server `admin`
+    /// names, created unless it exists, and whether it existed: a database a bench
+    /// keeps between runs (nothing drops it unless `drop_now` is called).
+    pub async fn open_or_create(admin: &str, name: &str) -> (PgDatabase, bool) {
+        assert!(
+            !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
+            "a database name of a-z, 0-9 and _: {name}"
+        );
+        let conn = sea_orm::Database::connect(admin)
+            .await
+            .expect("connecting to --postgres");
+        let existed = sea_orm::ConnectionTrait::query_one_raw(
+            &conn,
+            sea_orm::Statement::from_string(
+                sea_orm::DbBackend::Postgres,
+                format!("SELECT 1 FROM pg_database WHERE datname = '{name}'"),
+            ),
+        )
+        .await
+        .expect("listing the databases")
+        .is_some();
+        if !existed {
+            sea_orm::ConnectionTrait::execute_unprepared(&conn, &format!("CREATE DATABASE {name}"))
+                .await
+                .expect("creating a bench database");
+        }
+        let _ = conn.close().await;
+        let mut url = reqwest::Url::parse(admin).expect("--postgres is a URL");
+        url.set_path(&format!("/{name}"));
+        let db = PgDatabase {
+            admin: admin.to_owned(),
+            name: name.to_owned(),
+            url: url.to_string(),
+        };
+        (db, existed)
+    }
+}
