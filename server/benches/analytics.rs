@@ -236,60 +236,37 @@ impl Target {
 /// apart whatever their value.
 const BOUNDED: [&str; 2] = ["endpoint", "end_user"];
 
-/// What one event adds to a rollup measure (`rollup::COLUMNS`), as the server's rollup
-/// hook counts it.
-fn measure(column: &str) -> String {
-    match column {
-        "cost_nanos" => "COALESCE(e.cost_nanos, 0)".to_owned(),
-        "events" => "1".to_owned(),
-        "unpriced" => "CASE WHEN e.cost_nanos IS NULL THEN 1 ELSE 0 END".to_owned(),
-        "latency_sum" => "COALESCE(e.latency_ms, 0)".to_owned(),
-        "latency_count" => "CASE WHEN e.latency_ms IS NULL THEN 0 ELSE 1 END".to_owned(),
-        // Requests, the token classes and the units (audio and image tokens, images,
-        // web-search calls, video seconds) are the events' columns of the same name.
-        other => format!("e.{other}"),
-    }
-}
-
 /// `INSERT … SELECT … GROUP BY` filling one rollup from the events. Each measure is
 /// stored wide (`money::Wide`): `x_hi` = the sum / 10^9, `x` = the sum % 10^9, which
 /// is `Wide::split` for the non-negative sums here; a sum beyond `BIGINT` fails on both
 /// engines rather than wrap. Times are non-negative, so `/` is the floor the server's
 /// `div_euclid` is.
 fn rollup_sql(r: &Rollup) -> String {
-    let mut columns = vec![r.time.to_owned()];
-    let mut keys = vec![format!("e.occurred_at / {u} * {u}", u = r.unit)];
+    let mut columns = vec![];
+    let mut keys = vec![];
     let mut join = String::new();
-    for (has, column) in [
-        (r.project, "project_id"),
-        (true, "provider"),
-        (r.model, "model"),
-    ] {
-        if has {
-            columns.push(column.to_owned());
-            keys.push(format!("e.{column}"));
-        }
-    }
-    if let Some(a) = r.attr {
-        columns.push(a.to_owned());
-        keys.push(if BOUNDED.contains(&a) {
+    for (column, _) in r.key_columns() {
+        columns.push(column.to_owned());
+        keys.push(if column == r.time {
+            format!("e.occurred_at / {u} * {u}", u = r.unit)
+        } else if BOUNDED.contains(&column) {
             // Stored as the value when the project admitted it, as the 'other' bucket
             // when not, as '' when the event has none.
             join = format!(
-                " LEFT JOIN usage_rollup_values v ON v.project_id = e.project_id AND v.dimension = '{a}' AND v.value = e.{a}"
+                " LEFT JOIN usage_rollup_values v ON v.project_id = e.project_id AND v.dimension = '{column}' AND v.value = e.{column}"
             );
             format!(
-                "CASE WHEN e.{a} IS NULL THEN '' WHEN v.value IS NULL THEN '{}' ELSE e.{a} END",
+                "CASE WHEN e.{column} IS NULL THEN '' WHEN v.value IS NULL THEN '{}' ELSE e.{column} END",
                 rollup::OTHER
             )
         } else {
-            format!("e.{a}")
+            format!("e.{column}")
         });
     }
     let group: Vec<String> = (1..=keys.len()).map(|i| i.to_string()).collect();
     let mut sums = vec![];
     for c in rollup::COLUMNS {
-        let sum = format!("CAST(SUM({}) AS BIGINT)", measure(c));
+        let sum = format!("CAST(SUM({}) AS BIGINT)", common::rollup_measure(c, "e."));
         columns.push(format!("{c}_hi"));
         sums.push(format!("{sum} / {}", Wide::BASE));
         columns.push(c.to_owned());

@@ -712,45 +712,24 @@ async fn check_keys(sh: &Shared, db: &DatabaseConnection) {
 /// Every rollup table against the `GROUP BY` of the events, both ways (`EXCEPT`).
 async fn check_rollups(sh: &Shared, db: &DatabaseConnection) {
     for r in aispend::domain::rollup::ALL {
-        let mut keys = vec![format!("(occurred_at / {unit}) * {unit}", unit = r.unit)];
-        let mut rollup_keys = vec![r.time.to_owned()];
-        for (has, column) in [
-            (r.project, "project_id"),
-            (true, "provider"),
-            (r.model, "model"),
-        ] {
-            if has {
-                keys.push(column.to_owned());
-                rollup_keys.push(column.to_owned());
-            }
+        let mut keys = vec![];
+        let mut rollup_keys = vec![];
+        for (column, _) in r.key_columns() {
+            rollup_keys.push(column.to_owned());
+            keys.push(if column == r.time {
+                format!("(occurred_at / {unit}) * {unit}", unit = r.unit)
+            } else if r.attr == Some(column) {
+                // Endpoint, end-user and source rollups: an absent value is stored
+                // as '' (the soak stays far below the per-project limit of values
+                // kept apart, so no event lands in the 'other' bucket).
+                format!("COALESCE({column}, '')")
+            } else {
+                column.to_owned()
+            });
         }
-        // Endpoint, end-user and source rollups: an absent value is stored as ''
-        // (the soak stays far below the per-project limit of values kept apart, so
-        // no event lands in the 'other' bucket).
-        if let Some(attr) = r.attr {
-            keys.push(format!("COALESCE({attr}, '')"));
-            rollup_keys.push(attr.to_owned());
-        }
-        let measures = [
-            "COALESCE(cost_nanos, 0)",
-            "requests",
-            "input_tokens",
-            "output_tokens",
-            "cache_read_tokens",
-            "cache_write_tokens",
-            "cache_write_1h_tokens",
-            "reasoning_tokens",
-            "1",
-            "CASE WHEN cost_nanos IS NULL THEN 1 ELSE 0 END",
-            "COALESCE(latency_ms, 0)",
-            "CASE WHEN latency_ms IS NULL THEN 0 ELSE 1 END",
-        ];
-        // The unit measures have the events' column names.
-        let units = &aispend::domain::rollup::COLUMNS[measures.len()..];
-        let sums: Vec<&str> = measures
+        let sums: Vec<String> = aispend::domain::rollup::COLUMNS
             .iter()
-            .copied()
-            .chain(units.iter().copied())
+            .map(|c| common::rollup_measure(c, ""))
             .collect();
         let events = format!(
             "SELECT {}, {} FROM usage_events GROUP BY {}",

@@ -284,23 +284,10 @@ pub struct PgDatabase {
 }
 
 impl PgDatabase {
-    /// Creates it.
+    /// Creates it (named `prefix` and a random suffix).
     pub async fn create(admin: &str, prefix: &str) -> PgDatabase {
         let name = format!("{prefix}_{:016x}", rand::rng().random::<u64>());
-        let conn = sea_orm::Database::connect(admin)
-            .await
-            .expect("connecting to --postgres");
-        sea_orm::ConnectionTrait::execute_unprepared(&conn, &format!("CREATE DATABASE {name}"))
-            .await
-            .expect("creating a bench database");
-        let _ = conn.close().await;
-        let mut url = reqwest::Url::parse(admin).expect("--postgres is a URL");
-        url.set_path(&format!("/{name}"));
-        PgDatabase {
-            admin: admin.to_owned(),
-            name,
-            url: url.to_string(),
-        }
+        PgDatabase::open_or_create(admin, &name).await.0
     }
 
     /// Drops it (connections still open are closed by force).
@@ -313,9 +300,7 @@ impl PgDatabase {
             .await;
         }
     }
-}
 
-impl PgDatabase {
     /// The database `name` (lower-case letters, digits and `_`) on the server `admin`
     /// names, created unless it exists, and whether it existed: a database a bench
     /// keeps between runs (nothing drops it unless `drop_now` is called).
@@ -354,5 +339,21 @@ impl PgDatabase {
             url: url.to_string(),
         };
         (db, existed)
+    }
+}
+
+/// What one event adds to the rollup measure `column` (one of
+/// `aispend::domain::rollup::COLUMNS`), as the server's rollup hook counts it, in SQL
+/// over `usage_events` (`prefix`: its alias and a dot, or nothing).
+pub fn rollup_measure(column: &str, prefix: &str) -> String {
+    match column {
+        "cost_nanos" => format!("COALESCE({prefix}cost_nanos, 0)"),
+        "events" => "1".to_owned(),
+        "unpriced" => format!("CASE WHEN {prefix}cost_nanos IS NULL THEN 1 ELSE 0 END"),
+        "latency_sum" => format!("COALESCE({prefix}latency_ms, 0)"),
+        "latency_count" => format!("CASE WHEN {prefix}latency_ms IS NULL THEN 0 ELSE 1 END"),
+        // Requests, the token classes and the units (audio and image tokens, images,
+        // web-search calls, video seconds) are the events' columns of the same name.
+        other => format!("{prefix}{other}"),
     }
 }

@@ -330,7 +330,9 @@ impl Rollup {
         )
     }
 
-    fn key_columns(&self) -> Vec<(&'static str, Kind)> {
+    /// Its key columns and their kinds, in the order of its primary key: the time,
+    /// then the project, provider, model and attribute it has.
+    pub fn key_columns(&self) -> Vec<(&'static str, Kind)> {
         let mut keys = vec![(self.time, Kind::Int)];
         if self.project {
             keys.push(("project_id", Kind::Uuid));
