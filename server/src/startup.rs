@@ -315,6 +315,7 @@ impl Background {
                 attempts,
             ),
         ];
+        tasks.extend(crate::db::spawn_checkpointer(&state.db));
         tasks.extend(jobs::sync::spawn(sync, sync_queue, attempts));
         tasks.extend(jobs::prices::spawn(
             price_sync,
