@@ -69,7 +69,9 @@ pub fn pg_param(rows: Vec<Vec<Json>>) -> Value {
 
 /// The statements that write `rows`: `INSERT INTO {head} <rows> {tail}`, where `head`
 /// names the table and its columns (one per kind) and `tail` is what follows the rows
-/// (`ON CONFLICT …`, `RETURNING …`). No rows, no statement.
+/// (`ON CONFLICT …`, `RETURNING …`). No rows, no statement. A row's first value must
+/// not be NULL (SQLite's padding rows are told apart by it): such a row is an error on
+/// both engines, never silently dropped.
 pub fn insert(
     backend: DbBackend,
     head: &str,
@@ -79,6 +81,12 @@ pub fn insert(
 ) -> Result<Vec<Statement>> {
     if rows.is_empty() {
         return Ok(vec![]);
+    }
+    if rows.iter().any(|r| r.first().is_none_or(Json::is_null)) {
+        return Err(Error::internal(
+            "binding rows",
+            anyhow::anyhow!("a row without a first value (it marks the padding on SQLite)"),
+        ));
     }
     if backend == DbBackend::Postgres {
         return Ok(vec![Statement::from_sql_and_values(
@@ -225,6 +233,17 @@ mod tests {
         assert_eq!(five[0].values.as_ref().unwrap().0.len(), 8 * 3);
         assert_eq!(sqlite_rows_per_statement(45), 256);
         assert_eq!(sqlite_rows_per_statement(200), 128);
+    }
+
+    #[test]
+    fn a_row_whose_first_value_is_null_is_an_error_on_both_engines() {
+        for backend in [DbBackend::Sqlite, DbBackend::Postgres] {
+            let rows = vec![
+                vec![Json::from(1), Json::Null],
+                vec![Json::Null, Json::from(2)],
+            ];
+            assert!(insert(backend, "t (a, b)", &[Kind::Int, Kind::Int], rows, "").is_err());
+        }
     }
 
     #[test]
