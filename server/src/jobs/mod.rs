@@ -15,7 +15,9 @@
 //!   job without backoff up to 25 times); retries back off exponentially with jitter
 //!   in the worker ([`retry_policy`]).
 //! - A SQLite worker sees a push only at its next poll: workers poll at
-//!   [`JobSettings::poll`]. On PostgreSQL they are woken by apalis's pub/sub.
+//!   [`JobSettings::poll`]. On PostgreSQL they are woken by apalis's pub/sub, and
+//!   poll every [`JobSettings::fallback`] for the pushes it never announces
+//!   ([`pg_backend`]).
 //! - Worker names are unique per process (a restart under the same name within the
 //!   heartbeat is refused); the monitor's event hook logs worker errors, because
 //!   `run_with_signal` does not report a worker that died.
@@ -29,8 +31,8 @@ pub mod sync;
 use anyhow::Context;
 use apalis::layers::retry::backoff::{ExponentialBackoff, ExponentialBackoffMaker, MakeBackoff};
 use apalis::layers::retry::{BackoffRetryPolicy, HasherRng, RetryPolicy};
-use apalis::prelude::{Event, Monitor, TaskBuilder, TaskSink};
-use apalis_postgres::PostgresStorage;
+use apalis::prelude::{BackendExt, Event, Monitor, PollWith, Strategy, TaskBuilder, TaskSink};
+use apalis_postgres::{PostgresStorage, Pubsub};
 use apalis_sqlite::SqliteStorage;
 use sea_orm::{DatabaseConnection, DbBackend};
 use serde::Serialize;
@@ -57,6 +59,34 @@ impl JobSettings {
     pub fn attempts(&self) -> u32 {
         self.retries.saturating_add(1)
     }
+
+    /// Ten polls, from 1 to 30 seconds: a SQLite worker's heartbeat, and how often a
+    /// PostgreSQL worker looks for jobs when no notification woke it
+    /// ([`pg_backend`]).
+    pub fn fallback(&self) -> Duration {
+        self.poll
+            .saturating_mul(10)
+            .clamp(Duration::from_secs(1), Duration::from_secs(30))
+    }
+}
+
+/// A PostgreSQL worker's backend: woken by apalis's pub/sub on every push, and every
+/// `fallback` besides. apalis's listener learns of pushes with `LISTEN` on a
+/// connection of its own, opened when the worker first polls: a push made before that,
+/// or while the connection is re-established, is never announced, and a listener that
+/// failed to connect stays closed without a word. With pub/sub alone such a job waited
+/// for the worker's next heartbeat (30 s), and a scheduled price sync missed a test's
+/// 30-second deadline that way. A new listener per call (each worker its own).
+pub fn pg_backend<T>(
+    storage: &PostgresStorage<T>,
+    fallback: Duration,
+) -> PollWith<PostgresStorage<T>, Strategy> {
+    let pubsub = Pubsub::new(storage.pool().clone(), storage.config().queue.to_string());
+    // The interval first: a strategy that is ready hides the ones after it from this
+    // poll, and a closed listener is always ready.
+    storage
+        .clone()
+        .poll_with_strategy(Strategy::new().interval(fallback).stream(pubsub))
 }
 
 /// Creates apalis's tables (after SeaORM's migrations; idempotent).
@@ -213,11 +243,7 @@ impl Jobs {
             // job ran twice at once (an alert posted twice). Dead means no heartbeat
             // for ORPHANED, whatever the interval.
             _ => {
-                let heartbeat = self
-                    .settings
-                    .poll
-                    .saturating_mul(10)
-                    .clamp(Duration::from_secs(1), Duration::from_secs(30));
+                let heartbeat = self.settings.fallback();
                 let missed = ORPHANED
                     .as_secs()
                     .div_ceil(heartbeat.as_secs().max(1))

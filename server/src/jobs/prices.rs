@@ -48,11 +48,11 @@ pub fn register(jobs: &mut Jobs, sync: Arc<PriceSync>) -> Queue<SyncPrices> {
             });
         }
         Queue::Postgres(storage) => {
-            let backend = storage.with_pubsub();
+            let fallback = jobs.settings().fallback();
             jobs.register(move |m| {
                 m.register(move |_| {
                     WorkerBuilder::new(name.clone())
-                        .backend(backend.clone())
+                        .backend(super::pg_backend(&storage, fallback))
                         .data(sync.clone())
                         .retry(policy.clone())
                         .build(run)

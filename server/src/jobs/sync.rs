@@ -65,11 +65,11 @@ pub fn register(jobs: &mut Jobs, ctx: Arc<SyncContext>, workers: usize) -> Queue
                 });
             }
             Queue::Postgres(storage) => {
-                let backend = storage.with_pubsub();
+                let fallback = jobs.settings().fallback();
                 jobs.register(move |m| {
                     m.register(move |_| {
                         WorkerBuilder::new(name.clone())
-                            .backend(backend.clone())
+                            .backend(super::pg_backend(&storage, fallback))
                             .data(ctx.clone())
                             .retry(policy.clone())
                             .build(run)

@@ -263,6 +263,34 @@ async fn a_provider_correction_updates_its_bucket(backend: Backend) {
     assert_eq!(num(&gpt4o["inputTokens"]), 1250);
 }
 
+/// A worker takes a job it was never told about. On PostgreSQL workers are woken by
+/// apalis's notification of each push, which a worker misses when its listener is not
+/// (yet, or any longer) connected; here no push is announced at all (the trigger that
+/// announces them is disabled), so only the workers' own polling finds the run. It
+/// must do so well within the 30 s between a worker's heartbeats, which was the only
+/// other time it looked.
+async fn a_run_nobody_announced_is_still_taken(backend: Backend) {
+    let s = setup(backend, |seen| usage_api(seen, 1000)).await;
+    if backend == Backend::Postgres {
+        let db = &s.app.state.db;
+        sea_orm::ConnectionTrait::execute_unprepared(
+            db,
+            "ALTER TABLE apalis.jobs DISABLE TRIGGER notify_workers",
+        )
+        .await
+        .expect("silencing apalis's notifications");
+    }
+    let started = Instant::now();
+    let queued = sync_now(&s.app, &s.credential, "USAGE", true).await;
+    let run = finished(&s.app, queued["id"].as_str().expect("a run id")).await;
+    assert_eq!(run["status"], "SUCCEEDED", "{run:#}");
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(15),
+        "an unannounced run waited {took:?}, as long as a heartbeat"
+    );
+}
+
 async fn a_dry_run_reports_what_it_would_do_and_writes_nothing(backend: Backend) {
     let s = setup(backend, |seen| usage_api(seen, 1000)).await;
     let dry = sync_and_wait(&s.app, &s.credential, "USAGE", true).await;
@@ -864,6 +892,7 @@ async fn two_processes_run_each_scheduled_sync_once(backend: Backend) {
 
 backend_tests!(
     a_sync_writes_every_page_and_ten_reruns_change_nothing,
+    a_run_nobody_announced_is_still_taken,
     a_provider_correction_updates_its_bucket,
     a_dry_run_reports_what_it_would_do_and_writes_nothing,
     rate_limits_wait_at_least_the_retry_after,
