@@ -333,6 +333,10 @@ enum Table {
     SourceDays,
     /// `usage_rollup_source_hours` (UTC hour, project, provider, source).
     SourceHours,
+    /// `usage_rollup_endpoint_provider_days` (UTC day, project, provider, endpoint).
+    EndpointProviderDays,
+    /// `usage_rollup_user_project_days` (UTC day, project, end user; every provider).
+    UserProjectDays,
     /// `usage_latency_days` (latency sketches per UTC day, project, provider, model).
     LatencyDays,
     /// `usage_latency_hours` (latency sketches per UTC hour, project, provider, model).
@@ -354,6 +358,8 @@ impl Table {
             Table::UserHours => Some(rollup::USER_HOURS),
             Table::SourceDays => Some(rollup::SOURCE_DAYS),
             Table::SourceHours => Some(rollup::SOURCE_HOURS),
+            Table::EndpointProviderDays => Some(rollup::ENDPOINT_PROVIDER_DAYS),
+            Table::UserProjectDays => Some(rollup::USER_PROJECT_DAYS),
             Table::LatencyDays | Table::LatencyHours => None,
         }
     }
@@ -417,9 +423,10 @@ impl Table {
 /// model unless the model is asked for, and without the project (every project
 /// together) only when no project is asked for, which a token bound to a project
 /// always does. A question about one event attribute (endpoint, end user or source,
-/// grouped or filtered by) reads that attribute's rollups (by endpoint and model only
-/// per day, so the edges of such a question come from raw events); one about two of
-/// them reads raw events.
+/// grouped or filtered by) reads that attribute's rollups: by endpoint per day with the
+/// model only when the model is asked for (whose edges then come from raw events),
+/// else without it; by end user per day without the provider when the provider is
+/// neither asked for nor filtered by. One about two attributes reads raw events.
 fn tiers(filter: &UsageFilter, dims: &[Dimension], slot: Option<i64>) -> Vec<Table> {
     let mut tiers = Vec::new();
     let only = |allowed: &[Dimension]| dims.iter().all(|d| allowed.contains(d));
@@ -466,9 +473,12 @@ fn tiers(filter: &UsageFilter, dims: &[Dimension], slot: Option<i64>) -> Vec<Tab
             .chain(&filter.users)
             .any(|v| v.is_empty() || v == rollup::OTHER);
         let with_model = dims.contains(&Dimension::Model) || !filter.models.is_empty();
+        let with_provider = dims.contains(&Dimension::Provider) || !filter.providers.is_empty();
         let (days, hours) = match a {
-            Dimension::Endpoint => (Table::EndpointDays, Table::EndpointHours),
-            Dimension::User => (Table::UserDays, Table::UserHours),
+            Dimension::Endpoint if with_model => (Table::EndpointDays, Table::EndpointHours),
+            Dimension::Endpoint => (Table::EndpointProviderDays, Table::EndpointHours),
+            Dimension::User if with_provider => (Table::UserDays, Table::UserHours),
+            Dimension::User => (Table::UserProjectDays, Table::UserHours),
             _ => (Table::SourceDays, Table::SourceHours),
         };
         if !odd && only(&[Dimension::Provider, Dimension::Project, Dimension::Model, a]) {
@@ -710,6 +720,8 @@ async fn read_sums(
         "project_id",
         filter.projects.iter().map(|p| Value::from(p.0)),
     );
+    // `tiers` reads a table without the provider or model only when neither is
+    // asked for nor filtered by.
     filter_in(
         &mut q,
         "provider",
@@ -1492,6 +1504,7 @@ pub async fn filters(conn: &impl ConnectionTrait, principal: &Principal) -> Resu
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::provider::Provider;
 
     const H: i64 = rollup::HOUR;
     const D: i64 = rollup::DAY;
@@ -1549,11 +1562,39 @@ mod tests {
         );
         assert_eq!(
             tiers(&none, &[Dimension::Endpoint], None),
-            [Table::EndpointDays, Table::EndpointHours, Table::Raw]
+            [
+                Table::EndpointProviderDays,
+                Table::EndpointHours,
+                Table::Raw
+            ],
+            "by endpoint without the model: the rollup without it"
+        );
+        assert_eq!(
+            tiers(&by_endpoint, &[Dimension::Provider], None),
+            [
+                Table::EndpointProviderDays,
+                Table::EndpointHours,
+                Table::Raw
+            ]
         );
         assert_eq!(
             tiers(&none, &[Dimension::User, Dimension::Project], None),
+            [Table::UserProjectDays, Table::UserHours, Table::Raw],
+            "by end user without the provider: the rollup without it"
+        );
+        assert_eq!(
+            tiers(&none, &[Dimension::User, Dimension::Provider], None),
             [Table::UserDays, Table::UserHours, Table::Raw]
+        );
+        let by_user_and_provider = UsageFilter {
+            users: vec!["u1".into()],
+            providers: vec![Provider::parse("openai").expect("a provider")],
+            ..UsageFilter::default()
+        };
+        assert_eq!(
+            tiers(&by_user_and_provider, &[Dimension::Project], None),
+            [Table::UserDays, Table::UserHours, Table::Raw],
+            "a provider filter needs a table that has the provider"
         );
         assert_eq!(
             tiers(&none, &[Dimension::Source], Some(rollup::HOUR)),

@@ -4,10 +4,12 @@
 //! together (`usage_rollup_global_days`); per UTC hour, project and provider
 //! (`usage_rollup_hours`); and per UTC hour, project, provider and model
 //! (`usage_rollup_model_hours`); by endpoint (per UTC day with the model,
-//! `usage_rollup_endpoint_days`, per UTC hour without, `usage_rollup_endpoint_hours`),
-//! by end user and by source (per UTC day and hour, project and provider). The coarser
-//! the table, the fewer rows a question reads; analytics pick the smallest one that has
-//! every dimension asked for. Latency sketches (`usage_latency_days` and
+//! `usage_rollup_endpoint_days`, and without, `usage_rollup_endpoint_provider_days`;
+//! per UTC hour without, `usage_rollup_endpoint_hours`), by end user and by source (per
+//! UTC day and hour, project and provider), and by end user per UTC day and project,
+//! every provider together (`usage_rollup_user_project_days`). The coarser the table,
+//! the fewer rows a question reads; analytics pick the smallest one that has every
+//! dimension asked for or filtered by. Latency sketches (`usage_latency_days` and
 //! `usage_latency_hours`: per UTC day or hour, project, provider, model and sketch
 //! bucket, an event count; see `migration::sketch`) answer percentiles.
 //!
@@ -140,8 +142,8 @@ pub const OTHER: &str = " other";
 /// default.
 pub const DEFAULT_DISTINCT_VALUES: usize = 1000;
 
-/// One rollup table: the time unit it sums over and which of project, model and an
-/// event attribute it keeps apart (the provider is always kept).
+/// One rollup table: the time unit it sums over and which of project, provider, model
+/// and an event attribute it keeps apart.
 #[derive(Debug, Clone, Copy)]
 pub struct Rollup {
     /// The table.
@@ -152,6 +154,8 @@ pub struct Rollup {
     pub unit: i64,
     /// Whether it has `project_id`.
     pub project: bool,
+    /// Whether it has `provider` (only two attribute rollups leave it out).
+    pub provider: bool,
     /// Whether it has `model`.
     pub model: bool,
     /// The event attribute column it keeps apart (`endpoint`, `end_user` or
@@ -165,6 +169,7 @@ pub const DAYS: Rollup = Rollup {
     time: "day",
     unit: DAY,
     project: true,
+    provider: true,
     model: true,
     attr: None,
 };
@@ -174,6 +179,7 @@ pub const PROVIDER_DAYS: Rollup = Rollup {
     time: "day",
     unit: DAY,
     project: true,
+    provider: true,
     model: false,
     attr: None,
 };
@@ -183,6 +189,7 @@ pub const GLOBAL_DAYS: Rollup = Rollup {
     time: "day",
     unit: DAY,
     project: false,
+    provider: true,
     model: true,
     attr: None,
 };
@@ -192,6 +199,7 @@ pub const HOURS: Rollup = Rollup {
     time: "hour",
     unit: HOUR,
     project: true,
+    provider: true,
     model: false,
     attr: None,
 };
@@ -201,6 +209,7 @@ pub const MODEL_HOURS: Rollup = Rollup {
     time: "hour",
     unit: HOUR,
     project: true,
+    provider: true,
     model: true,
     attr: None,
 };
@@ -211,6 +220,7 @@ pub const ENDPOINT_DAYS: Rollup = Rollup {
     time: "day",
     unit: DAY,
     project: true,
+    provider: true,
     model: true,
     attr: Some("endpoint"),
 };
@@ -220,6 +230,7 @@ pub const ENDPOINT_HOURS: Rollup = Rollup {
     time: "hour",
     unit: HOUR,
     project: true,
+    provider: true,
     model: false,
     attr: Some("endpoint"),
 };
@@ -229,6 +240,7 @@ pub const USER_DAYS: Rollup = Rollup {
     time: "day",
     unit: DAY,
     project: true,
+    provider: true,
     model: false,
     attr: Some("end_user"),
 };
@@ -238,6 +250,7 @@ pub const USER_HOURS: Rollup = Rollup {
     time: "hour",
     unit: HOUR,
     project: true,
+    provider: true,
     model: false,
     attr: Some("end_user"),
 };
@@ -247,6 +260,7 @@ pub const SOURCE_DAYS: Rollup = Rollup {
     time: "day",
     unit: DAY,
     project: true,
+    provider: true,
     model: false,
     attr: Some("source"),
 };
@@ -256,12 +270,37 @@ pub const SOURCE_HOURS: Rollup = Rollup {
     time: "hour",
     unit: HOUR,
     project: true,
+    provider: true,
     model: false,
     attr: Some("source"),
 };
 
+/// Per UTC day, project, provider and endpoint: the endpoint rollup without the
+/// model, for questions by endpoint that do not ask for the model (a tenth or less of
+/// `usage_rollup_endpoint_days`'s rows when a project runs several models).
+pub const ENDPOINT_PROVIDER_DAYS: Rollup = Rollup {
+    table: "usage_rollup_endpoint_provider_days",
+    time: "day",
+    unit: DAY,
+    project: true,
+    provider: true,
+    model: false,
+    attr: Some("endpoint"),
+};
+/// Per UTC day, project and end user, every provider together: for questions by end
+/// user that neither ask for nor filter by the provider.
+pub const USER_PROJECT_DAYS: Rollup = Rollup {
+    table: "usage_rollup_user_project_days",
+    time: "day",
+    unit: DAY,
+    project: true,
+    provider: false,
+    model: false,
+    attr: Some("end_user"),
+};
+
 /// Every rollup the hook keeps.
-pub const ALL: [Rollup; 11] = [
+pub const ALL: [Rollup; 13] = [
     DAYS,
     PROVIDER_DAYS,
     GLOBAL_DAYS,
@@ -273,6 +312,8 @@ pub const ALL: [Rollup; 11] = [
     USER_HOURS,
     SOURCE_DAYS,
     SOURCE_HOURS,
+    ENDPOINT_PROVIDER_DAYS,
+    USER_PROJECT_DAYS,
 ];
 
 /// A latency sketch table: per time unit, project, provider, model and bucket.
@@ -305,12 +346,12 @@ pub fn sketch_bounds() -> &'static [i64] {
     BOUNDS.get_or_init(migration::sketch::bounds)
 }
 
-/// A rollup row's key: time unit start, project and model where the table has them,
-/// provider, attribute value where it has one.
+/// A rollup row's key: time unit start, then project, provider, model and attribute
+/// value where the table has them.
 type Key = (
     i64,
     Option<ProjectId>,
-    String,
+    Option<String>,
     Option<String>,
     Option<String>,
 );
@@ -321,7 +362,7 @@ impl Rollup {
         (
             at.div_euclid(self.unit) * self.unit,
             self.project.then_some(e.project),
-            e.provider.as_str().to_owned(),
+            self.provider.then(|| e.provider.as_str().to_owned()),
             self.model.then(|| e.model.clone()),
             self.attr.map(|a| match a {
                 "source" => e.source.as_str().to_owned(),
@@ -337,7 +378,9 @@ impl Rollup {
         if self.project {
             keys.push(("project_id", Kind::Uuid));
         }
-        keys.push(("provider", Kind::Text));
+        if self.provider {
+            keys.push(("provider", Kind::Text));
+        }
         if self.model {
             keys.push(("model", Kind::Text));
         }
@@ -646,7 +689,7 @@ impl LedgerHook for RollupHook {
                     .map(|((at, project, provider, model, attr), d)| {
                         let mut row = vec![Json::from(at)];
                         row.extend(project.map(|p| json_rows::uuid(p.0)));
-                        row.push(provider.into());
+                        row.extend(provider.map(Json::from));
                         row.extend(model.map(Json::from));
                         row.extend(attr.map(Json::from));
                         wide_measures(&mut row, &d)?;

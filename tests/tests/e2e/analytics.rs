@@ -382,14 +382,22 @@ async fn attribute_rollups_equal_the_group_by_and_the_long_tail_reads_raw_events
     );
     // Each table against the GROUP BY of the events, the long tail mapped to ' other'.
     let check_tables = |expect_other: bool| async move {
-        for (table, column) in [
-            ("usage_rollup_endpoint_days", "endpoint"),
-            ("usage_rollup_endpoint_hours", "endpoint"),
-            ("usage_rollup_user_days", "end_user"),
-            ("usage_rollup_user_hours", "end_user"),
-            ("usage_rollup_source_days", "source"),
-            ("usage_rollup_source_hours", "source"),
+        for (table, column, by_provider) in [
+            ("usage_rollup_endpoint_days", "endpoint", true),
+            ("usage_rollup_endpoint_hours", "endpoint", true),
+            ("usage_rollup_endpoint_provider_days", "endpoint", true),
+            ("usage_rollup_user_days", "end_user", true),
+            ("usage_rollup_user_hours", "end_user", true),
+            ("usage_rollup_user_project_days", "end_user", false),
+            ("usage_rollup_source_days", "source", true),
+            ("usage_rollup_source_hours", "source", true),
         ] {
+            // A table without the provider is compared with every provider together.
+            let (event_provider, provider, group) = if by_provider {
+                ("e.provider", "provider", "1, 2")
+            } else {
+                ("''", "''", "2")
+            };
             let stored = if column == "source" {
                 "e.source".to_owned()
             } else {
@@ -414,17 +422,17 @@ async fn attribute_rollups_equal_the_group_by_and_the_long_tail_reads_raw_events
             };
             let expected = read(
                 db.query_all_raw(query(format!(
-                    "SELECT e.provider, {stored}, CAST(COUNT(*) AS BIGINT), CAST(COALESCE(SUM(e.cost_nanos), 0) AS BIGINT), \
-                     CAST(COALESCE(SUM(e.latency_ms), 0) AS BIGINT) FROM usage_events e GROUP BY 1, 2 ORDER BY 1, 2"
+                    "SELECT {event_provider}, {stored}, CAST(COUNT(*) AS BIGINT), CAST(COALESCE(SUM(e.cost_nanos), 0) AS BIGINT), \
+                     CAST(COALESCE(SUM(e.latency_ms), 0) AS BIGINT) FROM usage_events e GROUP BY {group} ORDER BY 1, 2"
                 )))
                 .await
                 .expect("events"),
             );
             let got = read(
                 db.query_all_raw(query(format!(
-                    "SELECT provider, {column}, CAST(SUM(events_hi * 1000000000 + events) AS BIGINT), \
+                    "SELECT {provider}, {column}, CAST(SUM(events_hi * 1000000000 + events) AS BIGINT), \
                      CAST(SUM(cost_nanos_hi * 1000000000 + cost_nanos) AS BIGINT), \
-                     CAST(SUM(latency_sum_hi * 1000000000 + latency_sum) AS BIGINT) FROM {table} GROUP BY 1, 2 ORDER BY 1, 2"
+                     CAST(SUM(latency_sum_hi * 1000000000 + latency_sum) AS BIGINT) FROM {table} GROUP BY {group} ORDER BY 1, 2"
                 )))
                 .await
                 .expect("rollup"),
@@ -640,6 +648,18 @@ async fn attribute_rollups_equal_the_group_by_and_the_long_tail_reads_raw_events
             db.execute_raw(query(sql.clone())).await.expect(&sql);
         }
     }
+    // Migration 000015 undone and run again: it sums the narrower rollups from the
+    // finer ones 000010 has just rebuilt (with the values that backfill admitted).
+    for sql in [
+        "DROP TABLE usage_rollup_user_project_days",
+        "DROP TABLE usage_rollup_endpoint_provider_days",
+        "DELETE FROM seaql_migrations WHERE version = 'm20261205_000015_narrow_attribute_rollups'",
+    ] {
+        db.execute_raw(query(sql.to_owned())).await.expect(sql);
+    }
+    aispend::db::migrate(db)
+        .await
+        .expect("migration 000015 again");
     assert_eq!(
         admitted("end_user").await.len(),
         10,
