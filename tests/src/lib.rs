@@ -489,6 +489,44 @@ impl TestApp {
             .expect("a body")
     }
 
+    /// Sends only the head of an operator's POST to `path` declaring a JSON body of
+    /// `length` bytes, then reads the answer until the server closes the connection:
+    /// `(status, headers as received, body)`. For a body the server must refuse from
+    /// its headers alone (a client writing the body could see the connection close
+    /// before the answer).
+    pub async fn post_head_only(&self, path: &str, length: u64) -> (u16, String, Value) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(self.address)
+            .await
+            .expect("connecting");
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\n\
+             Content-Type: application/json\r\nContent-Length: {length}\r\n\r\n",
+            self.address, self.admin_token
+        );
+        stream
+            .write_all(head.as_bytes())
+            .await
+            .expect("sending the head");
+        let mut answer = Vec::new();
+        tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            stream.read_to_end(&mut answer),
+        )
+        .await
+        .expect("the server waited for a body it must refuse from the head")
+        .expect("reading the answer");
+        let answer = String::from_utf8(answer).expect("a UTF-8 answer");
+        let (head, body) = answer.split_once("\r\n\r\n").expect("a head and a body");
+        let status = head
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .expect("a status line");
+        let body = serde_json::from_str(body).expect("a JSON body");
+        (status, head.to_ascii_lowercase(), body)
+    }
+
     /// Counts events visible to the operator.
     pub async fn event_count(&self) -> i64 {
         let r = self

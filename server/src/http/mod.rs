@@ -83,6 +83,7 @@ pub fn router(app: AppState, limits: &LimitSettings, integrations: &IntegrationS
             state.clone(),
             rate_limit::limit,
         ))
+        .layer(axum::middleware::from_fn(refuse_declared_oversized_body))
         .layer(axum::middleware::map_response(close_after_oversized_body))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(TimeoutLayer::with_status_code(
@@ -92,6 +93,43 @@ pub fn router(app: AppState, limits: &LimitSettings, integrations: &IntegrationS
         .layer(TraceLayer::new_for_http())
         .layer(CatchPanicLayer::custom(panic_response))
         .with_state(state)
+}
+
+/// A request whose declared `Content-Length` is over [`MAX_BODY_BYTES`] is answered
+/// 413 from its headers, before any of its body is read (a body without a declared
+/// length is cut off at the limit while it is read). The answer has both error shapes,
+/// GraphQL's `errors` and REST's `error`, like every answer given before a route runs;
+/// `POST /api/usage` answers in its portal's shape.
+async fn refuse_declared_oversized_body(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response<Body> {
+    let declared = request
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_none_or(|n| n <= MAX_BODY_BYTES as u64) {
+        return next.run(request).await;
+    }
+    let message = format!("request body exceeds the limit of {MAX_BODY_BYTES} bytes");
+    let body = if request.uri().path() == "/api/usage" {
+        // The usage portal's shape (see `rest::PortalRejection`).
+        serde_json::json!({"error": message, "details": []})
+    } else {
+        serde_json::json!({
+            "errors": [{"message": message, "extensions": {"code": "INVALID_INPUT"}}],
+            "error": {"code": "INVALID_INPUT", "message": message},
+        })
+    }
+    .to_string();
+    let mut response = Response::new(Body::from(body));
+    *response.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
+    response.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/json"),
+    );
+    response
 }
 
 /// A body over the limit is answered before it is read to the end, and the server then

@@ -61,9 +61,11 @@ async fn graphql_ingest_refuses_hostile_bodies(app: TestApp) {
         );
     }
 
-    // Over the body limit: 413 before anything is parsed.
-    let (status, _) = post(&app, "/graphql", vec![b' '; 33 * 1024 * 1024]).await;
-    assert_eq!(status, 413);
+    // Declared over the body limit: 413 from the headers, before any of it is read.
+    let (status, head, body) = app.post_head_only("/graphql", 33 * 1024 * 1024).await;
+    assert_eq!(status, 413, "{body}");
+    assert!(head.contains("connection: close"), "{head}");
+    assert_eq!(body["errors"][0]["extensions"]["code"], "INVALID_INPUT");
 
     // Well-formed requests with hostile values: INVALID_INPUT naming the field.
     let usage = |extra: Value| {
@@ -163,8 +165,16 @@ async fn rest_ingest_refuses_hostile_bodies(app: TestApp) {
             "{what}: {text}"
         );
     }
-    let (status, _) = post(&app, "/api/usage", vec![b' '; 33 * 1024 * 1024]).await;
-    assert_eq!(status, 413);
+    let (status, head, body) = app.post_head_only("/api/usage", 33 * 1024 * 1024).await;
+    assert_eq!(status, 413, "{body}");
+    assert!(head.contains("connection: close"), "{head}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("exceeds the limit"),
+        "{body}"
+    );
 
     let base = json!({"project_id": p, "provider": "openai", "model": "gpt-4o", "input_tokens": 10, "output_tokens": 1});
     let with = |k: &str, v: Value| {
