@@ -31,6 +31,31 @@ mod m20261204_000013_wide_sums;
 mod m20261204_000014_pricing_variant;
 mod m20261205_000015_narrow_attribute_rollups;
 pub mod sketch;
+
+/// The measures every rollup table has, each stored as `x_hi` and `x` (migration
+/// 000013), in the order the server's rollup hook and analytics use. Migrations that
+/// landed before 000015 keep their own copy (a landed migration is never edited).
+pub const ROLLUP_MEASURES: [&str; 19] = [
+    "cost_nanos",
+    "requests",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "cache_write_1h_tokens",
+    "reasoning_tokens",
+    "events",
+    "unpriced",
+    "latency_sum",
+    "latency_count",
+    "audio_input_tokens",
+    "audio_output_tokens",
+    "image_input_tokens",
+    "image_output_tokens",
+    "images_generated",
+    "web_search_calls",
+    "video_seconds",
+];
 mod sql;
 
 /// The ordered list of migrations the server applies at start-up.

@@ -15,34 +15,12 @@
 //! `[0, 10^9)` (migration 000013): the sum of the low parts is carried into the high
 //! part, so the backfill is exact.
 
+use crate::ROLLUP_MEASURES as MEASURES;
 use crate::sql::Ddl;
 use sea_orm_migration::prelude::*;
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
-
-/// The measures of every rollup table, in the server's order.
-const MEASURES: [&str; 19] = [
-    "cost_nanos",
-    "requests",
-    "input_tokens",
-    "output_tokens",
-    "cache_read_tokens",
-    "cache_write_tokens",
-    "cache_write_1h_tokens",
-    "reasoning_tokens",
-    "events",
-    "unpriced",
-    "latency_sum",
-    "latency_count",
-    "audio_input_tokens",
-    "audio_output_tokens",
-    "image_input_tokens",
-    "image_output_tokens",
-    "images_generated",
-    "web_search_calls",
-    "video_seconds",
-];
 
 /// The new tables: `(name, key columns after day and project, the table it sums)`.
 const TABLES: [(&str, &str, &str); 2] = [

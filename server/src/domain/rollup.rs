@@ -61,27 +61,7 @@ struct Delta([i128; 19]);
 
 /// The measure columns every rollup table has, in `Delta`'s order (analytics read
 /// them back in this order too).
-pub const COLUMNS: [&str; 19] = [
-    "cost_nanos",
-    "requests",
-    "input_tokens",
-    "output_tokens",
-    "cache_read_tokens",
-    "cache_write_tokens",
-    "cache_write_1h_tokens",
-    "reasoning_tokens",
-    "events",
-    "unpriced",
-    "latency_sum",
-    "latency_count",
-    "audio_input_tokens",
-    "audio_output_tokens",
-    "image_input_tokens",
-    "image_output_tokens",
-    "images_generated",
-    "web_search_calls",
-    "video_seconds",
-];
+pub const COLUMNS: [&str; 19] = migration::ROLLUP_MEASURES;
 
 impl Delta {
     fn of(e: &UsageEvent) -> Delta {
