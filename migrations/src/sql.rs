@@ -29,3 +29,48 @@ impl Ddl<'_> {
         Ok(())
     }
 }
+
+/// The DDL of a daily rollup summed from a finer one, and its backfill: `CREATE TABLE`
+/// with `day`, the `keys` (name, SQL type) and every measure as `x_hi` and `x`, keyed
+/// by the day and `keys`; then `INSERT … SELECT … GROUP BY` from `source`, which has
+/// those columns and more keys. The sum of the low parts (each below 10^9, so no
+/// overflow below 9 × 10^9 rows) is carried into the high part in integer division on
+/// both engines (PostgreSQL's `SUM` of a `BIGINT` is a `NUMERIC`, whose division has a
+/// fraction), so the backfill is exact. `table_options`: ` WITHOUT ROWID` on SQLite.
+pub fn summed_rollup(
+    table: &str,
+    keys: &[(&str, &str)],
+    source: &str,
+    table_options: &str,
+) -> String {
+    let names: Vec<&str> = keys.iter().map(|(k, _)| *k).collect();
+    let names = names.join(", ");
+    let mut columns: Vec<String> = keys
+        .iter()
+        .map(|(k, kind)| format!("    {k} {kind} NOT NULL"))
+        .collect();
+    let mut measures = vec![];
+    let mut sums = vec![];
+    for m in crate::ROLLUP_MEASURES {
+        columns.push(format!("    {m}_hi BIGINT NOT NULL"));
+        columns.push(format!("    {m} BIGINT NOT NULL"));
+        measures.push(format!("{m}_hi, {m}"));
+        sums.push(format!(
+            "CAST(SUM({m}_hi) AS BIGINT) + CAST(SUM({m}) AS BIGINT) / 1000000000, \
+             CAST(SUM({m}) AS BIGINT) % 1000000000"
+        ));
+    }
+    format!(
+        "CREATE TABLE {table} (
+    day BIGINT NOT NULL,
+{},
+    PRIMARY KEY (day, {names})
+){table_options};
+INSERT INTO {table} (day, {names}, {})
+    SELECT day, {names}, {} FROM {source} GROUP BY day, {names};
+",
+        columns.join(",\n"),
+        measures.join(", "),
+        sums.join(", ")
+    )
+}

@@ -337,6 +337,9 @@ enum Table {
     EndpointProviderDays,
     /// `usage_rollup_user_project_days` (UTC day, project, end user; every provider).
     UserProjectDays,
+    /// `usage_rollup_endpoint_global_days` (UTC day, provider, model, endpoint; every
+    /// project).
+    EndpointGlobalDays,
     /// `usage_latency_days` (latency sketches per UTC day, project, provider, model).
     LatencyDays,
     /// `usage_latency_hours` (latency sketches per UTC hour, project, provider, model).
@@ -360,6 +363,7 @@ impl Table {
             Table::SourceHours => Some(rollup::SOURCE_HOURS),
             Table::EndpointProviderDays => Some(rollup::ENDPOINT_PROVIDER_DAYS),
             Table::UserProjectDays => Some(rollup::USER_PROJECT_DAYS),
+            Table::EndpointGlobalDays => Some(rollup::ENDPOINT_GLOBAL_DAYS),
             Table::LatencyDays | Table::LatencyHours => None,
         }
     }
@@ -424,8 +428,8 @@ impl Table {
 /// together) only when no project is asked for, which a token bound to a project
 /// always does. A question about one event attribute (endpoint, end user or source,
 /// grouped or filtered by) reads that attribute's rollups: by endpoint per day with the
-/// model only when the model is asked for (whose edges then come from raw events),
-/// else without it; by end user per day without the provider when the provider is
+/// model only when the model is asked for (whose edges then come from raw events; every
+/// project together unless a project is asked for), else without it; by end user per day without the provider when the provider is
 /// neither asked for nor filtered by. One about two attributes reads raw events.
 fn tiers(filter: &UsageFilter, dims: &[Dimension], slot: Option<i64>) -> Vec<Table> {
     let mut tiers = Vec::new();
@@ -474,7 +478,11 @@ fn tiers(filter: &UsageFilter, dims: &[Dimension], slot: Option<i64>) -> Vec<Tab
             .any(|v| v.is_empty() || v == rollup::OTHER);
         let with_model = dims.contains(&Dimension::Model) || !filter.models.is_empty();
         let with_provider = dims.contains(&Dimension::Provider) || !filter.providers.is_empty();
+        let with_project = dims.contains(&Dimension::Project) || !filter.projects.is_empty();
         let (days, hours) = match a {
+            Dimension::Endpoint if with_model && !with_project => {
+                (Table::EndpointGlobalDays, Table::EndpointHours)
+            }
             Dimension::Endpoint if with_model => (Table::EndpointDays, Table::EndpointHours),
             Dimension::Endpoint => (Table::EndpointProviderDays, Table::EndpointHours),
             Dimension::User if with_provider => (Table::UserDays, Table::UserHours),
@@ -1557,8 +1565,26 @@ mod tests {
         };
         assert_eq!(
             tiers(&by_endpoint, &[Dimension::Model], None),
+            [Table::EndpointGlobalDays, Table::Raw],
+            "only the daily endpoint rollups keep the model; no project is asked for"
+        );
+        assert_eq!(
+            tiers(
+                &none,
+                &[Dimension::Endpoint, Dimension::Model, Dimension::Project],
+                None
+            ),
+            [Table::EndpointDays, Table::Raw]
+        );
+        let endpoint_in_project = UsageFilter {
+            endpoints: vec!["chat".into()],
+            projects: vec![ProjectId(uuid::Uuid::nil())],
+            ..UsageFilter::default()
+        };
+        assert_eq!(
+            tiers(&endpoint_in_project, &[Dimension::Model], Some(rollup::DAY)),
             [Table::EndpointDays, Table::Raw],
-            "only the daily endpoint rollup keeps the model"
+            "a project filter needs a table that has the project"
         );
         assert_eq!(
             tiers(&none, &[Dimension::Endpoint], None),

@@ -5,7 +5,8 @@
 //! (`usage_rollup_hours`); and per UTC hour, project, provider and model
 //! (`usage_rollup_model_hours`); by endpoint (per UTC day with the model,
 //! `usage_rollup_endpoint_days`, and without, `usage_rollup_endpoint_provider_days`;
-//! per UTC hour without, `usage_rollup_endpoint_hours`), by end user and by source (per
+//! per UTC hour without, `usage_rollup_endpoint_hours`; per UTC day with the model and
+//! every project together, `usage_rollup_endpoint_global_days`), by end user and by source (per
 //! UTC day and hour, project and provider), and by end user per UTC day and project,
 //! every provider together (`usage_rollup_user_project_days`). The coarser the table,
 //! the fewer rows a question reads; analytics pick the smallest one that has every
@@ -279,8 +280,21 @@ pub const USER_PROJECT_DAYS: Rollup = Rollup {
     attr: Some("end_user"),
 };
 
+/// Per UTC day, provider, model and endpoint, every project together: recommendations
+/// and anomalies ask by endpoint and model, usually across every project, where
+/// `usage_rollup_endpoint_days` holds a row per project too.
+pub const ENDPOINT_GLOBAL_DAYS: Rollup = Rollup {
+    table: "usage_rollup_endpoint_global_days",
+    time: "day",
+    unit: DAY,
+    project: false,
+    provider: true,
+    model: true,
+    attr: Some("endpoint"),
+};
+
 /// Every rollup the hook keeps.
-pub const ALL: [Rollup; 13] = [
+pub const ALL: [Rollup; 14] = [
     DAYS,
     PROVIDER_DAYS,
     GLOBAL_DAYS,
@@ -294,6 +308,7 @@ pub const ALL: [Rollup; 13] = [
     SOURCE_HOURS,
     ENDPOINT_PROVIDER_DAYS,
     USER_PROJECT_DAYS,
+    ENDPOINT_GLOBAL_DAYS,
 ];
 
 /// A latency sketch table: per time unit, project, provider, model and bucket.

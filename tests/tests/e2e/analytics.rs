@@ -386,6 +386,7 @@ async fn attribute_rollups_equal_the_group_by_and_the_long_tail_reads_raw_events
             ("usage_rollup_endpoint_days", "endpoint", true),
             ("usage_rollup_endpoint_hours", "endpoint", true),
             ("usage_rollup_endpoint_provider_days", "endpoint", true),
+            ("usage_rollup_endpoint_global_days", "endpoint", true),
             ("usage_rollup_user_days", "end_user", true),
             ("usage_rollup_user_hours", "end_user", true),
             ("usage_rollup_user_project_days", "end_user", false),
@@ -648,18 +649,21 @@ async fn attribute_rollups_equal_the_group_by_and_the_long_tail_reads_raw_events
             db.execute_raw(query(sql.clone())).await.expect(&sql);
         }
     }
-    // Migration 000015 undone and run again: it sums the narrower rollups from the
-    // finer ones 000010 has just rebuilt (with the values that backfill admitted).
+    // Migrations 000015 and 000016 undone and run again: they sum the narrower
+    // rollups from the finer ones 000010 has just rebuilt (with the values that
+    // backfill admitted).
     for sql in [
+        "DROP TABLE usage_rollup_endpoint_global_days",
         "DROP TABLE usage_rollup_user_project_days",
         "DROP TABLE usage_rollup_endpoint_provider_days",
         "DELETE FROM seaql_migrations WHERE version = 'm20261205_000015_narrow_attribute_rollups'",
+        "DELETE FROM seaql_migrations WHERE version = 'm20261205_000016_endpoint_global_rollup'",
     ] {
         db.execute_raw(query(sql.to_owned())).await.expect(sql);
     }
     aispend::db::migrate(db)
         .await
-        .expect("migration 000015 again");
+        .expect("migrations 000015 and 000016 again");
     assert_eq!(
         admitted("end_user").await.len(),
         10,
