@@ -31,6 +31,7 @@ mod m20261204_000013_wide_sums;
 mod m20261204_000014_pricing_variant;
 mod m20261205_000015_narrow_attribute_rollups;
 mod m20261205_000016_endpoint_global_rollup;
+mod m20261205_000017_user_global_rollup;
 pub mod sketch;
 
 /// The measures every rollup table has, each stored as `x_hi` and `x` (migration
@@ -81,6 +82,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000014_pricing_variant::Migration),
             Box::new(m20261205_000015_narrow_attribute_rollups::Migration),
             Box::new(m20261205_000016_endpoint_global_rollup::Migration),
+            Box::new(m20261205_000017_user_global_rollup::Migration),
         ]
     }
 }

@@ -340,6 +340,8 @@ enum Table {
     /// `usage_rollup_endpoint_global_days` (UTC day, provider, model, endpoint; every
     /// project).
     EndpointGlobalDays,
+    /// `usage_rollup_user_global_days` (UTC day, end user; every project and provider).
+    UserGlobalDays,
     /// `usage_latency_days` (latency sketches per UTC day, project, provider, model).
     LatencyDays,
     /// `usage_latency_hours` (latency sketches per UTC hour, project, provider, model).
@@ -364,6 +366,7 @@ impl Table {
             Table::EndpointProviderDays => Some(rollup::ENDPOINT_PROVIDER_DAYS),
             Table::UserProjectDays => Some(rollup::USER_PROJECT_DAYS),
             Table::EndpointGlobalDays => Some(rollup::ENDPOINT_GLOBAL_DAYS),
+            Table::UserGlobalDays => Some(rollup::USER_GLOBAL_DAYS),
             Table::LatencyDays | Table::LatencyHours => None,
         }
     }
@@ -427,10 +430,12 @@ impl Table {
 /// model unless the model is asked for, and without the project (every project
 /// together) only when no project is asked for, which a token bound to a project
 /// always does. A question about one event attribute (endpoint, end user or source,
-/// grouped or filtered by) reads that attribute's rollups: by endpoint per day with the
-/// model only when the model is asked for (whose edges then come from raw events; every
-/// project together unless a project is asked for), else without it; by end user per day without the provider when the provider is
-/// neither asked for nor filtered by. One about two attributes reads raw events.
+/// grouped or filtered by) reads that attribute's rollups. By endpoint per day: every
+/// project together (with the model) unless a project is asked for, else with the model
+/// only when it is asked for; the edges of a question with the model come from raw
+/// events. By end user per day: with the provider when it is asked for or filtered by,
+/// else every project together unless a project is asked for. One about two attributes
+/// reads raw events.
 fn tiers(filter: &UsageFilter, dims: &[Dimension], slot: Option<i64>) -> Vec<Table> {
     let mut tiers = Vec::new();
     let only = |allowed: &[Dimension]| dims.iter().all(|d| allowed.contains(d));
@@ -479,13 +484,17 @@ fn tiers(filter: &UsageFilter, dims: &[Dimension], slot: Option<i64>) -> Vec<Tab
         let with_model = dims.contains(&Dimension::Model) || !filter.models.is_empty();
         let with_provider = dims.contains(&Dimension::Provider) || !filter.providers.is_empty();
         let with_project = dims.contains(&Dimension::Project) || !filter.projects.is_empty();
+        // Every project together holds a row per model and endpoint a day, a table
+        // per project one per project, provider and endpoint: with more than a few
+        // projects, the former is the smaller even without the model.
         let (days, hours) = match a {
-            Dimension::Endpoint if with_model && !with_project => {
+            Dimension::Endpoint if !with_project => {
                 (Table::EndpointGlobalDays, Table::EndpointHours)
             }
             Dimension::Endpoint if with_model => (Table::EndpointDays, Table::EndpointHours),
             Dimension::Endpoint => (Table::EndpointProviderDays, Table::EndpointHours),
             Dimension::User if with_provider => (Table::UserDays, Table::UserHours),
+            Dimension::User if !with_project => (Table::UserGlobalDays, Table::UserHours),
             Dimension::User => (Table::UserProjectDays, Table::UserHours),
             _ => (Table::SourceDays, Table::SourceHours),
         };
@@ -1588,20 +1597,26 @@ mod tests {
         );
         assert_eq!(
             tiers(&none, &[Dimension::Endpoint], None),
+            [Table::EndpointGlobalDays, Table::EndpointHours, Table::Raw],
+            "by endpoint across projects: every project together"
+        );
+        assert_eq!(
+            tiers(&none, &[Dimension::Endpoint, Dimension::Project], None),
             [
                 Table::EndpointProviderDays,
                 Table::EndpointHours,
                 Table::Raw
             ],
-            "by endpoint without the model: the rollup without it"
+            "by endpoint and project without the model: the rollup without it"
         );
         assert_eq!(
             tiers(&by_endpoint, &[Dimension::Provider], None),
-            [
-                Table::EndpointProviderDays,
-                Table::EndpointHours,
-                Table::Raw
-            ]
+            [Table::EndpointGlobalDays, Table::EndpointHours, Table::Raw]
+        );
+        assert_eq!(
+            tiers(&none, &[Dimension::User], None),
+            [Table::UserGlobalDays, Table::UserHours, Table::Raw],
+            "by end user alone: every project and provider together"
         );
         assert_eq!(
             tiers(&none, &[Dimension::User, Dimension::Project], None),

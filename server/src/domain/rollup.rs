@@ -8,7 +8,8 @@
 //! per UTC hour without, `usage_rollup_endpoint_hours`; per UTC day with the model and
 //! every project together, `usage_rollup_endpoint_global_days`), by end user and by source (per
 //! UTC day and hour, project and provider), and by end user per UTC day and project,
-//! every provider together (`usage_rollup_user_project_days`). The coarser the table,
+//! every provider together (`usage_rollup_user_project_days`), and per UTC day alone
+//! (`usage_rollup_user_global_days`). The coarser the table,
 //! the fewer rows a question reads; analytics pick the smallest one that has every
 //! dimension asked for or filtered by. Latency sketches (`usage_latency_days` and
 //! `usage_latency_hours`: per UTC day or hour, project, provider, model and sketch
@@ -293,8 +294,20 @@ pub const ENDPOINT_GLOBAL_DAYS: Rollup = Rollup {
     attr: Some("endpoint"),
 };
 
+/// Per UTC day and end user, every project and provider together: an operator's
+/// breakdown by end user.
+pub const USER_GLOBAL_DAYS: Rollup = Rollup {
+    table: "usage_rollup_user_global_days",
+    time: "day",
+    unit: DAY,
+    project: false,
+    provider: false,
+    model: false,
+    attr: Some("end_user"),
+};
+
 /// Every rollup the hook keeps.
-pub const ALL: [Rollup; 14] = [
+pub const ALL: [Rollup; 15] = [
     DAYS,
     PROVIDER_DAYS,
     GLOBAL_DAYS,
@@ -309,6 +322,7 @@ pub const ALL: [Rollup; 14] = [
     ENDPOINT_PROVIDER_DAYS,
     USER_PROJECT_DAYS,
     ENDPOINT_GLOBAL_DAYS,
+    USER_GLOBAL_DAYS,
 ];
 
 /// A latency sketch table: per time unit, project, provider, model and bucket.

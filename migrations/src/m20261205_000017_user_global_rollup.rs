@@ -1,0 +1,51 @@
+//! `usage_rollup_user_global_days`: per UTC day and end user, every project and
+//! provider together (issue 13), kept exact inside the ingest and re-pricing
+//! transactions like the others (see `server/src/domain/rollup.rs`). An operator's
+//! breakdown by end user read a row per project from `usage_rollup_user_project_days`
+//! (at ten million events over 90 days, 20 projects and 200 users, 120,000 rows for 30
+//! days; here 6,000).
+//!
+//! Filled from `usage_rollup_user_project_days`, exactly (see `sql::summed_rollup`).
+//! End users are kept apart per project (`usage_rollup_values`), so the `' other'` row
+//! of a day sums every project's long tail, and a question that reads it with events
+//! reads raw events instead.
+
+use crate::sql::{Ddl, summed_rollup};
+use sea_orm_migration::prelude::*;
+
+#[derive(DeriveMigrationName)]
+pub struct Migration;
+
+fn up(table_options: &str) -> String {
+    summed_rollup(
+        "usage_rollup_user_global_days",
+        &[("end_user", "TEXT")],
+        "usage_rollup_user_project_days",
+        table_options,
+    )
+}
+
+const DOWN: &str = "DROP TABLE usage_rollup_user_global_days;\n";
+
+#[async_trait::async_trait]
+impl MigrationTrait for Migration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let sqlite = up(" WITHOUT ROWID");
+        let postgres = up("");
+        Ddl {
+            sqlite: &sqlite,
+            postgres: &postgres,
+        }
+        .run(manager)
+        .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        Ddl {
+            sqlite: DOWN,
+            postgres: DOWN,
+        }
+        .run(manager)
+        .await
+    }
+}
