@@ -10,42 +10,30 @@
 //! of a day sums every project's long tail, and a question that reads it with events
 //! reads raw events instead.
 
-use crate::sql::{Ddl, summed_rollup};
+use crate::sql::create_summed_rollup;
 use sea_orm_migration::prelude::*;
+use sea_orm_migration::sea_orm::ConnectionTrait;
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
-fn up(table_options: &str) -> String {
-    summed_rollup(
-        "usage_rollup_user_global_days",
-        &[("end_user", "TEXT")],
-        "usage_rollup_user_project_days",
-        table_options,
-    )
-}
-
-const DOWN: &str = "DROP TABLE usage_rollup_user_global_days;\n";
-
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let sqlite = up(" WITHOUT ROWID");
-        let postgres = up("");
-        Ddl {
-            sqlite: &sqlite,
-            postgres: &postgres,
-        }
-        .run(manager)
+        create_summed_rollup(
+            manager,
+            "usage_rollup_user_global_days",
+            &[("end_user", "TEXT")],
+            "usage_rollup_user_project_days",
+        )
         .await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        Ddl {
-            sqlite: DOWN,
-            postgres: DOWN,
-        }
-        .run(manager)
-        .await
+        manager
+            .get_connection()
+            .execute_unprepared("DROP TABLE usage_rollup_user_global_days")
+            .await
+            .map(|_| ())
     }
 }

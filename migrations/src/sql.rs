@@ -74,3 +74,19 @@ INSERT INTO {table} (day, {names}, {})
         sums.join(", ")
     )
 }
+
+/// Creates and fills a [`summed_rollup`] whose key columns have the same type on both
+/// engines (no project id).
+pub async fn create_summed_rollup(
+    manager: &SchemaManager<'_>,
+    table: &str,
+    keys: &[(&str, &str)],
+    source: &str,
+) -> Result<(), DbErr> {
+    Ddl {
+        sqlite: &summed_rollup(table, keys, source, " WITHOUT ROWID"),
+        postgres: &summed_rollup(table, keys, source, ""),
+    }
+    .run(manager)
+    .await
+}
