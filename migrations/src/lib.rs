@@ -29,14 +29,13 @@ mod m20261204_000011_anomaly_watches;
 mod m20261204_000012_billed_units;
 mod m20261204_000013_wide_sums;
 mod m20261204_000014_pricing_variant;
-mod m20261205_000015_narrow_attribute_rollups;
-mod m20261205_000016_endpoint_global_rollup;
-mod m20261205_000017_user_global_rollup;
+mod m20261205_000015_endpoint_global_rollup;
+mod m20261205_000016_user_global_rollup;
 pub mod sketch;
 
 /// The measures every rollup table has, each stored as `x_hi` and `x` (migration
 /// 000013), in the order the server's rollup hook and analytics use. Migrations that
-/// landed before 000015 keep their own copy (a landed migration is never edited).
+/// landed before it keep their own copy (a landed migration is never edited).
 pub const ROLLUP_MEASURES: [&str; 19] = [
     "cost_nanos",
     "requests",
@@ -80,9 +79,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000012_billed_units::Migration),
             Box::new(m20261204_000013_wide_sums::Migration),
             Box::new(m20261204_000014_pricing_variant::Migration),
-            Box::new(m20261205_000015_narrow_attribute_rollups::Migration),
-            Box::new(m20261205_000016_endpoint_global_rollup::Migration),
-            Box::new(m20261205_000017_user_global_rollup::Migration),
+            Box::new(m20261205_000015_endpoint_global_rollup::Migration),
+            Box::new(m20261205_000016_user_global_rollup::Migration),
         ]
     }
 }

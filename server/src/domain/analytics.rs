@@ -333,10 +333,6 @@ enum Table {
     SourceDays,
     /// `usage_rollup_source_hours` (UTC hour, project, provider, source).
     SourceHours,
-    /// `usage_rollup_endpoint_provider_days` (UTC day, project, provider, endpoint).
-    EndpointProviderDays,
-    /// `usage_rollup_user_project_days` (UTC day, project, end user; every provider).
-    UserProjectDays,
     /// `usage_rollup_endpoint_global_days` (UTC day, provider, model, endpoint; every
     /// project).
     EndpointGlobalDays,
@@ -363,8 +359,6 @@ impl Table {
             Table::UserHours => Some(rollup::USER_HOURS),
             Table::SourceDays => Some(rollup::SOURCE_DAYS),
             Table::SourceHours => Some(rollup::SOURCE_HOURS),
-            Table::EndpointProviderDays => Some(rollup::ENDPOINT_PROVIDER_DAYS),
-            Table::UserProjectDays => Some(rollup::USER_PROJECT_DAYS),
             Table::EndpointGlobalDays => Some(rollup::ENDPOINT_GLOBAL_DAYS),
             Table::UserGlobalDays => Some(rollup::USER_GLOBAL_DAYS),
             Table::LatencyDays | Table::LatencyHours => None,
@@ -430,12 +424,11 @@ impl Table {
 /// model unless the model is asked for, and without the project (every project
 /// together) only when no project is asked for, which a token bound to a project
 /// always does. A question about one event attribute (endpoint, end user or source,
-/// grouped or filtered by) reads that attribute's rollups. By endpoint per day: every
-/// project together (with the model) unless a project is asked for, else with the model
-/// only when it is asked for; the edges of a question with the model come from raw
-/// events. By end user per day: with the provider when it is asked for or filtered by,
-/// else every project together unless a project is asked for. One about two attributes
-/// reads raw events.
+/// grouped or filtered by) reads that attribute's rollups: by endpoint per day with the
+/// model (every project together unless a project is asked for; the edges of a question
+/// with the model come from raw events), by end user per day every project and provider
+/// together when neither is asked for nor filtered by. One about two attributes reads
+/// raw events.
 fn tiers(filter: &UsageFilter, dims: &[Dimension], slot: Option<i64>) -> Vec<Table> {
     let mut tiers = Vec::new();
     let only = |allowed: &[Dimension]| dims.iter().all(|d| allowed.contains(d));
@@ -484,18 +477,15 @@ fn tiers(filter: &UsageFilter, dims: &[Dimension], slot: Option<i64>) -> Vec<Tab
         let with_model = dims.contains(&Dimension::Model) || !filter.models.is_empty();
         let with_provider = dims.contains(&Dimension::Provider) || !filter.providers.is_empty();
         let with_project = dims.contains(&Dimension::Project) || !filter.projects.is_empty();
-        // Every project together holds a row per model and endpoint a day, a table
-        // per project one per project, provider and endpoint: with more than a few
-        // projects, the former is the smaller even without the model.
         let (days, hours) = match a {
             Dimension::Endpoint if !with_project => {
                 (Table::EndpointGlobalDays, Table::EndpointHours)
             }
-            Dimension::Endpoint if with_model => (Table::EndpointDays, Table::EndpointHours),
-            Dimension::Endpoint => (Table::EndpointProviderDays, Table::EndpointHours),
-            Dimension::User if with_provider => (Table::UserDays, Table::UserHours),
-            Dimension::User if !with_project => (Table::UserGlobalDays, Table::UserHours),
-            Dimension::User => (Table::UserProjectDays, Table::UserHours),
+            Dimension::Endpoint => (Table::EndpointDays, Table::EndpointHours),
+            Dimension::User if !with_provider && !with_project => {
+                (Table::UserGlobalDays, Table::UserHours)
+            }
+            Dimension::User => (Table::UserDays, Table::UserHours),
             _ => (Table::SourceDays, Table::SourceHours),
         };
         if !odd && only(&[Dimension::Provider, Dimension::Project, Dimension::Model, a]) {
@@ -1602,12 +1592,8 @@ mod tests {
         );
         assert_eq!(
             tiers(&none, &[Dimension::Endpoint, Dimension::Project], None),
-            [
-                Table::EndpointProviderDays,
-                Table::EndpointHours,
-                Table::Raw
-            ],
-            "by endpoint and project without the model: the rollup without it"
+            [Table::EndpointDays, Table::EndpointHours, Table::Raw],
+            "by endpoint and project: the per-project rollup"
         );
         assert_eq!(
             tiers(&by_endpoint, &[Dimension::Provider], None),
@@ -1620,8 +1606,8 @@ mod tests {
         );
         assert_eq!(
             tiers(&none, &[Dimension::User, Dimension::Project], None),
-            [Table::UserProjectDays, Table::UserHours, Table::Raw],
-            "by end user without the provider: the rollup without it"
+            [Table::UserDays, Table::UserHours, Table::Raw],
+            "by end user and project: the per-project rollup"
         );
         assert_eq!(
             tiers(&none, &[Dimension::User, Dimension::Provider], None),

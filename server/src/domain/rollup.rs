@@ -4,13 +4,12 @@
 //! together (`usage_rollup_global_days`); per UTC hour, project and provider
 //! (`usage_rollup_hours`); and per UTC hour, project, provider and model
 //! (`usage_rollup_model_hours`); by endpoint (per UTC day with the model,
-//! `usage_rollup_endpoint_days`, and without, `usage_rollup_endpoint_provider_days`;
-//! per UTC hour without, `usage_rollup_endpoint_hours`; per UTC day with the model and
-//! every project together, `usage_rollup_endpoint_global_days`), by end user and by source (per
-//! UTC day and hour, project and provider), and by end user per UTC day and project,
-//! every provider together (`usage_rollup_user_project_days`), and per UTC day alone
-//! (`usage_rollup_user_global_days`). The coarser the table,
-//! the fewer rows a question reads; analytics pick the smallest one that has every
+//! `usage_rollup_endpoint_days`, and the same with every project together,
+//! `usage_rollup_endpoint_global_days`; per UTC hour without the model,
+//! `usage_rollup_endpoint_hours`), by end user and by source (per UTC day and hour,
+//! project and provider), and by end user per UTC day alone, every project and
+//! provider together (`usage_rollup_user_global_days`). The coarser the table, the
+//! fewer rows a question reads; analytics pick the smallest one that has every
 //! dimension asked for or filtered by. Latency sketches (`usage_latency_days` and
 //! `usage_latency_hours`: per UTC day or hour, project, provider, model and sketch
 //! bucket, an event count; see `migration::sketch`) answer percentiles.
@@ -257,30 +256,6 @@ pub const SOURCE_HOURS: Rollup = Rollup {
     attr: Some("source"),
 };
 
-/// Per UTC day, project, provider and endpoint: the endpoint rollup without the
-/// model, for questions by endpoint that do not ask for the model (a tenth or less of
-/// `usage_rollup_endpoint_days`'s rows when a project runs several models).
-pub const ENDPOINT_PROVIDER_DAYS: Rollup = Rollup {
-    table: "usage_rollup_endpoint_provider_days",
-    time: "day",
-    unit: DAY,
-    project: true,
-    provider: true,
-    model: false,
-    attr: Some("endpoint"),
-};
-/// Per UTC day, project and end user, every provider together: for questions by end
-/// user that neither ask for nor filter by the provider.
-pub const USER_PROJECT_DAYS: Rollup = Rollup {
-    table: "usage_rollup_user_project_days",
-    time: "day",
-    unit: DAY,
-    project: true,
-    provider: false,
-    model: false,
-    attr: Some("end_user"),
-};
-
 /// Per UTC day, provider, model and endpoint, every project together: recommendations
 /// and anomalies ask by endpoint and model, usually across every project, where
 /// `usage_rollup_endpoint_days` holds a row per project too.
@@ -307,7 +282,7 @@ pub const USER_GLOBAL_DAYS: Rollup = Rollup {
 };
 
 /// Every rollup the hook keeps.
-pub const ALL: [Rollup; 15] = [
+pub const ALL: [Rollup; 13] = [
     DAYS,
     PROVIDER_DAYS,
     GLOBAL_DAYS,
@@ -319,8 +294,6 @@ pub const ALL: [Rollup; 15] = [
     USER_HOURS,
     SOURCE_DAYS,
     SOURCE_HOURS,
-    ENDPOINT_PROVIDER_DAYS,
-    USER_PROJECT_DAYS,
     ENDPOINT_GLOBAL_DAYS,
     USER_GLOBAL_DAYS,
 ];

@@ -385,11 +385,9 @@ async fn attribute_rollups_equal_the_group_by_and_the_long_tail_reads_raw_events
         for (table, column, by_provider) in [
             ("usage_rollup_endpoint_days", "endpoint", true),
             ("usage_rollup_endpoint_hours", "endpoint", true),
-            ("usage_rollup_endpoint_provider_days", "endpoint", true),
             ("usage_rollup_endpoint_global_days", "endpoint", true),
             ("usage_rollup_user_days", "end_user", true),
             ("usage_rollup_user_hours", "end_user", true),
-            ("usage_rollup_user_project_days", "end_user", false),
             ("usage_rollup_user_global_days", "end_user", false),
             ("usage_rollup_source_days", "source", true),
             ("usage_rollup_source_hours", "source", true),
@@ -650,23 +648,20 @@ async fn attribute_rollups_equal_the_group_by_and_the_long_tail_reads_raw_events
             db.execute_raw(query(sql.clone())).await.expect(&sql);
         }
     }
-    // Migrations 000015 to 000017 undone and run again: they sum the narrower
-    // rollups from the finer ones 000010 has just rebuilt (with the values that
-    // backfill admitted).
+    // Migrations 000015 and 000016 undone and run again: they sum the rollups with
+    // every project together from the per-project ones 000010 has just rebuilt (with
+    // the values that backfill admitted).
     for sql in [
         "DROP TABLE usage_rollup_user_global_days",
         "DROP TABLE usage_rollup_endpoint_global_days",
-        "DROP TABLE usage_rollup_user_project_days",
-        "DROP TABLE usage_rollup_endpoint_provider_days",
-        "DELETE FROM seaql_migrations WHERE version = 'm20261205_000015_narrow_attribute_rollups'",
-        "DELETE FROM seaql_migrations WHERE version = 'm20261205_000016_endpoint_global_rollup'",
-        "DELETE FROM seaql_migrations WHERE version = 'm20261205_000017_user_global_rollup'",
+        "DELETE FROM seaql_migrations WHERE version = 'm20261205_000015_endpoint_global_rollup'",
+        "DELETE FROM seaql_migrations WHERE version = 'm20261205_000016_user_global_rollup'",
     ] {
         db.execute_raw(query(sql.to_owned())).await.expect(sql);
     }
     aispend::db::migrate(db)
         .await
-        .expect("migrations 000015 to 000017 again");
+        .expect("migrations 000015 and 000016 again");
     assert_eq!(
         admitted("end_user").await.len(),
         10,

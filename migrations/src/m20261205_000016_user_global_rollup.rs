@@ -1,11 +1,11 @@
 //! `usage_rollup_user_global_days`: per UTC day and end user, every project and
 //! provider together (issue 13), kept exact inside the ingest and re-pricing
 //! transactions like the others (see `server/src/domain/rollup.rs`). An operator's
-//! breakdown by end user read a row per project from `usage_rollup_user_project_days`
-//! (at ten million events over 90 days, 20 projects and 200 users, 120,000 rows for 30
-//! days; here 6,000).
+//! breakdown by end user read a row per project and provider from
+//! `usage_rollup_user_days` (at ten million events over 90 days, 20 projects, 8
+//! providers and 200 users: 2.8 million rows; here 18,000).
 //!
-//! Filled from `usage_rollup_user_project_days`, exactly (see `sql::summed_rollup`).
+//! Filled from `usage_rollup_user_days`, exactly (see `sql::summed_rollup`).
 //! End users are kept apart per project (`usage_rollup_values`), so the `' other'` row
 //! of a day sums every project's long tail, and a question that reads it with events
 //! reads raw events instead.
@@ -24,7 +24,7 @@ impl MigrationTrait for Migration {
             manager,
             "usage_rollup_user_global_days",
             &[("end_user", "TEXT")],
-            "usage_rollup_user_project_days",
+            "usage_rollup_user_days",
         )
         .await
     }
