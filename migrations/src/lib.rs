@@ -29,8 +29,7 @@ mod m20261204_000011_anomaly_watches;
 mod m20261204_000012_billed_units;
 mod m20261204_000013_wide_sums;
 mod m20261204_000014_pricing_variant;
-mod m20261205_000015_endpoint_global_rollup;
-mod m20261205_000016_user_global_rollup;
+mod m20261205_000015_global_attribute_rollups;
 pub mod sketch;
 
 /// The measures every rollup table has, each stored as `x_hi` and `x` (migration
@@ -79,8 +78,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000012_billed_units::Migration),
             Box::new(m20261204_000013_wide_sums::Migration),
             Box::new(m20261204_000014_pricing_variant::Migration),
-            Box::new(m20261205_000015_endpoint_global_rollup::Migration),
-            Box::new(m20261205_000016_user_global_rollup::Migration),
+            Box::new(m20261205_000015_global_attribute_rollups::Migration),
         ]
     }
 }

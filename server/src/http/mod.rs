@@ -121,10 +121,14 @@ async fn refuse_declared_oversized_body(
             "errors": [{"message": message, "extensions": {"code": "INVALID_INPUT"}}],
             "error": {"code": "INVALID_INPUT", "message": message},
         })
-    }
-    .to_string();
-    let mut response = Response::new(Body::from(body));
-    *response.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
+    };
+    json_response(StatusCode::PAYLOAD_TOO_LARGE, &body)
+}
+
+/// A JSON answer given outside any route.
+fn json_response(status: StatusCode, body: &serde_json::Value) -> Response<Body> {
+    let mut response = Response::new(Body::from(body.to_string()));
+    *response.status_mut() = status;
     response.headers_mut().insert(
         axum::http::header::CONTENT_TYPE,
         axum::http::HeaderValue::from_static("application/json"),
@@ -158,15 +162,8 @@ fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response<Bo
     let body = serde_json::json!({
         "errors": [{"message": "internal error", "extensions": {"code": "INTERNAL"}}],
         "error": {"code": "INTERNAL", "message": "internal error"},
-    })
-    .to_string();
-    let mut response = Response::new(Body::from(body));
-    *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
-    response.headers_mut().insert(
-        axum::http::header::CONTENT_TYPE,
-        axum::http::HeaderValue::from_static("application/json"),
-    );
-    response
+    });
+    json_response(StatusCode::INTERNAL_SERVER_ERROR, &body)
 }
 
 #[cfg(test)]

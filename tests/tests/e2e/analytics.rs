@@ -648,20 +648,19 @@ async fn attribute_rollups_equal_the_group_by_and_the_long_tail_reads_raw_events
             db.execute_raw(query(sql.clone())).await.expect(&sql);
         }
     }
-    // Migrations 000015 and 000016 undone and run again: they sum the rollups with
-    // every project together from the per-project ones 000010 has just rebuilt (with
-    // the values that backfill admitted).
+    // Migration 000015 undone and run again: it sums the rollups with every project
+    // together from the per-project ones 000010 has just rebuilt (with the values
+    // that backfill admitted).
     for sql in [
         "DROP TABLE usage_rollup_user_global_days",
         "DROP TABLE usage_rollup_endpoint_global_days",
-        "DELETE FROM seaql_migrations WHERE version = 'm20261205_000015_endpoint_global_rollup'",
-        "DELETE FROM seaql_migrations WHERE version = 'm20261205_000016_user_global_rollup'",
+        "DELETE FROM seaql_migrations WHERE version = 'm20261205_000015_global_attribute_rollups'",
     ] {
         db.execute_raw(query(sql.to_owned())).await.expect(sql);
     }
     aispend::db::migrate(db)
         .await
-        .expect("migrations 000015 and 000016 again");
+        .expect("migration 000015 again");
     assert_eq!(
         admitted("end_user").await.len(),
         10,
