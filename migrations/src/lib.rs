@@ -31,6 +31,7 @@ mod m20261204_000013_wide_sums;
 mod m20261204_000014_pricing_variant;
 mod m20261205_000015_global_attribute_rollups;
 pub mod sketch;
+mod sql;
 
 /// The measures every rollup table has, each stored as `x_hi` and `x` (migration
 /// 000013), in the order the server's rollup hook and analytics use. Migrations that
@@ -56,7 +57,6 @@ pub const ROLLUP_MEASURES: [&str; 19] = [
     "web_search_calls",
     "video_seconds",
 ];
-mod sql;
 
 /// The ordered list of migrations the server applies at start-up.
 pub struct Migrator;

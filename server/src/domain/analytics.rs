@@ -431,40 +431,43 @@ impl Table {
 /// raw events.
 fn tiers(filter: &UsageFilter, dims: &[Dimension], slot: Option<i64>) -> Vec<Table> {
     let mut tiers = Vec::new();
-    let only = |allowed: &[Dimension]| dims.iter().all(|d| allowed.contains(d));
     let fits = |unit: i64| slot.is_none_or(|s| s % unit == 0);
-    let mut attrs: Vec<Dimension> = vec![];
-    for (d, filtered) in [
-        (Dimension::Endpoint, !filter.endpoints.is_empty()),
-        (Dimension::User, !filter.users.is_empty()),
-        (Dimension::Source, !filter.sources.is_empty()),
-    ] {
-        if filtered || dims.contains(&d) {
-            attrs.push(d);
-        }
-    }
-    if attrs.is_empty() {
-        let without_model =
-            only(&[Dimension::Provider, Dimension::Project]) && filter.models.is_empty();
-        let without_project =
-            only(&[Dimension::Provider, Dimension::Model]) && filter.projects.is_empty();
-        let rollable = only(&[Dimension::Provider, Dimension::Model, Dimension::Project]);
-        if fits(rollup::DAY) {
-            if without_model {
-                tiers.push(Table::ProviderDays);
-            } else if without_project {
-                tiers.push(Table::GlobalDays);
-            } else if rollable {
-                tiers.push(Table::Days);
+    // Whether the question groups or filters by `d`.
+    let asked = |d: Dimension| {
+        dims.contains(&d)
+            || match d {
+                Dimension::Provider => !filter.providers.is_empty(),
+                Dimension::Model => !filter.models.is_empty(),
+                Dimension::Project => !filter.projects.is_empty(),
+                Dimension::Endpoint => !filter.endpoints.is_empty(),
+                Dimension::User => !filter.users.is_empty(),
+                Dimension::Source => !filter.sources.is_empty(),
             }
+    };
+    let attrs: Vec<Dimension> = [Dimension::Endpoint, Dimension::User, Dimension::Source]
+        .into_iter()
+        .filter(|&d| asked(d))
+        .collect();
+    // Below, the dimensions asked for are the provider, model and project, and at
+    // most one attribute.
+    let (with_model, with_project) = (asked(Dimension::Model), asked(Dimension::Project));
+    if attrs.is_empty() {
+        if fits(rollup::DAY) {
+            tiers.push(if !with_model {
+                Table::ProviderDays
+            } else if !with_project {
+                Table::GlobalDays
+            } else {
+                Table::Days
+            });
         }
         if fits(rollup::HOUR) {
-            if without_model {
-                tiers.push(Table::Hours);
-            } else if rollable {
-                // The model is asked for: the larger table that keeps it.
-                tiers.push(Table::ModelHours);
-            }
+            // With the model asked for: the larger table that keeps it.
+            tiers.push(if with_model {
+                Table::ModelHours
+            } else {
+                Table::Hours
+            });
         }
     } else if let [a] = attrs[..] {
         // A filter value no stored event can have ('' or the other bucket's name)
@@ -474,21 +477,18 @@ fn tiers(filter: &UsageFilter, dims: &[Dimension], slot: Option<i64>) -> Vec<Tab
             .iter()
             .chain(&filter.users)
             .any(|v| v.is_empty() || v == rollup::OTHER);
-        let with_model = dims.contains(&Dimension::Model) || !filter.models.is_empty();
-        let with_provider = dims.contains(&Dimension::Provider) || !filter.providers.is_empty();
-        let with_project = dims.contains(&Dimension::Project) || !filter.projects.is_empty();
         let (days, hours) = match a {
             Dimension::Endpoint if !with_project => {
                 (Table::EndpointGlobalDays, Table::EndpointHours)
             }
             Dimension::Endpoint => (Table::EndpointDays, Table::EndpointHours),
-            Dimension::User if !with_provider && !with_project => {
+            Dimension::User if !asked(Dimension::Provider) && !with_project => {
                 (Table::UserGlobalDays, Table::UserHours)
             }
             Dimension::User => (Table::UserDays, Table::UserHours),
             _ => (Table::SourceDays, Table::SourceHours),
         };
-        if !odd && only(&[Dimension::Provider, Dimension::Project, Dimension::Model, a]) {
+        if !odd {
             if fits(rollup::DAY) && (!with_model || a == Dimension::Endpoint) {
                 tiers.push(days);
             }
@@ -727,8 +727,8 @@ async fn read_sums(
         "project_id",
         filter.projects.iter().map(|p| Value::from(p.0)),
     );
-    // `tiers` reads a table without the provider or model only when neither is
-    // asked for nor filtered by.
+    // `tiers` reads a table without the project, provider or model only when it is
+    // neither asked for nor filtered by.
     filter_in(
         &mut q,
         "provider",

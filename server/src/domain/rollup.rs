@@ -135,7 +135,7 @@ pub struct Rollup {
     pub unit: i64,
     /// Whether it has `project_id`.
     pub project: bool,
-    /// Whether it has `provider` (only two attribute rollups leave it out).
+    /// Whether it has `provider` (only `USER_GLOBAL_DAYS` leaves it out).
     pub provider: bool,
     /// Whether it has `model`.
     pub model: bool,

@@ -59,10 +59,7 @@ pub async fn execute(
         Err(rejection) => {
             let status = rejection.status();
             let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
-                format!(
-                    "request body exceeds the limit of {} bytes",
-                    super::MAX_BODY_BYTES
-                )
+                super::body_limit_message()
             } else {
                 rejection.body_text()
             };

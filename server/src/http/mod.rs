@@ -25,6 +25,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::Response;
 use axum::http::StatusCode;
 use axum::routing::get;
+use serde_json::json;
 use std::time::Duration;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::timeout::TimeoutLayer;
@@ -112,17 +113,20 @@ async fn refuse_declared_oversized_body(
     if declared.is_none_or(|n| n <= MAX_BODY_BYTES as u64) {
         return next.run(request).await;
     }
-    let message = format!("request body exceeds the limit of {MAX_BODY_BYTES} bytes");
-    let body = if request.uri().path() == "/api/usage" {
-        // The usage portal's shape (see `rest::PortalRejection`).
-        serde_json::json!({"error": message, "details": []})
-    } else {
-        serde_json::json!({
-            "errors": [{"message": message, "extensions": {"code": "INVALID_INPUT"}}],
-            "error": {"code": "INVALID_INPUT", "message": message},
-        })
-    };
+    let message = body_limit_message();
+    if request.uri().path() == "/api/usage" {
+        return rest::portal_error(StatusCode::PAYLOAD_TOO_LARGE, &message, json!([]));
+    }
+    let body = json!({
+        "errors": [{"message": message, "extensions": {"code": "INVALID_INPUT"}}],
+        "error": {"code": "INVALID_INPUT", "message": message},
+    });
     json_response(StatusCode::PAYLOAD_TOO_LARGE, &body)
+}
+
+/// What a client whose body is over [`MAX_BODY_BYTES`] is told.
+fn body_limit_message() -> String {
+    format!("request body exceeds the limit of {MAX_BODY_BYTES} bytes")
 }
 
 /// A JSON answer given outside any route.
@@ -159,7 +163,7 @@ fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response<Bo
         .or_else(|| panic.downcast_ref::<&str>().copied())
         .unwrap_or("(no message)");
     tracing::error!(panic = detail, "a request handler panicked");
-    let body = serde_json::json!({
+    let body = json!({
         "errors": [{"message": "internal error", "extensions": {"code": "INTERNAL"}}],
         "error": {"code": "INTERNAL", "message": "internal error"},
     });

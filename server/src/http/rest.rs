@@ -674,7 +674,7 @@ pub async fn logs(
 // ---------------------------------------------------------------------------------
 // The usage portal's `/api/usage`: {"error": "...", "details": [...]}
 
-fn portal_error(status: StatusCode, error: &str, details: Value) -> Response {
+pub(super) fn portal_error(status: StatusCode, error: &str, details: Value) -> Response {
     (
         status,
         axum::Json(json!({"error": error, "details": details})),
