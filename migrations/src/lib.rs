@@ -30,6 +30,7 @@ mod m20261204_000012_billed_units;
 mod m20261204_000013_wide_sums;
 mod m20261204_000014_pricing_variant;
 mod m20261205_000015_global_attribute_rollups;
+mod m20261205_000016_change_sequence;
 pub mod sketch;
 mod sql;
 
@@ -79,6 +80,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000013_wide_sums::Migration),
             Box::new(m20261204_000014_pricing_variant::Migration),
             Box::new(m20261205_000015_global_attribute_rollups::Migration),
+            Box::new(m20261205_000016_change_sequence::Migration),
         ]
     }
 }

@@ -331,6 +331,17 @@ pub struct LimitSettings {
         default_value_t = crate::domain::rollup::DEFAULT_DISTINCT_VALUES
     )]
     pub rollup_distinct_values: usize,
+
+    /// PostgreSQL: how many large ingest requests (256 events or more) this process
+    /// writes at once, besides the one writer that groups smaller ones (`0`: that one
+    /// writes everything). SQLite always has one writer.
+    #[arg(
+        long,
+        env = "AISPEND_INGEST_WRITERS",
+        global = true,
+        default_value_t = crate::domain::usage::ingest::DEFAULT_PG_WRITERS
+    )]
+    pub ingest_writers: usize,
 }
 
 /// How a secret setting appears in `Debug` output.
@@ -573,6 +584,7 @@ impl Default for LimitSettings {
             rate_limit_per_token: None,
             graphql_introspection: true,
             rollup_distinct_values: crate::domain::rollup::DEFAULT_DISTINCT_VALUES,
+            ingest_writers: crate::domain::usage::ingest::DEFAULT_PG_WRITERS,
         }
     }
 }

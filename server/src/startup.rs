@@ -131,16 +131,20 @@ impl Application {
                 .context("listening for other processes' changes")?;
         }
         // Ledger hooks, in the order they run inside each ingest transaction. Budgets
-        // first: their hook takes the ledger lock (`ledger_state`), under which the
-        // rollups admit endpoints and end users, so two processes never admit one
-        // project's values past the limit or split a value between itself and the
-        // "other" bucket.
+        // first: their hook takes the ledger lock (shared: ingest transactions run
+        // together, a budget change runs alone), which a budget change must see before
+        // anything else of the transaction.
         let rollups: Arc<dyn crate::domain::usage::ingest::LedgerHook> = Arc::new(
             crate::domain::rollup::RollupHook::new(settings.limits.rollup_distinct_values),
         );
         let metrics = Arc::new(crate::metrics::Metrics::new());
         let hooks = vec![budgets.hook(), rollups, live.hook(), metrics.hook()];
-        let ledger = Arc::new(Ledger::new(db.clone(), prices.clone(), hooks));
+        let ledger = Arc::new(Ledger::new(
+            db.clone(),
+            prices.clone(),
+            hooks,
+            settings.limits.ingest_writers,
+        ));
         let a = &settings.alerts;
         let job_settings = JobSettings {
             retries: a.webhook_retries,

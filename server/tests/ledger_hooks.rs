@@ -124,7 +124,7 @@ fn usage(key: &str) -> RawUsage {
 async fn hooks_see_new_events_and_repricing_but_not_duplicates(backend: Backend) {
     let (_keep, db, project, prices) = setup(backend).await;
     let hook = Arc::new(Recorder::default());
-    let ledger = Ledger::new(db.clone(), prices.clone(), vec![hook.clone()]);
+    let ledger = Ledger::new(db.clone(), prices.clone(), vec![hook.clone()], 1);
     let with_project = |mut u: RawUsage| {
         u.project_id = Some(project.to_string());
         u
@@ -192,7 +192,7 @@ async fn a_failing_hook_rolls_the_change_back(backend: Backend) {
         fail: true,
         ..Default::default()
     });
-    let ledger = Ledger::new(db.clone(), prices, vec![hook.clone()]);
+    let ledger = Ledger::new(db.clone(), prices, vec![hook.clone()], 1);
     let mut input = usage("a");
     input.project_id = Some(project.to_string());
     let result = ledger

@@ -9,12 +9,17 @@
 //!   `try_send`s into that subscriber's bounded queue; a full queue means the
 //!   subscriber is too slow: it is dropped and its connection told why, instead of
 //!   slowing anyone else down.
-//! - **Totals are exact.** Every change gets a sequence number from
-//!   `ledger_state.change_seq`, incremented inside the change's own transaction
-//!   (under the row lock that also orders budget counters). A subscriber subscribes
-//!   first, then reads the sequence and its sums for today and this month in one
-//!   statement (one snapshot), and from then on adds exactly the changes numbered
-//!   after that snapshot. A new day (or month) re-seeds the same way.
+//! - **Totals are exact.** Every change gets a number, unique across processes (SQLite:
+//!   `ledger_state.change_seq`, incremented inside the change's transaction, one
+//!   writer at a time; PostgreSQL: the sequence `ledger_change_seq`, without a lock,
+//!   so ingest transactions run side by side). A subscriber subscribes first, then
+//!   reads a watermark and its sums for today and this month in one snapshot, and
+//!   from then on adds exactly the changes that snapshot did not hold. SQLite's
+//!   watermark is `change_seq` (numbers follow commits). On PostgreSQL numbers need
+//!   not follow commits, so the watermark is the snapshot itself
+//!   (`pg_current_snapshot()`) and each change carries its transaction id: a change
+//!   is in the totals exactly when its transaction is visible in that snapshot. A new
+//!   day (or month) re-seeds the same way.
 //! - **Several processes.** On PostgreSQL each change is also published with
 //!   `pg_notify` from inside its transaction (so only committed changes are sent),
 //!   with compact `[id, cost]` payloads under the 8000-byte limit; every process
@@ -74,8 +79,11 @@ pub struct ChangedEvent {
 /// One committed ledger change.
 #[derive(Debug)]
 pub struct Change {
-    /// Its place in the order of all changes (`ledger_state.change_seq`).
+    /// Its number, unique across processes (see the module docs).
     pub seq: i64,
+    /// Its PostgreSQL transaction id (`None` on SQLite), which tells whether a
+    /// subscriber's snapshot holds it.
+    pub xid: Option<i64>,
     /// Ingest or re-pricing.
     pub kind: ChangeKind,
     /// The changed events.
@@ -109,7 +117,7 @@ pub struct LiveHub {
     cost_count: AtomicUsize,
     alert_subs: RwLock<HashMap<u64, AlertSub>>,
     fanout: mpsc::Sender<Arc<Change>>,
-    seqs: Mutex<HashMap<ChangeKey, (i64, Instant)>>,
+    seqs: Mutex<HashMap<ChangeKey, (Stamp, Instant)>>,
     /// Bumped when this process may have missed remote changes (its `LISTEN`
     /// connection dropped): subscribers then re-seed their totals.
     epoch: AtomicU64,
@@ -259,7 +267,7 @@ impl LiveHub {
         }
     }
 
-    fn stash_seq(&self, key: ChangeKey, seq: i64) {
+    fn stash_seq(&self, key: ChangeKey, seq: Stamp) {
         if let Ok(mut seqs) = self.seqs.lock() {
             // Entries of transactions that rolled back are never taken; forget them.
             if seqs.len() > 64 {
@@ -269,7 +277,7 @@ impl LiveHub {
         }
     }
 
-    fn take_seq(&self, key: ChangeKey) -> Option<i64> {
+    fn take_seq(&self, key: ChangeKey) -> Option<Stamp> {
         self.seqs.lock().ok()?.remove(&key).map(|(s, _)| s)
     }
 }
@@ -304,9 +312,12 @@ fn payload_head(origin: u64) -> String {
     format!("{{\"o\":{origin},\"s\":")
 }
 
-/// What follows the sequence number in each `NOTIFY` payload of a change: its entries,
-/// split so that each whole payload (head, a sequence number of up to 20 characters,
-/// tail) stays under `MAX_PAYLOAD`.
+/// What follows the sequence number in each payload, up to the transaction id.
+const PAYLOAD_XID: &str = ",\"x\":";
+
+/// What follows the transaction id in each `NOTIFY` payload of a change: its entries,
+/// split so that each whole payload (head, a sequence number and a transaction id of
+/// up to 20 characters each, tail) stays under `MAX_PAYLOAD`.
 fn payload_tails(origin: u64, change: &LedgerChange<'_>) -> Vec<String> {
     let (kind, entries): (&str, Vec<serde_json::Value>) = match change {
         LedgerChange::Inserted(events) => (
@@ -330,7 +341,7 @@ fn payload_tails(origin: u64, change: &LedgerChange<'_>) -> Vec<String> {
                 .collect(),
         ),
     };
-    let limit = MAX_PAYLOAD.saturating_sub(payload_head(origin).len() + 20);
+    let limit = MAX_PAYLOAD.saturating_sub(payload_head(origin).len() + PAYLOAD_XID.len() + 40);
     let start = format!(",\"k\":\"{kind}\",\"e\":[");
     let mut out = vec![];
     let mut current = start.clone();
@@ -355,36 +366,44 @@ fn payload_tails(origin: u64, change: &LedgerChange<'_>) -> Vec<String> {
     out
 }
 
-/// The `NOTIFY` payloads of a change numbered `seq`.
+/// The `NOTIFY` payloads of a change numbered `seq` in transaction `xid`.
 #[cfg(test)]
-fn payloads(origin: u64, seq: i64, change: &LedgerChange<'_>) -> Vec<String> {
+fn payloads(origin: u64, seq: i64, xid: i64, change: &LedgerChange<'_>) -> Vec<String> {
     let head = payload_head(origin);
     payload_tails(origin, change)
         .into_iter()
-        .map(|tail| format!("{head}{seq}{tail}"))
+        .map(|tail| format!("{head}{seq}{PAYLOAD_XID}{xid}{tail}"))
         .collect()
 }
 
-/// Numbers a change. With `publish` (PostgreSQL), the same statement (one round trip)
-/// also sends the change's payloads in order, inside the transaction: `NOTIFY`
-/// delivers them at commit.
+/// What numbers a change: its sequence number and, on PostgreSQL, its transaction.
+#[derive(Debug, Clone, Copy)]
+struct Stamp {
+    seq: i64,
+    xid: Option<i64>,
+}
+
+/// Numbers a change. PostgreSQL (`publish`): from the sequence, with the transaction's
+/// id, and the same statement (one round trip) sends the change's payloads in order,
+/// inside the transaction: `NOTIFY` delivers them at commit. SQLite: `change_seq`.
 async fn next_seq(
     txn: &DatabaseTransaction,
     publish: Option<(u64, &LedgerChange<'_>)>,
-) -> Result<i64> {
+) -> Result<Stamp> {
     let stmt = match publish {
         None => Statement::from_string(
             txn.get_database_backend(),
-            "UPDATE ledger_state SET change_seq = change_seq + 1 WHERE id = 1 RETURNING change_seq",
+            "UPDATE ledger_state SET change_seq = change_seq + 1 WHERE id = 1 RETURNING change_seq, NULL AS xid",
         ),
         Some((origin, change)) => Statement::from_sql_and_values(
             DbBackend::Postgres,
-            "WITH s AS (UPDATE ledger_state SET change_seq = change_seq + 1 WHERE id = 1 RETURNING change_seq) \
-             SELECT s.change_seq, (SELECT count(pg_notify($1, $2 || s.change_seq || t.tail)) \
-             FROM json_array_elements_text($3::json) WITH ORDINALITY AS t(tail, n)) AS sent FROM s",
+            "WITH s AS (SELECT nextval('ledger_change_seq') AS change_seq, pg_current_xact_id()::text::int8 AS xid) \
+             SELECT s.change_seq, s.xid, (SELECT count(pg_notify($1, $2 || s.change_seq || $3 || s.xid || t.tail)) \
+             FROM json_array_elements_text($4::json) WITH ORDINALITY AS t(tail, n)) AS sent FROM s",
             [
                 CHANGES_CHANNEL.into(),
                 payload_head(origin).into(),
+                PAYLOAD_XID.into(),
                 serde_json::Value::from(payload_tails(origin, change))
                     .to_string()
                     .into(),
@@ -396,9 +415,12 @@ async fn next_seq(
         .await
         .context("numbering a ledger change")?;
     match row {
-        Some(r) => r
-            .try_get("", "change_seq")
-            .context("numbering a ledger change"),
+        Some(r) => Ok(Stamp {
+            seq: r
+                .try_get("", "change_seq")
+                .context("numbering a ledger change")?,
+            xid: r.try_get("", "xid").context("numbering a ledger change")?,
+        }),
         None => Err(Error::internal(
             "numbering a ledger change",
             anyhow::anyhow!("ledger_state has no row; was the database migrated?"),
@@ -426,7 +448,7 @@ impl LedgerHook for LiveHook {
     }
 
     fn committed(&self, change: LedgerChange<'_>) {
-        let Some(seq) = self.0.take_seq(change_key(&change)) else {
+        let Some(stamp) = self.0.take_seq(change_key(&change)) else {
             tracing::warn!(
                 "a committed ledger change had no sequence number; live subscribers may re-seed"
             );
@@ -463,7 +485,12 @@ impl LedgerHook for LiveHook {
                     .collect(),
             ),
         };
-        self.0.deliver(Change { seq, kind, events });
+        self.0.deliver(Change {
+            seq: stamp.seq,
+            xid: stamp.xid,
+            kind,
+            events,
+        });
     }
 }
 
@@ -535,15 +562,69 @@ impl CostUpdate {
 /// Most queued changes folded into one update.
 const MAX_COALESCE: usize = 64;
 
+/// What a subscriber's seeded totals hold (see the module docs).
+#[derive(Debug, Clone, PartialEq)]
+enum Watermark {
+    /// SQLite: every change numbered up to this.
+    Seq(i64),
+    /// PostgreSQL: every change whose transaction this snapshot sees.
+    Snapshot(PgSnapshot),
+}
+
+impl Watermark {
+    fn holds(&self, change: &Change) -> bool {
+        match self {
+            Watermark::Seq(seq) => change.seq <= *seq,
+            Watermark::Snapshot(s) => change.xid.is_some_and(|x| s.sees(x)),
+        }
+    }
+}
+
+/// A PostgreSQL snapshot as `pg_current_snapshot()` prints it: `xmin:xmax:xip,…`.
+#[derive(Debug, Clone, PartialEq)]
+struct PgSnapshot {
+    xmin: i64,
+    xmax: i64,
+    in_progress: Vec<i64>,
+}
+
+impl PgSnapshot {
+    fn parse(text: &str) -> Option<PgSnapshot> {
+        let mut parts = text.split(':');
+        let xmin = parts.next()?.parse().ok()?;
+        let xmax = parts.next()?.parse().ok()?;
+        let in_progress = match parts.next()? {
+            "" => vec![],
+            list => list
+                .split(',')
+                .map(str::parse)
+                .collect::<std::result::Result<_, _>>()
+                .ok()?,
+        };
+        parts.next().is_none().then_some(PgSnapshot {
+            xmin,
+            xmax,
+            in_progress,
+        })
+    }
+
+    /// Whether a *committed* transaction's changes are visible in the snapshot: it
+    /// ended before the snapshot was taken (below `xmin`, or below `xmax` and not in
+    /// progress then). Only committed changes are ever delivered.
+    fn sees(&self, xid: i64) -> bool {
+        xid < self.xmin || (xid < self.xmax && !self.in_progress.contains(&xid))
+    }
+}
+
 struct Totals {
-    watermark: i64,
+    watermark: Watermark,
     epoch: u64,
     today: Total,
     month: Total,
 }
 
-/// Today's and this month's totals of `dims` with the change sequence number they
-/// include, read in one snapshot (a read-only repeatable-read transaction on
+/// Today's and this month's totals of `dims` with the watermark of the changes they
+/// hold, read in one snapshot (a read-only repeatable-read transaction on
 /// PostgreSQL; on SQLite a read transaction is a snapshot). The sums come from the
 /// rollups with raw events only at the edges (`analytics::tracked_cost`), so a seed
 /// costs the same at ten events or ten million.
@@ -569,17 +650,40 @@ async fn seed(
         _ => conn.begin().await,
     }
     .context("seeding live totals")?;
-    let seq = Query::select()
-        .column(Alias::new("change_seq"))
-        .from(Alias::new("ledger_state"))
-        .and_where(Expr::col(Alias::new("id")).eq(1))
-        .to_owned();
-    let row = txn
-        .query_one(&seq)
-        .await
-        .context("seeding live totals")?
-        .ok_or_else(|| Error::internal("seeding live totals", anyhow::anyhow!("no row")))?;
-    let watermark: i64 = row.try_get_by_index(0).context("seeding live totals")?;
+    let watermark = match conn.get_database_backend() {
+        // The first statement of the transaction: its snapshot is the one the sums
+        // below read.
+        DbBackend::Postgres => {
+            let row = txn
+                .query_one_raw(Statement::from_string(
+                    DbBackend::Postgres,
+                    "SELECT pg_current_snapshot()::text AS snapshot",
+                ))
+                .await
+                .context("seeding live totals")?
+                .ok_or_else(|| Error::internal("seeding live totals", anyhow::anyhow!("no row")))?;
+            let text: String = row.try_get("", "snapshot").context("seeding live totals")?;
+            Watermark::Snapshot(PgSnapshot::parse(&text).ok_or_else(|| {
+                Error::internal(
+                    "seeding live totals",
+                    anyhow::anyhow!("unreadable snapshot {text:?}"),
+                )
+            })?)
+        }
+        _ => {
+            let seq = Query::select()
+                .column(Alias::new("change_seq"))
+                .from(Alias::new("ledger_state"))
+                .and_where(Expr::col(Alias::new("id")).eq(1))
+                .to_owned();
+            let row = txn
+                .query_one(&seq)
+                .await
+                .context("seeding live totals")?
+                .ok_or_else(|| Error::internal("seeding live totals", anyhow::anyhow!("no row")))?;
+            Watermark::Seq(row.try_get_by_index(0).context("seeding live totals")?)
+        }
+    };
     let within = |from: DateTime<Utc>, to: DateTime<Utc>| {
         let mut f = dims.clone();
         f.from = Some(from);
@@ -701,7 +805,7 @@ pub async fn cost_updates(
                 }
             }
             // Changes up to the snapshot are in the seeded totals already.
-            batch.retain(|(change, _)| change.seq > st.totals.watermark);
+            batch.retain(|(change, _)| !st.totals.watermark.holds(change));
             if batch.is_empty() {
                 continue;
             }
@@ -821,7 +925,10 @@ mod tests {
             .flat_map(|p| {
                 assert!(p.len() < 8000, "payload of {} bytes", p.len());
                 let v: serde_json::Value = serde_json::from_str(p).unwrap();
-                assert_eq!((v["o"].as_u64(), v["s"].as_i64()), (Some(7), Some(42)));
+                assert_eq!(
+                    (v["o"].as_u64(), v["s"].as_i64(), v["x"].as_i64()),
+                    (Some(7), Some(42), Some(99))
+                );
                 v["e"].as_array().unwrap().clone()
             })
             .collect()
@@ -837,7 +944,7 @@ mod tests {
                 )
             })
             .collect();
-        let split = payloads(7, 42, &LedgerChange::Inserted(&events));
+        let split = payloads(7, 42, 99, &LedgerChange::Inserted(&events));
         assert!(split.len() > 1, "a big change is split");
         let all = entries(&split);
         assert_eq!(all.len(), 3000);
@@ -862,10 +969,37 @@ mod tests {
             all[0],
             serde_json::json!([1_000_000_001_i64, null, 123_456_789_013_i64])
         );
-        assert!(payloads(7, 42, &LedgerChange::Inserted(&[])).is_empty());
+        assert!(payloads(7, 42, 99, &LedgerChange::Inserted(&[])).is_empty());
+    }
+
+    #[test]
+    fn a_snapshot_holds_exactly_the_transactions_that_ended_before_it() {
+        let s = PgSnapshot::parse("100:110:102,107").unwrap();
+        assert!(s.sees(99) && s.sees(100) && s.sees(101) && s.sees(109));
+        assert!(!s.sees(102) && !s.sees(107), "in progress when taken");
+        assert!(!s.sees(110) && !s.sees(111), "began after it was taken");
+        let empty = PgSnapshot::parse("5:5:").unwrap();
+        assert!(empty.sees(4) && !empty.sees(5));
+        for bad in ["", "1", "1:2", "1:2:x", "1:2:3:4", "a:2:"] {
+            assert_eq!(PgSnapshot::parse(bad), None, "{bad:?}");
+        }
+        let mut change = Change {
+            seq: 1,
+            xid: Some(107),
+            kind: ChangeKind::Ingested,
+            events: vec![],
+        };
+        let watermark = Watermark::Snapshot(s);
+        assert!(!watermark.holds(&change));
+        change.xid = Some(101);
+        assert!(watermark.holds(&change));
+        // A change without a transaction id is never taken as held on PostgreSQL.
+        change.xid = None;
+        assert!(!watermark.holds(&change));
+        assert!(Watermark::Seq(1).holds(&change) && !Watermark::Seq(0).holds(&change));
     }
 
     fn payloads_of_repriced(r: &[Repriced]) -> Vec<String> {
-        payloads(7, 42, &LedgerChange::Repriced(r))
+        payloads(7, 42, 99, &LedgerChange::Repriced(r))
     }
 }

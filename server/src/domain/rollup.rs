@@ -329,25 +329,26 @@ pub fn sketch_bounds() -> &'static [i64] {
 }
 
 /// A rollup row's key: time unit start, then project, provider, model and attribute
-/// value where the table has them.
-type Key = (
+/// value where the table has them, borrowed from the event (no copy per event and
+/// table).
+type Key<'e> = (
     i64,
     Option<ProjectId>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
+    Option<&'e str>,
+    Option<&'e str>,
+    Option<&'e str>,
 );
 
 impl Rollup {
-    fn key(&self, e: &UsageEvent, admitted: &Admitted) -> Key {
+    fn key<'e>(&self, e: &'e UsageEvent, admitted: &Admitted) -> Key<'e> {
         let at = crate::domain::time::to_micros(e.occurred_at);
         (
             at.div_euclid(self.unit) * self.unit,
             self.project.then_some(e.project),
-            self.provider.then(|| e.provider.as_str().to_owned()),
-            self.model.then(|| e.model.clone()),
+            self.provider.then(|| e.provider.as_str()),
+            self.model.then_some(e.model.as_str()),
             self.attr.map(|a| match a {
-                "source" => e.source.as_str().to_owned(),
+                "source" => e.source.as_str(),
                 _ => admitted.stored(e.project, a, attr_of(e, a)),
             }),
         )
@@ -382,20 +383,33 @@ fn attr_of<'e>(e: &'e UsageEvent, column: &str) -> Option<&'e str> {
 /// The endpoints and end users the rollups keep apart, per project and column, for
 /// the events of one change.
 #[derive(Debug, Default)]
-struct Admitted(HashSet<(ProjectId, &'static str, String)>);
+struct Admitted(HashMap<(ProjectId, &'static str), HashSet<String>>);
 
 impl Admitted {
     /// The value a rollup row stores for an event's attribute.
-    fn stored(&self, project: ProjectId, column: &'static str, value: Option<&str>) -> String {
+    fn stored<'e>(
+        &self,
+        project: ProjectId,
+        column: &'static str,
+        value: Option<&'e str>,
+    ) -> &'e str {
         match value {
-            None => String::new(),
-            Some(v) if self.0.contains(&(project, column, v.to_owned())) => v.to_owned(),
-            Some(_) => OTHER.to_owned(),
+            None => "",
+            Some(v)
+                if self
+                    .0
+                    .get(&(project, column))
+                    .is_some_and(|s| s.contains(v)) =>
+            {
+                v
+            }
+            Some(_) => OTHER,
         }
     }
 
     /// Looks up (and, when `admit` and the project has room, admits) the values of
-    /// `events`. Runs inside the ingest transaction, under the ledger lock. `known`
+    /// `events`. Runs inside the ingest transaction (on PostgreSQL alongside others,
+    /// with a lock per project and column it reads, see below). `known`
     /// answers for values it has seen admitted and projects it has seen overflow
     /// (neither is ever undone), so only values new to this process are read.
     async fn load<'e>(
@@ -444,6 +458,24 @@ impl Admitted {
             // An overflowed project admits nothing more: its unknown values are
             // [`OTHER`] without asking the database.
             if !unknown.is_empty() && !overflowed {
+                if backend == DbBackend::Postgres {
+                    // Ingest runs concurrently on PostgreSQL: one transaction at a
+                    // time decides a project's values of a column (held to its end,
+                    // taken in key order), so two never admit past the limit or put
+                    // one value both apart and in [`OTHER`]. The reads below are
+                    // statements of their own: they see what the last holder committed.
+                    txn.execute_raw(Statement::from_sql_and_values(
+                        backend,
+                        "SELECT pg_advisory_xact_lock($1, hashtext($2 || $3))",
+                        [
+                            Value::from(ADMISSION_LOCK),
+                            Value::from(project.0.simple().to_string()),
+                            Value::from(column),
+                        ],
+                    ))
+                    .await
+                    .context("taking the lock on the values rollups keep apart")?;
+                }
                 let mut values: Vec<Json> =
                     unknown.iter().map(|v| Json::from(v.as_str())).collect();
                 values.push(Json::from(OTHER));
@@ -532,12 +564,15 @@ impl Admitted {
                     }
                 }
             }
-            out.0
-                .extend(admitted.into_iter().map(|v| (project, column, v)));
+            out.0.entry((project, column)).or_default().extend(admitted);
         }
         Ok(out)
     }
 }
+
+/// The class of the PostgreSQL advisory locks (two `int4` keys: this and a hash of
+/// project and column) under which values are admitted ("aisp" in ASCII).
+const ADMISSION_LOCK: i32 = 0x6169_7370;
 
 /// The endpoints and end users this process has seen admitted, and the projects it
 /// has seen overflow, per column. Both only grow in the database, so what is here
@@ -578,7 +613,7 @@ impl KnownValues {
 }
 
 /// A sketch row's key: unit start, project, provider, model, bucket.
-type SketchKey = (i64, ProjectId, String, String, i64);
+type SketchKey<'e> = (i64, ProjectId, &'e str, &'e str, i64);
 
 /// The ledger hook that keeps the rollups.
 pub struct RollupHook {
@@ -618,7 +653,7 @@ impl LedgerHook for RollupHook {
                 }
             };
             let mut deltas: Vec<BTreeMap<Key, Delta>> = vec![BTreeMap::new(); ALL.len()];
-            let mut add = |e: &UsageEvent, d: Delta| -> Result<()> {
+            let mut add = |e: &'a UsageEvent, d: Delta| -> Result<()> {
                 for (rollup, rows) in ALL.iter().zip(deltas.iter_mut()) {
                     rows.entry(rollup.key(e, &admitted)).or_default().add(&d)?;
                 }
@@ -641,8 +676,8 @@ impl LedgerHook for RollupHook {
                                 let key = (
                                     at.div_euclid(sketch.unit) * sketch.unit,
                                     e.project,
-                                    e.provider.as_str().to_owned(),
-                                    e.model.clone(),
+                                    e.provider.as_str(),
+                                    e.model.as_str(),
                                     b,
                                 );
                                 *rows.entry(key).or_default() += 1;

@@ -60,11 +60,11 @@ pub struct CostUpdateGql {
 
 #[Object(name = "CostUpdate")]
 impl CostUpdateGql {
-    /// The (last) change's number in the ledger's order of all changes (unique across
-    /// processes; each change is delivered once). From one server it increases. With
-    /// several servers on one PostgreSQL database, a change another server committed
-    /// arrives through LISTEN/NOTIFY and may come after a later one committed here, so
-    /// the number can step back: order by it if the order matters.
+    /// The (last) change's number (unique across processes; each change is delivered
+    /// once). On SQLite changes commit one at a time and the number increases. On
+    /// PostgreSQL changes commit side by side (large batches, several servers), so one
+    /// numbered lower can arrive after one numbered higher: order by it if the order
+    /// matters.
     async fn sequence(&self) -> i64 {
         self.update.sequence()
     }

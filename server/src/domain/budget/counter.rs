@@ -4,17 +4,24 @@
 //! - [`BudgetHook::apply`] runs inside the transaction that inserts or re-prices
 //!   events, with exactly the changed events, so a counter moves if and only if its
 //!   events commit.
-//! - It first locks `ledger_state` (`SELECT … FOR UPDATE` on PostgreSQL; SQLite
-//!   transactions are `IMMEDIATE` already), and so does every budget change. Ingest
-//!   and budget changes of all processes are therefore serialised: a new budget's
-//!   seed sum sees every event committed before it, and every later transaction sees
-//!   the new budget — it reads `budget_generation` under the lock and reloads its
-//!   cached budgets when another process changed them. No event is counted twice or
-//!   missed.
+//! - Ingest and budget changes exclude each other, ingest does not exclude ingest:
+//!   every ingest takes the ledger lock *shared* and every budget change takes it
+//!   *exclusive* (PostgreSQL: the transaction-level advisory lock [`LEDGER_LOCK`];
+//!   SQLite transactions are `IMMEDIATE`, one writer at a time anyway). So a new
+//!   budget's seed sum sees every event committed before it, and every later
+//!   transaction sees the new budget — it reads `budget_generation` under the lock
+//!   and reloads its cached budgets when another process changed them. No event is
+//!   counted twice or missed.
+//! - Concurrent ingest transactions move a counter with one atomic upsert each
+//!   (`spent + delta … RETURNING`): the row lock orders them, and each reads the value
+//!   it produced, so "before" is that value less its own delta.
 //! - A counter row is created the first time its period is touched, seeded with the
 //!   exact SQL sum of the period (which already includes the transaction's own
 //!   events), so late and future-dated events land in the right period, even one
-//!   that had no counter yet.
+//!   that had no counter yet. The seed is inserted only if no row appeared meanwhile
+//!   (`ON CONFLICT DO NOTHING`, which waits for a concurrent creator to commit); if
+//!   one did, the transaction adds its delta to that row instead — the other
+//!   transaction's seed could not see these uncommitted events.
 //! - Thresholds compare the counter before and after the change, exactly, in integer
 //!   nano-dollars. A crossing inserts into `alerts`, whose unique index on (budget,
 //!   period start, threshold) decides: only an inserted row fired. A batch that jumps
@@ -70,18 +77,36 @@ pub async fn generation(conn: &impl ConnectionTrait) -> Result<i64> {
     .await
 }
 
-/// Reads the budget generation and locks `ledger_state` until the transaction ends
-/// (PostgreSQL; a SQLite write transaction holds the database lock anyway).
+/// The PostgreSQL advisory lock (one `bigint` key, "aispend" in ASCII) that ingest
+/// takes shared and budget changes take exclusive, until their transaction ends.
+pub const LEDGER_LOCK: i64 = 0x0061_6973_7065_6e64;
+
+/// Takes the ledger lock shared (PostgreSQL; a SQLite write transaction holds the
+/// database lock anyway), then reads the budget generation: a separate statement, so
+/// its snapshot is taken after a budget change the lock waited for had committed.
 pub async fn lock_generation(txn: &DatabaseTransaction) -> Result<i64> {
-    let sql = match txn.get_database_backend() {
-        DbBackend::Postgres => "SELECT budget_generation FROM ledger_state WHERE id = 1 FOR UPDATE",
-        _ => "SELECT budget_generation FROM ledger_state WHERE id = 1",
-    };
-    read_generation(txn, sql).await
+    if txn.get_database_backend() == DbBackend::Postgres {
+        txn.execute_raw(Statement::from_string(
+            DbBackend::Postgres,
+            format!("SELECT pg_advisory_xact_lock_shared({LEDGER_LOCK})"),
+        ))
+        .await
+        .context("taking the ledger lock")?;
+    }
+    generation(txn).await
 }
 
-/// Marks a budget change (and takes the same lock as ingest).
+/// Marks a budget change, under the ledger lock taken exclusive (it waits for the
+/// ingest transactions in flight and holds back new ones until it ends).
 pub async fn bump_generation(txn: &DatabaseTransaction) -> Result<i64> {
+    if txn.get_database_backend() == DbBackend::Postgres {
+        txn.execute_raw(Statement::from_string(
+            DbBackend::Postgres,
+            format!("SELECT pg_advisory_xact_lock({LEDGER_LOCK})"),
+        ))
+        .await
+        .context("taking the ledger lock")?;
+    }
     read_generation(
         txn,
         "UPDATE ledger_state SET budget_generation = budget_generation + 1 WHERE id = 1 RETURNING budget_generation",
@@ -113,10 +138,12 @@ fn period_filter(b: &Budget, period: &PeriodBounds) -> query::UsageFilter {
     f
 }
 
-/// Sets a period's counter to the exact sum of its events (inside the caller's
-/// locked transaction) and returns it.
-pub async fn recount(txn: &DatabaseTransaction, b: &Budget, period: &PeriodBounds) -> Result<Usd> {
-    let spent = query::total_cost(txn, &period_filter(b, period)).await?;
+/// The insert of a period's counter holding `spent` (without its conflict clause).
+fn counter_insert(
+    b: &Budget,
+    period: &PeriodBounds,
+    spent: Usd,
+) -> Result<sea_orm::sea_query::InsertStatement> {
     let (hi, lo) = Wide::parts(spent.nanos(), "seeding a budget counter")?;
     let mut stmt = Query::insert();
     stmt.into_table(budget_period::Entity)
@@ -137,6 +164,14 @@ pub async fn recount(txn: &DatabaseTransaction, b: &Budget, period: &PeriodBound
             Expr::val(time::to_micros(time::now())),
         ])
         .context("building a budget counter insert")?;
+    Ok(stmt)
+}
+
+/// Sets a period's counter to the exact sum of its events and returns it. Only under
+/// the ledger lock taken exclusive (a budget change): no ingest runs meanwhile.
+pub async fn recount(txn: &DatabaseTransaction, b: &Budget, period: &PeriodBounds) -> Result<Usd> {
+    let spent = query::total_cost(txn, &period_filter(b, period)).await?;
+    let mut stmt = counter_insert(b, period, spent)?;
     stmt.on_conflict(
         OnConflict::columns([
             budget_period::Column::BudgetId,
@@ -153,6 +188,32 @@ pub async fn recount(txn: &DatabaseTransaction, b: &Budget, period: &PeriodBound
         .await
         .context("seeding a budget counter")?;
     Ok(spent)
+}
+
+/// Creates a period's counter holding the exact sum of its events (this transaction's
+/// included) unless a row exists by then; returns the sum it was created with, or
+/// `None` when another transaction had created it (the caller then adds its delta).
+async fn seed_if_absent(
+    txn: &DatabaseTransaction,
+    b: &Budget,
+    period: &PeriodBounds,
+) -> Result<Option<Usd>> {
+    let spent = query::total_cost(txn, &period_filter(b, period)).await?;
+    let mut stmt = counter_insert(b, period, spent)?;
+    stmt.on_conflict(
+        OnConflict::columns([
+            budget_period::Column::BudgetId,
+            budget_period::Column::PeriodStart,
+        ])
+        .do_nothing()
+        .to_owned(),
+    )
+    .returning_col(budget_period::Column::PeriodStart);
+    let created = txn
+        .query_one(&stmt)
+        .await
+        .context("seeding a budget counter")?;
+    Ok(created.map(|_| spent))
 }
 
 /// Spent in one period: the counter, or (no counter yet) the exact sum.
@@ -244,9 +305,23 @@ async fn apply_deltas(
     let now = time::to_micros(time::now());
     let mut after: HashMap<(BudgetId, i64), i128> = HashMap::with_capacity(keys.len());
     type Keys = Vec<(BudgetId, i64)>;
-    let (old, new): (Keys, Keys) = keys.iter().copied().partition(|k| existing.contains(k));
+    let (mut old, mut new): (Keys, Keys) = keys.iter().copied().partition(|k| existing.contains(k));
+    new.sort_unstable();
+    for key in new {
+        let (b, period, _) = &deltas[&key];
+        match seed_if_absent(txn, b, period).await? {
+            Some(seeded) => {
+                after.insert(key, seeded.nanos());
+            }
+            // Created by a transaction that committed meanwhile: add to it.
+            None => old.push(key),
+        }
+    }
     if !old.is_empty() {
         let backend = txn.get_database_backend();
+        // Counter rows in key order, as every transaction updates them: two never wait
+        // for each other's rows in opposite orders.
+        old.sort_unstable();
         let rows = old
             .iter()
             .map(|key| {
@@ -307,10 +382,6 @@ async fn apply_deltas(
                 .context("reading an updated budget counter")?;
             after.insert((BudgetId(id), start), Wide::join(hi, lo));
         }
-    }
-    for key in new {
-        let (b, period, _) = &deltas[&key];
-        after.insert(key, recount(txn, b, period).await?.nanos());
     }
     let mut fired = 0;
     for (key, (b, period, delta)) in &deltas {

@@ -27,6 +27,7 @@ use std::time::Duration;
 struct ChangePayload {
     o: u64,
     s: i64,
+    x: Option<i64>,
     k: String,
     e: Vec<Vec<Option<i64>>>,
 }
@@ -120,6 +121,7 @@ async fn on_change(db: &DatabaseConnection, hub: &LiveHub, payload: &str) -> Res
     events.sort_by_key(|c| c.event.id);
     hub.deliver(Change {
         seq: p.s,
+        xid: p.x,
         kind,
         events,
     });

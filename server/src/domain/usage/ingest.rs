@@ -1,12 +1,16 @@
 //! Recording usage: validate the whole request, price every event in memory, then
-//! write through one writer task that groups concurrent requests into a single
-//! transaction (group commit).
+//! write through writer tasks that group concurrent requests into multi-row
+//! transactions (group commit).
 //!
-//! Why a writer task: SQLite allows one writer at a time, and a request that waits on
+//! Why writer tasks: SQLite allows one writer at a time, and a request that waits on
 //! SQLite's busy handler sleeps in milliseconds. Funnelling event writes through one
 //! task turns 32 concurrent single-event requests into a few multi-row transactions,
 //! which is both faster and fairer. PostgreSQL gets the same grouping, which saves
-//! commits.
+//! commits. There large requests (from [`BULK_ROWS`] events) also have writers of
+//! their own that run side by side (`AISPEND_INGEST_WRITERS`, default
+//! [`DEFAULT_PG_WRITERS`]): ingest transactions take the ledger lock shared (budget
+//! changes take it exclusive), so one batch's round trips and server work overlap
+//! another's instead of waiting for them.
 //!
 //! Why ids are reserved before the insert: `INSERT .. ON CONFLICT DO NOTHING
 //! RETURNING id` reports which rows went in, but not in a guaranteed order. Assigning
@@ -35,7 +39,7 @@ use sea_orm::{
 use serde_json::Value as Json;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{Mutex, broadcast, mpsc, oneshot};
 
 /// Most events one `recordUsageBatch` may carry.
 pub const MAX_BATCH: usize = 10_000;
@@ -333,9 +337,15 @@ pub async fn insert_events(
     let names: Vec<&str> = EVENT_COLUMNS.iter().map(|(c, _)| *c).collect();
     let kinds: Vec<Kind> = EVENT_COLUMNS.iter().map(|(_, k)| *k).collect();
     let head = format!("usage_events ({})", names.join(", "));
-    let values: Vec<Vec<Json>> = rows
-        .iter()
-        .zip(&ids)
+    // In the order of the unique key (project, idempotency key): concurrent writers
+    // inserting the same keys wait for each other in one order, never in a cycle.
+    let mut ordered: Vec<(&&PricedUsage, &i64)> = rows.iter().zip(&ids).collect();
+    ordered.sort_by(|(a, _), (b, _)| {
+        (a.usage.project, &a.usage.idempotency_key)
+            .cmp(&(b.usage.project, &b.usage.idempotency_key))
+    });
+    let values: Vec<Vec<Json>> = ordered
+        .into_iter()
         .map(|(row, id)| {
             let u = &row.usage;
             let t = &u.tokens;
@@ -460,26 +470,56 @@ struct Job {
 /// Most rows one group transaction takes from the queue.
 const GROUP_ROWS: usize = 20_000;
 
-/// The single writer of usage events in this process (see the module docs).
+/// Writers of large requests per process on PostgreSQL unless configured.
+pub const DEFAULT_PG_WRITERS: usize = 4;
+
+/// A request of at least this many events is a group of its own already: on
+/// PostgreSQL it goes to the bulk writers, which run side by side. Smaller ones go to
+/// the one writer that groups them (several writers would split the queue into
+/// smaller groups, more transactions for the same events: measured slower).
+pub const BULK_ROWS: usize = 256;
+
+/// The writers of usage events in this process (see the module docs).
 #[derive(Clone)]
 pub struct IngestWriter {
     jobs: mpsc::Sender<Job>,
+    /// PostgreSQL: the bulk writers' queue.
+    bulk: Option<mpsc::Sender<Job>>,
     stored: broadcast::Sender<Arc<[UsageEvent]>>,
 }
 
 impl IngestWriter {
-    /// Starts the writer task on the current runtime.
-    pub fn start(db: DatabaseConnection, hooks: Hooks) -> IngestWriter {
-        let (jobs, rx) = mpsc::channel(1024);
+    /// Starts the writer tasks on the current runtime: one that groups requests and,
+    /// on PostgreSQL, `pg_writers` more for requests of [`BULK_ROWS`] or more.
+    pub fn start(db: DatabaseConnection, hooks: Hooks, pg_writers: usize) -> IngestWriter {
         let (stored, _) = broadcast::channel(1024);
-        tokio::spawn(run_writer(db, hooks, rx, stored.clone()));
-        IngestWriter { jobs, stored }
+        let lane = |writers: usize| {
+            let (jobs, rx) = mpsc::channel(1024);
+            let rx = Arc::new(Mutex::new(rx));
+            for _ in 0..writers {
+                tokio::spawn(run_writer(
+                    db.clone(),
+                    hooks.clone(),
+                    rx.clone(),
+                    stored.clone(),
+                ));
+            }
+            jobs
+        };
+        let jobs = lane(1);
+        let bulk = (db.get_database_backend() == DbBackend::Postgres && pg_writers > 0)
+            .then(|| lane(pg_writers));
+        IngestWriter { jobs, bulk, stored }
     }
 
     /// Stores priced events; one call is one atomic unit.
     pub async fn write(&self, rows: Vec<PricedUsage>) -> Result<Vec<Recorded>> {
         let (reply, answer) = oneshot::channel();
-        self.jobs.send(Job { rows, reply }).await.map_err(|_| {
+        let queue = match &self.bulk {
+            Some(bulk) if rows.len() >= BULK_ROWS => bulk,
+            _ => &self.jobs,
+        };
+        queue.send(Job { rows, reply }).await.map_err(|_| {
             Error::internal(
                 "queueing usage events",
                 anyhow::anyhow!("the ingest writer has stopped"),
@@ -527,24 +567,31 @@ async fn write_group(
     Ok(recorded)
 }
 
+/// Takes the next group: the first job to arrive and whatever queued behind it.
+async fn next_group(rx: &Mutex<mpsc::Receiver<Job>>) -> Option<Vec<Job>> {
+    let mut rx = rx.lock().await;
+    let first = rx.recv().await?;
+    let mut total = first.rows.len();
+    let mut jobs = vec![first];
+    while total < GROUP_ROWS {
+        match rx.try_recv() {
+            Ok(job) => {
+                total += job.rows.len();
+                jobs.push(job);
+            }
+            Err(_) => break,
+        }
+    }
+    Some(jobs)
+}
+
 async fn run_writer(
     db: DatabaseConnection,
     hooks: Hooks,
-    mut rx: mpsc::Receiver<Job>,
+    rx: Arc<Mutex<mpsc::Receiver<Job>>>,
     stored: broadcast::Sender<Arc<[UsageEvent]>>,
 ) {
-    while let Some(first) = rx.recv().await {
-        let mut total = first.rows.len();
-        let mut jobs = vec![first];
-        while total < GROUP_ROWS {
-            match rx.try_recv() {
-                Ok(job) => {
-                    total += job.rows.len();
-                    jobs.push(job);
-                }
-                Err(_) => break,
-            }
-        }
+    while let Some(mut jobs) = next_group(&rx).await {
         let all: Vec<&PricedUsage> = jobs.iter().flat_map(|j| j.rows.iter()).collect();
         match write_group(&db, &hooks, &all).await {
             Ok(mut recorded) => {
@@ -561,8 +608,11 @@ async fn run_writer(
                 // acquire timeout; they may all be retried.
                 let reason = e.to_string();
                 let _ = jobs.remove(0).reply.send(Err(e));
-                while let Ok(job) = rx.try_recv() {
-                    jobs.push(job);
+                {
+                    let mut rx = rx.lock().await;
+                    while let Ok(job) = rx.try_recv() {
+                        jobs.push(job);
+                    }
                 }
                 for job in jobs {
                     let _ = job.reply.send(Err(Error::Unavailable {
@@ -613,14 +663,16 @@ pub struct Ledger {
 }
 
 impl Ledger {
-    /// Builds the service and starts its writer; `hooks` see every change.
+    /// Builds the service and starts its writers (`pg_writers` on PostgreSQL); `hooks`
+    /// see every change.
     pub fn new(
         db: DatabaseConnection,
         prices: Arc<PriceCache>,
         hooks: Vec<Arc<dyn LedgerHook>>,
+        pg_writers: usize,
     ) -> Ledger {
         let hooks: Hooks = hooks.into();
-        let writer = IngestWriter::start(db.clone(), hooks.clone());
+        let writer = IngestWriter::start(db.clone(), hooks.clone(), pg_writers);
         Ledger {
             db,
             prices,
