@@ -12,7 +12,11 @@
 //! 3. Single calls: M `recordUsage` calls (default 50,000) from 32 concurrent clients;
 //!    prints the rate, p50 and p99.
 //!
-//! `cargo bench -p aispend --bench ingest [-- --events N --single M --clients C --postgres URL]`
+//! 4. PostgreSQL with `--servers S`: S server processes on the one database, each
+//!    client talking to one of them in turn; afterwards every event sent must be
+//!    stored exactly once, and the daily rollup must count each of them once.
+//!
+//! `cargo bench -p aispend --bench ingest [-- --events N --single M --clients C --postgres URL --servers S]`
 
 mod common;
 
@@ -32,6 +36,7 @@ struct Args {
     events: usize,
     single: usize,
     clients: usize,
+    servers: usize,
 }
 
 fn args() -> Args {
@@ -39,16 +44,18 @@ fn args() -> Args {
         events: arg("--events", 200_000),
         single: arg("--single", 50_000),
         clients: arg("--clients", 32),
+        servers: arg("--servers", 1),
     }
 }
 
 const COLUMNS: &str = "id, project_id, provider, model, endpoint, source, occurred_at, received_at, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cache_write_1h_tokens, reasoning_tokens, requests, service_tier, latency_ms, cost_nanos, cost_source, price_id, idempotency_key, end_user, metadata";
 
-/// Sends prepared batch bodies from `clients` concurrent clients; returns the elapsed
-/// time and the number of batches. All `expected` events must be accepted.
+/// Sends prepared batch bodies from `clients` concurrent clients, client `k` to
+/// server `k` (modulo their number); returns the elapsed time and the number of
+/// batches. All `expected` events must be accepted.
 async fn send_batches(
     client: &reqwest::Client,
-    url: &str,
+    urls: &[String],
     bodies: Arc<Vec<Vec<u8>>>,
     clients: usize,
     expected: usize,
@@ -57,10 +64,10 @@ async fn send_batches(
     let accepted = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let started = Instant::now();
     let senders: Vec<_> = (0..clients)
-        .map(|_| {
+        .map(|k| {
             let (client, url, bodies, next, accepted) = (
                 client.clone(),
-                url.to_owned(),
+                urls[k % urls.len()].clone(),
                 bodies.clone(),
                 next.clone(),
                 accepted.clone(),
@@ -281,10 +288,22 @@ async fn main() {
         .iter()
         .map(|db| ("AISPEND_DATABASE_URL", db.url.clone()))
         .collect();
+    let servers = if pg.is_some() { args.servers.max(1) } else { 1 };
     let server = start_server(&server_dir, &env);
+    let peers: Vec<common::Server> = (1..servers)
+        .map(|i| start_server(&dir.path().join(format!("server-{i}")), &env))
+        .collect();
+    let urls: Vec<String> = std::iter::once(server.url.clone())
+        .chain(peers.iter().map(|p| p.url.clone()))
+        .collect();
     println!(
-        "engine: {}",
-        if pg.is_some() { "PostgreSQL" } else { "SQLite" }
+        "engine: {}{}",
+        if pg.is_some() { "PostgreSQL" } else { "SQLite" },
+        if servers > 1 {
+            format!(", {servers} servers on one database")
+        } else {
+            String::new()
+        }
     );
     let client = common::client();
 
@@ -313,23 +332,10 @@ async fn main() {
             })
             .collect()
     };
-    let (one, batches) = send_batches(
-        &client,
-        &server.url,
-        Arc::new(build("a", 42)),
-        1,
-        args.events,
-    )
-    .await;
+    let (one, batches) =
+        send_batches(&client, &urls, Arc::new(build("a", 42)), 1, args.events).await;
     let batched_rate = args.events as f64 / one.as_secs_f64();
-    let (two, _) = send_batches(
-        &client,
-        &server.url,
-        Arc::new(build("b", 43)),
-        2,
-        args.events,
-    )
-    .await;
+    let (two, _) = send_batches(&client, &urls, Arc::new(build("b", 43)), 2, args.events).await;
     println!(
         "batched ingest over HTTP, one client: {} events in {batches} batches in {:.2} s = {batched_rate:.0} events/s",
         args.events,
@@ -386,10 +392,10 @@ async fn main() {
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let started = Instant::now();
     let workers: Vec<_> = (0..args.clients)
-        .map(|_| {
+        .map(|k| {
             let (client, url, single, next) = (
                 client.clone(),
-                server.url.clone(),
+                urls[k % urls.len()].clone(),
                 single.clone(),
                 next.clone(),
             );
@@ -434,8 +440,40 @@ async fn main() {
         percentile(&latencies, 0.50).as_secs_f64() * 1e3,
         percentile(&latencies, 0.99).as_secs_f64() * 1e3
     );
+    drop(peers);
     drop(server);
     if let Some(db) = pg {
+        let sent = 2 * args.events + args.single;
+        check_stored_once(&db.url, sent).await;
         db.drop_now().await;
     }
+}
+
+/// Every event sent is stored, once, and counted once by the daily rollup.
+async fn check_stored_once(url: &str, sent: usize) {
+    let db = aispend::db::connect(&DatabaseTarget::Postgres(url.to_owned()))
+        .await
+        .expect("the server's database");
+    let pool = db.get_postgres_connection_pool();
+    let (stored, keys): (i64, i64) =
+        sqlx::query_as("SELECT COUNT(*), COUNT(DISTINCT idempotency_key) FROM usage_events")
+            .fetch_one(pool)
+            .await
+            .expect("counts");
+    let counted: i64 = sqlx::query_scalar(
+        "SELECT (SUM(events_hi) * 1000000000 + SUM(events))::int8 FROM usage_rollup_days",
+    )
+    .fetch_one(pool)
+    .await
+    .expect("the rollup's count");
+    let sent = sent as i64;
+    assert_eq!(
+        (stored, keys, counted),
+        (sent, sent, sent),
+        "stored, distinct keys and rolled-up events must each equal the events sent"
+    );
+    println!(
+        "stored exactly once: {stored} events sent, {stored} stored, {counted} in the daily rollup"
+    );
+    let _ = db.close().await;
 }

@@ -74,8 +74,11 @@ impl Drop for Server {
 /// Starts the release `aispend serve` on `data_dir` (SQLite there unless `env` sets
 /// `AISPEND_DATABASE_URL`) on a free loopback port, with the bench admin token and
 /// `env` on top; waits for its address. Its WARN and ERROR lines go to stderr.
+/// `AISPEND_BENCH_SERVER=PATH` runs another build instead (an A/B in one session).
 pub fn start_server(data_dir: &Path, env: &[(&str, String)]) -> Server {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_aispend"));
+    let binary = std::env::var_os("AISPEND_BENCH_SERVER")
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_aispend").into());
+    let mut command = Command::new(binary);
     command
         .arg("serve")
         .env("AISPEND_DATA_DIR", data_dir)
