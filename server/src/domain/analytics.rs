@@ -224,39 +224,69 @@ const DAY_MICROS: i64 = 86_400_000_000;
 
 /// The measures `Table::measures` selected from column `first` on: each as its
 /// `(hi, lo)` pair of sums.
-fn measures_at(r: &QueryResult, first: usize) -> Result<Measures> {
-    let n = |i: usize| wide_sum(r, first + 2 * i);
+/// Which measures a question reads: every one, or only what a cost needs. Each measure
+/// a rollup row sums costs its aggregate in every row read, so a question that only
+/// adds up spend (anomalies, live totals) reads three of the nineteen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Need {
+    /// Every measure of [`rollup::COLUMNS`].
+    All,
+    /// Cost, events and unpriced events; the other measures read as zero.
+    Cost,
+}
+
+impl Need {
+    /// The indexes in [`rollup::COLUMNS`] of the measures read, in the order selected.
+    fn columns(self) -> &'static [usize] {
+        const ALL: [usize; 19] = [
+            0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18,
+        ];
+        match self {
+            Need::All => &ALL,
+            Need::Cost => &[0, 8, 9],
+        }
+    }
+
+    /// The column of the first sum of events (its `hi`; `lo` follows) after `first`.
+    fn events_at(self, first: usize) -> usize {
+        let k = self.columns().iter().position(|&i| i == 8).unwrap_or(0);
+        first + 2 * k
+    }
+}
+
+fn measures_at(r: &QueryResult, first: usize, need: Need) -> Result<Measures> {
+    let mut v = [0_i128; 19];
+    for (k, &i) in need.columns().iter().enumerate() {
+        v[i] = wide_sum(r, first + 2 * k)?;
+    }
     Ok(Measures {
-        cost_nanos: n(0)?,
-        requests: n(1)?,
+        cost_nanos: v[0],
+        requests: v[1],
         tokens: TokenSums {
-            input: n(2)?,
-            output: n(3)?,
-            cache_read: n(4)?,
-            cache_write: n(5)?,
-            cache_write_1h: n(6)?,
-            reasoning: n(7)?,
-            audio_input: n(12)?,
-            audio_output: n(13)?,
-            image_input: n(14)?,
-            image_output: n(15)?,
-            images: n(16)?,
-            web_searches: n(17)?,
-            video_seconds: n(18)?,
+            input: v[2],
+            output: v[3],
+            cache_read: v[4],
+            cache_write: v[5],
+            cache_write_1h: v[6],
+            reasoning: v[7],
+            audio_input: v[12],
+            audio_output: v[13],
+            image_input: v[14],
+            image_output: v[15],
+            images: v[16],
+            web_searches: v[17],
+            video_seconds: v[18],
         },
-        events: n(8)?,
-        unpriced: n(9)?,
-        latency_sum: n(10)?,
-        latency_count: n(11)?,
+        events: v[8],
+        unpriced: v[9],
+        latency_sum: v[10],
+        latency_count: v[11],
     })
 }
 
-/// The column of `measures_at`'s first sum of events (its `hi`; `lo` follows).
-const EVENTS_HI: usize = 16;
-
 /// Whether a row read by `read_sums` without groups had any event.
-fn has_events(r: &QueryResult) -> bool {
-    wide_sum(r, EVENTS_HI).is_ok_and(|n| n > 0)
+fn has_events(r: &QueryResult, need: Need) -> bool {
+    wide_sum(r, need.events_at(0)).is_ok_and(|n| n > 0)
 }
 
 /// `SUM(x / B), SUM(x % B)` of each expression: sums of single values that no number
@@ -405,11 +435,11 @@ impl Table {
     /// The sums `measures_at` reads, in its order, each as `(hi, lo)`: from a
     /// rollup's own two columns per measure, or from the events' values split at
     /// 10^9 (`SUM(x / B)`, `SUM(x % B)`), so no `SUM` overflows (see `money::Wide`).
-    fn measures(self) -> String {
+    fn measures(self, need: Need) -> String {
+        let columns = need.columns().iter().map(|&i| rollup::COLUMNS[i]);
         match self {
-            Table::Raw => wide_sums(&rollup::COLUMNS.map(per_event)),
-            _ => rollup::COLUMNS
-                .iter()
+            Table::Raw => wide_sums(&columns.map(per_event).collect::<Vec<_>>()),
+            _ => columns
                 .map(|c| format!("SUM({c}_hi), SUM({c})"))
                 .collect::<Vec<_>>()
                 .join(", "),
@@ -589,7 +619,7 @@ pub(crate) type Sums = (Vec<Option<String>>, Option<i64>, Measures);
 /// events only at the edges. No authorisation: callers pass a filter they already
 /// restricted to the caller (the live hub does).
 pub(crate) async fn tracked_cost(conn: &impl ConnectionTrait, filter: &UsageFilter) -> Result<Usd> {
-    let total = tracked_sums(conn, filter, &[], None)
+    let total = tracked_sums_of(conn, filter, &[], None, Need::Cost)
         .await?
         .into_iter()
         .try_fold(0_i128, |acc, (_, _, m)| acc.checked_add(m.cost_nanos))
@@ -606,15 +636,26 @@ pub(crate) async fn tracked_sums(
     dims: &[Dimension],
     slot: Option<i64>,
 ) -> Result<Vec<Sums>> {
+    tracked_sums_of(conn, filter, dims, slot, Need::All).await
+}
+
+/// [`tracked_sums`] of only the measures `need` names (the others are zero).
+pub(crate) async fn tracked_sums_of(
+    conn: &impl ConnectionTrait,
+    filter: &UsageFilter,
+    dims: &[Dimension],
+    slot: Option<i64>,
+    need: Need,
+) -> Result<Vec<Sums>> {
     let mut tiers = tiers(filter, dims, slot);
     if tiers.iter().any(|t| t.attr().is_some()) && !long_tail_safe(conn, filter).await? {
         tiers = vec![Table::Raw];
     }
-    if let Some(sums) = sums_from(conn, filter, dims, slot, &tiers).await? {
+    if let Some(sums) = sums_from(conn, filter, dims, slot, &tiers, need).await? {
         return Ok(sums);
     }
     // Some events in the range are in an "other" bucket: raw events answer exactly.
-    Ok(sums_from(conn, filter, dims, slot, &[Table::Raw])
+    Ok(sums_from(conn, filter, dims, slot, &[Table::Raw], need)
         .await?
         .unwrap_or_default())
 }
@@ -666,6 +707,7 @@ async fn sums_from(
     dims: &[Dimension],
     slot: Option<i64>,
     tiers: &[Table],
+    need: Need,
 ) -> Result<Option<Vec<Sums>>> {
     let from = filter.from.map(time::to_micros);
     let to = filter.to.map(time::to_micros);
@@ -673,7 +715,7 @@ async fn sums_from(
     split(from, to, tiers, 1, &mut parts);
     let mut merged: BTreeMap<(Vec<Option<String>>, Option<i64>), Measures> = BTreeMap::new();
     for p in parts {
-        let sums = read_sums(conn, filter, p.table, p.lo, p.hi, dims, slot).await?;
+        let sums = read_sums(conn, filter, &p, dims, slot, need).await?;
         if p.table.attr().is_some()
             && sums.iter().any(|(keys, _, m)| {
                 m.events != 0 && keys.iter().any(|k| k.as_deref() == Some(rollup::OTHER))
@@ -696,22 +738,23 @@ async fn sums_from(
     ))
 }
 
+/// The sums of one part (its table, within its bounds; its sign is the caller's).
 async fn read_sums(
     conn: &impl ConnectionTrait,
     filter: &UsageFilter,
-    table: Table,
-    lo: Option<i64>,
-    hi: Option<i64>,
+    part: &Part,
     dims: &[Dimension],
     slot: Option<i64>,
+    need: Need,
 ) -> Result<Vec<Sums>> {
+    let Part { table, lo, hi, .. } = *part;
     let mut q = Sql::new(conn.get_database_backend(), "SELECT ");
     let mut select: Vec<String> = dims.iter().map(|d| d.column().to_owned()).collect();
     if let Some(s) = slot {
         select.push(format!("{} / {s}", table.time()));
     }
     let group = select.join(", ");
-    select.push(table.measures());
+    select.push(table.measures(need));
     q.push(&select.join(", "));
     q.push(&format!(" FROM {} WHERE 1 = 1", table.name()));
     if let Some(lo) = lo {
@@ -752,7 +795,7 @@ async fn read_sums(
         .context("summing tracked usage")?;
     let n = dims.len() + usize::from(slot.is_some());
     rows.iter()
-        .filter(|r| n > 0 || has_events(r))
+        .filter(|r| n > 0 || has_events(r, need))
         .map(|r| {
             let keys = stored_keys(key_values(r, 0, dims)?, dims, table);
             let at = match slot {
@@ -763,7 +806,7 @@ async fn read_sums(
                 ),
                 None => None,
             };
-            Ok((keys, at, measures_at(r, n)?))
+            Ok((keys, at, measures_at(r, n, need)?))
         })
         .collect()
 }
@@ -1515,6 +1558,21 @@ mod tests {
 
     const H: i64 = rollup::HOUR;
     const D: i64 = rollup::DAY;
+
+    #[test]
+    fn a_cost_reads_cost_events_and_unpriced_only() {
+        let names = |need: Need| -> Vec<&str> {
+            need.columns().iter().map(|&i| rollup::COLUMNS[i]).collect()
+        };
+        assert_eq!(names(Need::Cost), ["cost_nanos", "events", "unpriced"]);
+        assert_eq!(names(Need::All), rollup::COLUMNS);
+        assert_eq!((Need::All.events_at(0), Need::Cost.events_at(3)), (16, 5));
+        assert_eq!(
+            Table::Days.measures(Need::Cost),
+            "SUM(cost_nanos_hi), SUM(cost_nanos), SUM(events_hi), SUM(events), SUM(unpriced_hi), SUM(unpriced)"
+        );
+        assert!(Table::Raw.measures(Need::Cost).contains("SUM((1) /"));
+    }
 
     #[test]
     fn each_question_reads_the_smallest_rollups_that_keep_what_it_asks_for() {

@@ -457,8 +457,12 @@ pub async fn anomalies(
         let mut keys = keys.into_iter();
         (keys.next().flatten(), keys.next().flatten())
     };
+    // Only spend is compared: the other measures are not read.
+    let need = analytics::Need::Cost;
     let dims = [Dimension::Provider, Dimension::Model];
-    for (keys, at, m) in analytics::tracked_sums(conn, &wide, &dims, Some(DAY_MICROS)).await? {
+    for (keys, at, m) in
+        analytics::tracked_sums_of(conn, &wide, &dims, Some(DAY_MICROS), need).await?
+    {
         let (provider, model) = two(keys);
         let day = at.unwrap_or(0).div_euclid(DAY_MICROS);
         if let Some(provider) = provider {
@@ -472,7 +476,9 @@ pub async fn anomalies(
         }
     }
     let dims = [Dimension::Model, Dimension::Endpoint];
-    for (keys, at, m) in analytics::tracked_sums(conn, &wide, &dims, Some(DAY_MICROS)).await? {
+    for (keys, at, m) in
+        analytics::tracked_sums_of(conn, &wide, &dims, Some(DAY_MICROS), need).await?
+    {
         let (model, endpoint) = two(keys);
         let day = at.unwrap_or(0).div_euclid(DAY_MICROS);
         let Some(model) = model else { continue };
