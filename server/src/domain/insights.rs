@@ -416,10 +416,27 @@ impl Default for AnomalyOptions {
 
 const DAY_MICROS: i64 = 86_400_000_000;
 
-/// One value's spend per day (days since the epoch): the total and its contributors.
-type DailySeries = BTreeMap<i64, (i128, Vec<(String, i128)>)>;
+/// One value's spend per day (days since the epoch).
+type DailySeries = BTreeMap<i64, i128>;
+
+/// A day that stood out, before its drivers are read.
+struct Candidate {
+    subject: Subject,
+    value: String,
+    day: i64,
+    spend: i128,
+    baseline: i128,
+    factor: Decimal,
+}
 
 /// Anomalous days in the filter's window (UTC days), by day then size.
+///
+/// Daily spend per provider and per model comes from the model rollups (one row per
+/// provider, model and day, which also name each provider's models), per endpoint
+/// from the daily endpoint rollup summed by endpoint; only cost is read. What drove a
+/// model's or an endpoint's day (its endpoints, its models) is read afterwards, for
+/// the days that stood out only: one day of the endpoint rollup each, where reading
+/// every (model, endpoint, day) of the window took most of the time.
 pub async fn anomalies(
     conn: &impl ConnectionTrait,
     principal: &Principal,
@@ -438,11 +455,10 @@ pub async fn anomalies(
     let mut wide = filter.clone();
     wide.from = Some(day_start(first_day) - TimeDelta::days(options.baseline_days));
     wide.to = Some(to);
-    // Daily spend per subject value and driver: providers (driven by models) from the
-    // model rollups; models and endpoints (driven by each other) from the daily
-    // endpoint rollup, which keeps the model too.
+    let need = analytics::Need::Cost;
+    let day_of = |at: Option<i64>| at.unwrap_or(0).div_euclid(DAY_MICROS);
     let mut by_subject: BTreeMap<Subject, BTreeMap<String, DailySeries>> = BTreeMap::new();
-    let mut add = |subject: Subject, value: String, day: i64, driver: String, cost: i128| {
+    let mut add = |subject: Subject, value: String, day: i64, cost: i128| {
         let e = by_subject
             .entry(subject)
             .or_default()
@@ -450,46 +466,38 @@ pub async fn anomalies(
             .or_default()
             .entry(day)
             .or_default();
-        e.0 = e.0.saturating_add(cost);
-        e.1.push((driver, cost));
+        *e = e.saturating_add(cost);
     };
-    let two = |keys: Vec<Option<String>>| {
-        let mut keys = keys.into_iter();
-        (keys.next().flatten(), keys.next().flatten())
-    };
-    // Only spend is compared: the other measures are not read.
-    let need = analytics::Need::Cost;
+    // A provider's models on each day: its drivers.
+    let mut models_of: BTreeMap<(String, i64), Vec<(String, i128)>> = BTreeMap::new();
     let dims = [Dimension::Provider, Dimension::Model];
     for (keys, at, m) in
         analytics::tracked_sums_of(conn, &wide, &dims, Some(DAY_MICROS), need).await?
     {
-        let (provider, model) = two(keys);
-        let day = at.unwrap_or(0).div_euclid(DAY_MICROS);
+        let mut keys = keys.into_iter();
+        let (provider, model) = (keys.next().flatten(), keys.next().flatten());
+        let day = day_of(at);
+        if let Some(model) = &model {
+            add(Subject::Model, model.clone(), day, m.cost_nanos);
+        }
         if let Some(provider) = provider {
-            add(
-                Subject::Provider,
-                provider,
-                day,
-                model.unwrap_or_default(),
-                m.cost_nanos,
-            );
+            add(Subject::Provider, provider.clone(), day, m.cost_nanos);
+            models_of
+                .entry((provider, day))
+                .or_default()
+                .push((model.unwrap_or_default(), m.cost_nanos));
         }
     }
-    let dims = [Dimension::Model, Dimension::Endpoint];
+    let dims = [Dimension::Endpoint];
     for (keys, at, m) in
         analytics::tracked_sums_of(conn, &wide, &dims, Some(DAY_MICROS), need).await?
     {
-        let (model, endpoint) = two(keys);
-        let day = at.unwrap_or(0).div_euclid(DAY_MICROS);
-        let Some(model) = model else { continue };
-        let driver = endpoint.clone().unwrap_or_default();
-        add(Subject::Model, model.clone(), day, driver, m.cost_nanos);
-        if let Some(endpoint) = endpoint {
-            add(Subject::Endpoint, endpoint, day, model, m.cost_nanos);
+        if let Some(endpoint) = keys.into_iter().next().flatten() {
+            add(Subject::Endpoint, endpoint, day_of(at), m.cost_nanos);
         }
     }
     let first = time::to_micros(day_start(first_day)) / DAY_MICROS;
-    let mut out = Vec::new();
+    let mut candidates = Vec::new();
     for (subject, days) in by_subject {
         for (value, series) in days {
             // A baseline needs a full trailing window of history: a series that just
@@ -497,38 +505,91 @@ pub async fn anomalies(
             let Some(&seen) = series.keys().next() else {
                 continue;
             };
-            for (&day, (spend, drivers)) in series.range(first.max(seen + options.baseline_days)..)
-            {
+            for (&day, &spend) in series.range(first.max(seen + options.baseline_days)..) {
                 let trailing: i128 = (day - options.baseline_days..day)
-                    .map(|d| series.get(&d).map(|x| x.0).unwrap_or(0))
+                    .map(|d| series.get(&d).copied().unwrap_or(0))
                     .fold(0, i128::saturating_add);
                 let baseline = trailing / i128::from(options.baseline_days);
                 if baseline <= 0 {
                     continue;
                 }
-                let factor = Usd::from_wide_nanos(*spend).to_decimal()
+                let factor = Usd::from_wide_nanos(spend).to_decimal()
                     / Usd::from_wide_nanos(baseline).to_decimal();
                 if factor < options.min_factor || spend - baseline < options.min_excess.nanos() {
                     continue;
                 }
-                let mut drivers: Vec<(String, Usd)> = drivers
-                    .iter()
-                    .filter(|(_, c)| *c > 0)
-                    .map(|(w, c)| (w.clone(), Usd::from_wide_nanos(*c)))
-                    .collect();
-                drivers.sort_by(|a, b| b.1.nanos().cmp(&a.1.nanos()).then(a.0.cmp(&b.0)));
-                drivers.truncate(3);
-                out.push(Anomaly {
+                candidates.push(Candidate {
                     subject,
                     value: value.clone(),
-                    day: time::from_micros(day * DAY_MICROS).date_naive(),
-                    spend: Usd::from_wide_nanos(*spend),
-                    baseline: Usd::from_wide_nanos(baseline),
-                    factor: factor.round_dp(2).normalize(),
-                    drivers,
+                    day,
+                    spend,
+                    baseline,
+                    factor,
                 });
             }
         }
+    }
+    // Each model's endpoints and each endpoint's models, on the days a model or an
+    // endpoint stood out (within the window's bounds, as the series were summed).
+    let mut pairs_on: BTreeMap<i64, Vec<(String, Option<String>, i128)>> = BTreeMap::new();
+    for c in &candidates {
+        if c.subject == Subject::Provider || pairs_on.contains_key(&c.day) {
+            continue;
+        }
+        let mut one_day = wide.clone();
+        let start = time::from_micros(c.day * DAY_MICROS);
+        one_day.from = wide.from.map(|f| f.max(start)).or(Some(start));
+        one_day.to = Some(to.min(start + TimeDelta::days(1)));
+        let dims = [Dimension::Model, Dimension::Endpoint];
+        let rows = analytics::tracked_sums_of(conn, &one_day, &dims, None, need)
+            .await?
+            .into_iter()
+            .filter_map(|(keys, _, m)| {
+                let mut keys = keys.into_iter();
+                let model = keys.next().flatten()?;
+                Some((model, keys.next().flatten(), m.cost_nanos))
+            })
+            .collect();
+        pairs_on.insert(c.day, rows);
+    }
+    let mut out = Vec::with_capacity(candidates.len());
+    for c in candidates {
+        let drivers: Vec<(String, i128)> = match c.subject {
+            Subject::Provider => models_of
+                .get(&(c.value.clone(), c.day))
+                .cloned()
+                .unwrap_or_default(),
+            Subject::Model => pairs_on
+                .get(&c.day)
+                .into_iter()
+                .flatten()
+                .filter(|(model, _, _)| *model == c.value)
+                .map(|(_, endpoint, cost)| (endpoint.clone().unwrap_or_default(), *cost))
+                .collect(),
+            Subject::Endpoint => pairs_on
+                .get(&c.day)
+                .into_iter()
+                .flatten()
+                .filter(|(_, endpoint, _)| endpoint.as_deref() == Some(c.value.as_str()))
+                .map(|(model, _, cost)| (model.clone(), *cost))
+                .collect(),
+        };
+        let mut drivers: Vec<(String, Usd)> = drivers
+            .into_iter()
+            .filter(|(_, c)| *c > 0)
+            .map(|(w, c)| (w, Usd::from_wide_nanos(c)))
+            .collect();
+        drivers.sort_by(|a, b| b.1.nanos().cmp(&a.1.nanos()).then(a.0.cmp(&b.0)));
+        drivers.truncate(3);
+        out.push(Anomaly {
+            subject: c.subject,
+            value: c.value,
+            day: time::from_micros(c.day * DAY_MICROS).date_naive(),
+            spend: Usd::from_wide_nanos(c.spend),
+            baseline: Usd::from_wide_nanos(c.baseline),
+            factor: c.factor.round_dp(2).normalize(),
+            drivers,
+        });
     }
     out.sort_by(|a, b| {
         a.day
