@@ -81,32 +81,38 @@ pub async fn generation(conn: &impl ConnectionTrait) -> Result<i64> {
 /// takes shared and budget changes take exclusive, until their transaction ends.
 pub const LEDGER_LOCK: i64 = 0x0061_6973_7065_6e64;
 
-/// Takes the ledger lock shared (PostgreSQL; a SQLite write transaction holds the
-/// database lock anyway), then reads the budget generation: a separate statement, so
-/// its snapshot is taken after a budget change the lock waited for had committed.
-pub async fn lock_generation(txn: &DatabaseTransaction) -> Result<i64> {
+/// Takes the ledger lock on PostgreSQL until the transaction ends, shared (ingest)
+/// or exclusive (a budget change). A SQLite write transaction holds the database
+/// lock anyway.
+async fn take_ledger_lock(txn: &DatabaseTransaction, shared: bool) -> Result<()> {
     if txn.get_database_backend() == DbBackend::Postgres {
+        let function = if shared {
+            "pg_advisory_xact_lock_shared"
+        } else {
+            "pg_advisory_xact_lock"
+        };
         txn.execute_raw(Statement::from_string(
             DbBackend::Postgres,
-            format!("SELECT pg_advisory_xact_lock_shared({LEDGER_LOCK})"),
+            format!("SELECT {function}({LEDGER_LOCK})"),
         ))
         .await
         .context("taking the ledger lock")?;
     }
+    Ok(())
+}
+
+/// Takes the ledger lock shared, then reads the budget generation: a separate
+/// statement, so its snapshot is taken after a budget change the lock waited for had
+/// committed.
+pub async fn lock_generation(txn: &DatabaseTransaction) -> Result<i64> {
+    take_ledger_lock(txn, true).await?;
     generation(txn).await
 }
 
 /// Marks a budget change, under the ledger lock taken exclusive (it waits for the
 /// ingest transactions in flight and holds back new ones until it ends).
 pub async fn bump_generation(txn: &DatabaseTransaction) -> Result<i64> {
-    if txn.get_database_backend() == DbBackend::Postgres {
-        txn.execute_raw(Statement::from_string(
-            DbBackend::Postgres,
-            format!("SELECT pg_advisory_xact_lock({LEDGER_LOCK})"),
-        ))
-        .await
-        .context("taking the ledger lock")?;
-    }
+    take_ledger_lock(txn, false).await?;
     read_generation(
         txn,
         "UPDATE ledger_state SET budget_generation = budget_generation + 1 WHERE id = 1 RETURNING budget_generation",
