@@ -173,22 +173,27 @@ fn counter_insert(
     Ok(stmt)
 }
 
+/// A conflict on a counter's key (budget, period start).
+fn on_counter_key() -> OnConflict {
+    OnConflict::columns([
+        budget_period::Column::BudgetId,
+        budget_period::Column::PeriodStart,
+    ])
+}
+
 /// Sets a period's counter to the exact sum of its events and returns it. Only under
 /// the ledger lock taken exclusive (a budget change): no ingest runs meanwhile.
 pub async fn recount(txn: &DatabaseTransaction, b: &Budget, period: &PeriodBounds) -> Result<Usd> {
     let spent = query::total_cost(txn, &period_filter(b, period)).await?;
     let mut stmt = counter_insert(b, period, spent)?;
     stmt.on_conflict(
-        OnConflict::columns([
-            budget_period::Column::BudgetId,
-            budget_period::Column::PeriodStart,
-        ])
-        .update_columns([
-            budget_period::Column::SpentNanos,
-            budget_period::Column::SpentNanosHi,
-            budget_period::Column::UpdatedAt,
-        ])
-        .to_owned(),
+        on_counter_key()
+            .update_columns([
+                budget_period::Column::SpentNanos,
+                budget_period::Column::SpentNanosHi,
+                budget_period::Column::UpdatedAt,
+            ])
+            .to_owned(),
     );
     txn.execute(&stmt)
         .await
@@ -206,15 +211,8 @@ async fn seed_if_absent(
 ) -> Result<Option<Usd>> {
     let spent = query::total_cost(txn, &period_filter(b, period)).await?;
     let mut stmt = counter_insert(b, period, spent)?;
-    stmt.on_conflict(
-        OnConflict::columns([
-            budget_period::Column::BudgetId,
-            budget_period::Column::PeriodStart,
-        ])
-        .do_nothing()
-        .to_owned(),
-    )
-    .returning_col(budget_period::Column::PeriodStart);
+    stmt.on_conflict(on_counter_key().do_nothing().to_owned())
+        .returning_col(budget_period::Column::PeriodStart);
     let created = txn
         .query_one(&stmt)
         .await
