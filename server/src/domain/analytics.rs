@@ -222,8 +222,6 @@ async fn items(
 const SLOT_MICROS: i64 = 900_000_000;
 const DAY_MICROS: i64 = 86_400_000_000;
 
-/// The measures `Table::measures` selected from column `first` on: each as its
-/// `(hi, lo)` pair of sums.
 /// Which measures a question reads: every one, or only what a cost needs. Each measure
 /// a rollup row sums costs its aggregate in every row read, so a question that only
 /// adds up spend (anomalies, live totals) reads three of the nineteen.
@@ -247,13 +245,15 @@ impl Need {
         }
     }
 
-    /// The column of the first sum of events (its `hi`; `lo` follows) after `first`.
-    fn events_at(self, first: usize) -> usize {
-        let k = self.columns().iter().position(|&i| i == 8).unwrap_or(0);
-        first + 2 * k
+    /// The column of the sum of events (its `hi`; `lo` follows) in a row read
+    /// without groups.
+    fn events_column(self) -> usize {
+        2 * self.columns().iter().position(|&i| i == 8).unwrap_or(0)
     }
 }
 
+/// The measures `Table::measures(need)` selected from column `first` on, each as its
+/// `(hi, lo)` pair of sums; those `need` does not name are zero.
 fn measures_at(r: &QueryResult, first: usize, need: Need) -> Result<Measures> {
     let mut v = [0_i128; 19];
     for (k, &i) in need.columns().iter().enumerate() {
@@ -286,7 +286,7 @@ fn measures_at(r: &QueryResult, first: usize, need: Need) -> Result<Measures> {
 
 /// Whether a row read by `read_sums` without groups had any event.
 fn has_events(r: &QueryResult, need: Need) -> bool {
-    wide_sum(r, need.events_at(0)).is_ok_and(|n| n > 0)
+    wide_sum(r, need.events_column()).is_ok_and(|n| n > 0)
 }
 
 /// `SUM(x / B), SUM(x % B)` of each expression: sums of single values that no number
@@ -1566,7 +1566,10 @@ mod tests {
         };
         assert_eq!(names(Need::Cost), ["cost_nanos", "events", "unpriced"]);
         assert_eq!(names(Need::All), rollup::COLUMNS);
-        assert_eq!((Need::All.events_at(0), Need::Cost.events_at(3)), (16, 5));
+        assert_eq!(
+            (Need::All.events_column(), Need::Cost.events_column()),
+            (16, 2)
+        );
         assert_eq!(
             Table::Days.measures(Need::Cost),
             "SUM(cost_nanos_hi), SUM(cost_nanos), SUM(events_hi), SUM(events), SUM(unpriced_hi), SUM(unpriced)"

@@ -419,6 +419,12 @@ const DAY_MICROS: i64 = 86_400_000_000;
 /// One value's spend per day (days since the epoch).
 type DailySeries = BTreeMap<i64, i128>;
 
+/// The first two group keys of a row of sums.
+fn two(keys: Vec<Option<String>>) -> (Option<String>, Option<String>) {
+    let mut keys = keys.into_iter();
+    (keys.next().flatten(), keys.next().flatten())
+}
+
 /// A day that stood out, before its drivers are read.
 struct Candidate {
     subject: Subject,
@@ -474,8 +480,7 @@ pub async fn anomalies(
     for (keys, at, m) in
         analytics::tracked_sums_of(conn, &wide, &dims, Some(DAY_MICROS), need).await?
     {
-        let mut keys = keys.into_iter();
-        let (provider, model) = (keys.next().flatten(), keys.next().flatten());
+        let (provider, model) = two(keys);
         let day = day_of(at);
         if let Some(model) = &model {
             add(Subject::Model, model.clone(), day, m.cost_nanos);
@@ -536,18 +541,19 @@ pub async fn anomalies(
         if c.subject == Subject::Provider || pairs_on.contains_key(&c.day) {
             continue;
         }
+        // A flagged day starts at or after the window's (day-aligned) start; the last
+        // one may end early, at `to`.
         let mut one_day = wide.clone();
         let start = time::from_micros(c.day * DAY_MICROS);
-        one_day.from = wide.from.map(|f| f.max(start)).or(Some(start));
+        one_day.from = Some(start);
         one_day.to = Some(to.min(start + TimeDelta::days(1)));
         let dims = [Dimension::Model, Dimension::Endpoint];
         let rows = analytics::tracked_sums_of(conn, &one_day, &dims, None, need)
             .await?
             .into_iter()
             .filter_map(|(keys, _, m)| {
-                let mut keys = keys.into_iter();
-                let model = keys.next().flatten()?;
-                Some((model, keys.next().flatten(), m.cost_nanos))
+                let (model, endpoint) = two(keys);
+                Some((model?, endpoint, m.cost_nanos))
             })
             .collect();
         pairs_on.insert(c.day, rows);

@@ -43,7 +43,6 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use futures::Stream;
 use futures::future::BoxFuture;
-use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
 use sea_orm::{
     AccessMode, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend,
     IsolationLevel, Statement, TransactionTrait,
@@ -650,19 +649,21 @@ async fn seed(
         _ => conn.begin().await,
     }
     .context("seeding live totals")?;
-    let watermark = match conn.get_database_backend() {
-        // The first statement of the transaction: its snapshot is the one the sums
-        // below read.
+    // The first statement of the transaction: on PostgreSQL its snapshot is the one
+    // the sums below read.
+    let backend = conn.get_database_backend();
+    let sql = match backend {
+        DbBackend::Postgres => "SELECT pg_current_snapshot()::text",
+        _ => "SELECT change_seq FROM ledger_state WHERE id = 1",
+    };
+    let row = txn
+        .query_one_raw(Statement::from_string(backend, sql))
+        .await
+        .context("seeding live totals")?
+        .ok_or_else(|| Error::internal("seeding live totals", anyhow::anyhow!("no row")))?;
+    let watermark = match backend {
         DbBackend::Postgres => {
-            let row = txn
-                .query_one_raw(Statement::from_string(
-                    DbBackend::Postgres,
-                    "SELECT pg_current_snapshot()::text AS snapshot",
-                ))
-                .await
-                .context("seeding live totals")?
-                .ok_or_else(|| Error::internal("seeding live totals", anyhow::anyhow!("no row")))?;
-            let text: String = row.try_get("", "snapshot").context("seeding live totals")?;
+            let text: String = row.try_get_by_index(0).context("seeding live totals")?;
             Watermark::Snapshot(PgSnapshot::parse(&text).ok_or_else(|| {
                 Error::internal(
                     "seeding live totals",
@@ -670,19 +671,7 @@ async fn seed(
                 )
             })?)
         }
-        _ => {
-            let seq = Query::select()
-                .column(Alias::new("change_seq"))
-                .from(Alias::new("ledger_state"))
-                .and_where(Expr::col(Alias::new("id")).eq(1))
-                .to_owned();
-            let row = txn
-                .query_one(&seq)
-                .await
-                .context("seeding live totals")?
-                .ok_or_else(|| Error::internal("seeding live totals", anyhow::anyhow!("no row")))?;
-            Watermark::Seq(row.try_get_by_index(0).context("seeding live totals")?)
-        }
+        _ => Watermark::Seq(row.try_get_by_index(0).context("seeding live totals")?),
     };
     let within = |from: DateTime<Utc>, to: DateTime<Utc>| {
         let mut f = dims.clone();

@@ -117,11 +117,19 @@ async fn refuse_declared_oversized_body(
     if request.uri().path() == "/api/usage" {
         return rest::portal_error(StatusCode::PAYLOAD_TOO_LARGE, &message, json!([]));
     }
-    let body = json!({
-        "errors": [{"message": message, "extensions": {"code": "INVALID_INPUT"}}],
-        "error": {"code": "INVALID_INPUT", "message": message},
-    });
-    json_response(StatusCode::PAYLOAD_TOO_LARGE, &body)
+    json_response(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        &error_body("INVALID_INPUT", &message),
+    )
+}
+
+/// An error answered outside any route, readable both as a GraphQL error (`errors`)
+/// and as a REST one (`error`).
+fn error_body(code: &str, message: &str) -> serde_json::Value {
+    json!({
+        "errors": [{"message": message, "extensions": {"code": code}}],
+        "error": {"code": code, "message": message},
+    })
 }
 
 /// What a client whose body is over [`MAX_BODY_BYTES`] is told.
@@ -163,11 +171,10 @@ fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response<Bo
         .or_else(|| panic.downcast_ref::<&str>().copied())
         .unwrap_or("(no message)");
     tracing::error!(panic = detail, "a request handler panicked");
-    let body = json!({
-        "errors": [{"message": "internal error", "extensions": {"code": "INTERNAL"}}],
-        "error": {"code": "INTERNAL", "message": "internal error"},
-    });
-    json_response(StatusCode::INTERNAL_SERVER_ERROR, &body)
+    json_response(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        &error_body("INTERNAL", "internal error"),
+    )
 }
 
 #[cfg(test)]

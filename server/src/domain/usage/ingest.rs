@@ -608,8 +608,10 @@ async fn run_writer(
                 // acquire timeout; they may all be retried.
                 let reason = e.to_string();
                 let _ = jobs.remove(0).reply.send(Err(e));
-                {
-                    let mut rx = rx.lock().await;
+                // Not `lock().await`: another writer of the lane may hold the queue
+                // while it waits for a job, and these answers must not wait for one.
+                // That writer then takes what queued and fails it the same way.
+                if let Ok(mut rx) = rx.try_lock() {
                     while let Ok(job) = rx.try_recv() {
                         jobs.push(job);
                     }
