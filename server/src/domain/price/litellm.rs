@@ -138,13 +138,14 @@ fn long_context(
             .into_iter()
             .find(|c| field(*c, "").as_deref() == Some(head));
         let Some(class) = class else { continue };
+        let tokens = k
+            .checked_mul(1000)
+            .filter(|t| *t > 0)
+            .ok_or_else(|| format!("`{key}`: a long-context threshold of {k}k tokens"))?;
         match threshold {
-            None => threshold = Some(k * 1000),
-            Some(t) if t != k * 1000 => {
-                return Err(format!(
-                    "several long-context thresholds ({t} and {})",
-                    k * 1000
-                ));
+            None => threshold = Some(tokens),
+            Some(t) if t != tokens => {
+                return Err(format!("several long-context thresholds ({t} and {tokens})"));
             }
             Some(_) => {}
         }
@@ -535,6 +536,18 @@ mod tests {
         assert_eq!(card.batch.unwrap().input, Some(dec!(1.5)));
         assert_eq!(card.priority.unwrap().output, Some(dec!(25)));
         assert_eq!(card.flex.unwrap().input, Some(dec!(0.01875)));
+    }
+
+    #[test]
+    fn a_long_context_threshold_out_of_range_is_an_error_not_a_panic() {
+        for k in ["9223372036854775", "0", "-200"] {
+            let err = card_from_entry(&json!({
+                "input_cost_per_token": 3e-06,
+                format!("input_cost_per_token_above_{k}k_tokens"): 6e-06
+            }))
+            .unwrap_err();
+            assert!(err.contains("long-context threshold"), "{k}: {err}");
+        }
     }
 
     #[test]
