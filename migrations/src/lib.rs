@@ -31,6 +31,7 @@ mod m20261204_000013_wide_sums;
 mod m20261204_000014_pricing_variant;
 mod m20261205_000015_global_attribute_rollups;
 mod m20261205_000016_change_sequence;
+mod m20261206_000017_sketch_chunks;
 pub mod sketch;
 mod sql;
 
@@ -81,6 +82,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000014_pricing_variant::Migration),
             Box::new(m20261205_000015_global_attribute_rollups::Migration),
             Box::new(m20261205_000016_change_sequence::Migration),
+            Box::new(m20261206_000017_sketch_chunks::Migration),
         ]
     }
 }

@@ -13,6 +13,19 @@
 /// The guaranteed relative error of a sketch quantile (before rounding to whole ms).
 pub const ALPHA: f64 = 0.01;
 
+/// Buckets per row of a sketch table (migration 000017): the row of chunk `c` holds
+/// the counts of buckets `c·CHUNK + k` for `k` in `0..CHUNK`, bucket `c·CHUNK + k` in
+/// column [`COUNT_COLUMNS`]`[k]`. A latency distribution spanning a factor of 50
+/// (100 ms to 5 s) fills about 200 buckets: 7 rows instead of 200.
+pub const CHUNK: i64 = 32;
+
+/// The count columns of a sketch row, in bucket order.
+pub const COUNT_COLUMNS: [&str; CHUNK as usize] = [
+    "c0", "c1", "c2", "c3", "c4", "c5", "c6", "c7", "c8", "c9", "c10", "c11", "c12", "c13", "c14",
+    "c15", "c16", "c17", "c18", "c19", "c20", "c21", "c22", "c23", "c24", "c25", "c26", "c27",
+    "c28", "c29", "c30", "c31",
+];
+
 /// Upper bounds (inclusive, whole milliseconds) of the buckets, ascending: bucket `k`
 /// holds `bounds()[k-1] + 1 ..= bounds()[k]` (bucket 0 holds `0`).
 pub fn bounds() -> Vec<i64> {

@@ -285,18 +285,25 @@ fn rollup_sql(r: &Rollup) -> String {
 /// `INSERT … SELECT … GROUP BY` filling one latency sketch: each latency's bucket is
 /// the first whose upper bound is not below it (`migration::sketch::bucket`; a
 /// negative latency is bucket 0), looked up in `bench_sketch_bounds` by its primary
-/// key, one seek per event on both engines.
+/// key, one seek per event on both engines; a row per chunk of `CHUNK` buckets, each
+/// bucket's count in its column.
 fn sketch_sql(s: &Sketch) -> String {
+    use migration::sketch::{CHUNK, COUNT_COLUMNS};
+    let counts: Vec<String> = (0..CHUNK)
+        .map(|k| format!("SUM(CASE WHEN bucket % {CHUNK} = {k} THEN 1 ELSE 0 END)"))
+        .collect();
     format!(
-        "INSERT INTO {table} ({time}, project_id, provider, model, bucket, count) \
-         SELECT t, project_id, provider, model, bucket, COUNT(*) FROM ( \
+        "INSERT INTO {table} ({time}, project_id, provider, model, chunk, {names}) \
+         SELECT t, project_id, provider, model, bucket / {CHUNK}, {counts} FROM ( \
          SELECT e.occurred_at / {u} * {u} AS t, e.project_id, e.provider, e.model, \
          (SELECT b.bucket FROM bench_sketch_bounds b WHERE b.hi >= e.latency_ms ORDER BY b.hi LIMIT 1) AS bucket \
          FROM usage_events e WHERE e.latency_ms IS NOT NULL) s \
-         GROUP BY t, project_id, provider, model, bucket",
+         GROUP BY t, project_id, provider, model, bucket / {CHUNK}",
         table = s.table,
         time = s.time,
-        u = s.unit
+        u = s.unit,
+        names = COUNT_COLUMNS.join(", "),
+        counts = counts.join(", ")
     )
 }
 

@@ -222,33 +222,106 @@ async fn items(
 const SLOT_MICROS: i64 = 900_000_000;
 const DAY_MICROS: i64 = 86_400_000_000;
 
-/// Which measures a question reads: every one, or only what a cost needs. Each measure
-/// a rollup row sums costs its aggregate in every row read, so a question that only
-/// adds up spend (anomalies, live totals) reads three of the nineteen.
+/// Which measures a question reads: a set of [`rollup::COLUMNS`]. Each measure a
+/// rollup row sums costs its aggregate in every row read, so a question reads only
+/// what its answer shows: anomalies and live totals the cost alone, a chart of spend
+/// the cost, a table its columns. Cost, events and unpriced events are always read
+/// (groups are ordered by cost, and a group or bucket exists when it has events).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Need {
-    /// Every measure of [`rollup::COLUMNS`].
-    All,
-    /// Cost, events and unpriced events; the other measures read as zero.
-    Cost,
+pub struct Need(u32);
+
+/// A measure a question can ask for beyond the cost (see [`Need::with`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Measure {
+    /// Requests.
+    Requests,
+    /// One token class or billed unit, as a [`TokenSums`] field.
+    Tokens(TokenMeasure),
+    /// Every token class and billed unit (for totals over all of them).
+    AllTokens,
+    /// The latency sum and count (the mean; percentiles need the count).
+    Latency,
+}
+
+/// A token class or billed unit of [`TokenSums`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenMeasure {
+    /// Input tokens.
+    Input,
+    /// Output tokens.
+    Output,
+    /// Cache reads.
+    CacheRead,
+    /// 5-minute cache writes.
+    CacheWrite,
+    /// 1-hour cache writes.
+    CacheWrite1h,
+    /// Reasoning tokens.
+    Reasoning,
+    /// Audio input tokens.
+    AudioInput,
+    /// Audio output tokens.
+    AudioOutput,
+    /// Image input tokens.
+    ImageInput,
+    /// Image output tokens.
+    ImageOutput,
+    /// Images generated.
+    Images,
+    /// Web-search calls.
+    WebSearches,
+    /// Seconds of video.
+    VideoSeconds,
+}
+
+impl TokenMeasure {
+    /// Its index in [`rollup::COLUMNS`].
+    fn column(self) -> usize {
+        match self {
+            TokenMeasure::Input => 2,
+            TokenMeasure::Output => 3,
+            TokenMeasure::CacheRead => 4,
+            TokenMeasure::CacheWrite => 5,
+            TokenMeasure::CacheWrite1h => 6,
+            TokenMeasure::Reasoning => 7,
+            TokenMeasure::AudioInput => 12,
+            TokenMeasure::AudioOutput => 13,
+            TokenMeasure::ImageInput => 14,
+            TokenMeasure::ImageOutput => 15,
+            TokenMeasure::Images => 16,
+            TokenMeasure::WebSearches => 17,
+            TokenMeasure::VideoSeconds => 18,
+        }
+    }
 }
 
 impl Need {
+    /// Every measure of [`rollup::COLUMNS`].
+    pub const ALL: Need = Need((1 << 19) - 1);
+    /// Cost, events and unpriced events; the other measures read as zero.
+    pub const COST: Need = Need(1 | 1 << 8 | 1 << 9);
+
+    /// This set and the columns of `m`.
+    pub fn with(self, m: Measure) -> Need {
+        let bits = match m {
+            Measure::Requests => 1 << 1,
+            Measure::Tokens(t) => 1 << t.column(),
+            // Columns 2 to 7 and 12 to 18.
+            Measure::AllTokens => 0b1111_1100 | 0b111_1111 << 12,
+            Measure::Latency => 1 << 10 | 1 << 11,
+        };
+        Need(self.0 | bits)
+    }
+
     /// The indexes in [`rollup::COLUMNS`] of the measures read, in the order selected.
-    fn columns(self) -> &'static [usize] {
-        const ALL: [usize; 19] = [
-            0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18,
-        ];
-        match self {
-            Need::All => &ALL,
-            Need::Cost => &[0, 8, 9],
-        }
+    fn columns(self) -> impl Iterator<Item = usize> {
+        (0..rollup::COLUMNS.len()).filter(move |i| self.0 & (1 << i) != 0)
     }
 
     /// The column of the sum of events (its `hi`; `lo` follows) in a row read
     /// without groups.
     fn events_column(self) -> usize {
-        2 * self.columns().iter().position(|&i| i == 8).unwrap_or(0)
+        2 * self.columns().position(|i| i == 8).unwrap_or(0)
     }
 }
 
@@ -256,7 +329,7 @@ impl Need {
 /// `(hi, lo)` pair of sums; those `need` does not name are zero.
 fn measures_at(r: &QueryResult, first: usize, need: Need) -> Result<Measures> {
     let mut v = [0_i128; 19];
-    for (k, &i) in need.columns().iter().enumerate() {
+    for (k, i) in need.columns().enumerate() {
         v[i] = wide_sum(r, first + 2 * k)?;
     }
     Ok(Measures {
@@ -334,6 +407,8 @@ struct Grain {
     detail: bool,
     /// Group instants into slots of this many microseconds (`None`: no time).
     slot_micros: Option<i64>,
+    /// The measures read from tracked events (provider reports give all of theirs).
+    need: Need,
 }
 
 /// Which table answers a piece of a tracked query.
@@ -368,9 +443,11 @@ enum Table {
     EndpointGlobalDays,
     /// `usage_rollup_user_global_days` (UTC day, end user; every project and provider).
     UserGlobalDays,
-    /// `usage_latency_days` (latency sketches per UTC day, project, provider, model).
+    /// `usage_latency_day_chunks` (latency sketches per UTC day, project, provider,
+    /// model).
     LatencyDays,
-    /// `usage_latency_hours` (latency sketches per UTC hour, project, provider, model).
+    /// `usage_latency_hour_chunks` (latency sketches per UTC hour, project, provider,
+    /// model).
     LatencyHours,
 }
 
@@ -436,7 +513,7 @@ impl Table {
     /// rollup's own two columns per measure, or from the events' values split at
     /// 10^9 (`SUM(x / B)`, `SUM(x % B)`), so no `SUM` overflows (see `money::Wide`).
     fn measures(self, need: Need) -> String {
-        let columns = need.columns().iter().map(|&i| rollup::COLUMNS[i]);
+        let columns = need.columns().map(|i| rollup::COLUMNS[i]);
         match self {
             Table::Raw => wide_sums(&columns.map(per_event).collect::<Vec<_>>()),
             _ => columns
@@ -619,7 +696,7 @@ pub(crate) type Sums = (Vec<Option<String>>, Option<i64>, Measures);
 /// events only at the edges. No authorisation: callers pass a filter they already
 /// restricted to the caller (the live hub does).
 pub(crate) async fn tracked_cost(conn: &impl ConnectionTrait, filter: &UsageFilter) -> Result<Usd> {
-    let total = tracked_sums_of(conn, filter, &[], None, Need::Cost)
+    let total = tracked_sums_of(conn, filter, &[], None, Need::COST)
         .await?
         .into_iter()
         .try_fold(0_i128, |acc, (_, _, m)| acc.checked_add(m.cost_nanos))
@@ -636,7 +713,7 @@ pub(crate) async fn tracked_sums(
     dims: &[Dimension],
     slot: Option<i64>,
 ) -> Result<Vec<Sums>> {
-    tracked_sums_of(conn, filter, dims, slot, Need::All).await
+    tracked_sums_of(conn, filter, dims, slot, Need::ALL).await
 }
 
 /// [`tracked_sums`] of only the measures `need` names (the others are zero).
@@ -865,7 +942,7 @@ async fn tracked_items(
     } else {
         &[Dimension::Provider]
     };
-    tracked_sums(conn, filter, dims, grain.slot_micros)
+    tracked_sums_of(conn, filter, dims, grain.slot_micros, grain.need)
         .await?
         .into_iter()
         .map(|(keys, at, measures)| {
@@ -1019,16 +1096,19 @@ pub struct Summary {
     pub basis: Option<Basis>,
 }
 
-/// Totals of a filter in a view.
+/// Totals of a filter in a view, of the tracked measures `need` names (the others
+/// zero).
 pub async fn summary(
     conn: &impl ConnectionTrait,
     principal: &Principal,
     filter: UsageFilter,
     view: View,
+    need: Need,
 ) -> Result<Summary> {
     let grain = Grain {
         detail: false,
         slot_micros: None,
+        need,
     };
     let items = items(conn, principal, filter, view, grain).await?;
     let mut total = Measures::default();
@@ -1065,7 +1145,8 @@ pub struct TrendBucket {
 /// Most buckets one trend returns.
 pub const MAX_BUCKETS: usize = 10_000;
 
-/// Zero-filled buckets from `from` to `to` in a time zone.
+/// Zero-filled buckets from `from` to `to` in a time zone, of the tracked measures
+/// `need` names (the others zero).
 pub async fn trend(
     conn: &impl ConnectionTrait,
     principal: &Principal,
@@ -1073,6 +1154,7 @@ pub async fn trend(
     view: View,
     granularity: Granularity,
     tz: Tz,
+    need: Need,
 ) -> Result<Vec<TrendBucket>> {
     let (Some(from), Some(to)) = (filter.from, filter.to) else {
         return Err(Error::invalid("filter", "a trend needs `from` and `to`"));
@@ -1101,6 +1183,7 @@ pub async fn trend(
         let grain = Grain {
             detail: false,
             slot_micros: Some(slot),
+            need,
         };
         found.extend(items(conn, principal, piece, view, grain).await?);
     }
@@ -1230,17 +1313,24 @@ pub struct Group {
     pub latency: Option<Latency>,
 }
 
-/// Groups of a filter by one or more dimensions, dearest first. The average latency
-/// comes with the sums; `with_percentiles` also reads every matching event's latency
-/// for the median and 95th percentile, which no rollup can answer.
+/// Groups of a filter by one or more dimensions, dearest first, of the tracked
+/// measures `need` names (the others zero). The average latency comes with the sums
+/// when `need` has the latency; `with_percentiles` also reads the latency sketches (or
+/// the events' latencies) for the median and 95th percentile.
 pub async fn breakdown(
     conn: &impl ConnectionTrait,
     principal: &Principal,
     filter: UsageFilter,
     view: View,
     dims: &[Dimension],
+    need: Need,
     with_percentiles: bool,
 ) -> Result<Vec<Group>> {
+    let need = if with_percentiles {
+        need.with(Measure::Latency)
+    } else {
+        need
+    };
     if dims.is_empty() || dims.len() > 6 {
         return Err(Error::invalid("groupBy", "give one to six dimensions"));
     }
@@ -1248,7 +1338,7 @@ pub async fn breakdown(
     if view == View::Tracked {
         principal.require(Scope::Read)?;
         let filter = filter.authorized(principal)?;
-        for (keys, _, m) in tracked_sums(conn, &filter, dims, None).await? {
+        for (keys, _, m) in tracked_sums_of(conn, &filter, dims, None, need).await? {
             groups.entry(keys).or_default().0.add(&m);
         }
         if with_percentiles {
@@ -1273,6 +1363,7 @@ pub async fn breakdown(
         let grain = Grain {
             detail: true,
             slot_micros: None,
+            need,
         };
         for i in items(conn, principal, filter, view, grain).await? {
             let keys = dims
@@ -1390,14 +1481,20 @@ async fn latency_counts(
         // memory and the transfer grow with the distinct values, not with the events.
         let mut q = Sql::new(conn.get_database_backend(), "SELECT ");
         let mut select: Vec<String> = dims.iter().map(|d| d.column().to_owned()).collect();
-        let (value, count) = if p.table == Table::Raw {
-            ("latency_ms", "COUNT(*)")
+        let (value, counts) = if p.table == Table::Raw {
+            ("latency_ms", "COUNT(*)".to_owned())
         } else {
-            ("bucket", "SUM(count)")
+            let sums: Vec<String> = migration::sketch::COUNT_COLUMNS
+                .iter()
+                // Counts of events: far from `i64::MAX`, read as integers on both
+                // engines (PostgreSQL's SUM of a BIGINT is a NUMERIC).
+                .map(|c| format!("CAST(SUM({c}) AS BIGINT)"))
+                .collect();
+            ("chunk", sums.join(", "))
         };
         select.push(value.to_owned());
         let group = select.join(", ");
-        select.push(count.to_owned());
+        select.push(counts);
         q.push(&select.join(", "));
         q.push(&format!(" FROM {} WHERE 1 = 1", p.table.name()));
         if p.table == Table::Raw {
@@ -1440,13 +1537,25 @@ async fn latency_counts(
             let v: i64 = r
                 .try_get_by_index(dims.len())
                 .context("reading a latency")?;
+            let group = merged.entry(keys).or_default();
+            if p.table != Table::Raw {
+                // A sketch row: chunk `v`, bucket `v·CHUNK + k` in column `k`.
+                for k in 0..migration::sketch::CHUNK {
+                    let n = sum(&r, dims.len() + 1 + k as usize)?.unwrap_or(0);
+                    if n != 0 {
+                        let bucket = v * migration::sketch::CHUNK + k;
+                        *group.entry(bucket).or_default() += p.sign * n;
+                    }
+                }
+                continue;
+            }
             let n = sum(&r, dims.len() + 1)?.unwrap_or(0);
-            let at = if sketchable && p.table == Table::Raw {
+            let at = if sketchable {
                 migration::sketch::bucket(bounds, v)
             } else {
                 v
             };
-            *merged.entry(keys).or_default().entry(at).or_default() += p.sign * n;
+            *group.entry(at).or_default() += p.sign * n;
         }
     }
     Ok(merged
@@ -1561,20 +1670,50 @@ mod tests {
 
     #[test]
     fn a_cost_reads_cost_events_and_unpriced_only() {
-        let names = |need: Need| -> Vec<&str> {
-            need.columns().iter().map(|&i| rollup::COLUMNS[i]).collect()
-        };
-        assert_eq!(names(Need::Cost), ["cost_nanos", "events", "unpriced"]);
-        assert_eq!(names(Need::All), rollup::COLUMNS);
+        let names =
+            |need: Need| -> Vec<&str> { need.columns().map(|i| rollup::COLUMNS[i]).collect() };
+        assert_eq!(names(Need::COST), ["cost_nanos", "events", "unpriced"]);
+        assert_eq!(names(Need::ALL), rollup::COLUMNS);
         assert_eq!(
-            (Need::All.events_column(), Need::Cost.events_column()),
+            (Need::ALL.events_column(), Need::COST.events_column()),
             (16, 2)
         );
         assert_eq!(
-            Table::Days.measures(Need::Cost),
+            Table::Days.measures(Need::COST),
             "SUM(cost_nanos_hi), SUM(cost_nanos), SUM(events_hi), SUM(events), SUM(unpriced_hi), SUM(unpriced)"
         );
-        assert!(Table::Raw.measures(Need::Cost).contains("SUM((1) /"));
+        assert!(Table::Raw.measures(Need::COST).contains("SUM((1) /"));
+        let chart = Need::COST
+            .with(Measure::Requests)
+            .with(Measure::Tokens(TokenMeasure::CacheWrite1h))
+            .with(Measure::Latency);
+        assert_eq!(
+            names(chart),
+            [
+                "cost_nanos",
+                "requests",
+                "cache_write_1h_tokens",
+                "events",
+                "unpriced",
+                "latency_sum",
+                "latency_count"
+            ]
+        );
+        assert_eq!(chart.events_column(), 6);
+        let tokens = names(Need::COST.with(Measure::AllTokens));
+        assert_eq!(tokens.len(), 3 + 13);
+        assert!(
+            tokens
+                .iter()
+                .all(|c| !c.starts_with("latency") && *c != "requests")
+        );
+        assert_eq!(
+            Need::COST
+                .with(Measure::AllTokens)
+                .with(Measure::Requests)
+                .with(Measure::Latency),
+            Need::ALL
+        );
     }
 
     #[test]

@@ -24,7 +24,7 @@
 //! name says it is offline work, 0.50 when only its latency does; prompt caching 0.50
 //! (the share of repeated prefix is a guess).
 
-use crate::domain::analytics::{self, Dimension};
+use crate::domain::analytics::{self, Dimension, Need};
 use crate::domain::auth::{Principal, Scope};
 use crate::domain::error::{Error, Result};
 use crate::domain::money::Usd;
@@ -37,7 +37,7 @@ use crate::domain::usage::query::UsageFilter;
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use rust_decimal::Decimal;
 use sea_orm::ConnectionTrait;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// What to change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -117,32 +117,69 @@ const NOT_INTERACTIVE: &[&str] = &[
     "embed", "summar",
 ];
 
-/// Spend per endpoint, provider and model, from the endpoint rollups (raw events only
-/// at the edges, or when the filter needs a value of a project's long tail).
-async fn pairs(conn: &impl ConnectionTrait, filter: &UsageFilter) -> Result<Vec<Pair>> {
+/// Spend per endpoint, provider and model whose share of the window's spend is at
+/// least `min_share_pct` percent, from the endpoint rollups (raw
+/// events only at the edges, or when the filter needs a value of a project's long
+/// tail). Two reads: the cost of every pair (three measures of each rollup row), then
+/// every measure of the significant pairs' models only, since most pairs of a large
+/// ledger are below the share and their token mix would never be looked at.
+async fn pairs(
+    conn: &impl ConnectionTrait,
+    filter: &UsageFilter,
+    min_share_pct: Decimal,
+) -> Result<Vec<Pair>> {
     let dims = [Dimension::Endpoint, Dimension::Provider, Dimension::Model];
-    Ok(analytics::tracked_sums(conn, filter, &dims, None)
-        .await?
+    let costs = analytics::tracked_sums_of(conn, filter, &dims, None, Need::COST).await?;
+    let total = costs.iter().fold(Usd::ZERO, |t, (_, _, m)| {
+        t.saturating_add(Usd::from_wide_nanos(m.cost_nanos))
+    });
+    let share = |cost: i128| {
+        if total > Usd::ZERO {
+            Usd::from_wide_nanos(cost).to_decimal() * Decimal::from(100) / total.to_decimal()
+        } else {
+            Decimal::ZERO
+        }
+    };
+    let significant: BTreeSet<Vec<Option<String>>> = costs
         .into_iter()
-        // A pair is priced per event's size: sums beyond an `i64` (only hostile
-        // input gets there) have no recommendation.
-        .filter_map(|(keys, _, m)| {
-            let mut keys = keys.into_iter();
-            Some(Pair {
-                endpoint: keys.next().flatten(),
-                provider: keys.next().flatten().unwrap_or_default(),
-                model: keys.next().flatten().unwrap_or_default(),
-                cost: m.cost_nanos,
-                requests: i64::try_from(m.requests).ok()?,
-                tokens: m.tokens.narrow()?,
-                // Whole milliseconds, rounded down: the mean is at least 10 s exactly
-                // when this is.
-                latency_avg_ms: (m.latency_count > 0)
-                    .then(|| i64::try_from(m.latency_sum / m.latency_count).ok())
-                    .flatten(),
+        .filter(|(_, _, m)| m.cost_nanos > 0 && share(m.cost_nanos) >= min_share_pct)
+        .map(|(keys, _, _)| keys)
+        .collect();
+    if significant.is_empty() {
+        return Ok(vec![]);
+    }
+    let mut narrowed = filter.clone();
+    narrowed.models = significant
+        .iter()
+        .filter_map(|k| k.get(2).cloned().flatten())
+        .collect::<BTreeSet<String>>()
+        .into_iter()
+        .collect();
+    Ok(
+        analytics::tracked_sums_of(conn, &narrowed, &dims, None, Need::ALL)
+            .await?
+            .into_iter()
+            // A pair is priced per event's size: sums beyond an `i64` (only hostile
+            // input gets there) have no recommendation.
+            .filter(|(keys, _, _)| significant.contains(keys))
+            .filter_map(|(keys, _, m)| {
+                let mut keys = keys.into_iter();
+                Some(Pair {
+                    endpoint: keys.next().flatten(),
+                    provider: keys.next().flatten().unwrap_or_default(),
+                    model: keys.next().flatten().unwrap_or_default(),
+                    cost: m.cost_nanos,
+                    requests: i64::try_from(m.requests).ok()?,
+                    tokens: m.tokens.narrow()?,
+                    // Whole milliseconds, rounded down: the mean is at least 10 s
+                    // exactly when this is.
+                    latency_avg_ms: (m.latency_count > 0)
+                        .then(|| i64::try_from(m.latency_sum / m.latency_count).ok())
+                        .flatten(),
+                })
             })
-        })
-        .collect())
+            .collect(),
+    )
 }
 
 /// The prompt-caching estimate of one pair's token mix: what it cost at standard
@@ -191,21 +228,10 @@ pub async fn recommendations(
     principal.require(Scope::Read)?;
     let filter = filter.authorized(principal)?;
     let at = filter.to.unwrap_or_else(time::now);
-    let pairs = pairs(conn, &filter).await?;
-    let total = pairs.iter().fold(Usd::ZERO, |t, p| {
-        t.saturating_add(Usd::from_wide_nanos(p.cost))
-    });
+    let pairs = pairs(conn, &filter, options.min_share_pct).await?;
     let prices = book.effective_prices(at);
     let mut out = Vec::new();
     for pair in pairs {
-        let share = if total > Usd::ZERO {
-            Usd::from_wide_nanos(pair.cost).to_decimal() * Decimal::from(100) / total.to_decimal()
-        } else {
-            Decimal::ZERO
-        };
-        if pair.cost <= 0 || share < options.min_share_pct {
-            continue;
-        }
         let Some(provider) = Provider::parse(&pair.provider) else {
             continue;
         };
@@ -461,7 +487,7 @@ pub async fn anomalies(
     let mut wide = filter.clone();
     wide.from = Some(day_start(first_day) - TimeDelta::days(options.baseline_days));
     wide.to = Some(to);
-    let need = analytics::Need::Cost;
+    let need = Need::COST;
     let day_of = |at: Option<i64>| at.unwrap_or(0).div_euclid(DAY_MICROS);
     let mut by_subject: BTreeMap<Subject, BTreeMap<String, DailySeries>> = BTreeMap::new();
     let mut add = |subject: Subject, value: String, day: i64, cost: i128| {

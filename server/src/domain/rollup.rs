@@ -10,9 +10,10 @@
 //! project and provider), and by end user per UTC day alone, every project and
 //! provider together (`usage_rollup_user_global_days`). The coarser the table, the
 //! fewer rows a question reads; analytics pick the smallest one that has every
-//! dimension asked for or filtered by. Latency sketches (`usage_latency_days` and
-//! `usage_latency_hours`: per UTC day or hour, project, provider, model and sketch
-//! bucket, an event count; see `migration::sketch`) answer percentiles.
+//! dimension asked for or filtered by. Latency sketches (`usage_latency_day_chunks`
+//! and `usage_latency_hour_chunks`: per UTC day or hour, project, provider and model,
+//! an event count per bucket, 32 buckets to a row; see `migration::sketch`) answer
+//! percentiles.
 //!
 //! Endpoints and end users are unbounded, so each project keeps at most
 //! `AISPEND_ROLLUP_DISTINCT_VALUES` of each apart (`usage_rollup_values`): a value is
@@ -298,7 +299,9 @@ pub const ALL: [Rollup; 13] = [
     USER_GLOBAL_DAYS,
 ];
 
-/// A latency sketch table: per time unit, project, provider, model and bucket.
+/// A latency sketch table: per time unit, project, provider, model and chunk of
+/// [`migration::sketch::CHUNK`] buckets, a count per bucket (columns
+/// [`migration::sketch::COUNT_COLUMNS`]).
 #[derive(Debug, Clone, Copy)]
 pub struct Sketch {
     /// The table.
@@ -311,13 +314,13 @@ pub struct Sketch {
 
 /// Latency sketches per UTC day.
 pub const LATENCY_DAYS: Sketch = Sketch {
-    table: "usage_latency_days",
+    table: "usage_latency_day_chunks",
     time: "day",
     unit: DAY,
 };
 /// Latency sketches per UTC hour.
 pub const LATENCY_HOURS: Sketch = Sketch {
-    table: "usage_latency_hours",
+    table: "usage_latency_hour_chunks",
     time: "hour",
     unit: HOUR,
 };
@@ -612,8 +615,11 @@ impl KnownValues {
     }
 }
 
-/// A sketch row's key: unit start, project, provider, model, bucket.
+/// A sketch row's key: unit start, project, provider, model, chunk.
 type SketchKey<'e> = (i64, ProjectId, &'e str, &'e str, i64);
+
+/// The bucket counts of one sketch row.
+type Chunk = [i64; migration::sketch::CHUNK as usize];
 
 /// The ledger hook that keeps the rollups.
 pub struct RollupHook {
@@ -659,8 +665,8 @@ impl LedgerHook for RollupHook {
                 }
                 Ok(())
             };
-            // Latencies per sketch: (unit start, project, provider, model, bucket).
-            let mut sketches: Vec<BTreeMap<SketchKey, i64>> = vec![BTreeMap::new(); 2];
+            // Latencies per sketch row: (unit start, project, provider, model, chunk).
+            let mut sketches: Vec<BTreeMap<SketchKey, Chunk>> = vec![BTreeMap::new(); 2];
             match change {
                 LedgerChange::Inserted(events) => {
                     let bounds = sketch_bounds();
@@ -669,6 +675,10 @@ impl LedgerHook for RollupHook {
                         if let Some(ms) = e.latency_ms {
                             let at = crate::domain::time::to_micros(e.occurred_at);
                             let b = migration::sketch::bucket(bounds, ms);
+                            let (chunk, k) = (
+                                b.div_euclid(migration::sketch::CHUNK),
+                                b.rem_euclid(migration::sketch::CHUNK) as usize,
+                            );
                             for (sketch, rows) in [LATENCY_DAYS, LATENCY_HOURS]
                                 .iter()
                                 .zip(sketches.iter_mut())
@@ -678,9 +688,10 @@ impl LedgerHook for RollupHook {
                                     e.project,
                                     e.provider.as_str(),
                                     e.model.as_str(),
-                                    b,
+                                    chunk,
                                 );
-                                *rows.entry(key).or_default() += 1;
+                                rows.entry(key)
+                                    .or_insert([0; migration::sketch::CHUNK as usize])[k] += 1;
                             }
                         }
                     }
@@ -726,17 +737,18 @@ impl LedgerHook for RollupHook {
                 for (sketch, rows) in [LATENCY_DAYS, LATENCY_HOURS].iter().zip(sketches) {
                     let rows = rows
                         .into_iter()
-                        .map(|((at, project, provider, model, bucket), n)| {
-                            vec![
+                        .map(|((at, project, provider, model, chunk), counts)| {
+                            let mut row = vec![
                                 Json::from(at),
                                 json_rows::uuid(project.0),
                                 provider.into(),
                                 model.into(),
-                                Json::from(bucket),
-                                // A sketch bucket counts events: it cannot get near
-                                // `i64::MAX`.
-                                Json::from(n),
-                            ]
+                                Json::from(chunk),
+                            ];
+                            // A sketch bucket counts events: it cannot get near
+                            // `i64::MAX`.
+                            row.extend(counts.map(Json::from));
+                            row
                         })
                         .collect();
                     let keys = [
@@ -744,9 +756,15 @@ impl LedgerHook for RollupHook {
                         ("project_id", Kind::Uuid),
                         ("provider", Kind::Text),
                         ("model", Kind::Text),
-                        ("bucket", Kind::Int),
+                        ("chunk", Kind::Int),
                     ];
-                    writes.push(Upsert::new(sketch.table, &keys, &["count"], false, rows));
+                    writes.push(Upsert::new(
+                        sketch.table,
+                        &keys,
+                        &migration::sketch::COUNT_COLUMNS,
+                        false,
+                        rows,
+                    ));
                 }
             }
             write_all(txn, writes).await

@@ -7,11 +7,13 @@ use super::scalars::Decimal;
 use super::scalars::Timestamp;
 use super::usage::UsageFilterInput;
 use crate::domain::Error;
-use crate::domain::analytics::{self, Basis, Dimension, Group, Measures, TrendBucket, View};
+use crate::domain::analytics::{
+    self, Basis, Dimension, Group, Measure, Measures, Need, TokenMeasure, TrendBucket, View,
+};
 use crate::domain::calendar::{self, Granularity};
 use crate::domain::insights;
 use crate::domain::money::clamp_i64;
-use async_graphql::{Context, Enum, ID, Object, SimpleObject};
+use async_graphql::{Context, Enum, ID, Lookahead, Object, SimpleObject};
 
 /// Which numbers analytics use.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Default)]
@@ -162,6 +164,40 @@ pub struct TotalsGql {
     pub unpriced_events: i64,
     /// Cost per request.
     pub average_cost_per_request_usd: Option<Decimal>,
+}
+
+/// The measures a query's `CostTotals` selections show (fragments included): the
+/// cost always, each other measure only when a field needs it, so a chart of spend
+/// reads three rollup sums per row instead of nineteen.
+fn need_of<'a>(selections: impl IntoIterator<Item = Lookahead<'a>>) -> Need {
+    use TokenMeasure as T;
+    let fields = [
+        ("requests", Measure::Requests),
+        ("averageCostPerRequestUsd", Measure::Requests),
+        ("inputTokens", Measure::Tokens(T::Input)),
+        ("outputTokens", Measure::Tokens(T::Output)),
+        ("cacheReadTokens", Measure::Tokens(T::CacheRead)),
+        ("cacheWriteTokens", Measure::Tokens(T::CacheWrite)),
+        ("cacheWrite1hTokens", Measure::Tokens(T::CacheWrite1h)),
+        ("reasoningTokens", Measure::Tokens(T::Reasoning)),
+        ("audioInputTokens", Measure::Tokens(T::AudioInput)),
+        ("audioOutputTokens", Measure::Tokens(T::AudioOutput)),
+        ("imageInputTokens", Measure::Tokens(T::ImageInput)),
+        ("imageOutputTokens", Measure::Tokens(T::ImageOutput)),
+        ("imagesGenerated", Measure::Tokens(T::Images)),
+        ("webSearchCalls", Measure::Tokens(T::WebSearches)),
+        ("videoSeconds", Measure::Tokens(T::VideoSeconds)),
+        ("totalTokens", Measure::AllTokens),
+    ];
+    let mut need = Need::COST;
+    for totals in selections {
+        for (name, measure) in fields {
+            if totals.field(name).exists() {
+                need = need.with(measure);
+            }
+        }
+    }
+    need
 }
 
 impl From<&Measures> for TotalsGql {
@@ -324,7 +360,12 @@ impl AnalyticsQuery {
     ) -> async_graphql::Result<SummaryGql> {
         let state = ctx.state()?;
         let filter = filter.unwrap_or_default().parse().gql()?;
-        let s = analytics::summary(&state.db, ctx.principal(), filter, view.into())
+        let look = ctx.look_ahead();
+        let need = need_of([
+            look.field("totals"),
+            look.field("providers").field("totals"),
+        ]);
+        let s = analytics::summary(&state.db, ctx.principal(), filter, view.into(), need)
             .await
             .gql()?;
         Ok(SummaryGql {
@@ -356,12 +397,17 @@ impl AnalyticsQuery {
         // The mean comes with the sums; only percentiles read every event's latency.
         let with_percentiles =
             look.field("latencyP50Ms").exists() || look.field("latencyP95Ms").exists();
+        let mut need = need_of([look.field("totals")]);
+        if look.field("latencyAvgMs").exists() {
+            need = need.with(Measure::Latency);
+        }
         Ok(analytics::breakdown(
             &state.db,
             ctx.principal(),
             filter,
             view.into(),
             &dims,
+            need,
             with_percentiles,
         )
         .await
@@ -386,6 +432,7 @@ impl AnalyticsQuery {
             .map_err(|m| Error::invalid("timezone", m))
             .gql()?;
         let filter = filter.parse().gql()?;
+        let need = need_of([ctx.look_ahead().field("totals")]);
         Ok(analytics::trend(
             &state.db,
             ctx.principal(),
@@ -393,6 +440,7 @@ impl AnalyticsQuery {
             view.into(),
             granularity.into(),
             tz,
+            need,
         )
         .await
         .gql()?

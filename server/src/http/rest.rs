@@ -9,7 +9,7 @@
 use super::HttpState;
 use super::graphql::bearer;
 use crate::domain::Error;
-use crate::domain::analytics::{self, Dimension, LogSort, View};
+use crate::domain::analytics::{self, Dimension, LogSort, Measure, Need, View};
 use crate::domain::auth::Principal;
 use crate::domain::calendar::Granularity;
 use crate::domain::money::{Usd, clamp_i64};
@@ -327,7 +327,14 @@ pub async fn summary(
 ) -> Result<Response, ApiError> {
     let principal = principal(&state, &headers).await?;
     let c = common(&pairs(q.as_deref()))?;
-    let s = analytics::summary(&state.app.db, &principal, c.filter, View::Tracked).await?;
+    let s = analytics::summary(
+        &state.app.db,
+        &principal,
+        c.filter,
+        View::Tracked,
+        cost_requests_tokens(),
+    )
+    .await?;
     let breakdown: serde_json::Map<String, Value> = s
         .providers
         .iter()
@@ -348,6 +355,11 @@ pub async fn summary(
     .into_response())
 }
 
+/// What the metrics routes answer with: cost, requests and total tokens.
+fn cost_requests_tokens() -> Need {
+    Need::COST.with(Measure::Requests).with(Measure::AllTokens)
+}
+
 async fn grouped(
     state: &HttpState,
     headers: &HeaderMap,
@@ -363,6 +375,7 @@ async fn grouped(
         c.filter,
         View::Tracked,
         &[dim],
+        cost_requests_tokens().with(Measure::Latency),
         false,
     )
     .await?;
@@ -415,6 +428,7 @@ pub async fn trend(
         View::Tracked,
         c.granularity,
         chrono_tz::UTC,
+        cost_requests_tokens(),
     )
     .await?;
     let trends: Vec<Value> = buckets

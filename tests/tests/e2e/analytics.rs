@@ -56,6 +56,37 @@ async fn summary_totals_every_class_and_counts_unpriced_events(app: TestApp) {
             {"provider": "openai", "totals": {"costUsd": "4", "requests": 3}}
         ])
     );
+    // Only the measures asked for are read, fragments included: through a named and
+    // an inline fragment the totals are the same as written inline.
+    let r = app
+        .admin(
+            "query($f: UsageFilter) { costSummary(filter: $f) { totals { ...t } providers { provider totals { ... on CostTotals { totalTokens } } } } \
+             costBreakdown(filter: $f, groupBy: [MODEL]) { model latencyAvgMs } \
+             costTrend(filter: $f, granularity: MONTH) { totals { ...t } } } \
+             fragment t on CostTotals { costUsd requests cacheReadTokens averageCostPerRequestUsd }",
+            json!({"f": march()}),
+        )
+        .await;
+    let d = r.data();
+    let t = json!({"costUsd": "8", "requests": 5, "cacheReadTokens": 500, "averageCostPerRequestUsd": "1.6"});
+    assert_eq!(d["costSummary"]["totals"], t);
+    assert_eq!(d["costTrend"], json!([{"totals": t}]));
+    assert_eq!(
+        d["costSummary"]["providers"],
+        json!([
+            {"provider": "acme", "totals": {"totalTokens": 10}},
+            {"provider": "anthropic", "totals": {"totalTokens": 20}},
+            {"provider": "openai", "totals": {"totalTokens": 4800}}
+        ])
+    );
+    assert_eq!(
+        d["costBreakdown"],
+        json!([
+            {"model": "claude-sonnet-4-5", "latencyAvgMs": 200.0},
+            {"model": "gpt-4o", "latencyAvgMs": 200.0},
+            {"model": "mystery-1", "latencyAvgMs": null}
+        ])
+    );
     // An empty range is zero, not an error.
     let empty = app
         .admin("{ costSummary(filter: {from: \"2025-01-01T00:00:00Z\", to: \"2025-02-01T00:00:00Z\"}) { basis totals { costUsd requests averageCostPerRequestUsd } } }", json!({}))
@@ -261,7 +292,118 @@ async fn filters_list_what_the_caller_can_see(app: TestApp) {
     assert_eq!(refused.code(), "FORBIDDEN");
 }
 
+/// Nearest-rank percentile of sorted values.
+fn nearest_rank(sorted: &[i64], p: usize) -> i64 {
+    let rank = (sorted.len() * p).div_ceil(100).max(1);
+    sorted[rank - 1]
+}
+
+/// Above `EXACT_PERCENTILES_UP_TO` latencies in the range, p50 and p95 come from the
+/// latency sketches (whole days, hours at the edges, raw events inside the edge
+/// hours): each within 1 % of the exact value plus half a millisecond, as the schema
+/// promises, and not all of them exact (so the sketches answered). A short range
+/// below the limit is exact.
+async fn percentiles_of_many_events_come_from_the_sketches_within_one_percent(app: TestApp) {
+    use rand::{Rng, SeedableRng};
+    let project = app.create_project("sketched").await;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(20261206);
+    let base = chrono::DateTime::parse_from_rfc3339("2026-03-01T00:00:00Z")
+        .expect("a time")
+        .timestamp();
+    let models = ["gpt-4o", "gpt-4o-mini"];
+    // (at, model index, latency ms): latencies spread log-uniformly over 20 ms .. 20 s.
+    let events: Vec<(i64, usize, i64)> = (0..30_000)
+        .map(|_| {
+            let at = base + rng.random_range(0..3 * 86_400);
+            let ms = (20.0 * 1000f64.powf(rng.random::<f64>())).round() as i64;
+            (at, rng.random_range(0..2), ms)
+        })
+        .collect();
+    for chunk in events.chunks(5_000) {
+        let inputs: Vec<Value> = chunk
+            .iter()
+            .map(|&(at, m, ms)| {
+                json!({"projectId": project, "provider": "openai", "model": models[m], "inputTokens": 10,
+                       "latencyMs": ms, "occurredAt": chrono::DateTime::from_timestamp(at, 0).expect("a time").to_rfc3339()})
+            })
+            .collect();
+        let r = app
+            .admin(
+                "mutation($i: [UsageInput!]!) { recordUsageBatch(inputs: $i) { accepted } }",
+                json!({"i": inputs}),
+            )
+            .await;
+        assert_eq!(r.data()["recordUsageBatch"]["accepted"], chunk.len());
+    }
+    let ask = |from: i64, to: i64| {
+        let app = &app;
+        async move {
+            let time = |t: i64| {
+                chrono::DateTime::from_timestamp(t, 0)
+                    .expect("a time")
+                    .to_rfc3339()
+            };
+            app.admin(
+                "query($f: UsageFilter) { costBreakdown(filter: $f, groupBy: [MODEL]) { model latencyP50Ms latencyP95Ms } }",
+                json!({"f": {"from": time(from), "to": time(to)}}),
+            )
+            .await
+            .data()["costBreakdown"]
+                .as_array()
+                .expect("groups")
+                .clone()
+        }
+    };
+    let exact = |from: i64, to: i64, model: &str| {
+        let mut v: Vec<i64> = events
+            .iter()
+            .filter(|e| e.0 >= from && e.0 < to && models[e.1] == model)
+            .map(|e| e.2)
+            .collect();
+        v.sort_unstable();
+        (nearest_rank(&v, 50), nearest_rank(&v, 95), v.len())
+    };
+    // Unaligned edges: 05:17:23 on the first day to 19:43:11 on the third.
+    let (from, to) = (
+        base + 5 * 3600 + 17 * 60 + 23,
+        base + 2 * 86_400 + 19 * 3600 + 43 * 60 + 11,
+    );
+    let mut inexact = 0;
+    let mut counted = 0;
+    for g in ask(from, to).await {
+        let model = g["model"].as_str().expect("a model");
+        let (p50, p95, n) = exact(from, to, model);
+        counted += n;
+        for (got, want) in [(&g["latencyP50Ms"], p50), (&g["latencyP95Ms"], p95)] {
+            let got = got.as_i64().expect("a percentile");
+            let bound = 0.01 * want as f64 + 0.5;
+            assert!(
+                (got - want).abs() as f64 <= bound,
+                "{model}: {got} against the exact {want}"
+            );
+            inexact += usize::from(got != want);
+        }
+    }
+    assert!(counted > 20_000, "the range holds {counted} latencies");
+    assert!(
+        inexact > 0,
+        "every percentile was exact: the sketches did not answer"
+    );
+    // Six hours: fewer than 20,000 latencies, so exact.
+    let (from, to) = (base + 86_400 + 600, base + 86_400 + 6 * 3600 + 600);
+    for g in ask(from, to).await {
+        let model = g["model"].as_str().expect("a model");
+        let (p50, p95, _) = exact(from, to, model);
+        assert_eq!(
+            (g["latencyP50Ms"].as_i64(), g["latencyP95Ms"].as_i64()),
+            (Some(p50), Some(p95)),
+            "{model}"
+        );
+    }
+}
+
 db_tests!(
+    percentiles_of_many_events_come_from_the_sketches_within_one_percent,
     summary_totals_every_class_and_counts_unpriced_events,
     breakdowns_group_by_several_dimensions_with_shares_and_latency,
     trends_fill_zero_buckets_in_a_time_zone_across_dst,
@@ -446,7 +588,8 @@ async fn attribute_rollups_equal_the_group_by_and_the_long_tail_reads_raw_events
             }
         }
         // The latency sketches count every latency once.
-        for table in ["usage_latency_days", "usage_latency_hours"] {
+        let all_counts = migration::sketch::COUNT_COLUMNS.join(" + ");
+        for table in ["usage_latency_day_chunks", "usage_latency_hour_chunks"] {
             let n = |sql: String| {
                 let query = &query;
                 async move {
@@ -459,7 +602,10 @@ async fn attribute_rollups_equal_the_group_by_and_the_long_tail_reads_raw_events
                 }
             };
             assert_eq!(
-                n(format!("SELECT CAST(SUM(count) AS BIGINT) FROM {table}")).await,
+                n(format!(
+                    "SELECT CAST(SUM({all_counts}) AS BIGINT) FROM {table}"
+                ))
+                .await,
                 n("SELECT CAST(COUNT(latency_ms) AS BIGINT) FROM usage_events".into()).await,
                 "{table}"
             );
@@ -605,10 +751,12 @@ async fn attribute_rollups_equal_the_group_by_and_the_long_tail_reads_raw_events
     check(repriced.clone(), 2).await;
 
     // Migration 000010 undone and run again: its backfill (the most frequent values
-    // admitted, up to 1,000 per project) builds the same rollups from the events.
+    // admitted, up to 1,000 per project) builds the same rollups from the events, and
+    // migration 000017, run again after it, puts its sketches 32 buckets to a row.
     for sql in [
-        "DROP TABLE usage_latency_hours",
-        "DROP TABLE usage_latency_days",
+        "DROP TABLE usage_latency_hour_chunks",
+        "DROP TABLE usage_latency_day_chunks",
+        "DELETE FROM seaql_migrations WHERE version = 'm20261206_000017_sketch_chunks'",
         "DROP TABLE usage_rollup_source_hours",
         "DROP TABLE usage_rollup_source_days",
         "DROP TABLE usage_rollup_user_hours",

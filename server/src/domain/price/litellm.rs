@@ -145,7 +145,9 @@ fn long_context(
         match threshold {
             None => threshold = Some(tokens),
             Some(t) if t != tokens => {
-                return Err(format!("several long-context thresholds ({t} and {tokens})"));
+                return Err(format!(
+                    "several long-context thresholds ({t} and {tokens})"
+                ));
             }
             Some(_) => {}
         }
@@ -540,7 +542,7 @@ mod tests {
 
     #[test]
     fn a_long_context_threshold_out_of_range_is_an_error_not_a_panic() {
-        for k in ["9223372036854775", "0", "-200"] {
+        for k in ["9223372036854776", "0", "-200"] {
             let err = card_from_entry(&json!({
                 "input_cost_per_token": 3e-06,
                 format!("input_cost_per_token_above_{k}k_tokens"): 6e-06
