@@ -5,9 +5,11 @@
 //! percentile question read 2.2 million of them. `usage_latency_day_chunks` and
 //! `usage_latency_hour_chunks` keep the same counts with one row per
 //! (unit, project, provider, model, chunk) and the chunk's [`CHUNK`] bucket counts in
-//! columns `c0 … c31` (see `sketch.rs`). An ingest still adds exact deltas to them
-//! with one upsert per table (`c_k = c_k + excluded.c_k`), and the old tables are
-//! copied over and dropped.
+//! columns `c0 … c31` (see `sketch.rs`), and `usage_latency_global_day_chunks` the
+//! same per day for every project together (a question that asks for no project
+//! reads a row per model and chunk a day, not one per project too). An ingest still
+//! adds exact deltas to them with one upsert per table (`c_k = c_k + excluded.c_k`);
+//! the old tables are copied over and dropped.
 
 use crate::sketch::{CHUNK, COUNT_COLUMNS};
 use crate::sql::Ddl;
@@ -21,6 +23,9 @@ const TABLES: [(&str, &str, &str); 2] = [
     ("usage_latency_days", "usage_latency_day_chunks", "day"),
     ("usage_latency_hours", "usage_latency_hour_chunks", "hour"),
 ];
+
+/// The sketch per day of every project together.
+const GLOBAL: &str = "usage_latency_global_day_chunks";
 
 /// `project` is the project id's type; `table_options` ` WITHOUT ROWID` on SQLite.
 fn up(project: &str, table_options: &str) -> String {
@@ -51,12 +56,32 @@ DROP TABLE {old};
             sums = sums.join(", ")
         ));
     }
+    let names = COUNT_COLUMNS.join(", ");
+    let columns: String = COUNT_COLUMNS
+        .iter()
+        .map(|c| format!("    {c} BIGINT NOT NULL,\n"))
+        .collect();
+    let sums: Vec<String> = COUNT_COLUMNS.iter().map(|c| format!("SUM({c})")).collect();
+    s.push_str(&format!(
+        "CREATE TABLE {GLOBAL} (
+    day BIGINT NOT NULL,
+    provider TEXT NOT NULL,
+    model TEXT NOT NULL,
+    chunk BIGINT NOT NULL,
+{columns}    PRIMARY KEY (day, provider, model, chunk)
+){table_options};
+INSERT INTO {GLOBAL} (day, provider, model, chunk, {names})
+    SELECT day, provider, model, chunk, {sums}
+    FROM usage_latency_day_chunks GROUP BY day, provider, model, chunk;
+",
+        sums = sums.join(", ")
+    ));
     s
 }
 
 /// Back to one row per bucket.
 fn down(project: &str, table_options: &str) -> String {
-    let mut s = String::new();
+    let mut s = format!("DROP TABLE {GLOBAL};\n");
     for (old, new, time) in TABLES {
         let per_bucket: Vec<String> = COUNT_COLUMNS
             .iter()

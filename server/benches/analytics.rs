@@ -292,13 +292,14 @@ fn sketch_sql(s: &Sketch) -> String {
     let counts: Vec<String> = (0..CHUNK)
         .map(|k| format!("SUM(CASE WHEN bucket % {CHUNK} = {k} THEN 1 ELSE 0 END)"))
         .collect();
+    let project = if s.project { "project_id, " } else { "" };
     format!(
-        "INSERT INTO {table} ({time}, project_id, provider, model, chunk, {names}) \
-         SELECT t, project_id, provider, model, bucket / {CHUNK}, {counts} FROM ( \
+        "INSERT INTO {table} ({time}, {project}provider, model, chunk, {names}) \
+         SELECT t, {project}provider, model, bucket / {CHUNK}, {counts} FROM ( \
          SELECT e.occurred_at / {u} * {u} AS t, e.project_id, e.provider, e.model, \
          (SELECT b.bucket FROM bench_sketch_bounds b WHERE b.hi >= e.latency_ms ORDER BY b.hi LIMIT 1) AS bucket \
          FROM usage_events e WHERE e.latency_ms IS NOT NULL) s \
-         GROUP BY t, project_id, provider, model, bucket / {CHUNK}",
+         GROUP BY t, {project}provider, model, bucket / {CHUNK}",
         table = s.table,
         time = s.time,
         u = s.unit,
@@ -327,7 +328,7 @@ fn values_sql(column: &str, limit: usize) -> String {
 fn rebuilt_tables() -> Vec<&'static str> {
     let mut tables = vec!["usage_rollup_values"];
     tables.extend(rollup::ALL.iter().map(|r| r.table));
-    tables.extend([rollup::LATENCY_DAYS.table, rollup::LATENCY_HOURS.table]);
+    tables.extend(rollup::SKETCHES.iter().map(|s| s.table));
     tables
 }
 
@@ -370,7 +371,7 @@ async fn rebuild(ledger: &Ledger, limit: usize) -> Vec<(String, u64, Duration)> 
             .map(|r| (r.table.to_owned(), rollup_sql(r))),
     );
     statements.extend(
-        [rollup::LATENCY_DAYS, rollup::LATENCY_HOURS]
+        rollup::SKETCHES
             .iter()
             .map(|s| (s.table.to_owned(), sketch_sql(s))),
     );

@@ -449,6 +449,9 @@ enum Table {
     /// `usage_latency_hour_chunks` (latency sketches per UTC hour, project, provider,
     /// model).
     LatencyHours,
+    /// `usage_latency_global_day_chunks` (latency sketches per UTC day, provider,
+    /// model; every project).
+    LatencyGlobalDays,
 }
 
 impl Table {
@@ -468,7 +471,7 @@ impl Table {
             Table::SourceHours => Some(rollup::SOURCE_HOURS),
             Table::EndpointGlobalDays => Some(rollup::ENDPOINT_GLOBAL_DAYS),
             Table::UserGlobalDays => Some(rollup::USER_GLOBAL_DAYS),
-            Table::LatencyDays | Table::LatencyHours => None,
+            Table::LatencyDays | Table::LatencyHours | Table::LatencyGlobalDays => None,
         }
     }
 
@@ -476,6 +479,7 @@ impl Table {
         match self {
             Table::LatencyDays => Some(rollup::LATENCY_DAYS),
             Table::LatencyHours => Some(rollup::LATENCY_HOURS),
+            Table::LatencyGlobalDays => Some(rollup::LATENCY_GLOBAL_DAYS),
             _ => None,
         }
     }
@@ -1458,10 +1462,17 @@ async fn latency_counts(
         && filter.users.is_empty();
     let mut parts = Vec::new();
     if sketchable {
+        // Whole days from the sketch of every project together unless a project is
+        // asked for (a token bound to a project always asks for its own).
+        let days = if dims.contains(&Dimension::Project) || !filter.projects.is_empty() {
+            Table::LatencyDays
+        } else {
+            Table::LatencyGlobalDays
+        };
         split(
             filter.from.map(time::to_micros),
             filter.to.map(time::to_micros),
-            &[Table::LatencyDays, Table::LatencyHours, Table::Raw],
+            &[days, Table::LatencyHours, Table::Raw],
             1,
             &mut parts,
         );

@@ -310,6 +310,8 @@ pub struct Sketch {
     pub time: &'static str,
     /// Microseconds in its time unit.
     pub unit: i64,
+    /// Whether it has `project_id`.
+    pub project: bool,
 }
 
 /// Latency sketches per UTC day.
@@ -317,13 +319,25 @@ pub const LATENCY_DAYS: Sketch = Sketch {
     table: "usage_latency_day_chunks",
     time: "day",
     unit: DAY,
+    project: true,
 };
 /// Latency sketches per UTC hour.
 pub const LATENCY_HOURS: Sketch = Sketch {
     table: "usage_latency_hour_chunks",
     time: "hour",
     unit: HOUR,
+    project: true,
 };
+/// Latency sketches per UTC day, every project together.
+pub const LATENCY_GLOBAL_DAYS: Sketch = Sketch {
+    table: "usage_latency_global_day_chunks",
+    time: "day",
+    unit: DAY,
+    project: false,
+};
+
+/// Every latency sketch the hook keeps.
+pub const SKETCHES: [Sketch; 3] = [LATENCY_DAYS, LATENCY_HOURS, LATENCY_GLOBAL_DAYS];
 
 /// The sketch buckets' upper bounds (see `migration::sketch`), computed once.
 pub fn sketch_bounds() -> &'static [i64] {
@@ -615,8 +629,9 @@ impl KnownValues {
     }
 }
 
-/// A sketch row's key: unit start, project, provider, model, chunk.
-type SketchKey<'e> = (i64, ProjectId, &'e str, &'e str, i64);
+/// A sketch row's key: unit start, project (none in a sketch of every project),
+/// provider, model, chunk.
+type SketchKey<'e> = (i64, Option<ProjectId>, &'e str, &'e str, i64);
 
 /// The bucket counts of one sketch row.
 type Chunk = [i64; migration::sketch::CHUNK as usize];
@@ -666,7 +681,8 @@ impl LedgerHook for RollupHook {
                 Ok(())
             };
             // Latencies per sketch row: (unit start, project, provider, model, chunk).
-            let mut sketches: Vec<BTreeMap<SketchKey, Chunk>> = vec![BTreeMap::new(); 2];
+            let mut sketches: Vec<BTreeMap<SketchKey, Chunk>> =
+                vec![BTreeMap::new(); SKETCHES.len()];
             match change {
                 LedgerChange::Inserted(events) => {
                     let bounds = sketch_bounds();
@@ -679,19 +695,15 @@ impl LedgerHook for RollupHook {
                                 b.div_euclid(migration::sketch::CHUNK),
                                 b.rem_euclid(migration::sketch::CHUNK) as usize,
                             );
-                            for (sketch, rows) in [LATENCY_DAYS, LATENCY_HOURS]
-                                .iter()
-                                .zip(sketches.iter_mut())
-                            {
+                            for (sketch, rows) in SKETCHES.iter().zip(sketches.iter_mut()) {
                                 let key = (
                                     at.div_euclid(sketch.unit) * sketch.unit,
-                                    e.project,
+                                    sketch.project.then_some(e.project),
                                     e.provider.as_str(),
                                     e.model.as_str(),
                                     chunk,
                                 );
-                                rows.entry(key)
-                                    .or_insert([0; migration::sketch::CHUNK as usize])[k] += 1;
+                                rows.entry(key).or_default()[k] += 1;
                             }
                         }
                     }
@@ -734,30 +746,28 @@ impl LedgerHook for RollupHook {
             }
             // Latencies never change on re-pricing: only inserts move the sketches.
             if matches!(change, LedgerChange::Inserted(_)) {
-                for (sketch, rows) in [LATENCY_DAYS, LATENCY_HOURS].iter().zip(sketches) {
+                for (sketch, rows) in SKETCHES.iter().zip(sketches) {
                     let rows = rows
                         .into_iter()
                         .map(|((at, project, provider, model, chunk), counts)| {
-                            let mut row = vec![
-                                Json::from(at),
-                                json_rows::uuid(project.0),
-                                provider.into(),
-                                model.into(),
-                                Json::from(chunk),
-                            ];
+                            let mut row = vec![Json::from(at)];
+                            row.extend(project.map(|p| json_rows::uuid(p.0)));
+                            row.extend([provider.into(), model.into(), Json::from(chunk)]);
                             // A sketch bucket counts events: it cannot get near
                             // `i64::MAX`.
                             row.extend(counts.map(Json::from));
                             row
                         })
                         .collect();
-                    let keys = [
-                        (sketch.time, Kind::Int),
-                        ("project_id", Kind::Uuid),
+                    let mut keys = vec![(sketch.time, Kind::Int)];
+                    if sketch.project {
+                        keys.push(("project_id", Kind::Uuid));
+                    }
+                    keys.extend([
                         ("provider", Kind::Text),
                         ("model", Kind::Text),
                         ("chunk", Kind::Int),
-                    ];
+                    ]);
                     writes.push(Upsert::new(
                         sketch.table,
                         &keys,

@@ -335,7 +335,7 @@ async fn percentiles_of_many_events_come_from_the_sketches_within_one_percent(ap
             .await;
         assert_eq!(r.data()["recordUsageBatch"]["accepted"], chunk.len());
     }
-    let ask = |from: i64, to: i64| {
+    let ask = |from: i64, to: i64, projects: Value| {
         let app = &app;
         async move {
             let time = |t: i64| {
@@ -345,7 +345,7 @@ async fn percentiles_of_many_events_come_from_the_sketches_within_one_percent(ap
             };
             app.admin(
                 "query($f: UsageFilter) { costBreakdown(filter: $f, groupBy: [MODEL]) { model latencyP50Ms latencyP95Ms } }",
-                json!({"f": {"from": time(from), "to": time(to)}}),
+                json!({"f": {"from": time(from), "to": time(to), "projects": projects}}),
             )
             .await
             .data()["costBreakdown"]
@@ -368,30 +368,34 @@ async fn percentiles_of_many_events_come_from_the_sketches_within_one_percent(ap
         base + 5 * 3600 + 17 * 60 + 23,
         base + 2 * 86_400 + 19 * 3600 + 43 * 60 + 11,
     );
-    let mut inexact = 0;
-    let mut counted = 0;
-    for g in ask(from, to).await {
-        let model = g["model"].as_str().expect("a model");
-        let (p50, p95, n) = exact(from, to, model);
-        counted += n;
-        for (got, want) in [(&g["latencyP50Ms"], p50), (&g["latencyP95Ms"], p95)] {
-            let got = got.as_i64().expect("a percentile");
-            let bound = 0.01 * want as f64 + 0.5;
-            assert!(
-                (got - want).abs() as f64 <= bound,
-                "{model}: {got} against the exact {want}"
-            );
-            inexact += usize::from(got != want);
+    // Every project together (whole days from the sketch of all projects), then the
+    // one project by id (from the per-project sketch): the same events.
+    for projects in [json!(null), json!([project])] {
+        let mut inexact = 0;
+        let mut counted = 0;
+        for g in ask(from, to, projects.clone()).await {
+            let model = g["model"].as_str().expect("a model");
+            let (p50, p95, n) = exact(from, to, model);
+            counted += n;
+            for (got, want) in [(&g["latencyP50Ms"], p50), (&g["latencyP95Ms"], p95)] {
+                let got = got.as_i64().expect("a percentile");
+                let bound = 0.01 * want as f64 + 0.5;
+                assert!(
+                    (got - want).abs() as f64 <= bound,
+                    "{model} ({projects}): {got} against the exact {want}"
+                );
+                inexact += usize::from(got != want);
+            }
         }
+        assert!(counted > 20_000, "the range holds {counted} latencies");
+        assert!(
+            inexact > 0,
+            "every percentile was exact: the sketches did not answer"
+        );
     }
-    assert!(counted > 20_000, "the range holds {counted} latencies");
-    assert!(
-        inexact > 0,
-        "every percentile was exact: the sketches did not answer"
-    );
     // Six hours: fewer than 20,000 latencies, so exact.
     let (from, to) = (base + 86_400 + 600, base + 86_400 + 6 * 3600 + 600);
-    for g in ask(from, to).await {
+    for g in ask(from, to, json!(null)).await {
         let model = g["model"].as_str().expect("a model");
         let (p50, p95, _) = exact(from, to, model);
         assert_eq!(
@@ -589,7 +593,11 @@ async fn attribute_rollups_equal_the_group_by_and_the_long_tail_reads_raw_events
         }
         // The latency sketches count every latency once.
         let all_counts = migration::sketch::COUNT_COLUMNS.join(" + ");
-        for table in ["usage_latency_day_chunks", "usage_latency_hour_chunks"] {
+        for table in [
+            "usage_latency_day_chunks",
+            "usage_latency_hour_chunks",
+            "usage_latency_global_day_chunks",
+        ] {
             let n = |sql: String| {
                 let query = &query;
                 async move {
@@ -754,6 +762,7 @@ async fn attribute_rollups_equal_the_group_by_and_the_long_tail_reads_raw_events
     // admitted, up to 1,000 per project) builds the same rollups from the events, and
     // migration 000017, run again after it, puts its sketches 32 buckets to a row.
     for sql in [
+        "DROP TABLE usage_latency_global_day_chunks",
         "DROP TABLE usage_latency_hour_chunks",
         "DROP TABLE usage_latency_day_chunks",
         "DELETE FROM seaql_migrations WHERE version = 'm20261206_000017_sketch_chunks'",
