@@ -20,6 +20,7 @@ use crate::domain::calendar::{self, Granularity};
 use crate::domain::error::{Context, Error, Result};
 use crate::domain::ids::ProjectId;
 use crate::domain::money::{Usd, Wide, clamp_i64};
+use crate::domain::price::rates::TokenClass;
 use crate::domain::reconciliation::{Sql, filter_in, sum};
 use crate::domain::rollup;
 use crate::domain::subscription;
@@ -233,65 +234,32 @@ pub struct Need(u32);
 /// A measure a question can ask for beyond the cost (see [`Need::with`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Measure {
-    /// Requests.
-    Requests,
-    /// One token class or billed unit, as a [`TokenSums`] field.
-    Tokens(TokenMeasure),
+    /// The sum of one token class or billed unit; [`TokenClass::Request`] is the
+    /// requests.
+    Units(TokenClass),
     /// Every token class and billed unit (for totals over all of them).
     AllTokens,
     /// The latency sum and count (the mean; percentiles need the count).
     Latency,
 }
 
-/// A token class or billed unit of [`TokenSums`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TokenMeasure {
-    /// Input tokens.
-    Input,
-    /// Output tokens.
-    Output,
-    /// Cache reads.
-    CacheRead,
-    /// 5-minute cache writes.
-    CacheWrite,
-    /// 1-hour cache writes.
-    CacheWrite1h,
-    /// Reasoning tokens.
-    Reasoning,
-    /// Audio input tokens.
-    AudioInput,
-    /// Audio output tokens.
-    AudioOutput,
-    /// Image input tokens.
-    ImageInput,
-    /// Image output tokens.
-    ImageOutput,
-    /// Images generated.
-    Images,
-    /// Web-search calls.
-    WebSearches,
-    /// Seconds of video.
-    VideoSeconds,
-}
-
-impl TokenMeasure {
-    /// Its index in [`rollup::COLUMNS`].
-    fn column(self) -> usize {
-        match self {
-            TokenMeasure::Input => 2,
-            TokenMeasure::Output => 3,
-            TokenMeasure::CacheRead => 4,
-            TokenMeasure::CacheWrite => 5,
-            TokenMeasure::CacheWrite1h => 6,
-            TokenMeasure::Reasoning => 7,
-            TokenMeasure::AudioInput => 12,
-            TokenMeasure::AudioOutput => 13,
-            TokenMeasure::ImageInput => 14,
-            TokenMeasure::ImageOutput => 15,
-            TokenMeasure::Images => 16,
-            TokenMeasure::WebSearches => 17,
-            TokenMeasure::VideoSeconds => 18,
-        }
+/// The index in [`rollup::COLUMNS`] of the sum of a class.
+fn units_column(class: TokenClass) -> usize {
+    match class {
+        TokenClass::Request => 1,
+        TokenClass::Input => 2,
+        TokenClass::Output => 3,
+        TokenClass::CacheRead => 4,
+        TokenClass::CacheWrite => 5,
+        TokenClass::CacheWrite1h => 6,
+        TokenClass::Reasoning => 7,
+        TokenClass::AudioInput => 12,
+        TokenClass::AudioOutput => 13,
+        TokenClass::ImageInput => 14,
+        TokenClass::ImageOutput => 15,
+        TokenClass::Image => 16,
+        TokenClass::WebSearch => 17,
+        TokenClass::VideoSecond => 18,
     }
 }
 
@@ -304,8 +272,7 @@ impl Need {
     /// This set and the columns of `m`.
     pub fn with(self, m: Measure) -> Need {
         let bits = match m {
-            Measure::Requests => 1 << 1,
-            Measure::Tokens(t) => 1 << t.column(),
+            Measure::Units(class) => 1 << units_column(class),
             // Columns 2 to 7 and 12 to 18.
             Measure::AllTokens => 0b1111_1100 | 0b111_1111 << 12,
             Measure::Latency => 1 << 10 | 1 << 11,
@@ -1695,8 +1662,8 @@ mod tests {
         );
         assert!(Table::Raw.measures(Need::COST).contains("SUM((1) /"));
         let chart = Need::COST
-            .with(Measure::Requests)
-            .with(Measure::Tokens(TokenMeasure::CacheWrite1h))
+            .with(Measure::Units(TokenClass::Request))
+            .with(Measure::Units(TokenClass::CacheWrite1h))
             .with(Measure::Latency);
         assert_eq!(
             names(chart),
@@ -1721,7 +1688,7 @@ mod tests {
         assert_eq!(
             Need::COST
                 .with(Measure::AllTokens)
-                .with(Measure::Requests)
+                .with(Measure::Units(TokenClass::Request))
                 .with(Measure::Latency),
             Need::ALL
         );

@@ -8,11 +8,12 @@ use super::scalars::Timestamp;
 use super::usage::UsageFilterInput;
 use crate::domain::Error;
 use crate::domain::analytics::{
-    self, Basis, Dimension, Group, Measure, Measures, Need, TokenMeasure, TrendBucket, View,
+    self, Basis, Dimension, Group, Measure, Measures, Need, TrendBucket, View,
 };
 use crate::domain::calendar::{self, Granularity};
 use crate::domain::insights;
 use crate::domain::money::clamp_i64;
+use crate::domain::price::rates::TokenClass;
 use async_graphql::{Context, Enum, ID, Lookahead, Object, SimpleObject};
 
 /// Which numbers analytics use.
@@ -170,23 +171,23 @@ pub struct TotalsGql {
 /// cost always, each other measure only when a field needs it, so a chart of spend
 /// reads three rollup sums per row instead of nineteen.
 fn need_of<'a>(selections: impl IntoIterator<Item = Lookahead<'a>>) -> Need {
-    use TokenMeasure as T;
+    use TokenClass as T;
     let fields = [
-        ("requests", Measure::Requests),
-        ("averageCostPerRequestUsd", Measure::Requests),
-        ("inputTokens", Measure::Tokens(T::Input)),
-        ("outputTokens", Measure::Tokens(T::Output)),
-        ("cacheReadTokens", Measure::Tokens(T::CacheRead)),
-        ("cacheWriteTokens", Measure::Tokens(T::CacheWrite)),
-        ("cacheWrite1hTokens", Measure::Tokens(T::CacheWrite1h)),
-        ("reasoningTokens", Measure::Tokens(T::Reasoning)),
-        ("audioInputTokens", Measure::Tokens(T::AudioInput)),
-        ("audioOutputTokens", Measure::Tokens(T::AudioOutput)),
-        ("imageInputTokens", Measure::Tokens(T::ImageInput)),
-        ("imageOutputTokens", Measure::Tokens(T::ImageOutput)),
-        ("imagesGenerated", Measure::Tokens(T::Images)),
-        ("webSearchCalls", Measure::Tokens(T::WebSearches)),
-        ("videoSeconds", Measure::Tokens(T::VideoSeconds)),
+        ("requests", Measure::Units(T::Request)),
+        ("averageCostPerRequestUsd", Measure::Units(T::Request)),
+        ("inputTokens", Measure::Units(T::Input)),
+        ("outputTokens", Measure::Units(T::Output)),
+        ("cacheReadTokens", Measure::Units(T::CacheRead)),
+        ("cacheWriteTokens", Measure::Units(T::CacheWrite)),
+        ("cacheWrite1hTokens", Measure::Units(T::CacheWrite1h)),
+        ("reasoningTokens", Measure::Units(T::Reasoning)),
+        ("audioInputTokens", Measure::Units(T::AudioInput)),
+        ("audioOutputTokens", Measure::Units(T::AudioOutput)),
+        ("imageInputTokens", Measure::Units(T::ImageInput)),
+        ("imageOutputTokens", Measure::Units(T::ImageOutput)),
+        ("imagesGenerated", Measure::Units(T::Image)),
+        ("webSearchCalls", Measure::Units(T::WebSearch)),
+        ("videoSeconds", Measure::Units(T::VideoSecond)),
         ("totalTokens", Measure::AllTokens),
     ];
     let mut need = Need::COST;

@@ -13,6 +13,7 @@ use crate::domain::analytics::{self, Dimension, LogSort, Measure, Need, View};
 use crate::domain::auth::Principal;
 use crate::domain::calendar::Granularity;
 use crate::domain::money::{Usd, clamp_i64};
+use crate::domain::price::rates::TokenClass;
 use crate::domain::provider::Provider;
 use crate::domain::usage::query::{self, UsageFilter, UsageOrder};
 use crate::domain::usage::{UsageEvent, UsageSource, input::RawUsage};
@@ -357,7 +358,9 @@ pub async fn summary(
 
 /// What the metrics routes answer with: cost, requests and total tokens.
 fn cost_requests_tokens() -> Need {
-    Need::COST.with(Measure::Requests).with(Measure::AllTokens)
+    Need::COST
+        .with(Measure::Units(TokenClass::Request))
+        .with(Measure::AllTokens)
 }
 
 async fn grouped(

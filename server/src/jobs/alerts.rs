@@ -18,7 +18,6 @@ use crate::domain::channel::{self, Channel, ChannelKind};
 use crate::domain::ids::AlertId;
 use crate::domain::live::{LiveHub, pg};
 use crate::domain::time;
-use apalis::prelude::BackendExt;
 use apalis::prelude::{AbortError, BoxDynError, Data, WorkerBuilder, WorkerBuilderExt};
 use sea_orm::{DatabaseConnection, DbBackend};
 use serde::{Deserialize, Serialize};
@@ -66,11 +65,10 @@ pub fn register(jobs: &mut Jobs, ctx: Arc<DeliveryContext>) -> Queue<DeliverAler
     let poll = jobs.settings().poll;
     match queue.clone() {
         Queue::Sqlite(storage) => {
-            let backend = storage.poll_with_interval(poll);
             jobs.register(move |m| {
                 m.register(move |_| {
                     WorkerBuilder::new(name.clone())
-                        .backend(backend.clone())
+                        .backend(super::sqlite_backend(&storage, poll))
                         .data(ctx.clone())
                         .retry(policy.clone())
                         .build(deliver)

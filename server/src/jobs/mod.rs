@@ -17,7 +17,8 @@
 //! - A SQLite worker sees a push only at its next poll: workers poll at
 //!   [`JobSettings::poll`]. On PostgreSQL they are woken by apalis's pub/sub, and
 //!   poll every [`JobSettings::fallback`] for the pushes it never announces
-//!   ([`pg_backend`]).
+//!   ([`pg_backend`]). Both poll with [`Ticks`], not apalis's interval strategy, which
+//!   can leave a worker asleep until its next heartbeat.
 //! - Worker names are unique per process (a restart under the same name within the
 //!   heartbeat is refused); the monitor's event hook logs worker errors, because
 //!   `run_with_signal` does not report a worker that died.
@@ -31,12 +32,16 @@ pub mod sync;
 use anyhow::Context;
 use apalis::layers::retry::backoff::{ExponentialBackoff, ExponentialBackoffMaker, MakeBackoff};
 use apalis::layers::retry::{BackoffRetryPolicy, HasherRng, RetryPolicy};
-use apalis::prelude::{BackendExt, Event, Monitor, PollWith, Strategy, TaskBuilder, TaskSink};
+use apalis::prelude::{
+    BackendExt, Event, Monitor, PollSnapshot, PollStrategy, PollWith, Strategy, TaskBuilder,
+    TaskSink,
+};
 use apalis_postgres::{PostgresStorage, Pubsub};
 use apalis_sqlite::SqliteStorage;
 use sea_orm::{DatabaseConnection, DbBackend};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use std::task::Poll;
 use std::time::Duration;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -70,6 +75,62 @@ impl JobSettings {
     }
 }
 
+/// Wakes a worker every period, arming the next tick as one fires.
+///
+/// apalis's `IntervalStrategy` replaces a fired timer with a new one but polls it,
+/// which is what arms it, only on its next call. A worker calls the strategy and then
+/// fetches; when that fetch completes within the same poll (under load a query's
+/// answer can be there by its first poll), nothing is left to wake the worker but its
+/// heartbeat, 30 s later. Every worker of a process stalled that way at once: the e2e
+/// test `a_run_nobody_announced_is_still_taken` failed 3 times in 8 under `stress`.
+#[derive(Debug)]
+pub struct Ticks {
+    period: Duration,
+    interval: tokio::time::Interval,
+}
+
+impl Ticks {
+    /// Ticks every `period`, the first at once. Inside a Tokio runtime.
+    pub fn every(period: Duration) -> Ticks {
+        let mut interval = tokio::time::interval(period);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        Ticks { period, interval }
+    }
+}
+
+impl Clone for Ticks {
+    fn clone(&self) -> Self {
+        Ticks::every(self.period)
+    }
+}
+
+impl PollStrategy for Ticks {
+    fn poll_drive(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+        _: &PollSnapshot,
+    ) -> Poll<Option<()>> {
+        let mut fired = false;
+        // Until it is pending: that poll registers this task for the next tick.
+        while self.interval.poll_tick(cx).is_ready() {
+            fired = true;
+        }
+        if fired {
+            Poll::Ready(Some(()))
+        } else {
+            Poll::Pending
+        }
+    }
+}
+
+/// A SQLite worker's backend: polls every `poll` ([`Ticks`]).
+pub fn sqlite_backend<T>(
+    storage: &SqliteStorage<T>,
+    poll: Duration,
+) -> PollWith<SqliteStorage<T>, Ticks> {
+    storage.clone().poll_with_strategy(Ticks::every(poll))
+}
+
 /// A PostgreSQL worker's backend: woken by apalis's pub/sub on every push, and every
 /// `fallback` besides. apalis's listener learns of pushes with `LISTEN` on a
 /// connection of its own, opened when the worker first polls: a push made before that,
@@ -86,7 +147,7 @@ pub fn pg_backend<T>(
     // poll, and a closed listener is always ready.
     storage
         .clone()
-        .poll_with_strategy(Strategy::new().interval(fallback).stream(pubsub))
+        .poll_with_strategy(Strategy::new().apply(Ticks::every(fallback)).stream(pubsub))
 }
 
 /// Creates apalis's tables (after SeaORM's migrations; idempotent).

@@ -12,7 +12,6 @@
 use super::{Jobs, Queue, retry_policy};
 use crate::domain::price::sources::PriceSync;
 use crate::domain::time;
-use apalis::prelude::BackendExt;
 use apalis::prelude::{BoxDynError, Data, WorkerBuilder, WorkerBuilderExt};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -36,11 +35,10 @@ pub fn register(jobs: &mut Jobs, sync: Arc<PriceSync>) -> Queue<SyncPrices> {
     let name = jobs.worker_name(QUEUE);
     match queue.clone() {
         Queue::Sqlite(storage) => {
-            let backend = storage.poll_with_interval(poll);
             jobs.register(move |m| {
                 m.register(move |_| {
                     WorkerBuilder::new(name.clone())
-                        .backend(backend.clone())
+                        .backend(super::sqlite_backend(&storage, poll))
                         .data(sync.clone())
                         .retry(policy.clone())
                         .build(run)

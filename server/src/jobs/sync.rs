@@ -13,7 +13,6 @@ use super::{Jobs, Queue, retry_policy};
 use crate::domain::ids::SyncRunId;
 use crate::domain::sync::{self, Executed, SyncEngine};
 use crate::domain::time;
-use apalis::prelude::BackendExt;
 use apalis::prelude::{AbortError, BoxDynError, Data, WorkerBuilder, WorkerBuilderExt};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -53,11 +52,10 @@ pub fn register(jobs: &mut Jobs, ctx: Arc<SyncContext>, workers: usize) -> Queue
         let policy = policy.clone();
         match queue.clone() {
             Queue::Sqlite(storage) => {
-                let backend = storage.poll_with_interval(poll);
                 jobs.register(move |m| {
                     m.register(move |_| {
                         WorkerBuilder::new(name.clone())
-                            .backend(backend.clone())
+                            .backend(super::sqlite_backend(&storage, poll))
                             .data(ctx.clone())
                             .retry(policy.clone())
                             .build(run)
