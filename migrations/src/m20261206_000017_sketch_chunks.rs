@@ -30,14 +30,15 @@ const GLOBAL: &str = "usage_latency_global_day_chunks";
 /// `project` is the project id's type; `table_options` ` WITHOUT ROWID` on SQLite.
 fn up(project: &str, table_options: &str) -> String {
     let mut s = String::new();
+    let names = COUNT_COLUMNS.join(", ");
+    let columns: String = COUNT_COLUMNS
+        .iter()
+        .map(|c| format!("    {c} BIGINT NOT NULL,\n"))
+        .collect();
+    let sums: Vec<String> = (0..CHUNK)
+        .map(|k| format!("SUM(CASE WHEN bucket % {CHUNK} = {k} THEN count ELSE 0 END)"))
+        .collect();
     for (old, new, time) in TABLES {
-        let columns: String = COUNT_COLUMNS
-            .iter()
-            .map(|c| format!("    {c} BIGINT NOT NULL,\n"))
-            .collect();
-        let sums: Vec<String> = (0..CHUNK)
-            .map(|k| format!("SUM(CASE WHEN bucket % {CHUNK} = {k} THEN count ELSE 0 END)"))
-            .collect();
         s.push_str(&format!(
             "CREATE TABLE {new} (
     {time} BIGINT NOT NULL,
@@ -52,15 +53,9 @@ INSERT INTO {new} ({time}, project_id, provider, model, chunk, {names})
     FROM {old} GROUP BY {time}, project_id, provider, model, bucket / {CHUNK};
 DROP TABLE {old};
 ",
-            names = COUNT_COLUMNS.join(", "),
             sums = sums.join(", ")
         ));
     }
-    let names = COUNT_COLUMNS.join(", ");
-    let columns: String = COUNT_COLUMNS
-        .iter()
-        .map(|c| format!("    {c} BIGINT NOT NULL,\n"))
-        .collect();
     let sums: Vec<String> = COUNT_COLUMNS.iter().map(|c| format!("SUM({c})")).collect();
     s.push_str(&format!(
         "CREATE TABLE {GLOBAL} (

@@ -273,8 +273,10 @@ impl Need {
     pub fn with(self, m: Measure) -> Need {
         let bits = match m {
             Measure::Units(class) => 1 << units_column(class),
-            // Columns 2 to 7 and 12 to 18.
-            Measure::AllTokens => 0b1111_1100 | 0b111_1111 << 12,
+            Measure::AllTokens => TokenClass::ALL
+                .into_iter()
+                .filter(|&c| c != TokenClass::Request)
+                .fold(0, |bits, c| bits | 1 << units_column(c)),
             Measure::Latency => 1 << 10 | 1 << 11,
         };
         Need(self.0 | bits)
