@@ -32,6 +32,7 @@ mod m20261204_000014_pricing_variant;
 mod m20261205_000015_global_attribute_rollups;
 mod m20261205_000016_change_sequence;
 mod m20261206_000017_sketch_chunks;
+mod m20261207_000018_global_hour_rollups;
 pub mod sketch;
 mod sql;
 
@@ -83,6 +84,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000015_global_attribute_rollups::Migration),
             Box::new(m20261205_000016_change_sequence::Migration),
             Box::new(m20261206_000017_sketch_chunks::Migration),
+            Box::new(m20261207_000018_global_hour_rollups::Migration),
         ]
     }
 }

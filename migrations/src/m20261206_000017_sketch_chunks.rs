@@ -35,9 +35,7 @@ fn up(project: &str, table_options: &str) -> String {
         .iter()
         .map(|c| format!("    {c} BIGINT NOT NULL,\n"))
         .collect();
-    let sums: Vec<String> = (0..CHUNK)
-        .map(|k| format!("SUM(CASE WHEN bucket % {CHUNK} = {k} THEN count ELSE 0 END)"))
-        .collect();
+    let sums = crate::sketch::chunk_sums("bucket", "count");
     for (old, new, time) in TABLES {
         s.push_str(&format!(
             "CREATE TABLE {new} (

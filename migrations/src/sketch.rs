@@ -26,6 +26,15 @@ pub const COUNT_COLUMNS: [&str; CHUNK as usize] = [
     "c28", "c29", "c30", "c31",
 ];
 
+/// The SQL sums that spread rows of one bucket each into a row per chunk: for each
+/// column of [`COUNT_COLUMNS`] in order, the sum of `count` over the rows whose
+/// `bucket` falls in that column (to be grouped by `bucket / CHUNK`).
+pub fn chunk_sums(bucket: &str, count: &str) -> Vec<String> {
+    (0..CHUNK)
+        .map(|k| format!("SUM(CASE WHEN {bucket} % {CHUNK} = {k} THEN {count} ELSE 0 END)"))
+        .collect()
+}
+
 /// Upper bounds (inclusive, whole milliseconds) of the buckets, ascending: bucket `k`
 /// holds `bounds()[k-1] + 1 ..= bounds()[k]` (bucket 0 holds `0`).
 pub fn bounds() -> Vec<i64> {

@@ -30,14 +30,16 @@ impl Ddl<'_> {
     }
 }
 
-/// The DDL of a daily rollup summed from a finer one, and its backfill: `CREATE TABLE`
-/// with `day`, the `keys` (name, SQL type) and every measure as `x_hi` and `x`, keyed
-/// by the day and `keys`; then `INSERT … SELECT … GROUP BY` from `source`, which has
+/// The DDL of a rollup summed from a finer one of the same time unit, and its
+/// backfill: `CREATE TABLE` with the time column `time` (`day` or `hour`), the `keys`
+/// (name, SQL type) and every measure as `x_hi` and `x`, keyed by the time and `keys`;
+/// then `INSERT … SELECT … GROUP BY` from `source`, which has
 /// those columns and more keys. The sum of the low parts (each below 10^9, so no
 /// overflow below 9 × 10^9 rows) is carried into the high part in integer division on
 /// both engines (PostgreSQL's `SUM` of a `BIGINT` is a `NUMERIC`, whose division has a
 /// fraction), so the backfill is exact. `table_options`: ` WITHOUT ROWID` on SQLite.
 pub fn summed_rollup(
+    time: &str,
     table: &str,
     keys: &[(&str, &str)],
     source: &str,
@@ -62,12 +64,12 @@ pub fn summed_rollup(
     }
     format!(
         "CREATE TABLE {table} (
-    day BIGINT NOT NULL,
+    {time} BIGINT NOT NULL,
 {},
-    PRIMARY KEY (day, {names})
+    PRIMARY KEY ({time}, {names})
 ){table_options};
-INSERT INTO {table} (day, {names}, {})
-    SELECT day, {names}, {} FROM {source} GROUP BY day, {names};
+INSERT INTO {table} ({time}, {names}, {})
+    SELECT {time}, {names}, {} FROM {source} GROUP BY {time}, {names};
 ",
         columns.join(",\n"),
         measures.join(", "),
@@ -75,17 +77,29 @@ INSERT INTO {table} (day, {names}, {})
     )
 }
 
-/// Creates and fills a [`summed_rollup`] whose key columns have the same type on both
-/// engines (no project id).
+/// Creates and fills a daily [`summed_rollup`] whose key columns have the same type on
+/// both engines (no project id).
 pub async fn create_summed_rollup(
     manager: &SchemaManager<'_>,
     table: &str,
     keys: &[(&str, &str)],
     source: &str,
 ) -> Result<(), DbErr> {
+    create_summed_rollup_of(manager, "day", table, keys, source).await
+}
+
+/// Creates and fills a [`summed_rollup`] per `time` (`day` or `hour`) whose key
+/// columns have the same type on both engines (no project id).
+pub async fn create_summed_rollup_of(
+    manager: &SchemaManager<'_>,
+    time: &str,
+    table: &str,
+    keys: &[(&str, &str)],
+    source: &str,
+) -> Result<(), DbErr> {
     Ddl {
-        sqlite: &summed_rollup(table, keys, source, " WITHOUT ROWID"),
-        postgres: &summed_rollup(table, keys, source, ""),
+        sqlite: &summed_rollup(time, table, keys, source, " WITHOUT ROWID"),
+        postgres: &summed_rollup(time, table, keys, source, ""),
     }
     .run(manager)
     .await

@@ -395,6 +395,10 @@ enum Table {
     Hours,
     /// `usage_rollup_model_hours` (UTC hour, project, provider, model).
     ModelHours,
+    /// `usage_rollup_global_hours` (UTC hour, provider; every project).
+    GlobalHours,
+    /// `usage_rollup_global_model_hours` (UTC hour, provider, model; every project).
+    GlobalModelHours,
     /// `usage_rollup_endpoint_days` (UTC day, project, provider, model, endpoint).
     EndpointDays,
     /// `usage_rollup_endpoint_hours` (UTC hour, project, provider, endpoint).
@@ -432,6 +436,8 @@ impl Table {
             Table::GlobalDays => Some(rollup::GLOBAL_DAYS),
             Table::Hours => Some(rollup::HOURS),
             Table::ModelHours => Some(rollup::MODEL_HOURS),
+            Table::GlobalHours => Some(rollup::GLOBAL_HOURS),
+            Table::GlobalModelHours => Some(rollup::GLOBAL_MODEL_HOURS),
             Table::EndpointDays => Some(rollup::ENDPOINT_DAYS),
             Table::EndpointHours => Some(rollup::ENDPOINT_HOURS),
             Table::UserDays => Some(rollup::USER_DAYS),
@@ -497,33 +503,36 @@ impl Table {
     }
 }
 
+/// Whether a question grouped by `dims` with `filter` groups or filters by `d` (a
+/// token bound to a project always asks for its project).
+fn asks(filter: &UsageFilter, dims: &[Dimension], d: Dimension) -> bool {
+    dims.contains(&d)
+        || match d {
+            Dimension::Provider => !filter.providers.is_empty(),
+            Dimension::Model => !filter.models.is_empty(),
+            Dimension::Project => !filter.projects.is_empty(),
+            Dimension::Endpoint => !filter.endpoints.is_empty(),
+            Dimension::User => !filter.users.is_empty(),
+            Dimension::Source => !filter.sources.is_empty(),
+        }
+}
+
 /// The tables that can answer a query grouped by `dims` in slots of `slot`
 /// microseconds (`None`: no time), coarsest first and raw events last: a daily rollup
 /// when the slots are whole days, then an hourly one when they are whole hours. Of
 /// each, the smallest that has every dimension asked for or filtered by: without the
 /// model unless the model is asked for, and without the project (every project
-/// together) only when no project is asked for, which a token bound to a project
-/// always does. A question about one event attribute (endpoint, end user or source,
-/// grouped or filtered by) reads that attribute's rollups: by endpoint per day with the
-/// model (every project together unless a project is asked for; the edges of a question
+/// together) when no project is asked for ([`asks`]), per day and per hour alike. A
+/// question about one event attribute (endpoint, end user or source, grouped or
+/// filtered by) reads that attribute's rollups: by endpoint per day with the model
+/// (every project together unless a project is asked for; the edges of a question
 /// with the model come from raw events), by end user per day every project and provider
 /// together when neither is asked for nor filtered by. One about two attributes reads
 /// raw events.
 fn tiers(filter: &UsageFilter, dims: &[Dimension], slot: Option<i64>) -> Vec<Table> {
     let mut tiers = Vec::new();
     let fits = |unit: i64| slot.is_none_or(|s| s % unit == 0);
-    // Whether the question groups or filters by `d`.
-    let asked = |d: Dimension| {
-        dims.contains(&d)
-            || match d {
-                Dimension::Provider => !filter.providers.is_empty(),
-                Dimension::Model => !filter.models.is_empty(),
-                Dimension::Project => !filter.projects.is_empty(),
-                Dimension::Endpoint => !filter.endpoints.is_empty(),
-                Dimension::User => !filter.users.is_empty(),
-                Dimension::Source => !filter.sources.is_empty(),
-            }
-    };
+    let asked = |d: Dimension| asks(filter, dims, d);
     let attrs: Vec<Dimension> = [Dimension::Endpoint, Dimension::User, Dimension::Source]
         .into_iter()
         .filter(|&d| asked(d))
@@ -542,11 +551,12 @@ fn tiers(filter: &UsageFilter, dims: &[Dimension], slot: Option<i64>) -> Vec<Tab
             });
         }
         if fits(rollup::HOUR) {
-            // With the model asked for: the larger table that keeps it.
-            tiers.push(if with_model {
-                Table::ModelHours
-            } else {
-                Table::Hours
+            // With the model asked for: the larger tables that keep it.
+            tiers.push(match (with_model, with_project) {
+                (true, true) => Table::ModelHours,
+                (true, false) => Table::GlobalModelHours,
+                (false, true) => Table::Hours,
+                (false, false) => Table::GlobalHours,
             });
         }
     } else if let [a] = attrs[..] {
@@ -1433,7 +1443,7 @@ async fn latency_counts(
     if sketchable {
         // Whole days from the sketch of every project together unless a project is
         // asked for (a token bound to a project always asks for its own).
-        let days = if dims.contains(&Dimension::Project) || !filter.projects.is_empty() {
+        let days = if asks(filter, dims, Dimension::Project) {
             Table::LatencyDays
         } else {
             Table::LatencyGlobalDays
@@ -1701,11 +1711,11 @@ mod tests {
         let none = UsageFilter::default();
         assert_eq!(
             tiers(&none, &[Dimension::Provider], None),
-            [Table::ProviderDays, Table::Hours, Table::Raw]
+            [Table::ProviderDays, Table::GlobalHours, Table::Raw]
         );
         assert_eq!(
             tiers(&none, &[Dimension::Model], None),
-            [Table::GlobalDays, Table::ModelHours, Table::Raw]
+            [Table::GlobalDays, Table::GlobalModelHours, Table::Raw]
         );
         assert_eq!(
             tiers(&none, &[Dimension::Project, Dimension::Model], None),
@@ -1730,13 +1740,23 @@ mod tests {
         };
         assert_eq!(
             tiers(&one_model, &[Dimension::Provider], None),
-            [Table::GlobalDays, Table::ModelHours, Table::Raw],
+            [Table::GlobalDays, Table::GlobalModelHours, Table::Raw],
             "a model filter needs a table that has the model"
         );
         assert_eq!(
             tiers(&none, &[Dimension::Provider], Some(rollup::HOUR)),
-            [Table::Hours, Table::Raw],
+            [Table::GlobalHours, Table::Raw],
             "hourly slots cannot come from days"
+        );
+        assert_eq!(
+            tiers(&none, &[Dimension::Project], Some(rollup::HOUR)),
+            [Table::Hours, Table::Raw],
+            "by project in hours: the per-project hourly rollup"
+        );
+        assert_eq!(
+            tiers(&one_project, &[Dimension::Model], Some(rollup::HOUR)),
+            [Table::ModelHours, Table::Raw],
+            "a project filter needs an hourly table that has the project"
         );
         let by_endpoint = UsageFilter {
             endpoints: vec!["chat".into()],

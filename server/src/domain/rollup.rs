@@ -2,9 +2,11 @@
 //! (`usage_rollup_days`); per UTC day, project and provider
 //! (`usage_rollup_provider_days`); per UTC day, provider and model, every project
 //! together (`usage_rollup_global_days`); per UTC hour, project and provider
-//! (`usage_rollup_hours`); and per UTC hour, project, provider and model
-//! (`usage_rollup_model_hours`); by endpoint (per UTC day with the model,
-//! `usage_rollup_endpoint_days`, and the same with every project together,
+//! (`usage_rollup_hours`); per UTC hour, project, provider and model
+//! (`usage_rollup_model_hours`); the same two per UTC hour with every project together
+//! (`usage_rollup_global_hours`, `usage_rollup_global_model_hours`); by endpoint
+//! (per UTC day with the model, `usage_rollup_endpoint_days`, and the same with every
+//! project together,
 //! `usage_rollup_endpoint_global_days`; per UTC hour without the model,
 //! `usage_rollup_endpoint_hours`), by end user and by source (per UTC day and hour,
 //! project and provider), and by end user per UTC day alone, every project and
@@ -282,8 +284,30 @@ pub const USER_GLOBAL_DAYS: Rollup = Rollup {
     attr: Some("end_user"),
 };
 
+/// Per UTC hour and provider, every project together: trends in hours (or in days of a
+/// zone whose midnight is not UTC's) and the hour edges of questions about no project.
+pub const GLOBAL_HOURS: Rollup = Rollup {
+    table: "usage_rollup_global_hours",
+    time: "hour",
+    unit: HOUR,
+    project: false,
+    provider: true,
+    model: false,
+    attr: None,
+};
+/// Per UTC hour, provider and model, every project together: the same by model.
+pub const GLOBAL_MODEL_HOURS: Rollup = Rollup {
+    table: "usage_rollup_global_model_hours",
+    time: "hour",
+    unit: HOUR,
+    project: false,
+    provider: true,
+    model: true,
+    attr: None,
+};
+
 /// Every rollup the hook keeps.
-pub const ALL: [Rollup; 13] = [
+pub const ALL: [Rollup; 15] = [
     DAYS,
     PROVIDER_DAYS,
     GLOBAL_DAYS,
@@ -297,6 +321,8 @@ pub const ALL: [Rollup; 13] = [
     SOURCE_HOURS,
     ENDPOINT_GLOBAL_DAYS,
     USER_GLOBAL_DAYS,
+    GLOBAL_HOURS,
+    GLOBAL_MODEL_HOURS,
 ];
 
 /// A latency sketch table: per time unit, project, provider, model and chunk of

@@ -1040,5 +1040,60 @@ async fn rollup_answers_equal_sums_of_the_events_for_random_ranges(app: TestApp)
             e
         })
         .collect();
-    check(repriced, 2).await;
+    check(repriced.clone(), 2).await;
+
+    // Migration 000018 undone and run again: its backfill sums the hourly rollups of
+    // every project together from the per-project ones, row for row what the hook kept
+    // through the ingest and the re-pricing.
+    use sea_orm::{ConnectionTrait, Statement};
+    let db = &app.state.db;
+    let tables = [
+        ("usage_rollup_global_hours", "hour, provider"),
+        ("usage_rollup_global_model_hours", "hour, provider, model"),
+    ];
+    let measures: Vec<String> = aispend::domain::rollup::COLUMNS
+        .iter()
+        .map(|c| format!("CAST({c}_hi AS TEXT) || ':' || CAST({c} AS TEXT)"))
+        .collect();
+    // Each row as one string: its keys, then every measure's high and low part.
+    let dump = |table: &'static str, keys: &'static str| {
+        let sql = format!(
+            "SELECT {} FROM {table} ORDER BY {keys}",
+            std::iter::once("CAST(hour AS TEXT)".to_owned())
+                .chain(keys.split(", ").skip(1).map(str::to_owned))
+                .chain(measures.iter().cloned())
+                .collect::<Vec<_>>()
+                .join(" || '|' || ")
+        );
+        async move {
+            db.query_all_raw(Statement::from_string(db.get_database_backend(), sql))
+                .await
+                .expect("a rollup's rows")
+                .into_iter()
+                .map(|r| r.try_get_by_index::<String>(0).expect("a row"))
+                .collect::<Vec<_>>()
+        }
+    };
+    let mut kept = Vec::new();
+    for (table, keys) in tables {
+        let rows = dump(table, keys).await;
+        assert!(rows.len() > 24, "{table} holds every hour of five days");
+        kept.push(rows);
+    }
+    for sql in [
+        "DROP TABLE usage_rollup_global_model_hours",
+        "DROP TABLE usage_rollup_global_hours",
+        "DELETE FROM seaql_migrations WHERE version = 'm20261207_000018_global_hour_rollups'",
+    ] {
+        db.execute_raw(Statement::from_string(db.get_database_backend(), sql))
+            .await
+            .expect(sql);
+    }
+    aispend::db::migrate(db)
+        .await
+        .expect("migration 000018 again");
+    for ((table, keys), rows) in tables.into_iter().zip(kept) {
+        assert_eq!(dump(table, keys).await, rows, "{table} backfilled");
+    }
+    check(repriced, 3).await;
 }
