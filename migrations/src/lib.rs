@@ -33,6 +33,7 @@ mod m20261205_000015_global_attribute_rollups;
 mod m20261205_000016_change_sequence;
 mod m20261206_000017_sketch_chunks;
 mod m20261207_000018_global_hour_rollups;
+mod m20261207_000019_endpoint_latency_sketches;
 pub mod sketch;
 mod sql;
 
@@ -85,6 +86,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000016_change_sequence::Migration),
             Box::new(m20261206_000017_sketch_chunks::Migration),
             Box::new(m20261207_000018_global_hour_rollups::Migration),
+            Box::new(m20261207_000019_endpoint_latency_sketches::Migration),
         ]
     }
 }

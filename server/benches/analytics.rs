@@ -5,9 +5,10 @@
 //!    projects; then, the server stopped, N events (default 10,000,000; 90 days, 8
 //!    providers, 60 models, 40 endpoints, 200 end users, the same events on both
 //!    engines) are bulk-loaded (SQLite: multi-row `INSERT`s; PostgreSQL:
-//!    `COPY … FROM STDIN`), every rollup of `rollup::ALL`, both latency sketches and
-//!    `usage_rollup_values` are rebuilt with `INSERT … SELECT … GROUP BY` generated
-//!    from the rollups' definitions ([`rebuild`]), and the ledger is analyzed.
+//!    `COPY … FROM STDIN`), every rollup of `rollup::ALL`, every latency sketch of
+//!    `rollup::SKETCHES` and `usage_rollup_values` are rebuilt with
+//!    `INSERT … SELECT … GROUP BY` generated from the rollups' definitions
+//!    ([`rebuild`]), and the ledger is analyzed.
 //!    Before loading, [`check_rebuild`] checks that rebuild against the server itself:
 //!    on a small ledger the server filled through `recordUsageBatch` (its rollup hook),
 //!    the rebuilt tables must equal the rows the server wrote.
@@ -290,18 +291,45 @@ fn rollup_sql(r: &Rollup) -> String {
 /// bucket's count in its column.
 fn sketch_sql(s: &Sketch) -> String {
     use migration::sketch::{CHUNK, COUNT_COLUMNS, chunk_sums};
-    let project = if s.project { "project_id, " } else { "" };
+    // The key columns but the chunk, and the expression of each over the events.
+    let mut names = vec![];
+    let mut keys = vec![];
+    let mut join = String::new();
+    for (column, _) in s.key_columns() {
+        if column == "chunk" {
+            continue;
+        }
+        names.push(column.to_owned());
+        keys.push(if column == s.time {
+            format!("e.occurred_at / {u} * {u}", u = s.unit)
+        } else if BOUNDED.contains(&column) {
+            join = format!(
+                " LEFT JOIN usage_rollup_values v ON v.project_id = e.project_id AND v.dimension = '{column}' AND v.value = e.{column}"
+            );
+            format!(
+                "CASE WHEN e.{column} IS NULL THEN '' WHEN v.value IS NULL THEN '{}' ELSE e.{column} END",
+                rollup::OTHER
+            )
+        } else {
+            format!("e.{column}")
+        });
+    }
+    let inner: Vec<String> = keys
+        .iter()
+        .zip(&names)
+        .map(|(k, n)| format!("{k} AS {n}"))
+        .collect();
+    let names = names.join(", ");
     format!(
-        "INSERT INTO {table} ({time}, {project}provider, model, chunk, {names}) \
-         SELECT t, {project}provider, model, bucket / {CHUNK}, {counts} FROM ( \
-         SELECT e.occurred_at / {u} * {u} AS t, e.project_id, e.provider, e.model, m.bucket \
-         FROM usage_events e JOIN bench_latency_buckets m ON m.latency_ms = e.latency_ms) s \
-         GROUP BY t, {project}provider, model, bucket / {CHUNK}",
+        "INSERT INTO {table} ({names}, chunk, {counts}) \
+         SELECT {names}, bucket / {CHUNK}, {sums} FROM ( \
+         SELECT {inner}, m.bucket \
+         FROM usage_events e JOIN bench_latency_buckets m ON m.latency_ms = e.latency_ms{join}) s \
+         GROUP BY {names}, bucket / {CHUNK}",
         table = s.table,
-        time = s.time,
-        u = s.unit,
-        names = COUNT_COLUMNS.join(", "),
-        counts = chunk_sums("bucket", "1").join(", ")
+        counts = COUNT_COLUMNS.join(", "),
+        inner = inner.join(", "),
+        sums = chunk_sums("bucket", "1").join(", ")
     )
 }
 
@@ -329,9 +357,9 @@ fn rebuilt_tables() -> Vec<&'static str> {
     tables
 }
 
-/// Empties and refills every rollup of `rollup::ALL`, both latency sketches and
-/// `usage_rollup_values` from `usage_events`, keeping `limit` endpoints and end users
-/// apart per project. The same SQL on both engines. Returns each statement's table,
+/// Empties and refills every rollup of `rollup::ALL`, every latency sketch of
+/// `rollup::SKETCHES` and `usage_rollup_values` from `usage_events`, keeping `limit`
+/// endpoints and end users apart per project. The same SQL on both engines. Returns each statement's table,
 /// rows and time.
 async fn rebuild(ledger: &Ledger, limit: usize) -> Vec<(String, u64, Duration)> {
     for table in rebuilt_tables() {

@@ -425,6 +425,12 @@ enum Table {
     /// `usage_latency_global_day_chunks` (latency sketches per UTC day, provider,
     /// model; every project).
     LatencyGlobalDays,
+    /// `usage_latency_endpoint_day_chunks` (latency sketches per UTC day, project,
+    /// endpoint).
+    LatencyEndpointDays,
+    /// `usage_latency_endpoint_global_day_chunks` (latency sketches per UTC day and
+    /// endpoint; every project).
+    LatencyEndpointGlobalDays,
 }
 
 impl Table {
@@ -446,7 +452,11 @@ impl Table {
             Table::SourceHours => Some(rollup::SOURCE_HOURS),
             Table::EndpointGlobalDays => Some(rollup::ENDPOINT_GLOBAL_DAYS),
             Table::UserGlobalDays => Some(rollup::USER_GLOBAL_DAYS),
-            Table::LatencyDays | Table::LatencyHours | Table::LatencyGlobalDays => None,
+            Table::LatencyDays
+            | Table::LatencyHours
+            | Table::LatencyGlobalDays
+            | Table::LatencyEndpointDays
+            | Table::LatencyEndpointGlobalDays => None,
         }
     }
 
@@ -455,13 +465,20 @@ impl Table {
             Table::LatencyDays => Some(rollup::LATENCY_DAYS),
             Table::LatencyHours => Some(rollup::LATENCY_HOURS),
             Table::LatencyGlobalDays => Some(rollup::LATENCY_GLOBAL_DAYS),
+            Table::LatencyEndpointDays => Some(rollup::LATENCY_ENDPOINT_DAYS),
+            Table::LatencyEndpointGlobalDays => Some(rollup::LATENCY_ENDPOINT_GLOBAL_DAYS),
             _ => None,
         }
     }
 
-    /// The event attribute column the table keeps apart, if it is an attribute rollup.
+    /// The event attribute column the table keeps apart, if it is an attribute rollup
+    /// or sketch.
     fn attr(self) -> Option<&'static str> {
-        self.rollup().and_then(|r| r.attr)
+        match (self.rollup(), self.sketch()) {
+            (Some(r), _) => r.attr,
+            (_, Some(s)) => s.attr,
+            _ => None,
+        }
     }
 
     fn name(self) -> &'static str {
@@ -1415,58 +1432,97 @@ type LatencyCounts = Vec<(i64, i64)>;
 /// Up to this many latencies in the range, percentiles are exact (from the raw
 /// events); above it they come from the latency sketches, within 1 % of the exact
 /// value (plus half a millisecond of rounding), when the question can be answered by
-/// them (grouped and filtered by provider, model and project only).
+/// them: grouped and filtered by provider, model and project only, or by endpoint and
+/// project only (an endpoint grouped by or filtered by).
 pub const EXACT_PERCENTILES_UP_TO: i64 = 20_000;
 
 /// Each group's latencies as (milliseconds, count): every distinct latency of the raw
 /// events when `reported` (how many events in the range reported one) is at most
 /// [`EXACT_PERCENTILES_UP_TO`] or the sketches cannot answer, else each sketch
-/// bucket's representative with its count, merged from the day and hour sketches and
-/// the raw edges (bucketed the same way) with signs, as sums are.
+/// bucket's representative with its count, merged from the day (and hour) sketches
+/// and the raw edges (bucketed the same way) with signs, as sums are. By endpoint, a
+/// sketch part that reads a project's long tail (the `' other'` row) with events, or a
+/// filter on a value some overflowed project never admitted, reads raw events instead,
+/// as the rollups do.
 async fn latency_counts(
     conn: &impl ConnectionTrait,
     filter: &UsageFilter,
     dims: &[Dimension],
     reported: i64,
 ) -> Result<BTreeMap<Vec<Option<String>>, LatencyCounts>> {
-    let sketchable = reported > EXACT_PERCENTILES_UP_TO
-        && dims.iter().all(|d| {
-            matches!(
-                d,
-                Dimension::Provider | Dimension::Model | Dimension::Project
-            )
-        })
+    let only = |allowed: &[Dimension]| dims.iter().all(|d| allowed.contains(d));
+    let project = asks(filter, dims, Dimension::Project);
+    let no_user_or_source = filter.sources.is_empty() && filter.users.is_empty();
+    // Whole days from the sketch of every project together unless a project is asked
+    // for (a token bound to a project always asks for its own).
+    let tiers = if reported <= EXACT_PERCENTILES_UP_TO {
+        None
+    } else if only(&[Dimension::Provider, Dimension::Model, Dimension::Project])
         && filter.endpoints.is_empty()
-        && filter.sources.is_empty()
-        && filter.users.is_empty();
-    let mut parts = Vec::new();
-    if sketchable {
-        // Whole days from the sketch of every project together unless a project is
-        // asked for (a token bound to a project always asks for its own).
-        let days = if asks(filter, dims, Dimension::Project) {
+        && no_user_or_source
+    {
+        let days = if project {
             Table::LatencyDays
         } else {
             Table::LatencyGlobalDays
         };
-        split(
-            filter.from.map(time::to_micros),
-            filter.to.map(time::to_micros),
-            &[days, Table::LatencyHours, Table::Raw],
-            1,
-            &mut parts,
-        );
+        Some(vec![days, Table::LatencyHours, Table::Raw])
+    } else if only(&[Dimension::Endpoint, Dimension::Project])
+        && asks(filter, dims, Dimension::Endpoint)
+        && filter.providers.is_empty()
+        && filter.models.is_empty()
+        && no_user_or_source
+        && !filter
+            .endpoints
+            .iter()
+            .any(|v| v.is_empty() || v == rollup::OTHER)
+        && long_tail_safe(conn, filter).await?
+    {
+        let days = if project {
+            Table::LatencyEndpointDays
+        } else {
+            Table::LatencyEndpointGlobalDays
+        };
+        Some(vec![days, Table::Raw])
     } else {
-        parts.push(Part {
-            table: Table::Raw,
-            lo: filter.from.map(time::to_micros),
-            hi: filter.to.map(time::to_micros),
-            sign: 1,
-        });
+        None
+    };
+    let (from, to) = (
+        filter.from.map(time::to_micros),
+        filter.to.map(time::to_micros),
+    );
+    if let Some(tiers) = tiers {
+        let mut parts = Vec::new();
+        split(from, to, &tiers, 1, &mut parts);
+        if let Some(counts) = read_latencies(conn, filter, dims, &parts, true).await? {
+            return Ok(counts);
+        }
     }
+    let raw = Part {
+        table: Table::Raw,
+        lo: from,
+        hi: to,
+        sign: 1,
+    };
+    Ok(read_latencies(conn, filter, dims, &[raw], false)
+        .await?
+        .unwrap_or_default())
+}
+
+/// The latencies of `parts` per group (see [`latency_counts`]); `bucketed`: raw
+/// latencies go to their sketch buckets, as the sketch parts'. `None` when a sketch part
+/// read an `' other'` endpoint with events.
+async fn read_latencies(
+    conn: &impl ConnectionTrait,
+    filter: &UsageFilter,
+    dims: &[Dimension],
+    parts: &[Part],
+    bucketed: bool,
+) -> Result<Option<BTreeMap<Vec<Option<String>>, LatencyCounts>>> {
     let bounds = rollup::sketch_bounds();
     // Per group, per latency (exact) or per sketch bucket: a signed count.
     let mut merged: BTreeMap<Vec<Option<String>>, BTreeMap<i64, i64>> = BTreeMap::new();
-    for p in parts {
+    for &p in parts {
         // One row per group and distinct latency (or bucket) with its count: the
         // memory and the transfer grow with the distinct values, not with the events.
         let mut q = Sql::new(conn.get_database_backend(), "SELECT ");
@@ -1523,24 +1579,31 @@ async fn latency_counts(
             .await
             .context("reading latencies")?
         {
-            let keys = key_values(&r, 0, dims)?;
+            let keys = stored_keys(key_values(&r, 0, dims)?, dims, p.table);
             let v: i64 = r
                 .try_get_by_index(dims.len())
                 .context("reading a latency")?;
-            let group = merged.entry(keys).or_default();
             if p.table != Table::Raw {
                 // A sketch row: chunk `v`, bucket `v·CHUNK + k` in column `k`.
+                let mut counts = Vec::new();
                 for k in 0..migration::sketch::CHUNK {
                     let n = sum(&r, dims.len() + 1 + k as usize)?.unwrap_or(0);
                     if n != 0 {
-                        let bucket = v * migration::sketch::CHUNK + k;
-                        *group.entry(bucket).or_default() += p.sign * n;
+                        counts.push((v * migration::sketch::CHUNK + k, n));
                     }
+                }
+                if !counts.is_empty() && keys.iter().any(|k| k.as_deref() == Some(rollup::OTHER)) {
+                    return Ok(None);
+                }
+                let group = merged.entry(keys).or_default();
+                for (bucket, n) in counts {
+                    *group.entry(bucket).or_default() += p.sign * n;
                 }
                 continue;
             }
+            let group = merged.entry(keys).or_default();
             let n = sum(&r, dims.len() + 1)?.unwrap_or(0);
-            let at = if sketchable {
+            let at = if bucketed {
                 migration::sketch::bucket(bounds, v)
             } else {
                 v
@@ -1548,24 +1611,26 @@ async fn latency_counts(
             *group.entry(at).or_default() += p.sign * n;
         }
     }
-    Ok(merged
-        .into_iter()
-        .map(|(keys, counts)| {
-            let counts = counts
-                .into_iter()
-                .filter(|&(_, n)| n > 0)
-                .map(|(v, n)| {
-                    let ms = if sketchable {
-                        migration::sketch::representative(bounds, v)
-                    } else {
-                        v
-                    };
-                    (ms, n)
-                })
-                .collect();
-            (keys, counts)
-        })
-        .collect())
+    Ok(Some(
+        merged
+            .into_iter()
+            .map(|(keys, counts)| {
+                let counts = counts
+                    .into_iter()
+                    .filter(|&(_, n)| n > 0)
+                    .map(|(v, n)| {
+                        let ms = if bucketed {
+                            migration::sketch::representative(bounds, v)
+                        } else {
+                            v
+                        };
+                        (ms, n)
+                    })
+                    .collect();
+                (keys, counts)
+            })
+            .collect(),
+    ))
 }
 
 /// Nearest-rank percentiles of latencies given as (value, how many events had it).

@@ -12,10 +12,10 @@
 //! project and provider), and by end user per UTC day alone, every project and
 //! provider together (`usage_rollup_user_global_days`). The coarser the table, the
 //! fewer rows a question reads; analytics pick the smallest one that has every
-//! dimension asked for or filtered by. Latency sketches (`usage_latency_day_chunks`
-//! and `usage_latency_hour_chunks`: per UTC day or hour, project, provider and model,
-//! an event count per bucket, 32 buckets to a row; see `migration::sketch`) answer
-//! percentiles.
+//! dimension asked for or filtered by. Latency sketches ([`SKETCHES`]: per UTC day or
+//! hour, project, provider and model, the daily one also with every project together;
+//! per UTC day, project and endpoint, also with every project together; an event count
+//! per bucket, 32 buckets to a row; see `migration::sketch`) answer percentiles.
 //!
 //! Endpoints and end users are unbounded, so each project keeps at most
 //! `AISPEND_ROLLUP_DISTINCT_VALUES` of each apart (`usage_rollup_values`): a value is
@@ -325,9 +325,9 @@ pub const ALL: [Rollup; 15] = [
     GLOBAL_MODEL_HOURS,
 ];
 
-/// A latency sketch table: per time unit, project, provider, model and chunk of
-/// [`migration::sketch::CHUNK`] buckets, a count per bucket (columns
-/// [`migration::sketch::COUNT_COLUMNS`]).
+/// A latency sketch table: per time unit, project, provider and model, or project and
+/// endpoint, and chunk of [`migration::sketch::CHUNK`] buckets, a count per bucket
+/// (columns [`migration::sketch::COUNT_COLUMNS`]).
 #[derive(Debug, Clone, Copy)]
 pub struct Sketch {
     /// The table.
@@ -338,6 +338,28 @@ pub struct Sketch {
     pub unit: i64,
     /// Whether it has `project_id`.
     pub project: bool,
+    /// Whether it has `provider` and `model` (the endpoint sketches have neither).
+    pub model: bool,
+    /// The event attribute it keeps apart (`endpoint`, stored as the endpoint rollups
+    /// store it), if any.
+    pub attr: Option<&'static str>,
+}
+
+impl Sketch {
+    /// Its key columns and their kinds, in the order of its primary key: the time, the
+    /// project, provider, model and attribute it has, then the chunk.
+    pub fn key_columns(&self) -> Vec<(&'static str, Kind)> {
+        let mut keys = vec![(self.time, Kind::Int)];
+        if self.project {
+            keys.push(("project_id", Kind::Uuid));
+        }
+        if self.model {
+            keys.extend([("provider", Kind::Text), ("model", Kind::Text)]);
+        }
+        keys.extend(self.attr.map(|a| (a, Kind::Text)));
+        keys.push(("chunk", Kind::Int));
+        keys
+    }
 }
 
 /// Latency sketches per UTC day.
@@ -346,6 +368,8 @@ pub const LATENCY_DAYS: Sketch = Sketch {
     time: "day",
     unit: DAY,
     project: true,
+    model: true,
+    attr: None,
 };
 /// Latency sketches per UTC hour.
 pub const LATENCY_HOURS: Sketch = Sketch {
@@ -353,6 +377,8 @@ pub const LATENCY_HOURS: Sketch = Sketch {
     time: "hour",
     unit: HOUR,
     project: true,
+    model: true,
+    attr: None,
 };
 /// Latency sketches per UTC day, every project together.
 pub const LATENCY_GLOBAL_DAYS: Sketch = Sketch {
@@ -360,10 +386,36 @@ pub const LATENCY_GLOBAL_DAYS: Sketch = Sketch {
     time: "day",
     unit: DAY,
     project: false,
+    model: true,
+    attr: None,
+};
+/// Latency sketches per UTC day, project and endpoint (migration 000019).
+pub const LATENCY_ENDPOINT_DAYS: Sketch = Sketch {
+    table: "usage_latency_endpoint_day_chunks",
+    time: "day",
+    unit: DAY,
+    project: true,
+    model: false,
+    attr: Some("endpoint"),
+};
+/// Latency sketches per UTC day and endpoint, every project together.
+pub const LATENCY_ENDPOINT_GLOBAL_DAYS: Sketch = Sketch {
+    table: "usage_latency_endpoint_global_day_chunks",
+    time: "day",
+    unit: DAY,
+    project: false,
+    model: false,
+    attr: Some("endpoint"),
 };
 
 /// Every latency sketch the hook keeps.
-pub const SKETCHES: [Sketch; 3] = [LATENCY_DAYS, LATENCY_HOURS, LATENCY_GLOBAL_DAYS];
+pub const SKETCHES: [Sketch; 5] = [
+    LATENCY_DAYS,
+    LATENCY_HOURS,
+    LATENCY_GLOBAL_DAYS,
+    LATENCY_ENDPOINT_DAYS,
+    LATENCY_ENDPOINT_GLOBAL_DAYS,
+];
 
 /// The sketch buckets' upper bounds (see `migration::sketch`), computed once.
 pub fn sketch_bounds() -> &'static [i64] {
@@ -656,8 +708,15 @@ impl KnownValues {
 }
 
 /// A sketch row's key: unit start, project (none in a sketch of every project),
-/// provider, model, chunk.
-type SketchKey<'e> = (i64, Option<ProjectId>, &'e str, &'e str, i64);
+/// provider, model and attribute value where the table has them, chunk.
+type SketchKey<'e> = (
+    i64,
+    Option<ProjectId>,
+    Option<&'e str>,
+    Option<&'e str>,
+    Option<&'e str>,
+    i64,
+);
 
 /// The bucket counts of one sketch row.
 type Chunk = [i64; migration::sketch::CHUNK as usize];
@@ -706,7 +765,7 @@ impl LedgerHook for RollupHook {
                 }
                 Ok(())
             };
-            // Latencies per sketch row: (unit start, project, provider, model, chunk).
+            // Latencies per sketch row (see `SketchKey`).
             let mut sketches: Vec<BTreeMap<SketchKey, Chunk>> =
                 vec![BTreeMap::new(); SKETCHES.len()];
             match change {
@@ -725,8 +784,11 @@ impl LedgerHook for RollupHook {
                                 let key = (
                                     at.div_euclid(sketch.unit) * sketch.unit,
                                     sketch.project.then_some(e.project),
-                                    e.provider.as_str(),
-                                    e.model.as_str(),
+                                    sketch.model.then(|| e.provider.as_str()),
+                                    sketch.model.then_some(e.model.as_str()),
+                                    sketch
+                                        .attr
+                                        .map(|a| admitted.stored(e.project, a, attr_of(e, a))),
                                     chunk,
                                 );
                                 rows.entry(key).or_default()[k] += 1;
@@ -775,28 +837,22 @@ impl LedgerHook for RollupHook {
                 for (sketch, rows) in SKETCHES.iter().zip(sketches) {
                     let rows = rows
                         .into_iter()
-                        .map(|((at, project, provider, model, chunk), counts)| {
+                        .map(|((at, project, provider, model, attr, chunk), counts)| {
                             let mut row = vec![Json::from(at)];
                             row.extend(project.map(|p| json_rows::uuid(p.0)));
-                            row.extend([provider.into(), model.into(), Json::from(chunk)]);
+                            row.extend(provider.map(Json::from));
+                            row.extend(model.map(Json::from));
+                            row.extend(attr.map(Json::from));
+                            row.push(Json::from(chunk));
                             // A sketch bucket counts events: it cannot get near
                             // `i64::MAX`.
                             row.extend(counts.map(Json::from));
                             row
                         })
                         .collect();
-                    let mut keys = vec![(sketch.time, Kind::Int)];
-                    if sketch.project {
-                        keys.push(("project_id", Kind::Uuid));
-                    }
-                    keys.extend([
-                        ("provider", Kind::Text),
-                        ("model", Kind::Text),
-                        ("chunk", Kind::Int),
-                    ]);
                     writes.push(Upsert::new(
                         sketch.table,
-                        &keys,
+                        &sketch.key_columns(),
                         &migration::sketch::COUNT_COLUMNS,
                         false,
                         rows,

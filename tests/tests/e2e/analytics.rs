@@ -416,7 +416,220 @@ db_tests!(
     rollup_answers_equal_sums_of_the_events_for_random_ranges
 );
 
-backend_tests!(attribute_rollups_equal_the_group_by_and_the_long_tail_reads_raw_events);
+backend_tests!(
+    attribute_rollups_equal_the_group_by_and_the_long_tail_reads_raw_events,
+    endpoint_percentiles_come_from_the_endpoint_sketches_and_the_long_tail_from_raw_events
+);
+
+/// Percentiles by endpoint above `EXACT_PERCENTILES_UP_TO` latencies come from the
+/// endpoint sketches (whole days, raw events at the edges), within 1 % of the exact
+/// value plus half a millisecond and not all exact; with room for three endpoints per
+/// project, a question that meets a project's long tail (the `' other'` bucket, or a
+/// filter on an endpoint it never admitted) is answered exactly from raw events.
+async fn endpoint_percentiles_come_from_the_endpoint_sketches_and_the_long_tail_from_raw_events(
+    backend: Backend,
+) {
+    use rand::{Rng, SeedableRng};
+    let app = spawn_app_with(backend, |s| s.limits.rollup_distinct_values = 3).await;
+    let (a, b) = (
+        app.create_project("three-endpoints").await,
+        app.create_project("long-tail").await,
+    );
+    let mut rng = rand::rngs::StdRng::seed_from_u64(20261207);
+    let base = chrono::DateTime::parse_from_rfc3339("2026-03-01T00:00:00Z")
+        .expect("a time")
+        .timestamp();
+    let endpoints = ["chat", "search", "embed", "tail"];
+    // (at, project, endpoint, latency ms). Project b's first three events admit chat,
+    // search and embed; its later "tail" events go to its long tail. One event in ten
+    // has no endpoint.
+    let mut events: Vec<(i64, &str, Option<&str>, i64)> = (0..3)
+        .map(|i| (base + 60 * i as i64, b.as_str(), Some(endpoints[i]), 100))
+        .collect();
+    // Chat is the commonest: more than `EXACT_PERCENTILES_UP_TO` in the range alone.
+    for i in 0..50_000 {
+        let at = base + rng.random_range(0..3 * 86_400);
+        let (project, choices) = if i % 4 == 0 { (&b, 4) } else { (&a, 3) };
+        let endpoint = (rng.random_range(0..10) > 0).then(|| {
+            if rng.random_range(0..10) < 6 {
+                "chat"
+            } else {
+                endpoints[rng.random_range(0..choices)]
+            }
+        });
+        let ms = (20.0 * 1000f64.powf(rng.random::<f64>())).round() as i64;
+        events.push((at, project.as_str(), endpoint, ms));
+    }
+    for chunk in events.chunks(5_000) {
+        let inputs: Vec<Value> = chunk
+            .iter()
+            .map(|&(at, project, endpoint, ms)| {
+                let mut e = json!({"projectId": project, "provider": "openai", "model": "gpt-4o", "inputTokens": 10,
+                       "latencyMs": ms, "occurredAt": chrono::DateTime::from_timestamp(at, 0).expect("a time").to_rfc3339()});
+                if let Some(x) = endpoint {
+                    e["endpoint"] = json!(x);
+                }
+                e
+            })
+            .collect();
+        let r = app
+            .admin(
+                "mutation($i: [UsageInput!]!) { recordUsageBatch(inputs: $i) { accepted } }",
+                json!({"i": inputs}),
+            )
+            .await;
+        assert_eq!(r.data()["recordUsageBatch"]["accepted"], chunk.len());
+    }
+    // Unaligned edges: 05:17:23 on the first day to 19:43:11 on the third.
+    let (from, to) = (
+        base + 5 * 3600 + 17 * 60 + 23,
+        base + 2 * 86_400 + 19 * 3600 + 43 * 60 + 11,
+    );
+    let time = |t: i64| {
+        chrono::DateTime::from_timestamp(t, 0)
+            .expect("a time")
+            .to_rfc3339()
+    };
+    // Each endpoint group's percentiles against the exact ones: returns how many were
+    // not exact and how many latencies the groups held.
+    let check = |projects: Vec<String>, only: &'static [&'static str], within: bool| {
+        let app = &app;
+        let events = &events;
+        async move {
+            let mut filter = json!({"from": time(from), "to": time(to)});
+            if !projects.is_empty() {
+                filter["projects"] = json!(projects);
+            }
+            if !only.is_empty() {
+                filter["endpoints"] = json!(only);
+            }
+            let groups = app
+                .admin(
+                    "query($f: UsageFilter) { costBreakdown(filter: $f, groupBy: [ENDPOINT]) { endpoint latencyP50Ms latencyP95Ms } }",
+                    json!({"f": filter}),
+                )
+                .await
+                .data()["costBreakdown"]
+                .as_array()
+                .expect("groups")
+                .clone();
+            let (mut inexact, mut counted) = (0, 0);
+            for g in &groups {
+                let endpoint = g["endpoint"].as_str();
+                let mut v: Vec<i64> = events
+                    .iter()
+                    .filter(|e| {
+                        e.0 >= from
+                            && e.0 < to
+                            && e.2 == endpoint
+                            && (projects.is_empty() || projects.iter().any(|p| p == e.1))
+                    })
+                    .map(|e| e.3)
+                    .collect();
+                v.sort_unstable();
+                counted += v.len();
+                for (got, p) in [(&g["latencyP50Ms"], 50), (&g["latencyP95Ms"], 95)] {
+                    let (got, want) = (got.as_i64().expect("a percentile"), nearest_rank(&v, p));
+                    if within {
+                        assert!(
+                            (got - want).abs() as f64 <= 0.01 * want as f64 + 0.5,
+                            "{endpoint:?} p{p} ({filter}): {got} against the exact {want}"
+                        );
+                    } else {
+                        assert_eq!(got, want, "{endpoint:?} p{p} ({filter}): exact");
+                    }
+                    inexact += usize::from(got != want);
+                }
+            }
+            (inexact, counted, groups.len())
+        }
+    };
+    // Project a never overflowed: its endpoints (and its events without one) come from
+    // the per-project sketch.
+    let (inexact, counted, groups) = check(vec![a.clone()], &[], true).await;
+    assert_eq!(groups, 4, "chat, search, embed and none");
+    assert!(counted > 20_000, "{counted} latencies");
+    assert!(
+        inexact > 0,
+        "every percentile was exact: the sketches did not answer"
+    );
+    // Chat, admitted in both projects, across every project: the sketch of every
+    // project together.
+    let (inexact, counted, groups) = check(vec![], &["chat"], true).await;
+    assert_eq!(groups, 1);
+    assert!(counted > 20_000, "{counted} chat latencies");
+    assert!(
+        inexact > 0,
+        "every percentile was exact: the sketch did not answer"
+    );
+    // Every endpoint of every project: b's long tail is in the sketches' other bucket,
+    // so raw events answer, exactly, with "tail" apart.
+    let (_, counted, groups) = check(vec![], &[], false).await;
+    assert_eq!(groups, 5, "chat, search, embed, tail and none");
+    assert!(counted > 20_000);
+    // A filter that names the endpoint b never admitted, with chat: raw events,
+    // exactly (the sketches hold tail's events in b's other bucket).
+    let (_, counted, groups) = check(vec![], &["chat", "tail"], false).await;
+    assert_eq!(groups, 2);
+    assert!(counted > 20_000, "{counted} latencies");
+
+    // Migration 000019 undone and run again: its backfill from the events (with the
+    // endpoints each project admitted) equals, row for row, what the hook kept.
+    use sea_orm::{ConnectionTrait, Statement};
+    let db = &app.state.db;
+    let counts: Vec<String> = migration::sketch::COUNT_COLUMNS
+        .iter()
+        .map(|c| format!("CAST({c} AS TEXT)"))
+        .collect();
+    let dump = |table: &'static str, project: bool| {
+        // The project as a or b: its id's type differs between the engines.
+        let project = if project {
+            "CASE WHEN project_id = (SELECT id FROM projects WHERE name = 'long-tail') THEN 'b' ELSE 'a' END"
+        } else {
+            "'-'"
+        };
+        let sql = format!(
+            "SELECT {project} || '|' || CAST(day AS TEXT) || '|' || endpoint || '|' || CAST(chunk AS TEXT) || '|' || {} FROM {table} ORDER BY 1",
+            counts.join(" || ',' || ")
+        );
+        async move {
+            db.query_all_raw(Statement::from_string(db.get_database_backend(), sql))
+                .await
+                .expect("a sketch's rows")
+                .into_iter()
+                .map(|r| r.try_get_by_index::<String>(0).expect("a row"))
+                .collect::<Vec<_>>()
+        }
+    };
+    let tables = [
+        ("usage_latency_endpoint_day_chunks", true),
+        ("usage_latency_endpoint_global_day_chunks", false),
+    ];
+    let mut kept = Vec::new();
+    for (table, project) in tables {
+        let rows = dump(table, project).await;
+        assert!(
+            rows.iter().any(|r| r.contains("| other|")),
+            "{table} has b's long tail"
+        );
+        kept.push(rows);
+    }
+    for sql in [
+        "DROP TABLE usage_latency_endpoint_global_day_chunks",
+        "DROP TABLE usage_latency_endpoint_day_chunks",
+        "DELETE FROM seaql_migrations WHERE version = 'm20261207_000019_endpoint_latency_sketches'",
+    ] {
+        db.execute_raw(Statement::from_string(db.get_database_backend(), sql))
+            .await
+            .expect(sql);
+    }
+    aispend::db::migrate(db)
+        .await
+        .expect("migration 000019 again");
+    for ((table, project), rows) in tables.into_iter().zip(kept) {
+        assert_eq!(dump(table, project).await, rows, "{table} backfilled");
+    }
+}
 
 /// A generated event with attributes: (at, project index, provider, model, endpoint,
 /// user, cost nanos or None, latency ms).
