@@ -23,7 +23,7 @@
 //!    raw events. Prints each p50, the ratio, and checks the answers are identical.
 //!
 //! `cargo bench -p aispend --bench analytics [-- --events N --runs R --raw-runs K
-//! --other-runs O --postgres URL --pg-keep NAME]`
+//! --other-runs O --postgres URL --pg-keep NAME --load-only]`
 //!
 //! Reuse (for tuning: the load takes minutes, the queries seconds): on SQLite,
 //! `AISPEND_BENCH_LEDGER=DIR` loads the ledger into `DIR` and leaves it there; when
@@ -31,7 +31,7 @@
 //! PostgreSQL, `--pg-keep NAME` does the same with the database `NAME` (reused when it
 //! exists, else created, loaded and kept; `DROP DATABASE NAME` to load afresh); without
 //! it the database is dropped at the end. Either way a ledger is reused as found, even
-//! one whose load was interrupted.
+//! one whose load was interrupted. `--load-only` stops after loading a kept ledger.
 
 mod common;
 
@@ -237,6 +237,27 @@ impl Target {
 /// apart whatever their value.
 const BOUNDED: [&str; 2] = ["endpoint", "end_user"];
 
+/// The expression of a rollup's or sketch's key column over the event `e`: its time
+/// unit's start for `time` (of `unit` microseconds); an endpoint or end user stored as
+/// the value when the project admitted it, as the 'other' bucket when not, as '' when
+/// the event has none (setting `join` to the join on `usage_rollup_values` it needs);
+/// any other column as the event has it.
+fn key_expr(column: &str, time: &str, unit: i64, join: &mut String) -> String {
+    if column == time {
+        format!("e.occurred_at / {unit} * {unit}")
+    } else if BOUNDED.contains(&column) {
+        *join = format!(
+            " LEFT JOIN usage_rollup_values v ON v.project_id = e.project_id AND v.dimension = '{column}' AND v.value = e.{column}"
+        );
+        format!(
+            "CASE WHEN e.{column} IS NULL THEN '' WHEN v.value IS NULL THEN '{}' ELSE e.{column} END",
+            rollup::OTHER
+        )
+    } else {
+        format!("e.{column}")
+    }
+}
+
 /// `INSERT … SELECT … GROUP BY` filling one rollup from the events. Each measure is
 /// stored wide (`money::Wide`): `x_hi` = the sum / 10^9, `x` = the sum % 10^9, which
 /// is `Wide::split` for the non-negative sums here; a sum beyond `BIGINT` fails on both
@@ -248,21 +269,7 @@ fn rollup_sql(r: &Rollup) -> String {
     let mut join = String::new();
     for (column, _) in r.key_columns() {
         columns.push(column.to_owned());
-        keys.push(if column == r.time {
-            format!("e.occurred_at / {u} * {u}", u = r.unit)
-        } else if BOUNDED.contains(&column) {
-            // Stored as the value when the project admitted it, as the 'other' bucket
-            // when not, as '' when the event has none.
-            join = format!(
-                " LEFT JOIN usage_rollup_values v ON v.project_id = e.project_id AND v.dimension = '{column}' AND v.value = e.{column}"
-            );
-            format!(
-                "CASE WHEN e.{column} IS NULL THEN '' WHEN v.value IS NULL THEN '{}' ELSE e.{column} END",
-                rollup::OTHER
-            )
-        } else {
-            format!("e.{column}")
-        });
+        keys.push(key_expr(column, r.time, r.unit, &mut join));
     }
     let group: Vec<String> = (1..=keys.len()).map(|i| i.to_string()).collect();
     let mut sums = vec![];
@@ -300,19 +307,7 @@ fn sketch_sql(s: &Sketch) -> String {
             continue;
         }
         names.push(column.to_owned());
-        keys.push(if column == s.time {
-            format!("e.occurred_at / {u} * {u}", u = s.unit)
-        } else if BOUNDED.contains(&column) {
-            join = format!(
-                " LEFT JOIN usage_rollup_values v ON v.project_id = e.project_id AND v.dimension = '{column}' AND v.value = e.{column}"
-            );
-            format!(
-                "CASE WHEN e.{column} IS NULL THEN '' WHEN v.value IS NULL THEN '{}' ELSE e.{column} END",
-                rollup::OTHER
-            )
-        } else {
-            format!("e.{column}")
-        });
+        keys.push(key_expr(column, s.time, s.unit, &mut join));
     }
     let inner: Vec<String> = keys
         .iter()
@@ -1048,6 +1043,12 @@ async fn main() {
             panic!("the rebuilt rollups differ from the server's");
         }
         load(&client, &target, events).await;
+    }
+    // Loading alone (a kept ledger: two engines can load at once, then be timed one
+    // after the other on a quiet machine).
+    if std::env::args().any(|a| a == "--load-only") {
+        target.finish().await;
+        return;
     }
     let ledger = target.open().await;
     // 2. The server on that ledger, 30 days that do not start on a day boundary.

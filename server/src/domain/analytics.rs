@@ -534,6 +534,17 @@ fn asks(filter: &UsageFilter, dims: &[Dimension], d: Dimension) -> bool {
         }
 }
 
+/// Whether the filter names an endpoint or end user no stored event can have (`''` or
+/// the other bucket's name): it would match rollup and sketch rows, so raw events
+/// answer it (with nothing).
+fn odd_values(filter: &UsageFilter) -> bool {
+    filter
+        .endpoints
+        .iter()
+        .chain(&filter.users)
+        .any(|v| v.is_empty() || v == rollup::OTHER)
+}
+
 /// The tables that can answer a query grouped by `dims` in slots of `slot`
 /// microseconds (`None`: no time), coarsest first and raw events last: a daily rollup
 /// when the slots are whole days, then an hourly one when they are whole hours. Of
@@ -577,13 +588,7 @@ fn tiers(filter: &UsageFilter, dims: &[Dimension], slot: Option<i64>) -> Vec<Tab
             });
         }
     } else if let [a] = attrs[..] {
-        // A filter value no stored event can have ('' or the other bucket's name)
-        // would match rollup rows: raw events answer it (with nothing).
-        let odd = filter
-            .endpoints
-            .iter()
-            .chain(&filter.users)
-            .any(|v| v.is_empty() || v == rollup::OTHER);
+        let odd = odd_values(filter);
         let (days, hours) = match a {
             Dimension::Endpoint if !with_project => {
                 (Table::EndpointGlobalDays, Table::EndpointHours)
@@ -1472,10 +1477,7 @@ async fn latency_counts(
         && filter.providers.is_empty()
         && filter.models.is_empty()
         && no_user_or_source
-        && !filter
-            .endpoints
-            .iter()
-            .any(|v| v.is_empty() || v == rollup::OTHER)
+        && !odd_values(filter)
         && long_tail_safe(conn, filter).await?
     {
         let days = if project {

@@ -707,16 +707,9 @@ impl KnownValues {
     }
 }
 
-/// A sketch row's key: unit start, project (none in a sketch of every project),
-/// provider, model and attribute value where the table has them, chunk.
-type SketchKey<'e> = (
-    i64,
-    Option<ProjectId>,
-    Option<&'e str>,
-    Option<&'e str>,
-    Option<&'e str>,
-    i64,
-);
+/// A sketch row's key: a rollup key (unit start, then project, provider, model and
+/// attribute value where the table has them) and the chunk.
+type SketchKey<'e> = (Key<'e>, i64);
 
 /// The bucket counts of one sketch row.
 type Chunk = [i64; migration::sketch::CHUNK as usize];
@@ -782,13 +775,15 @@ impl LedgerHook for RollupHook {
                             );
                             for (sketch, rows) in SKETCHES.iter().zip(sketches.iter_mut()) {
                                 let key = (
-                                    at.div_euclid(sketch.unit) * sketch.unit,
-                                    sketch.project.then_some(e.project),
-                                    sketch.model.then(|| e.provider.as_str()),
-                                    sketch.model.then_some(e.model.as_str()),
-                                    sketch
-                                        .attr
-                                        .map(|a| admitted.stored(e.project, a, attr_of(e, a))),
+                                    (
+                                        at.div_euclid(sketch.unit) * sketch.unit,
+                                        sketch.project.then_some(e.project),
+                                        sketch.model.then(|| e.provider.as_str()),
+                                        sketch.model.then_some(e.model.as_str()),
+                                        sketch
+                                            .attr
+                                            .map(|a| admitted.stored(e.project, a, attr_of(e, a))),
+                                    ),
                                     chunk,
                                 );
                                 rows.entry(key).or_default()[k] += 1;
@@ -837,7 +832,7 @@ impl LedgerHook for RollupHook {
                 for (sketch, rows) in SKETCHES.iter().zip(sketches) {
                     let rows = rows
                         .into_iter()
-                        .map(|((at, project, provider, model, attr, chunk), counts)| {
+                        .map(|(((at, project, provider, model, attr), chunk), counts)| {
                             let mut row = vec![Json::from(at)];
                             row.extend(project.map(|p| json_rows::uuid(p.0)));
                             row.extend(provider.map(Json::from));

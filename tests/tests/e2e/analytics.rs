@@ -421,6 +421,27 @@ backend_tests!(
     endpoint_percentiles_come_from_the_endpoint_sketches_and_the_long_tail_from_raw_events
 );
 
+/// Undoes a migration that only created `tables` (dropped in that order) and runs the
+/// migrations again, so that it backfills them afresh from what is stored.
+async fn run_again(db: &sea_orm::DatabaseConnection, version: &str, tables: &[&str]) {
+    use sea_orm::{ConnectionTrait, Statement};
+    let mut statements: Vec<String> = tables.iter().map(|t| format!("DROP TABLE {t}")).collect();
+    statements.push(format!(
+        "DELETE FROM seaql_migrations WHERE version = '{version}'"
+    ));
+    for sql in statements {
+        db.execute_raw(Statement::from_string(
+            db.get_database_backend(),
+            sql.clone(),
+        ))
+        .await
+        .expect(&sql);
+    }
+    aispend::db::migrate(db)
+        .await
+        .unwrap_or_else(|e| panic!("{version} again: {e}"));
+}
+
 /// Percentiles by endpoint above `EXACT_PERCENTILES_UP_TO` latencies come from the
 /// endpoint sketches (whole days, raw events at the edges), within 1 % of the exact
 /// value plus half a millisecond and not all exact; with room for three endpoints per
@@ -614,18 +635,15 @@ async fn endpoint_percentiles_come_from_the_endpoint_sketches_and_the_long_tail_
         );
         kept.push(rows);
     }
-    for sql in [
-        "DROP TABLE usage_latency_endpoint_global_day_chunks",
-        "DROP TABLE usage_latency_endpoint_day_chunks",
-        "DELETE FROM seaql_migrations WHERE version = 'm20261207_000019_endpoint_latency_sketches'",
-    ] {
-        db.execute_raw(Statement::from_string(db.get_database_backend(), sql))
-            .await
-            .expect(sql);
-    }
-    aispend::db::migrate(db)
-        .await
-        .expect("migration 000019 again");
+    run_again(
+        db,
+        "m20261207_000019_endpoint_latency_sketches",
+        &[
+            "usage_latency_endpoint_global_day_chunks",
+            "usage_latency_endpoint_day_chunks",
+        ],
+    )
+    .await;
     for ((table, project), rows) in tables.into_iter().zip(kept) {
         assert_eq!(dump(table, project).await, rows, "{table} backfilled");
     }
@@ -1293,18 +1311,15 @@ async fn rollup_answers_equal_sums_of_the_events_for_random_ranges(app: TestApp)
         assert!(rows.len() > 24, "{table} holds every hour of five days");
         kept.push(rows);
     }
-    for sql in [
-        "DROP TABLE usage_rollup_global_model_hours",
-        "DROP TABLE usage_rollup_global_hours",
-        "DELETE FROM seaql_migrations WHERE version = 'm20261207_000018_global_hour_rollups'",
-    ] {
-        db.execute_raw(Statement::from_string(db.get_database_backend(), sql))
-            .await
-            .expect(sql);
-    }
-    aispend::db::migrate(db)
-        .await
-        .expect("migration 000018 again");
+    run_again(
+        db,
+        "m20261207_000018_global_hour_rollups",
+        &[
+            "usage_rollup_global_model_hours",
+            "usage_rollup_global_hours",
+        ],
+    )
+    .await;
     for ((table, keys), rows) in tables.into_iter().zip(kept) {
         assert_eq!(dump(table, keys).await, rows, "{table} backfilled");
     }
