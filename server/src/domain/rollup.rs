@@ -23,7 +23,7 @@
 //! events go to the [`OTHER`] bucket, which marks the project as overflowed (nothing
 //! more is admitted then, even if the limit grows). An admitted value's rows therefore
 //! hold all of its events, and a question that needs a value of the long tail reads
-//! raw events instead (see `analytics.rs`). Ingest holds the ledger lock while it
+//! raw events instead (see `analytics/tables.rs`). Ingest holds the ledger lock while it
 //! admits, so two transactions never admit past the limit.
 //!
 //! Why they are exact: [`RollupHook`] is a ledger hook, so it runs inside the very
@@ -39,7 +39,7 @@
 //! can make another project's ingest fail by filling it.
 //!
 //! Analytics read rollups for whole days and hours and raw events only for what is
-//! left at the edges, adding or subtracting pieces (see `analytics.rs`).
+//! left at the edges, adding or subtracting pieces (see `analytics/tables.rs`).
 
 use crate::domain::error::{Context, Result};
 use crate::domain::ids::ProjectId;
