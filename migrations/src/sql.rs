@@ -30,16 +30,18 @@ impl Ddl<'_> {
     }
 }
 
-/// The DDL of a rollup summed from a finer one of the same time unit, and its
-/// backfill: `CREATE TABLE` with the time column `time` (`day` or `hour`), the `keys`
-/// (name, SQL type) and every measure as `x_hi` and `x`, keyed by the time and `keys`;
-/// then `INSERT … SELECT … GROUP BY` from `source`, which has
-/// those columns and more keys. The sum of the low parts (each below 10^9, so no
+/// The DDL of a rollup summed from a finer one, and its backfill: `CREATE TABLE` with
+/// the time column `time` (`day`, `hour` or `week`), the `keys` (name, SQL type) and
+/// every measure as `x_hi` and `x`, keyed by the time and `keys`; then
+/// `INSERT … SELECT … GROUP BY` from `source`, which has those columns (its time as the
+/// expression `time_from`: the same column for a rollup of the same time unit) and
+/// more keys. The sum of the low parts (each below 10^9, so no
 /// overflow below 9 × 10^9 rows) is carried into the high part in integer division on
 /// both engines (PostgreSQL's `SUM` of a `BIGINT` is a `NUMERIC`, whose division has a
 /// fraction), so the backfill is exact. `table_options`: ` WITHOUT ROWID` on SQLite.
 pub fn summed_rollup(
     time: &str,
+    time_from: &str,
     table: &str,
     keys: &[(&str, &str)],
     source: &str,
@@ -69,7 +71,7 @@ pub fn summed_rollup(
     PRIMARY KEY ({time}, {names})
 ){table_options};
 INSERT INTO {table} ({time}, {names}, {})
-    SELECT {time}, {names}, {} FROM {source} GROUP BY {time}, {names};
+    SELECT {time_from}, {names}, {} FROM {source} GROUP BY {time_from}, {names};
 ",
         columns.join(",\n"),
         measures.join(", "),
@@ -97,9 +99,23 @@ pub async fn create_summed_rollup_of(
     keys: &[(&str, &str)],
     source: &str,
 ) -> Result<(), DbErr> {
+    create_summed_rollup_from(manager, time, time, table, keys, source).await
+}
+
+/// Creates and fills a [`summed_rollup`] per `time`, summed from `source`'s time
+/// expression `time_from` (a coarser unit: the finer unit's start rounded down), whose
+/// key columns have the same type on both engines (no project id).
+pub async fn create_summed_rollup_from(
+    manager: &SchemaManager<'_>,
+    time: &str,
+    time_from: &str,
+    table: &str,
+    keys: &[(&str, &str)],
+    source: &str,
+) -> Result<(), DbErr> {
     Ddl {
-        sqlite: &summed_rollup(time, table, keys, source, " WITHOUT ROWID"),
-        postgres: &summed_rollup(time, table, keys, source, ""),
+        sqlite: &summed_rollup(time, time_from, table, keys, source, " WITHOUT ROWID"),
+        postgres: &summed_rollup(time, time_from, table, keys, source, ""),
     }
     .run(manager)
     .await

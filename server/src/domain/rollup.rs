@@ -6,8 +6,8 @@
 //! (`usage_rollup_model_hours`); the same two per UTC hour with every project together
 //! (`usage_rollup_global_hours`, `usage_rollup_global_model_hours`); by endpoint
 //! (per UTC day with the model, `usage_rollup_endpoint_days`, and the same with every
-//! project together,
-//! `usage_rollup_endpoint_global_days`; per UTC hour without the model,
+//! project together, `usage_rollup_endpoint_global_days`, also per week,
+//! `usage_rollup_endpoint_global_weeks`; per UTC hour without the model,
 //! `usage_rollup_endpoint_hours`), by end user and by source (per UTC day and hour,
 //! project and provider), and by end user per UTC day alone, every project and
 //! provider together (`usage_rollup_user_global_days`). The coarser the table, the
@@ -57,6 +57,9 @@ use std::sync::Mutex;
 pub const DAY: i64 = 86_400_000_000;
 /// Microseconds in an hour.
 pub const HOUR: i64 = 3_600_000_000;
+/// Microseconds in a week: seven UTC days, weeks counted from the Unix epoch (a
+/// Thursday).
+pub const WEEK: i64 = 7 * DAY;
 
 /// Additive measures of a rollup row (same order as the table's columns), summed
 /// wide: a transaction's delta may exceed an `i64`.
@@ -306,8 +309,21 @@ pub const GLOBAL_MODEL_HOURS: Rollup = Rollup {
     attr: None,
 };
 
+/// Per week (see [`WEEK`]), provider, model and endpoint, every project together:
+/// recommendations and breakdowns by endpoint across projects over weeks read a
+/// seventh of the daily rows.
+pub const ENDPOINT_GLOBAL_WEEKS: Rollup = Rollup {
+    table: "usage_rollup_endpoint_global_weeks",
+    time: "week",
+    unit: WEEK,
+    project: false,
+    provider: true,
+    model: true,
+    attr: Some("endpoint"),
+};
+
 /// Every rollup the hook keeps.
-pub const ALL: [Rollup; 15] = [
+pub const ALL: [Rollup; 16] = [
     DAYS,
     PROVIDER_DAYS,
     GLOBAL_DAYS,
@@ -323,6 +339,7 @@ pub const ALL: [Rollup; 15] = [
     USER_GLOBAL_DAYS,
     GLOBAL_HOURS,
     GLOBAL_MODEL_HOURS,
+    ENDPOINT_GLOBAL_WEEKS,
 ];
 
 /// A latency sketch table: per time unit, project, provider and model, or project and

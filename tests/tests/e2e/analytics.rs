@@ -413,8 +413,179 @@ db_tests!(
     trends_fill_zero_buckets_in_a_time_zone_across_dst,
     reported_and_best_views_never_add_tracked_and_reported,
     filters_list_what_the_caller_can_see,
-    rollup_answers_equal_sums_of_the_events_for_random_ranges
+    rollup_answers_equal_sums_of_the_events_for_random_ranges,
+    endpoint_breakdowns_over_weeks_equal_sums_of_the_events
 );
+
+/// Breakdowns by endpoint across projects over ranges of weeks (whole weeks from
+/// `usage_rollup_endpoint_global_weeks`, days and hours at the edges, open ends too)
+/// equal summing the inputs, also after a re-pricing; migration 000020's backfill
+/// equals what the hook kept.
+async fn endpoint_breakdowns_over_weeks_equal_sums_of_the_events(app: TestApp) {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(20261208);
+    let projects = [
+        app.create_project("w1").await,
+        app.create_project("w2").await,
+    ];
+    let models = [("openai", "gpt-4o"), ("acme", "acme-x")];
+    let endpoints = ["chat", "search", "embed"];
+    let base = chrono::DateTime::parse_from_rfc3339("2026-01-03T00:00:00Z")
+        .expect("a time")
+        .timestamp();
+    // (at, endpoint, model index, cost nanos or None)
+    let mut events: Vec<(i64, &str, usize, Option<i64>)> = Vec::new();
+    let mut batch = Vec::new();
+    for i in 0..600 {
+        let at = base + rng.random_range(0..45 * 86_400);
+        let endpoint = endpoints[rng.random_range(0..3)];
+        let m = rng.random_range(0..2);
+        let (provider, model) = models[m];
+        let cents: i64 = rng.random_range(1..1_000);
+        let mut e = json!({"projectId": projects[rng.random_range(0..2)], "provider": provider, "model": model,
+                           "inputTokens": 100, "endpoint": endpoint,
+                           "occurredAt": chrono::DateTime::from_timestamp(at, 0).expect("a time").to_rfc3339(),
+                           "idempotencyKey": format!("w{i}")});
+        let cost = (m == 0).then(|| {
+            e["reportedCostUsd"] = json!(format!("{}.{:02}", cents / 100, cents % 100));
+            cents * 10_000_000
+        });
+        events.push((at, endpoint, m, cost));
+        batch.push(e);
+    }
+    for chunk in batch.chunks(200) {
+        let r = app
+            .admin(
+                "mutation($i: [UsageInput!]!) { recordUsageBatch(inputs: $i) { accepted } }",
+                json!({"i": chunk}),
+            )
+            .await;
+        assert_eq!(r.data()["recordUsageBatch"]["accepted"], 200);
+    }
+    let check = |events: Vec<(i64, &'static str, usize, Option<i64>)>, seed: u64| {
+        let app = &app;
+        async move {
+            let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+            for round in 0..12 {
+                let a = base - 86_400 + rng.random_range(0..20 * 86_400);
+                let b = a + rng.random_range(8 * 86_400..35 * 86_400);
+                // The first round has no start, the second no end.
+                let (from, to) = match round {
+                    0 => (None, Some(b)),
+                    1 => (Some(a), None),
+                    _ => (Some(a), Some(b)),
+                };
+                let time = |t: i64| {
+                    chrono::DateTime::from_timestamp(t, 0)
+                        .expect("a time")
+                        .to_rfc3339()
+                };
+                let mut filter = json!({});
+                if let Some(f) = from {
+                    filter["from"] = json!(time(f));
+                }
+                if let Some(t) = to {
+                    filter["to"] = json!(time(t));
+                }
+                let groups = app
+                    .admin(
+                        "query($f: UsageFilter) { costBreakdown(filter: $f, groupBy: [ENDPOINT]) { endpoint totals { costUsd events unpricedEvents } } }",
+                        json!({"f": filter}),
+                    )
+                    .await
+                    .data()["costBreakdown"]
+                    .as_array()
+                    .expect("groups")
+                    .clone();
+                for endpoint in ["chat", "search", "embed"] {
+                    let inside: Vec<_> = events
+                        .iter()
+                        .filter(|e| {
+                            e.1 == endpoint
+                                && from.is_none_or(|f| e.0 >= f)
+                                && to.is_none_or(|t| e.0 < t)
+                        })
+                        .collect();
+                    let g = groups
+                        .iter()
+                        .find(|g| g["endpoint"] == endpoint)
+                        .unwrap_or_else(|| panic!("{endpoint} missing for {filter}"));
+                    let cost: i64 = inside.iter().filter_map(|e| e.3).sum();
+                    assert_eq!(
+                        g["totals"]["costUsd"],
+                        rust_decimal::Decimal::new(cost, 9)
+                            .normalize()
+                            .to_string()
+                            .as_str(),
+                        "{endpoint} {filter}"
+                    );
+                    assert_eq!(g["totals"]["events"].as_i64(), Some(inside.len() as i64));
+                    assert_eq!(
+                        g["totals"]["unpricedEvents"].as_i64(),
+                        Some(inside.iter().filter(|e| e.3.is_none()).count() as i64)
+                    );
+                }
+            }
+        }
+    };
+    check(events.clone(), 1).await;
+    // A price for acme appears: the re-pricing moves its costs into every rollup.
+    app.admin(
+        r#"mutation { upsertPrice(input: {provider: "acme", model: "acme-x", standard: {input: "1000"}}) { id } }"#,
+        json!({}),
+    )
+    .await
+    .data();
+    let repriced: Vec<_> = events
+        .into_iter()
+        .map(|mut e| {
+            if e.2 == 1 {
+                e.3 = Some(100 * 1_000_000);
+            }
+            e
+        })
+        .collect();
+    check(repriced.clone(), 2).await;
+
+    // Migration 000020 undone and run again: its backfill from the daily rollup equals,
+    // row for row, what the hook kept.
+    use sea_orm::ConnectionTrait;
+    let db = &app.state.db;
+    let measures: Vec<String> = aispend::domain::rollup::COLUMNS
+        .iter()
+        .map(|c| format!("CAST({c}_hi AS TEXT) || ':' || CAST({c} AS TEXT)"))
+        .collect();
+    let sql = format!(
+        "SELECT CAST(week AS TEXT) || '|' || provider || '|' || model || '|' || endpoint || '|' || {} \
+         FROM usage_rollup_endpoint_global_weeks ORDER BY 1",
+        measures.join(" || '|' || ")
+    );
+    let dump = || async {
+        db.query_all_raw(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            sql.clone(),
+        ))
+        .await
+        .expect("the weekly rows")
+        .into_iter()
+        .map(|r| r.try_get_by_index::<String>(0).expect("a row"))
+        .collect::<Vec<_>>()
+    };
+    let kept = dump().await;
+    assert!(
+        kept.len() >= 7 * 3,
+        "seven weeks, three endpoints: {} rows",
+        kept.len()
+    );
+    run_again(
+        db,
+        "m20261207_000020_endpoint_global_weeks",
+        &["usage_rollup_endpoint_global_weeks"],
+    )
+    .await;
+    assert_eq!(dump().await, kept, "backfilled");
+    check(repriced, 3).await;
+}
 
 backend_tests!(
     attribute_rollups_equal_the_group_by_and_the_long_tail_reads_raw_events,

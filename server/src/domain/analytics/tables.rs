@@ -40,6 +40,9 @@ pub(super) enum Table {
     EndpointGlobalDays,
     /// `usage_rollup_user_global_days` (UTC day, end user; every project and provider).
     UserGlobalDays,
+    /// `usage_rollup_endpoint_global_weeks` (week, provider, model, endpoint; every
+    /// project).
+    EndpointGlobalWeeks,
     /// `usage_latency_day_chunks` (latency sketches per UTC day, project, provider,
     /// model).
     LatencyDays,
@@ -76,6 +79,7 @@ impl Table {
             Table::SourceHours => Some(rollup::SOURCE_HOURS),
             Table::EndpointGlobalDays => Some(rollup::ENDPOINT_GLOBAL_DAYS),
             Table::UserGlobalDays => Some(rollup::USER_GLOBAL_DAYS),
+            Table::EndpointGlobalWeeks => Some(rollup::ENDPOINT_GLOBAL_WEEKS),
             Table::LatencyDays
             | Table::LatencyHours
             | Table::LatencyGlobalDays
@@ -225,6 +229,10 @@ pub(super) fn tiers(filter: &UsageFilter, dims: &[Dimension], slot: Option<i64>)
             _ => (Table::SourceDays, Table::SourceHours),
         };
         if !odd {
+            // Across projects, whole weeks by endpoint first.
+            if a == Dimension::Endpoint && !with_project && fits(rollup::WEEK) {
+                tiers.push(Table::EndpointGlobalWeeks);
+            }
             if fits(rollup::DAY) && (!with_model || a == Dimension::Endpoint) {
                 tiers.push(days);
             }
@@ -390,7 +398,11 @@ mod tests {
         };
         assert_eq!(
             tiers(&by_endpoint, &[Dimension::Model], None),
-            [Table::EndpointGlobalDays, Table::Raw],
+            [
+                Table::EndpointGlobalWeeks,
+                Table::EndpointGlobalDays,
+                Table::Raw
+            ],
             "only the daily endpoint rollups keep the model; no project is asked for"
         );
         assert_eq!(
@@ -413,8 +425,18 @@ mod tests {
         );
         assert_eq!(
             tiers(&none, &[Dimension::Endpoint], None),
+            [
+                Table::EndpointGlobalWeeks,
+                Table::EndpointGlobalDays,
+                Table::EndpointHours,
+                Table::Raw
+            ],
+            "by endpoint across projects: every project together, whole weeks first"
+        );
+        assert_eq!(
+            tiers(&none, &[Dimension::Endpoint], Some(rollup::DAY)),
             [Table::EndpointGlobalDays, Table::EndpointHours, Table::Raw],
-            "by endpoint across projects: every project together"
+            "daily slots cannot come from weeks"
         );
         assert_eq!(
             tiers(&none, &[Dimension::Endpoint, Dimension::Project], None),
@@ -423,7 +445,12 @@ mod tests {
         );
         assert_eq!(
             tiers(&by_endpoint, &[Dimension::Provider], None),
-            [Table::EndpointGlobalDays, Table::EndpointHours, Table::Raw]
+            [
+                Table::EndpointGlobalWeeks,
+                Table::EndpointGlobalDays,
+                Table::EndpointHours,
+                Table::Raw
+            ]
         );
         assert_eq!(
             tiers(&none, &[Dimension::User], None),
