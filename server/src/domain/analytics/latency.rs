@@ -121,33 +121,7 @@ async fn read_latencies(
         if p.table == Table::Raw {
             q.push(" AND latency_ms IS NOT NULL");
         }
-        if let Some(lo) = p.lo {
-            let m = q.param(lo);
-            q.push(&format!(" AND {} >= {m}", p.table.time()));
-        }
-        if let Some(hi) = p.hi {
-            let m = q.param(hi);
-            q.push(&format!(" AND {} < {m}", p.table.time()));
-        }
-        filter_in(
-            &mut q,
-            "project_id",
-            filter.projects.iter().map(|p| Value::from(p.0)),
-        );
-        filter_in(
-            &mut q,
-            "provider",
-            filter
-                .providers
-                .iter()
-                .map(|p| Value::from(p.as_str().to_owned())),
-        );
-        filter_in(
-            &mut q,
-            "model",
-            filter.models.iter().map(|m| Value::from(m.clone())),
-        );
-        attr_filters(&mut q, filter, p.table);
+        part_filters(&mut q, filter, &p);
         q.push(&format!(" GROUP BY {group}"));
         for r in conn
             .query_all_raw(q.statement())

@@ -524,7 +524,7 @@ async fn read_sums(
     slot: Option<i64>,
     need: Need,
 ) -> Result<Vec<Sums>> {
-    let Part { table, lo, hi, .. } = *part;
+    let table = part.table;
     let mut q = Sql::new(conn.get_database_backend(), "SELECT ");
     let mut select: Vec<String> = dims.iter().map(|d| d.column().to_owned()).collect();
     if let Some(s) = slot {
@@ -534,35 +534,7 @@ async fn read_sums(
     select.push(table.measures(need));
     q.push(&select.join(", "));
     q.push(&format!(" FROM {} WHERE 1 = 1", table.name()));
-    if let Some(lo) = lo {
-        let m = q.param(lo);
-        q.push(&format!(" AND {} >= {m}", table.time()));
-    }
-    if let Some(hi) = hi {
-        let m = q.param(hi);
-        q.push(&format!(" AND {} < {m}", table.time()));
-    }
-    filter_in(
-        &mut q,
-        "project_id",
-        filter.projects.iter().map(|p| Value::from(p.0)),
-    );
-    // `tiers` reads a table without the project, provider or model only when it is
-    // neither asked for nor filtered by.
-    filter_in(
-        &mut q,
-        "provider",
-        filter
-            .providers
-            .iter()
-            .map(|p| Value::from(p.as_str().to_owned())),
-    );
-    filter_in(
-        &mut q,
-        "model",
-        filter.models.iter().map(|m| Value::from(m.clone())),
-    );
-    attr_filters(&mut q, filter, table);
+    part_filters(&mut q, filter, part);
     if !group.is_empty() {
         q.push(&format!(" GROUP BY {group}"));
     }
@@ -586,6 +558,41 @@ async fn read_sums(
             Ok((keys, at, measures_at(r, n, need)?))
         })
         .collect()
+}
+
+/// The conditions of a part's read: its time bounds, the filter's projects, providers
+/// and models (`tiers` reads a table without the project, provider or model only when
+/// it is neither asked for nor filtered by) and the attribute filters its table can
+/// apply.
+fn part_filters(q: &mut Sql, filter: &UsageFilter, part: &Part) {
+    let time = part.table.time();
+    if let Some(lo) = part.lo {
+        let m = q.param(lo);
+        q.push(&format!(" AND {time} >= {m}"));
+    }
+    if let Some(hi) = part.hi {
+        let m = q.param(hi);
+        q.push(&format!(" AND {time} < {m}"));
+    }
+    filter_in(
+        q,
+        "project_id",
+        filter.projects.iter().map(|p| Value::from(p.0)),
+    );
+    filter_in(
+        q,
+        "provider",
+        filter
+            .providers
+            .iter()
+            .map(|p| Value::from(p.as_str().to_owned())),
+    );
+    filter_in(
+        q,
+        "model",
+        filter.models.iter().map(|m| Value::from(m.clone())),
+    );
+    attr_filters(q, filter, part.table);
 }
 
 /// The endpoint, source and end-user filters a table can apply: raw events all of
