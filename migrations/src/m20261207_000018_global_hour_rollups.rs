@@ -11,7 +11,7 @@
 //!
 //! Both are filled exactly from those per-project tables (see `sql::summed_rollup`).
 
-use crate::sql::create_summed_rollup_of;
+use crate::sql::create_summed_rollup_from;
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::ConnectionTrait;
 
@@ -21,16 +21,18 @@ pub struct Migration;
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        create_summed_rollup_of(
+        create_summed_rollup_from(
             manager,
+            "hour",
             "hour",
             "usage_rollup_global_hours",
             &[("provider", "TEXT")],
             "usage_rollup_hours",
         )
         .await?;
-        create_summed_rollup_of(
+        create_summed_rollup_from(
             manager,
+            "hour",
             "hour",
             "usage_rollup_global_model_hours",
             &[("provider", "TEXT"), ("model", "TEXT")],

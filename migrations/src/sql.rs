@@ -87,24 +87,13 @@ pub async fn create_summed_rollup(
     keys: &[(&str, &str)],
     source: &str,
 ) -> Result<(), DbErr> {
-    create_summed_rollup_of(manager, "day", table, keys, source).await
-}
-
-/// Creates and fills a [`summed_rollup`] per `time` (`day` or `hour`) whose key
-/// columns have the same type on both engines (no project id).
-pub async fn create_summed_rollup_of(
-    manager: &SchemaManager<'_>,
-    time: &str,
-    table: &str,
-    keys: &[(&str, &str)],
-    source: &str,
-) -> Result<(), DbErr> {
-    create_summed_rollup_from(manager, time, time, table, keys, source).await
+    create_summed_rollup_from(manager, "day", "day", table, keys, source).await
 }
 
 /// Creates and fills a [`summed_rollup`] per `time`, summed from `source`'s time
-/// expression `time_from` (a coarser unit: the finer unit's start rounded down), whose
-/// key columns have the same type on both engines (no project id).
+/// expression `time_from` (the same column for the same unit; for a coarser one, the
+/// finer unit's start rounded down), whose key columns have the same type on both
+/// engines (no project id).
 pub async fn create_summed_rollup_from(
     manager: &SchemaManager<'_>,
     time: &str,

@@ -363,17 +363,24 @@ pub struct Sketch {
 }
 
 impl Sketch {
+    /// Its keys but the chunk, as those of a rollup of the same table: a sketch row is
+    /// keyed like a rollup row, then by the chunk.
+    fn row_keys(&self) -> Rollup {
+        Rollup {
+            table: self.table,
+            time: self.time,
+            unit: self.unit,
+            project: self.project,
+            provider: self.model,
+            model: self.model,
+            attr: self.attr,
+        }
+    }
+
     /// Its key columns and their kinds, in the order of its primary key: the time, the
     /// project, provider, model and attribute it has, then the chunk.
     pub fn key_columns(&self) -> Vec<(&'static str, Kind)> {
-        let mut keys = vec![(self.time, Kind::Int)];
-        if self.project {
-            keys.push(("project_id", Kind::Uuid));
-        }
-        if self.model {
-            keys.extend([("provider", Kind::Text), ("model", Kind::Text)]);
-        }
-        keys.extend(self.attr.map(|a| (a, Kind::Text)));
+        let mut keys = self.row_keys().key_columns();
         keys.push(("chunk", Kind::Int));
         keys
     }
@@ -784,25 +791,13 @@ impl LedgerHook for RollupHook {
                     for e in events {
                         add(e, Delta::of(e))?;
                         if let Some(ms) = e.latency_ms {
-                            let at = crate::domain::time::to_micros(e.occurred_at);
                             let b = migration::sketch::bucket(bounds, ms);
                             let (chunk, k) = (
                                 b.div_euclid(migration::sketch::CHUNK),
                                 b.rem_euclid(migration::sketch::CHUNK) as usize,
                             );
                             for (sketch, rows) in SKETCHES.iter().zip(sketches.iter_mut()) {
-                                let key = (
-                                    (
-                                        at.div_euclid(sketch.unit) * sketch.unit,
-                                        sketch.project.then_some(e.project),
-                                        sketch.model.then(|| e.provider.as_str()),
-                                        sketch.model.then_some(e.model.as_str()),
-                                        sketch
-                                            .attr
-                                            .map(|a| admitted.stored(e.project, a, attr_of(e, a))),
-                                    ),
-                                    chunk,
-                                );
+                                let key = (sketch.row_keys().key(e, &admitted), chunk);
                                 rows.entry(key).or_default()[k] += 1;
                             }
                         }

@@ -574,6 +574,13 @@ fn part_filters(q: &mut Sql, filter: &UsageFilter, part: &Part) {
         let m = q.param(hi);
         q.push(&format!(" AND {time} < {m}"));
     }
+    key_filters(q, filter);
+    attr_filters(q, filter, part.table);
+}
+
+/// The filter's projects, providers and models, on tables that have the columns
+/// `project_id`, `provider` and `model` or are read only when none is filtered by.
+fn key_filters(q: &mut Sql, filter: &UsageFilter) {
     filter_in(
         q,
         "project_id",
@@ -592,7 +599,6 @@ fn part_filters(q: &mut Sql, filter: &UsageFilter, part: &Part) {
         "model",
         filter.models.iter().map(|m| Value::from(m.clone())),
     );
-    attr_filters(q, filter, part.table);
 }
 
 /// The endpoint, source and end-user filters a table can apply: raw events all of
@@ -703,24 +709,7 @@ async fn reported_items(conn: &impl ConnectionTrait, filter: &UsageFilter) -> Re
         let m = q.param(time::to_micros(to));
         q.push(&format!(" AND bucket_start < {m}"));
     }
-    filter_in(
-        &mut q,
-        "provider",
-        filter
-            .providers
-            .iter()
-            .map(|p| Value::from(p.as_str().to_owned())),
-    );
-    filter_in(
-        &mut q,
-        "project_id",
-        filter.projects.iter().map(|p| Value::from(p.0)),
-    );
-    filter_in(
-        &mut q,
-        "model",
-        filter.models.iter().map(|m| Value::from(m.clone())),
-    );
+    key_filters(&mut q, filter);
     q.push(" GROUP BY provider, model, project_id, bucket_start");
     let rows = conn
         .query_all_raw(q.statement())
