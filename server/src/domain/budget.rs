@@ -16,6 +16,7 @@ pub mod counter;
 pub mod secret;
 
 use crate::domain::alert::{self, NewAlert};
+use crate::domain::analytics;
 use crate::domain::auth::{Principal, Scope};
 use crate::domain::calendar::{self, Granularity};
 use crate::domain::egress::OperatorAllowList;
@@ -25,7 +26,7 @@ use crate::domain::keyring::Keyring;
 use crate::domain::money::Usd;
 use crate::domain::provider::Provider;
 use crate::domain::usage::UsageEvent;
-use crate::domain::usage::query::{self, UsageFilter};
+use crate::domain::usage::query::UsageFilter;
 use crate::domain::webhook::{MAX_SECRET_LEN, MIN_SECRET_LEN, WebhookUrl};
 use crate::domain::{project, time};
 use crate::entity::{budget, budget_period};
@@ -1249,7 +1250,7 @@ async fn forecast(
     let mut filter = b.filter().clone();
     filter.from = Some(now - window);
     filter.to = Some(now);
-    let recent = query::total_cost(conn, &filter).await?;
+    let recent = analytics::tracked_cost(conn, &filter).await?;
     let left = (end - now).num_microseconds().unwrap_or(i64::MAX);
     let window = window.num_microseconds().unwrap_or(1).max(1);
     let extra = recent.nanos().saturating_mul(i128::from(left)) / i128::from(window);

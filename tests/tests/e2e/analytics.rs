@@ -589,8 +589,133 @@ async fn endpoint_breakdowns_over_weeks_equal_sums_of_the_events(app: TestApp) {
 
 backend_tests!(
     attribute_rollups_equal_the_group_by_and_the_long_tail_reads_raw_events,
-    endpoint_percentiles_come_from_the_endpoint_sketches_and_the_long_tail_from_raw_events
+    endpoint_percentiles_come_from_the_endpoint_sketches_and_the_long_tail_from_raw_events,
+    filters_and_event_counts_hold_the_long_tail_of_an_overflowed_project
 );
+
+/// With room for two endpoints and two end users per project, `filters` (read from
+/// the rollups) still lists every value of the events, the long tail of an overflowed
+/// project included, each caller only its own; `usageEvents.totalCount` (counted from
+/// the rollups) equals the events of the filter, long-tail values and edges inside a
+/// day included.
+async fn filters_and_event_counts_hold_the_long_tail_of_an_overflowed_project(backend: Backend) {
+    let app = spawn_app_with(backend, |s| s.limits.rollup_distinct_values = 2).await;
+    let (a, b) = (
+        app.create_project("roomy").await,
+        app.create_project("overflowing").await,
+    );
+    // (project, provider, model, endpoint, user, hour of 2026-03-02)
+    let events = [
+        (&a, "openai", "gpt-4o", Some("chat"), Some("u1"), 1),
+        (&a, "openai", "gpt-4o-mini", Some("search"), None, 5),
+        (
+            &b,
+            "anthropic",
+            "claude-sonnet-4-5",
+            Some("chat"),
+            Some("u2"),
+            2,
+        ),
+        (
+            &b,
+            "anthropic",
+            "claude-sonnet-4-5",
+            Some("embed"),
+            Some("u3"),
+            3,
+        ),
+        (
+            &b,
+            "anthropic",
+            "claude-sonnet-4-5",
+            Some("tail-1"),
+            Some("u4"),
+            30,
+        ),
+        (&b, "openai", "gpt-4o", Some("tail-2"), Some("u5"), 50),
+        (&b, "openai", "gpt-4o", None, None, 51),
+    ];
+    for (project, provider, model, endpoint, user, hour) in events {
+        let mut e = json!({"provider": provider, "model": model, "inputTokens": 10,
+                           "occurredAt": format!("2026-03-{:02}T{:02}:17:00Z", 2 + hour / 24, hour % 24)});
+        if let Some(x) = endpoint {
+            e["endpoint"] = json!(x);
+        }
+        if let Some(u) = user {
+            e["user"] = json!(u);
+        }
+        event(&app, project, e).await;
+    }
+    let all = app
+        .admin(
+            "{ filters { providers models endpoints users projects } }",
+            json!({}),
+        )
+        .await;
+    let mut projects = vec![a.clone(), b.clone()];
+    projects.sort();
+    assert_eq!(
+        all.data()["filters"],
+        json!({"providers": ["anthropic", "openai"],
+               "models": ["claude-sonnet-4-5", "gpt-4o", "gpt-4o-mini"],
+               "endpoints": ["chat", "embed", "search", "tail-1", "tail-2"],
+               "users": ["u1", "u2", "u3", "u4", "u5"],
+               "projects": projects})
+    );
+    let (reader_a, reader_b) = (
+        app.create_token(Some(&a), &["READ"]).await,
+        app.create_token(Some(&b), &["READ"]).await,
+    );
+    let own = |token: String| {
+        let app = &app;
+        async move {
+            app.graphql(
+                Some(&token),
+                "{ filters { providers models endpoints users projects } }",
+                json!({}),
+            )
+            .await
+            .data()["filters"]
+                .clone()
+        }
+    };
+    assert_eq!(
+        own(reader_a).await,
+        json!({"providers": ["openai"], "models": ["gpt-4o", "gpt-4o-mini"],
+               "endpoints": ["chat", "search"], "users": ["u1"], "projects": [a]})
+    );
+    assert_eq!(
+        own(reader_b).await,
+        json!({"providers": ["anthropic", "openai"], "models": ["claude-sonnet-4-5", "gpt-4o"],
+               "endpoints": ["chat", "embed", "tail-1", "tail-2"], "users": ["u2", "u3", "u4", "u5"], "projects": [b]})
+    );
+    // Counts: whole days, edges inside a day, a long-tail endpoint and user.
+    let count = |filter: Value| {
+        let app = &app;
+        async move {
+            app.admin(
+                "query($f: UsageFilter!) { usageEvents(filter: $f, first: 1) { totalCount } }",
+                json!({"f": filter}),
+            )
+            .await
+            .data()["usageEvents"]["totalCount"]
+                .as_i64()
+        }
+    };
+    let day = json!({"from": "2026-03-02T00:00:00Z", "to": "2026-03-05T00:00:00Z"});
+    assert_eq!(count(day.clone()).await, Some(7));
+    assert_eq!(
+        count(json!({"from": "2026-03-02T02:30:00Z", "to": "2026-03-04T03:00:00Z"})).await,
+        Some(4)
+    );
+    let mut tail = day.clone();
+    tail["endpoints"] = json!(["tail-2", "chat"]);
+    assert_eq!(count(tail).await, Some(3));
+    let mut users = day;
+    users["users"] = json!(["u4"]);
+    users["projects"] = json!([b]);
+    assert_eq!(count(users).await, Some(1));
+}
 
 /// Undoes a migration that only created `tables` (dropped in that order) and runs the
 /// migrations again, so that it backfills them afresh from what is stored.

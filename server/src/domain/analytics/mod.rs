@@ -30,14 +30,16 @@ use crate::domain::usage::query::UsageFilter;
 use crate::entity::usage_event;
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use chrono_tz::Tz;
-use sea_orm::sea_query::{Expr, Query};
+use sea_orm::sea_query::Expr;
 use sea_orm::{ConnectionTrait, QueryResult, Value};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+mod filters;
 mod latency;
 mod logs;
 mod tables;
 
+pub use filters::{Filters, filters};
 pub use latency::EXACT_PERCENTILES_UP_TO;
 use latency::{LatencyCounts, latency_counts, percentiles};
 pub use logs::{LogSort, MAX_LOG_PAGE, cost_split, logs};
@@ -381,8 +383,10 @@ fn per_event(column: &'static str) -> &'static str {
 /// the faster (a summary needs no time at all, BEST needs UTC days to decide).
 #[derive(Debug, Clone, Copy)]
 struct Grain {
-    /// Keep model and project apart.
-    detail: bool,
+    /// Keep models apart (tracked sums; provider reports always keep them apart).
+    model: bool,
+    /// Keep projects apart (the same).
+    project: bool,
     /// Group instants into slots of this many microseconds (`None`: no time).
     slot_micros: Option<i64>,
     /// The measures read from tracked events (provider reports give all of theirs).
@@ -402,6 +406,20 @@ pub(crate) async fn tracked_cost(conn: &impl ConnectionTrait, filter: &UsageFilt
         .try_fold(0_i128, |acc, (_, _, m)| acc.checked_add(m.cost_nanos))
         .ok_or_else(|| Error::internal("summing costs", anyhow::anyhow!("overflow")))?;
     Ok(Usd::from_wide_nanos(total))
+}
+
+/// How many events match a filter, counted like [`tracked_cost`] (rollups, raw edges).
+/// No authorisation: callers pass a filter they already restricted.
+pub(crate) async fn tracked_events(
+    conn: &impl ConnectionTrait,
+    filter: &UsageFilter,
+) -> Result<u64> {
+    let total = tracked_sums_of(conn, filter, &[], None, Need::COST)
+        .await?
+        .into_iter()
+        .try_fold(0_i128, |acc, (_, _, m)| acc.checked_add(m.events))
+        .ok_or_else(|| Error::internal("counting events", anyhow::anyhow!("overflow")))?;
+    u64::try_from(total).map_err(|e| Error::internal("counting events", anyhow::anyhow!("{e}")))
 }
 
 /// Tracked sums grouped by `dims` (and by slots of `slot` microseconds), read from a
@@ -650,23 +668,28 @@ async fn tracked_items(
     filter: &UsageFilter,
     grain: Grain,
 ) -> Result<Vec<Item>> {
-    let dims: &[Dimension] = if grain.detail {
-        &[Dimension::Provider, Dimension::Model, Dimension::Project]
-    } else {
-        &[Dimension::Provider]
-    };
-    tracked_sums_of(conn, filter, dims, grain.slot_micros, grain.need)
+    let mut dims = vec![Dimension::Provider];
+    if grain.model {
+        dims.push(Dimension::Model);
+    }
+    if grain.project {
+        dims.push(Dimension::Project);
+    }
+    tracked_sums_of(conn, filter, &dims, grain.slot_micros, grain.need)
         .await?
         .into_iter()
         .map(|(keys, at, measures)| {
             let mut keys = keys.into_iter();
             let provider = keys.next().flatten().unwrap_or_default();
-            let (model, project) = if grain.detail {
-                let model = keys.next().flatten().unwrap_or_default();
-                let project = keys.next().flatten().and_then(|p| p.parse().ok());
-                (model, project)
+            let model = if grain.model {
+                keys.next().flatten().unwrap_or_default()
             } else {
-                (String::new(), None)
+                String::new()
+            };
+            let project = if grain.project {
+                keys.next().flatten().and_then(|p| p.parse().ok())
+            } else {
+                None
             };
             Ok(Item {
                 at: at
@@ -802,7 +825,8 @@ pub async fn summary(
     need: Need,
 ) -> Result<Summary> {
     let grain = Grain {
-        detail: false,
+        model: false,
+        project: false,
         slot_micros: None,
         need,
     };
@@ -877,7 +901,8 @@ pub async fn trend(
             continue;
         }
         let grain = Grain {
-            detail: false,
+            model: false,
+            project: false,
             slot_micros: Some(slot),
             need,
         };
@@ -1056,8 +1081,12 @@ pub async fn breakdown(
                 format!("provider reports carry no {}: use view TRACKED", d.column()),
             ));
         }
+        // Tracked sums per provider (BEST decides per provider and day) and only the
+        // dimensions asked for: a day's rows of every model and project would be read
+        // and dropped otherwise.
         let grain = Grain {
-            detail: true,
+            model: dims.contains(&Dimension::Model),
+            project: dims.contains(&Dimension::Project),
             slot_micros: None,
             need,
         };
@@ -1120,62 +1149,6 @@ fn key_values(r: &QueryResult, first: usize, dims: &[Dimension]) -> Result<Vec<O
             })
         })
         .collect()
-}
-
-/// What exists, for pickers.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Filters {
-    /// Providers.
-    pub providers: Vec<String>,
-    /// Models.
-    pub models: Vec<String>,
-    /// Endpoints.
-    pub endpoints: Vec<String>,
-    /// Projects.
-    pub projects: Vec<ProjectId>,
-    /// End users.
-    pub users: Vec<String>,
-}
-
-/// The distinct values the caller can see.
-pub async fn filters(conn: &impl ConnectionTrait, principal: &Principal) -> Result<Filters> {
-    principal.require(Scope::Read)?;
-    let filter = UsageFilter::default().authorized(principal)?;
-    let distinct = |column: &'static str| {
-        let mut q = Query::select();
-        q.from(usage_event::Entity)
-            .distinct()
-            .expr(Expr::cust(column))
-            .cond_where(filter.condition())
-            .and_where(Expr::cust(format!("{column} IS NOT NULL")))
-            .order_by_expr(Expr::cust(column), sea_orm::Order::Asc);
-        q
-    };
-    let mut out = Filters::default();
-    for (column, target) in [
-        ("provider", &mut out.providers),
-        ("model", &mut out.models),
-        ("endpoint", &mut out.endpoints),
-        ("end_user", &mut out.users),
-    ] {
-        for r in conn
-            .query_all(&distinct(column))
-            .await
-            .context("listing filter values")?
-        {
-            target.push(r.try_get_by_index(0).context("reading a filter value")?);
-        }
-    }
-    for r in conn
-        .query_all(&distinct("project_id"))
-        .await
-        .context("listing projects")?
-    {
-        out.projects.push(ProjectId(
-            r.try_get_by_index(0).context("reading a project")?,
-        ));
-    }
-    Ok(out)
 }
 
 #[cfg(test)]

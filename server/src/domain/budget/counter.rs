@@ -30,6 +30,7 @@
 
 use super::{Budget, BudgetSet, Budgets, PeriodBounds, deltas, period_keys_condition};
 use crate::domain::alert::{self, NewAlert};
+use crate::domain::analytics;
 use crate::domain::error::{Context, Result};
 use crate::domain::ids::BudgetId;
 use crate::domain::json_rows::{self, Kind};
@@ -184,7 +185,7 @@ fn on_counter_key() -> OnConflict {
 /// Sets a period's counter to the exact sum of its events and returns it. Only under
 /// the ledger lock taken exclusive (a budget change): no ingest runs meanwhile.
 pub async fn recount(txn: &DatabaseTransaction, b: &Budget, period: &PeriodBounds) -> Result<Usd> {
-    let spent = query::total_cost(txn, &period_filter(b, period)).await?;
+    let spent = analytics::tracked_cost(txn, &period_filter(b, period)).await?;
     let mut stmt = counter_insert(b, period, spent)?;
     stmt.on_conflict(
         on_counter_key()
@@ -202,7 +203,8 @@ pub async fn recount(txn: &DatabaseTransaction, b: &Budget, period: &PeriodBound
 }
 
 /// Creates a period's counter holding the exact sum of its events (this transaction's
-/// included) unless a row exists by then; returns the sum it was created with, or
+/// included, summed from the raw events: this hook runs before the rollups take the
+/// transaction's events) unless a row exists by then; returns the sum it was created with, or
 /// `None` when another transaction had created it (the caller then adds its delta).
 async fn seed_if_absent(
     txn: &DatabaseTransaction,
@@ -228,7 +230,7 @@ pub async fn spent(conn: &impl ConnectionTrait, b: &Budget, period: &PeriodBound
         .context("reading a budget counter")?;
     match row {
         Some(r) => Ok(r.spent()),
-        None => query::total_cost(conn, &period_filter(b, period)).await,
+        None => analytics::tracked_cost(conn, &period_filter(b, period)).await,
     }
 }
 
@@ -254,7 +256,7 @@ pub async fn spent_many(
     for (b, p) in keyed {
         match found.get(&(b.id, p.key())) {
             Some(n) => out.push(*n),
-            None => out.push(query::total_cost(conn, &period_filter(b, p)).await?),
+            None => out.push(analytics::tracked_cost(conn, &period_filter(b, p)).await?),
         }
     }
     Ok(out)

@@ -18,8 +18,8 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Condition, Expr, ExprTrait, Func};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, Order,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, SqliteTransactionMode,
-    TransactionOptions, TransactionTrait,
+    QueryFilter, QueryOrder, QuerySelect, SqliteTransactionMode, TransactionOptions,
+    TransactionTrait,
 };
 
 /// Which usage to look at. Empty lists mean "any"; `from` is inclusive, `to` exclusive.
@@ -389,13 +389,7 @@ pub async fn page(
         })
         .collect::<Result<Vec<_>>>()?;
     let total = if want_total {
-        Some(
-            usage_event::Entity::find()
-                .filter(filter.condition())
-                .count(conn)
-                .await
-                .context("counting usage events")?,
-        )
+        Some(crate::domain::analytics::tracked_events(conn, &filter).await?)
     } else {
         None
     };

@@ -21,9 +21,11 @@
 //!    a plain `GROUP BY` answers against it.
 //! 3. Baseline, same run and ledger: the same answers from a plain `GROUP BY` over the
 //!    raw events. Prints each p50, the ratio, and checks the answers are identical.
+//! 4. The dashboard's own requests, page by page ([`pages`]); `--pages-only` times
+//!    only those.
 //!
 //! `cargo bench -p aispend --bench analytics [-- --events N --runs R --raw-runs K
-//! --other-runs O --postgres URL --pg-keep NAME --load-only]`
+//! --other-runs O --page-runs P --postgres URL --pg-keep NAME --load-only --pages-only]`
 //!
 //! Reuse (for tuning: the load takes minutes, the queries seconds): on SQLite,
 //! `AISPEND_BENCH_LEDGER=DIR` loads the ledger into `DIR` and leaves it there; when
@@ -33,7 +35,9 @@
 //! it the database is dropped at the end. Either way a ledger is reused as found, even
 //! one whose load was interrupted. `--load-only` stops after loading a kept ledger.
 
+#[path = "../common/mod.rs"]
 mod common;
+mod pages;
 
 use aispend::domain::money::Wide;
 use aispend::domain::rollup::{self, Rollup, Sketch};
@@ -1050,6 +1054,14 @@ async fn main() {
         target.finish().await;
         return;
     }
+    if std::env::args().any(|a| a == "--pages-only") {
+        let server = target.start(&[]);
+        gql(&client, &server.url, "{ plugins { id } }", json!({})).await;
+        pages::run(&client, &server.url, arg("--page-runs", 3)).await;
+        drop(server);
+        target.finish().await;
+        return;
+    }
     let ledger = target.open().await;
     // 2. The server on that ledger, 30 days that do not start on a day boundary.
     // Inside the 90 loaded days, so that every day of the window has events.
@@ -1213,6 +1225,8 @@ async fn main() {
         arg("--other-runs", 5),
     )
     .await;
+    // 4. The dashboard's own requests (issue 15).
+    pages::run(&client, &server.url, arg("--page-runs", 3)).await;
     drop(server);
     ledger.close().await;
     target.finish().await;
