@@ -10,7 +10,7 @@
 //! dashboard has and this list does not name fails the bench, so a new page cannot go
 //! untimed.
 
-use crate::common::gql;
+use crate::common::gql_data;
 use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
 use serde_json::{Value, json};
@@ -121,15 +121,7 @@ async fn send(
     variables: &Value,
 ) -> Value {
     let query = docs.get(op).expect("a dashboard query");
-    gql(
-        client,
-        url,
-        &json!({"query": query, "variables": variables}),
-    )
-    .await
-    .get("data")
-    .cloned()
-    .unwrap_or(Value::Null)
+    gql_data(client, url, query, variables.clone()).await
 }
 
 /// The overview's stack filter for a breakdown group (`only` in the page).
@@ -310,11 +302,11 @@ async fn explore(
 /// Budgets the benchmark creates once on its ledger, so the budgets page has some to
 /// show: every period, scopes by project, provider, model and endpoint.
 async fn ensure_budgets(client: &reqwest::Client, url: &str) {
-    let have = crate::common::gql_data(client, url, "{ budgets { id } }", json!({})).await;
+    let have = gql_data(client, url, "{ budgets { id } }", json!({})).await;
     if have["budgets"].as_array().is_some_and(|b| !b.is_empty()) {
         return;
     }
-    let projects = crate::common::gql_data(client, url, "{ projects { id } }", json!({})).await;
+    let projects = gql_data(client, url, "{ projects { id } }", json!({})).await;
     let project = projects["projects"][0]["id"].clone();
     let scopes = [
         ("everything, monthly", "MONTHLY", json!(null)),
@@ -337,7 +329,7 @@ async fn ensure_budgets(client: &reqwest::Client, url: &str) {
         ("everything, for all time", "TOTAL", json!(null)),
     ];
     for (name, period, scope) in scopes {
-        crate::common::gql_data(
+        gql_data(
             client,
             url,
             "mutation($i: CreateBudgetInput!) { createBudget(input: $i) { id } }",
