@@ -35,6 +35,7 @@ mod m20261206_000017_sketch_chunks;
 mod m20261207_000018_global_hour_rollups;
 mod m20261207_000019_endpoint_latency_sketches;
 mod m20261207_000020_endpoint_global_weeks;
+mod m20261207_000021_endpoint_global_hours;
 pub mod sketch;
 mod sql;
 
@@ -89,6 +90,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000018_global_hour_rollups::Migration),
             Box::new(m20261207_000019_endpoint_latency_sketches::Migration),
             Box::new(m20261207_000020_endpoint_global_weeks::Migration),
+            Box::new(m20261207_000021_endpoint_global_hours::Migration),
         ]
     }
 }

@@ -75,14 +75,16 @@ export function turns(): () => () => boolean {
 const boxTurns = new WeakMap<HTMLElement, () => () => boolean>();
 
 /** Fills `box` with what `load` builds; only the latest fill of a box shows. */
-export async function fill(box: HTMLElement, load: () => Promise<Node>): Promise<void> {
+export async function fill(box: HTMLElement, load: () => Promise<Node>, keep = false): Promise<void> {
   let turn = boxTurns.get(box);
   if (!turn) {
     turn = turns();
     boxTurns.set(box, turn);
   }
   const current = turn();
-  box.replaceChildren(loading());
+  // A refresh (`keep`) leaves what is shown in place until the new content replaces it
+  // in one step, so a live update never blanks a table.
+  if (!keep || !box.hasChildNodes()) box.replaceChildren(loading());
   box.setAttribute("aria-busy", "true");
   try {
     const node = await load();

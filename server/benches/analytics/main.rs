@@ -25,7 +25,7 @@
 //!    only those.
 //!
 //! `cargo bench -p aispend --bench analytics [-- --events N --runs R --raw-runs K
-//! --other-runs O --page-runs P --postgres URL --pg-keep NAME --load-only --pages-only]`
+//! --other-runs O --page-runs P --page NAME --postgres URL --pg-keep NAME --load-only --pages-only]`
 //!
 //! Reuse (for tuning: the load takes minutes, the queries seconds): on SQLite,
 //! `AISPEND_BENCH_LEDGER=DIR` loads the ledger into `DIR` and leaves it there; when
@@ -997,6 +997,18 @@ async fn load(client: &reqwest::Client, target: &Target, events: usize) {
     ledger.close().await;
 }
 
+/// Times the dashboard's requests ([`pages`]) with the command line's `--page-runs`
+/// and `--page`.
+async fn time_pages(client: &reqwest::Client, server: &Server) {
+    pages::run(
+        client,
+        &server.url,
+        arg("--page-runs", 3),
+        common::arg_text("--page").as_deref(),
+    )
+    .await;
+}
+
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
     if !common::is_bench_run() {
@@ -1057,7 +1069,7 @@ async fn main() {
     if std::env::args().any(|a| a == "--pages-only") {
         let server = target.start(&[]);
         gql(&client, &server.url, "{ plugins { id } }", json!({})).await;
-        pages::run(&client, &server.url, arg("--page-runs", 3)).await;
+        time_pages(&client, &server).await;
         drop(server);
         target.finish().await;
         return;
@@ -1226,7 +1238,7 @@ async fn main() {
     )
     .await;
     // 4. The dashboard's own requests (issue 15).
-    pages::run(&client, &server.url, arg("--page-runs", 3)).await;
+    time_pages(&client, &server).await;
     drop(server);
     ledger.close().await;
     target.finish().await;

@@ -397,20 +397,27 @@ const SLOW: Duration = Duration::from_secs(1);
 /// Times every request of every page `runs` times (after one untimed run; a request
 /// whose first run took more than [`SLOW`] only that once); prints per page how many
 /// requests, the median and the slowest p50, and every request above 100 ms. Returns
-/// the slowest p50.
-pub async fn run(client: &reqwest::Client, url: &str, runs: usize) -> Duration {
+/// the slowest p50. `only`: that page's requests alone.
+pub async fn run(client: &reqwest::Client, url: &str, runs: usize, only: Option<&str>) -> Duration {
     let docs = documents();
     ensure_budgets(client, url).await;
-    let mut requests = overview(client, url, &docs).await;
-    requests.extend(explore(client, url, &docs).await);
+    let mut requests = Vec::new();
+    if only.is_none_or(|p| p == "overview") {
+        requests.extend(overview(client, url, &docs).await);
+    }
+    if only.is_none_or(|p| p == "explore") {
+        requests.extend(explore(client, url, &docs).await);
+    }
     requests.extend(the_rest());
+    requests.retain(|r| only.is_none_or(|p| p == r.page));
     let timed: BTreeSet<&str> = requests.iter().map(|r| r.op).collect();
     let missing: Vec<&String> = docs
         .keys()
         .filter(|op| !timed.contains(op.as_str()) && !NOT_AT_LOAD.iter().any(|(n, _)| n == op))
         .collect();
+    // Every query document is timed, unless one page was asked for (`--page NAME`).
     assert!(
-        missing.is_empty(),
+        only.is_some() || missing.is_empty(),
         "the dashboard sends queries this bench does not time: {missing:?}"
     );
     let mut results: Vec<(&Request, Duration)> = Vec::new();

@@ -8,7 +8,8 @@
 //! (per UTC day with the model, `usage_rollup_endpoint_days`, and the same with every
 //! project together, `usage_rollup_endpoint_global_days`, also per week,
 //! `usage_rollup_endpoint_global_weeks`; per UTC hour without the model,
-//! `usage_rollup_endpoint_hours`), by end user and by source (per UTC day and hour,
+//! `usage_rollup_endpoint_hours`, and the same with every project together,
+//! `usage_rollup_endpoint_global_hours`), by end user and by source (per UTC day and hour,
 //! project and provider), and by end user per UTC day alone, every project and
 //! provider together (`usage_rollup_user_global_days`). The coarser the table, the
 //! fewer rows a question reads; analytics pick the smallest one that has every
@@ -275,6 +276,19 @@ pub const ENDPOINT_GLOBAL_DAYS: Rollup = Rollup {
     attr: Some("endpoint"),
 };
 
+/// Per UTC hour, provider and endpoint, every project together: trends by endpoint in
+/// hours (or in days of a zone whose midnight is not UTC's) and the hour edges of
+/// questions by endpoint about no project.
+pub const ENDPOINT_GLOBAL_HOURS: Rollup = Rollup {
+    table: "usage_rollup_endpoint_global_hours",
+    time: "hour",
+    unit: HOUR,
+    project: false,
+    provider: true,
+    model: false,
+    attr: Some("endpoint"),
+};
+
 /// Per UTC day and end user, every project and provider together: an operator's
 /// breakdown by end user.
 pub const USER_GLOBAL_DAYS: Rollup = Rollup {
@@ -323,7 +337,7 @@ pub const ENDPOINT_GLOBAL_WEEKS: Rollup = Rollup {
 };
 
 /// Every rollup the hook keeps.
-pub const ALL: [Rollup; 16] = [
+pub const ALL: [Rollup; 17] = [
     DAYS,
     PROVIDER_DAYS,
     GLOBAL_DAYS,
@@ -340,6 +354,7 @@ pub const ALL: [Rollup; 16] = [
     GLOBAL_HOURS,
     GLOBAL_MODEL_HOURS,
     ENDPOINT_GLOBAL_WEEKS,
+    ENDPOINT_GLOBAL_HOURS,
 ];
 
 /// A latency sketch table: per time unit, project, provider and model, or project and

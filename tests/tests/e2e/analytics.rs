@@ -419,8 +419,9 @@ db_tests!(
 
 /// Breakdowns by endpoint across projects over ranges of weeks (whole weeks from
 /// `usage_rollup_endpoint_global_weeks`, days and hours at the edges, open ends too)
-/// equal summing the inputs, also after a re-pricing; migration 000020's backfill
-/// equals what the hook kept.
+/// equal summing the inputs, also after a re-pricing, as does one endpoint's daily trend
+/// in Europe/Berlin (from `usage_rollup_endpoint_global_hours`); the backfills of
+/// migrations 000020 and 000021 equal what the hook kept.
 async fn endpoint_breakdowns_over_weeks_equal_sums_of_the_events(app: TestApp) {
     use rand::{Rng, SeedableRng};
     let mut rng = rand::rngs::StdRng::seed_from_u64(20261208);
@@ -526,6 +527,60 @@ async fn endpoint_breakdowns_over_weeks_equal_sums_of_the_events(app: TestApp) {
                     );
                 }
             }
+            // One endpoint's daily trend in Europe/Berlin (UTC+1 all through these
+            // weeks): local days start at 23:00 UTC, so it is summed in hours, from
+            // `usage_rollup_endpoint_global_hours`.
+            let (from, to) = (base + 2 * 86_400 - 3_600, base + 38 * 86_400 - 3_600);
+            let trend = app
+                .admin(
+                    "query($f: UsageFilter!) { costTrend(filter: $f, granularity: DAY, timezone: \"Europe/Berlin\") { start totals { costUsd events } } }",
+                    json!({"f": {"endpoints": ["chat"],
+                                 "from": chrono::DateTime::from_timestamp(from, 0).expect("a time").to_rfc3339(),
+                                 "to": chrono::DateTime::from_timestamp(to, 0).expect("a time").to_rfc3339()}}),
+                )
+                .await;
+            let got: std::collections::BTreeMap<i64, (String, i64)> = trend.data()["costTrend"]
+                .as_array()
+                .expect("buckets")
+                .iter()
+                .filter(|b| b["totals"]["events"].as_i64() != Some(0))
+                .map(|b| {
+                    let start =
+                        chrono::DateTime::parse_from_rfc3339(b["start"].as_str().expect("a start"))
+                            .expect("a time")
+                            .timestamp();
+                    let cost = b["totals"]["costUsd"].as_str().expect("a cost").to_owned();
+                    (start, (cost, b["totals"]["events"].as_i64().unwrap_or(-1)))
+                })
+                .collect();
+            let mut sums: std::collections::BTreeMap<i64, (i64, i64)> = Default::default();
+            for e in events
+                .iter()
+                .filter(|e| e.1 == "chat" && e.0 >= from && e.0 < to)
+            {
+                let local_day = (e.0 + 3_600).div_euclid(86_400) * 86_400 - 3_600;
+                let s = sums.entry(local_day).or_default();
+                s.0 += e.3.unwrap_or(0);
+                s.1 += 1;
+            }
+            let want: std::collections::BTreeMap<i64, (String, i64)> = sums
+                .into_iter()
+                .map(|(day, (cost, n))| {
+                    (
+                        day,
+                        (
+                            rust_decimal::Decimal::new(cost, 9).normalize().to_string(),
+                            n,
+                        ),
+                    )
+                })
+                .collect();
+            assert!(
+                want.len() >= 30,
+                "{} local days with chat events",
+                want.len()
+            );
+            assert_eq!(got, want, "chat by Berlin day");
         }
     };
     check(events.clone(), 1).await;
@@ -555,23 +610,33 @@ async fn endpoint_breakdowns_over_weeks_equal_sums_of_the_events(app: TestApp) {
         .iter()
         .map(|c| format!("CAST({c}_hi AS TEXT) || ':' || CAST({c} AS TEXT)"))
         .collect();
-    let sql = format!(
-        "SELECT CAST(week AS TEXT) || '|' || provider || '|' || model || '|' || endpoint || '|' || {} \
-         FROM usage_rollup_endpoint_global_weeks ORDER BY 1",
-        measures.join(" || '|' || ")
-    );
-    let dump = || async {
-        db.query_all_raw(sea_orm::Statement::from_string(
-            db.get_database_backend(),
-            sql.clone(),
-        ))
-        .await
-        .expect("the weekly rows")
-        .into_iter()
-        .map(|r| r.try_get_by_index::<String>(0).expect("a row"))
-        .collect::<Vec<_>>()
+    // A table's rows as text, key and every measure, in order.
+    let dump = |keys: &'static str, table: &'static str| {
+        let sql = format!(
+            "SELECT {keys} || '|' || {} FROM {table} ORDER BY 1",
+            measures.join(" || '|' || ")
+        );
+        async move {
+            db.query_all_raw(sea_orm::Statement::from_string(
+                db.get_database_backend(),
+                sql,
+            ))
+            .await
+            .expect("the rollup's rows")
+            .into_iter()
+            .map(|r| r.try_get_by_index::<String>(0).expect("a row"))
+            .collect::<Vec<_>>()
+        }
     };
-    let kept = dump().await;
+    const WEEKS: (&str, &str) = (
+        "CAST(week AS TEXT) || '|' || provider || '|' || model || '|' || endpoint",
+        "usage_rollup_endpoint_global_weeks",
+    );
+    const HOURS: (&str, &str) = (
+        "CAST(hour AS TEXT) || '|' || provider || '|' || endpoint",
+        "usage_rollup_endpoint_global_hours",
+    );
+    let kept = dump(WEEKS.0, WEEKS.1).await;
     assert!(
         kept.len() >= 7 * 3,
         "seven weeks, three endpoints: {} rows",
@@ -583,7 +648,17 @@ async fn endpoint_breakdowns_over_weeks_equal_sums_of_the_events(app: TestApp) {
         &["usage_rollup_endpoint_global_weeks"],
     )
     .await;
-    assert_eq!(dump().await, kept, "backfilled");
+    assert_eq!(dump(WEEKS.0, WEEKS.1).await, kept, "backfilled");
+    // Migration 000021 the same way: the hourly endpoint rollup of every project.
+    let kept_hours = dump(HOURS.0, HOURS.1).await;
+    assert!(kept_hours.len() >= 500, "{} hourly rows", kept_hours.len());
+    run_again(
+        db,
+        "m20261207_000021_endpoint_global_hours",
+        &["usage_rollup_endpoint_global_hours"],
+    )
+    .await;
+    assert_eq!(dump(HOURS.0, HOURS.1).await, kept_hours, "hours backfilled");
     check(repriced, 3).await;
 }
 
@@ -1059,6 +1134,7 @@ async fn attribute_rollups_equal_the_group_by_and_the_long_tail_reads_raw_events
             ("usage_rollup_endpoint_days", "endpoint", true),
             ("usage_rollup_endpoint_hours", "endpoint", true),
             ("usage_rollup_endpoint_global_days", "endpoint", true),
+            ("usage_rollup_endpoint_global_hours", "endpoint", true),
             ("usage_rollup_user_days", "end_user", true),
             ("usage_rollup_user_hours", "end_user", true),
             ("usage_rollup_user_global_days", "end_user", false),
@@ -1332,19 +1408,23 @@ async fn attribute_rollups_equal_the_group_by_and_the_long_tail_reads_raw_events
             db.execute_raw(query(sql.clone())).await.expect(&sql);
         }
     }
-    // Migration 000015 undone and run again: it sums the rollups with every project
+    // Migrations 000015, 000020 and 000021 undone and run again, as they would run
+    // after 000010 on a ledger that upgrades: they sum the rollups with every project
     // together from the per-project ones 000010 has just rebuilt (with the values
     // that backfill admitted).
     for sql in [
+        "DROP TABLE usage_rollup_endpoint_global_hours",
+        "DROP TABLE usage_rollup_endpoint_global_weeks",
         "DROP TABLE usage_rollup_user_global_days",
         "DROP TABLE usage_rollup_endpoint_global_days",
-        "DELETE FROM seaql_migrations WHERE version = 'm20261205_000015_global_attribute_rollups'",
+        "DELETE FROM seaql_migrations WHERE version IN ('m20261205_000015_global_attribute_rollups', \
+         'm20261207_000020_endpoint_global_weeks', 'm20261207_000021_endpoint_global_hours')",
     ] {
         db.execute_raw(query(sql.to_owned())).await.expect(sql);
     }
     aispend::db::migrate(db)
         .await
-        .expect("migration 000015 again");
+        .expect("migrations 000015, 000020 and 000021 again");
     assert_eq!(
         admitted("end_user").await.len(),
         10,

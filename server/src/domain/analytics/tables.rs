@@ -43,6 +43,9 @@ pub(super) enum Table {
     /// `usage_rollup_endpoint_global_weeks` (week, provider, model, endpoint; every
     /// project).
     EndpointGlobalWeeks,
+    /// `usage_rollup_endpoint_global_hours` (UTC hour, provider, endpoint; every
+    /// project).
+    EndpointGlobalHours,
     /// `usage_latency_day_chunks` (latency sketches per UTC day, project, provider,
     /// model).
     LatencyDays,
@@ -80,6 +83,7 @@ impl Table {
             Table::EndpointGlobalDays => Some(rollup::ENDPOINT_GLOBAL_DAYS),
             Table::UserGlobalDays => Some(rollup::USER_GLOBAL_DAYS),
             Table::EndpointGlobalWeeks => Some(rollup::ENDPOINT_GLOBAL_WEEKS),
+            Table::EndpointGlobalHours => Some(rollup::ENDPOINT_GLOBAL_HOURS),
             Table::LatencyDays
             | Table::LatencyHours
             | Table::LatencyGlobalDays
@@ -219,7 +223,7 @@ pub(super) fn tiers(filter: &UsageFilter, dims: &[Dimension], slot: Option<i64>)
         let odd = odd_values(filter);
         let (days, hours) = match a {
             Dimension::Endpoint if !with_project => {
-                (Table::EndpointGlobalDays, Table::EndpointHours)
+                (Table::EndpointGlobalDays, Table::EndpointGlobalHours)
             }
             Dimension::Endpoint => (Table::EndpointDays, Table::EndpointHours),
             Dimension::User if !asked(Dimension::Provider) && !with_project => {
@@ -428,14 +432,18 @@ mod tests {
             [
                 Table::EndpointGlobalWeeks,
                 Table::EndpointGlobalDays,
-                Table::EndpointHours,
+                Table::EndpointGlobalHours,
                 Table::Raw
             ],
             "by endpoint across projects: every project together, whole weeks first"
         );
         assert_eq!(
             tiers(&none, &[Dimension::Endpoint], Some(rollup::DAY)),
-            [Table::EndpointGlobalDays, Table::EndpointHours, Table::Raw],
+            [
+                Table::EndpointGlobalDays,
+                Table::EndpointGlobalHours,
+                Table::Raw
+            ],
             "daily slots cannot come from weeks"
         );
         assert_eq!(
@@ -444,11 +452,16 @@ mod tests {
             "by endpoint and project: the per-project rollup"
         );
         assert_eq!(
+            tiers(&by_endpoint, &[Dimension::Provider], Some(rollup::HOUR)),
+            [Table::EndpointGlobalHours, Table::Raw],
+            "hourly slots by endpoint across projects: every project together"
+        );
+        assert_eq!(
             tiers(&by_endpoint, &[Dimension::Provider], None),
             [
                 Table::EndpointGlobalWeeks,
                 Table::EndpointGlobalDays,
-                Table::EndpointHours,
+                Table::EndpointGlobalHours,
                 Table::Raw
             ]
         );

@@ -43,7 +43,7 @@ export function render(root: HTMLElement, s: Session): () => void {
   const form = h("section", { class: "card" });
   root.append(list, s.admin ? form : "", alerts);
 
-  const loadBudgets = () =>
+  const loadBudgets = (keep = false) =>
     fill(list, async () => {
       const r = await request(Budgets, {});
       return h(
@@ -72,9 +72,9 @@ export function render(root: HTMLElement, s: Session): () => void {
           "No budgets yet.",
         ),
       );
-    });
+    }, keep);
 
-  const loadAlerts = () =>
+  const loadAlerts = (keep = false) =>
     fill(alerts, async () => {
       const r = await request(Alerts, {});
       return h(
@@ -104,7 +104,7 @@ export function render(root: HTMLElement, s: Session): () => void {
                 a.acknowledged
                   ? "yes"
                   : s.admin
-                    ? h("button", { type: "button", onclick: async () => { await request(Ack, { id: a.id }); void loadAlerts(); } }, "Acknowledge")
+                    ? h("button", { type: "button", onclick: async () => { await request(Ack, { id: a.id }); void loadAlerts(true); } }, "Acknowledge")
                     : "no",
             },
           ],
@@ -112,7 +112,7 @@ export function render(root: HTMLElement, s: Session): () => void {
           "No alerts have fired.",
         ),
       );
-    });
+    }, keep);
 
   const edit = (b?: { id: string; name: string; amountUsd: string; period: string; timezone: string; thresholds: number[]; scope: { projects: string[] } }) => {
     const name = h("input", { name: "name", required: true, value: b?.name ?? "" });
@@ -157,8 +157,9 @@ export function render(root: HTMLElement, s: Session): () => void {
           });
         }
         edit();
-        void loadBudgets();
-        void loadAlerts();
+        // Refreshes: the tables stay until their new rows replace them.
+        void loadBudgets(true);
+        void loadAlerts(true);
       } catch (err) {
         status.replaceChildren(failure(err));
       }
@@ -169,5 +170,5 @@ export function render(root: HTMLElement, s: Session): () => void {
   edit();
   void loadBudgets();
   void loadAlerts();
-  return subscribe(Raised, {}, () => void loadAlerts(), () => {});
+  return subscribe(Raised, {}, () => void loadAlerts(true), () => {});
 }
