@@ -396,29 +396,35 @@ struct Grain {
 /// One group of tracked sums: its keys (per dimension), its slot start and sums.
 pub(crate) type Sums = (Vec<Option<String>>, Option<i64>, Measures);
 
-/// The tracked cost of a filter (priced events only), from the rollups with raw
-/// events only at the edges. No authorisation: callers pass a filter they already
-/// restricted to the caller (the live hub does).
-pub(crate) async fn tracked_cost(conn: &impl ConnectionTrait, filter: &UsageFilter) -> Result<Usd> {
-    let total = tracked_sums_of(conn, filter, &[], None, Need::COST)
+/// One measure (`pick`) of every tracked event of a filter, from the rollups with raw
+/// events only at the edges; `what` names it in the overflow error.
+async fn tracked_total(
+    conn: &impl ConnectionTrait,
+    filter: &UsageFilter,
+    what: &'static str,
+    pick: impl Fn(&Measures) -> i128,
+) -> Result<i128> {
+    tracked_sums_of(conn, filter, &[], None, Need::COST)
         .await?
         .into_iter()
-        .try_fold(0_i128, |acc, (_, _, m)| acc.checked_add(m.cost_nanos))
-        .ok_or_else(|| Error::internal("summing costs", anyhow::anyhow!("overflow")))?;
+        .try_fold(0_i128, |acc, (_, _, m)| acc.checked_add(pick(&m)))
+        .ok_or_else(|| Error::internal(what, anyhow::anyhow!("overflow")))
+}
+
+/// The tracked cost of a filter (priced events only). No authorisation: callers pass
+/// a filter they already restricted to the caller (the live hub does).
+pub(crate) async fn tracked_cost(conn: &impl ConnectionTrait, filter: &UsageFilter) -> Result<Usd> {
+    let total = tracked_total(conn, filter, "summing costs", |m| m.cost_nanos).await?;
     Ok(Usd::from_wide_nanos(total))
 }
 
-/// How many events match a filter, counted like [`tracked_cost`] (rollups, raw edges).
-/// No authorisation: callers pass a filter they already restricted.
+/// How many events match a filter, counted like [`tracked_cost`]. No authorisation:
+/// callers pass a filter they already restricted.
 pub(crate) async fn tracked_events(
     conn: &impl ConnectionTrait,
     filter: &UsageFilter,
 ) -> Result<u64> {
-    let total = tracked_sums_of(conn, filter, &[], None, Need::COST)
-        .await?
-        .into_iter()
-        .try_fold(0_i128, |acc, (_, _, m)| acc.checked_add(m.events))
-        .ok_or_else(|| Error::internal("counting events", anyhow::anyhow!("overflow")))?;
+    let total = tracked_total(conn, filter, "counting events", |m| m.events).await?;
     u64::try_from(total).map_err(|e| Error::internal("counting events", anyhow::anyhow!("{e}")))
 }
 
