@@ -36,6 +36,8 @@ mod m20261207_000018_global_hour_rollups;
 mod m20261207_000019_endpoint_latency_sketches;
 mod m20261207_000020_endpoint_global_weeks;
 mod m20261207_000021_endpoint_global_hours;
+mod m20261208_000022_user_source_latency_sketches;
+mod m20261208_000023_end_user_index;
 pub mod sketch;
 mod sql;
 
@@ -91,6 +93,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000019_endpoint_latency_sketches::Migration),
             Box::new(m20261207_000020_endpoint_global_weeks::Migration),
             Box::new(m20261207_000021_endpoint_global_hours::Migration),
+            Box::new(m20261208_000022_user_source_latency_sketches::Migration),
+            Box::new(m20261208_000023_end_user_index::Migration),
         ]
     }
 }

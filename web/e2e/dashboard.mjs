@@ -274,6 +274,10 @@ try {
   await go("Explore");
   const breakdown = page.getByTestId("breakdown-table");
   await breakdown.waitFor();
+  // The percentiles arrive in a request of their own and fill the cells in place: this
+  // month's seeded events all took 420 ms.
+  await breakdown.getByTestId("p50").filter({ hasText: /^420$/ }).first().waitFor();
+  assert((await breakdown.getByTestId("latency-pending").count()) === 0, "no percentile is left computing");
   const costs = () => breakdown.locator("tbody tr").evaluateAll((rows) => rows.map((r) => Number(r.children[1].querySelector("[data-exact]").getAttribute("data-exact"))));
   await breakdown.getByRole("button", { name: "Cost" }).click();
   const down = await costs();

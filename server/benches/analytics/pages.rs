@@ -230,8 +230,9 @@ async fn overview(
     out
 }
 
-/// Explore: the filter lists, every grouping alone and some together (with latency
-/// percentiles, as the page asks), each filter of the form, and event-log pages.
+/// Explore: the filter lists, every grouping alone and some together (the sums, then
+/// the latency percentiles, as the page asks), each filter of the form, and event-log
+/// pages.
 async fn explore(
     client: &reqwest::Client,
     url: &str,
@@ -278,6 +279,13 @@ async fn explore(
                 "ExploreBreakdown",
                 format!("{name} by {}", dims.join("+")),
                 json!({"filter": filter, "groupBy": dims, "view": "TRACKED"}),
+            ));
+            // The percentiles, which the page asks for beside the sums.
+            out.push(request(
+                "explore",
+                "ExploreLatency",
+                format!("{name} by {}", dims.join("+")),
+                json!({"filter": filter, "groupBy": dims}),
             ));
         }
         // Pages 1, 2 and 20 of the event log, following the cursors as the page does.

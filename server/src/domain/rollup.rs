@@ -358,7 +358,7 @@ pub const ALL: [Rollup; 17] = [
 ];
 
 /// A latency sketch table: per time unit, project, provider and model, or project and
-/// endpoint, and chunk of [`migration::sketch::CHUNK`] buckets, a count per bucket
+/// one attribute (endpoint, end user or source), and chunk of [`migration::sketch::CHUNK`] buckets, a count per bucket
 /// (columns [`migration::sketch::COUNT_COLUMNS`]).
 #[derive(Debug, Clone, Copy)]
 pub struct Sketch {
@@ -447,13 +447,54 @@ pub const LATENCY_ENDPOINT_GLOBAL_DAYS: Sketch = Sketch {
     attr: Some("endpoint"),
 };
 
+/// Latency sketches per UTC day, project and end user (migration 000022).
+pub const LATENCY_USER_DAYS: Sketch = Sketch {
+    table: "usage_latency_user_day_chunks",
+    time: "day",
+    unit: DAY,
+    project: true,
+    model: false,
+    attr: Some("end_user"),
+};
+/// Latency sketches per UTC day and end user, every project together.
+pub const LATENCY_USER_GLOBAL_DAYS: Sketch = Sketch {
+    table: "usage_latency_user_global_day_chunks",
+    time: "day",
+    unit: DAY,
+    project: false,
+    model: false,
+    attr: Some("end_user"),
+};
+/// Latency sketches per UTC day, project and source (migration 000022).
+pub const LATENCY_SOURCE_DAYS: Sketch = Sketch {
+    table: "usage_latency_source_day_chunks",
+    time: "day",
+    unit: DAY,
+    project: true,
+    model: false,
+    attr: Some("source"),
+};
+/// Latency sketches per UTC day and source, every project together.
+pub const LATENCY_SOURCE_GLOBAL_DAYS: Sketch = Sketch {
+    table: "usage_latency_source_global_day_chunks",
+    time: "day",
+    unit: DAY,
+    project: false,
+    model: false,
+    attr: Some("source"),
+};
+
 /// Every latency sketch the hook keeps.
-pub const SKETCHES: [Sketch; 5] = [
+pub const SKETCHES: [Sketch; 9] = [
     LATENCY_DAYS,
     LATENCY_HOURS,
     LATENCY_GLOBAL_DAYS,
     LATENCY_ENDPOINT_DAYS,
     LATENCY_ENDPOINT_GLOBAL_DAYS,
+    LATENCY_USER_DAYS,
+    LATENCY_USER_GLOBAL_DAYS,
+    LATENCY_SOURCE_DAYS,
+    LATENCY_SOURCE_GLOBAL_DAYS,
 ];
 
 /// The sketch buckets' upper bounds (see `migration::sketch`), computed once.

@@ -272,9 +272,9 @@ pub struct GroupGql {
     pub share_pct: Decimal,
     /// Mean latency (ms) where reported.
     pub latency_avg_ms: Option<f64>,
-    /// Median latency (ms). Nearest-rank, over the events that reported a latency. Exact when the range holds at most 20,000 such events (or the groups or filters mix the endpoint with the provider or model, use source or user, or meet an endpoint a project's rollups do not keep apart); above that, from log-bucketed latency sketches (DDSketch-style, relative accuracy 1 %): guaranteed within 1 % of the exact value, plus at most 0.5 ms of rounding to whole milliseconds.
+    /// Median latency (ms). Nearest-rank, over the events that reported a latency. Exact when the range holds at most 20,000 such events (or the groups or filters mix two of endpoint, end user and source, or one of them with the provider or model, or meet an endpoint or end user a project's rollups do not keep apart); above that, from log-bucketed latency sketches (DDSketch-style, relative accuracy 1 %): guaranteed within 1 % of the exact value, plus at most 0.5 ms of rounding to whole milliseconds.
     pub latency_p50_ms: Option<i64>,
-    /// 95th percentile latency (ms). Nearest-rank, over the events that reported a latency. Exact when the range holds at most 20,000 such events (or the groups or filters mix the endpoint with the provider or model, use source or user, or meet an endpoint a project's rollups do not keep apart); above that, from log-bucketed latency sketches (DDSketch-style, relative accuracy 1 %): guaranteed within 1 % of the exact value, plus at most 0.5 ms of rounding to whole milliseconds.
+    /// 95th percentile latency (ms). Nearest-rank, over the events that reported a latency. Exact when the range holds at most 20,000 such events (or the groups or filters mix two of endpoint, end user and source, or one of them with the provider or model, or meet an endpoint or end user a project's rollups do not keep apart); above that, from log-bucketed latency sketches (DDSketch-style, relative accuracy 1 %): guaranteed within 1 % of the exact value, plus at most 0.5 ms of rounding to whole milliseconds.
     pub latency_p95_ms: Option<i64>,
 }
 

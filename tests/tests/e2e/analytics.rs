@@ -794,7 +794,7 @@ async fn filters_and_event_counts_hold_the_long_tail_of_an_overflowed_project(ba
 
 /// Undoes a migration that only created `tables` (dropped in that order) and runs the
 /// migrations again, so that it backfills them afresh from what is stored.
-async fn run_again(db: &sea_orm::DatabaseConnection, version: &str, tables: &[&str]) {
+pub(crate) async fn run_again(db: &sea_orm::DatabaseConnection, version: &str, tables: &[&str]) {
     use sea_orm::{ConnectionTrait, Statement};
     let mut statements: Vec<String> = tables.iter().map(|t| format!("DROP TABLE {t}")).collect();
     statements.push(format!(

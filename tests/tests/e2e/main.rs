@@ -21,6 +21,7 @@ mod idempotency;
 mod import;
 mod ingest;
 mod insights;
+mod latency;
 mod metrics;
 mod otlp;
 mod pg_faults;

@@ -10,18 +10,19 @@ pub(super) type LatencyCounts = Vec<(i64, i64)>;
 /// Up to this many latencies in the range, percentiles are exact (from the raw
 /// events); above it they come from the latency sketches, within 1 % of the exact
 /// value (plus half a millisecond of rounding), when the question can be answered by
-/// them: grouped and filtered by provider, model and project only, or by endpoint and
-/// project only (an endpoint grouped by or filtered by).
+/// them: grouped and filtered by provider, model and project only, or by one event
+/// attribute (endpoint, end user or source, grouped by or filtered by) and the project
+/// only.
 pub const EXACT_PERCENTILES_UP_TO: i64 = 20_000;
 
 /// Each group's latencies as (milliseconds, count): every distinct latency of the raw
 /// events when `reported` (how many events in the range reported one) is at most
 /// [`EXACT_PERCENTILES_UP_TO`] or the sketches cannot answer, else each sketch
 /// bucket's representative with its count, merged from the day (and hour) sketches
-/// and the raw edges (bucketed the same way) with signs, as sums are. By endpoint, a
-/// sketch part that reads a project's long tail (the `' other'` row) with events, or a
-/// filter on a value some overflowed project never admitted, reads raw events instead,
-/// as the rollups do.
+/// and the raw edges (bucketed the same way) with signs, as sums are. By endpoint or
+/// end user, a sketch part that reads a project's long tail (the `' other'` row) with
+/// events, or a filter on a value some overflowed project never admitted, reads raw
+/// events instead, as the rollups do.
 pub(super) async fn latency_counts(
     conn: &impl ConnectionTrait,
     filter: &UsageFilter,
@@ -30,33 +31,43 @@ pub(super) async fn latency_counts(
 ) -> Result<BTreeMap<Vec<Option<String>>, LatencyCounts>> {
     let only = |allowed: &[Dimension]| dims.iter().all(|d| allowed.contains(d));
     let project = asks(filter, dims, Dimension::Project);
-    let no_user_or_source = filter.sources.is_empty() && filter.users.is_empty();
+    let no_attrs =
+        filter.endpoints.is_empty() && filter.sources.is_empty() && filter.users.is_empty();
+    // The one event attribute grouped or filtered by, if one is and nothing else but
+    // the project is: its sketches answer.
+    let attr = [Dimension::Endpoint, Dimension::User, Dimension::Source]
+        .into_iter()
+        .find(|&a| asks(filter, dims, a))
+        .filter(|&a| {
+            only(&[a, Dimension::Project])
+                && filter.providers.is_empty()
+                && filter.models.is_empty()
+                && (a == Dimension::Endpoint || filter.endpoints.is_empty())
+                && (a == Dimension::User || filter.users.is_empty())
+                && (a == Dimension::Source || filter.sources.is_empty())
+        });
     // Whole days from the sketch of every project together unless a project is asked
     // for (a token bound to a project always asks for its own).
     let tiers = if reported <= EXACT_PERCENTILES_UP_TO {
         None
-    } else if only(&[Dimension::Provider, Dimension::Model, Dimension::Project])
-        && filter.endpoints.is_empty()
-        && no_user_or_source
-    {
+    } else if only(&[Dimension::Provider, Dimension::Model, Dimension::Project]) && no_attrs {
         let days = if project {
             Table::LatencyDays
         } else {
             Table::LatencyGlobalDays
         };
         Some(vec![days, Table::LatencyHours, Table::Raw])
-    } else if only(&[Dimension::Endpoint, Dimension::Project])
-        && asks(filter, dims, Dimension::Endpoint)
-        && filter.providers.is_empty()
-        && filter.models.is_empty()
-        && no_user_or_source
+    } else if let Some(a) = attr
         && !odd_values(filter)
         && long_tail_safe(conn, filter).await?
     {
-        let days = if project {
-            Table::LatencyEndpointDays
-        } else {
-            Table::LatencyEndpointGlobalDays
+        let days = match (a, project) {
+            (Dimension::Endpoint, true) => Table::LatencyEndpointDays,
+            (Dimension::Endpoint, false) => Table::LatencyEndpointGlobalDays,
+            (Dimension::User, true) => Table::LatencyUserDays,
+            (Dimension::User, false) => Table::LatencyUserGlobalDays,
+            (_, true) => Table::LatencySourceDays,
+            (_, false) => Table::LatencySourceGlobalDays,
         };
         Some(vec![days, Table::Raw])
     } else {

@@ -61,6 +61,18 @@ pub(super) enum Table {
     /// `usage_latency_endpoint_global_day_chunks` (latency sketches per UTC day and
     /// endpoint; every project).
     LatencyEndpointGlobalDays,
+    /// `usage_latency_user_day_chunks` (latency sketches per UTC day, project, end
+    /// user).
+    LatencyUserDays,
+    /// `usage_latency_user_global_day_chunks` (latency sketches per UTC day and end
+    /// user; every project).
+    LatencyUserGlobalDays,
+    /// `usage_latency_source_day_chunks` (latency sketches per UTC day, project,
+    /// source).
+    LatencySourceDays,
+    /// `usage_latency_source_global_day_chunks` (latency sketches per UTC day and
+    /// source; every project).
+    LatencySourceGlobalDays,
 }
 
 impl Table {
@@ -88,7 +100,11 @@ impl Table {
             | Table::LatencyHours
             | Table::LatencyGlobalDays
             | Table::LatencyEndpointDays
-            | Table::LatencyEndpointGlobalDays => None,
+            | Table::LatencyEndpointGlobalDays
+            | Table::LatencyUserDays
+            | Table::LatencyUserGlobalDays
+            | Table::LatencySourceDays
+            | Table::LatencySourceGlobalDays => None,
         }
     }
 
@@ -99,6 +115,10 @@ impl Table {
             Table::LatencyGlobalDays => Some(rollup::LATENCY_GLOBAL_DAYS),
             Table::LatencyEndpointDays => Some(rollup::LATENCY_ENDPOINT_DAYS),
             Table::LatencyEndpointGlobalDays => Some(rollup::LATENCY_ENDPOINT_GLOBAL_DAYS),
+            Table::LatencyUserDays => Some(rollup::LATENCY_USER_DAYS),
+            Table::LatencyUserGlobalDays => Some(rollup::LATENCY_USER_GLOBAL_DAYS),
+            Table::LatencySourceDays => Some(rollup::LATENCY_SOURCE_DAYS),
+            Table::LatencySourceGlobalDays => Some(rollup::LATENCY_SOURCE_GLOBAL_DAYS),
             _ => None,
         }
     }

@@ -12,11 +12,25 @@ const Filters = graphql(`
 const Breakdown = graphql(`
   query ExploreBreakdown($filter: UsageFilter!, $groupBy: [BreakdownDimension!]!, $view: AnalyticsView!) {
     costBreakdown(filter: $filter, groupBy: $groupBy, view: $view) {
-      provider model endpoint projectId source user sharePct latencyP50Ms latencyP95Ms
+      provider model endpoint projectId source user sharePct
       totals { costUsd requests totalTokens events }
     }
   }
 `);
+
+// Percentiles come in a request of their own: the sums show at once, and p50/p95 fill
+// in when they arrive (a grouping the latency sketches do not keep reads every latency
+// of the range, which can take seconds on a large ledger).
+const Latency = graphql(`
+  query ExploreLatency($filter: UsageFilter!, $groupBy: [BreakdownDimension!]!) {
+    costBreakdown(filter: $filter, groupBy: $groupBy) {
+      provider model endpoint projectId source user latencyP50Ms latencyP95Ms
+    }
+  }
+`);
+
+type Keyed = { provider?: string | null; model?: string | null; endpoint?: string | null; projectId?: string | null; source?: string | null; user?: string | null };
+const groupKey = (g: Keyed) => JSON.stringify([g.provider, g.model, g.endpoint, g.projectId, g.source, g.user]);
 
 const Events = graphql(`
   query ExploreEvents($filter: UsageFilter!, $after: String) {
@@ -101,6 +115,43 @@ export function render(root: HTMLElement, s: Session): void {
       void fill(results, async () => {
         if (!groupBy.length) return h("p", {}, "Pick at least one dimension to group by.");
         const r = await request(Breakdown, { filter: x, groupBy, view: view.value as "TRACKED" | "REPORTED" | "BEST" });
+        // Each group's p50 and p95 cells ("…" while computing), filled in place when the
+        // percentiles arrive, so a re-sort keeps them.
+        const cells = new Map<string, { p50: HTMLElement; p95: HTMLElement }>();
+        const latency = new Map<string, { p50: number | null; p95: number | null }>();
+        const cell = (g: Keyed, which: "p50" | "p95") => {
+          const key = groupKey(g);
+          let c = cells.get(key);
+          if (!c) {
+            const pending = () => h("span", { class: "muted", "aria-busy": "true", "data-testid": "latency-pending", title: "Computing…" }, "…");
+            c = { p50: pending(), p95: pending() };
+            cells.set(key, c);
+          }
+          return c[which];
+        };
+        const ms = (g: Keyed, which: "p50" | "p95") => latency.get(groupKey(g))?.[which] ?? -1;
+        const settle = (el: HTMLElement, text: string, testid: string, title: string | null) => {
+          el.textContent = text;
+          el.removeAttribute("aria-busy");
+          el.setAttribute("data-testid", testid);
+          el.className = testid === "latency-error" ? "error" : "";
+          if (title) el.setAttribute("title", title);
+          else el.removeAttribute("title");
+        };
+        void request(Latency, { filter: x, groupBy }).then(
+          (l) => {
+            for (const g of l.costBreakdown) latency.set(groupKey(g), { p50: g.latencyP50Ms ?? null, p95: g.latencyP95Ms ?? null });
+            for (const [key, c] of cells) {
+              const v = latency.get(key);
+              settle(c.p50, String(v?.p50 ?? "—"), "p50", null);
+              settle(c.p95, String(v?.p95 ?? "—"), "p95", null);
+            }
+          },
+          (e: unknown) => {
+            const message = e instanceof Error ? e.message : String(e);
+            for (const c of cells.values()) for (const el of [c.p50, c.p95]) settle(el, "error", "latency-error", message);
+          },
+        );
         const cols = groupBy.map((d) => ({
           label: d.toLowerCase(),
           cell: (g: (typeof r.costBreakdown)[number]) =>
@@ -119,8 +170,8 @@ export function render(root: HTMLElement, s: Session): void {
               { label: "Share", cell: (g) => shareBar(g.sharePct), sort: (g) => Number(g.sharePct) },
               { label: "Requests", cell: (g) => int(g.totals.requests), sort: (g) => g.totals.requests, numeric: true },
               { label: "Tokens", cell: (g) => int(g.totals.totalTokens), sort: (g) => g.totals.totalTokens, numeric: true },
-              { label: "p50 ms", cell: (g) => g.latencyP50Ms ?? "—", sort: (g) => g.latencyP50Ms ?? -1, numeric: true },
-              { label: "p95 ms", cell: (g) => g.latencyP95Ms ?? "—", sort: (g) => g.latencyP95Ms ?? -1, numeric: true },
+              { label: "p50 ms", cell: (g) => cell(g, "p50"), sort: (g) => ms(g, "p50"), numeric: true },
+              { label: "p95 ms", cell: (g) => cell(g, "p95"), sort: (g) => ms(g, "p95"), numeric: true },
             ],
             "breakdown-table",
             "No usage matches this filter.",
