@@ -20,7 +20,7 @@
 //! equality, as migration 000019 does.
 
 use crate::sketch::{CHUNK, COUNT_COLUMNS, chunk_sums};
-use crate::sql::Ddl;
+use crate::sql::{Ddl, insert_sketch_bounds};
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::ConnectionTrait;
 
@@ -140,20 +140,7 @@ impl MigrationTrait for Migration {
         }
         .run(manager)
         .await?;
-        let rows: Vec<String> = crate::sketch::bounds()
-            .iter()
-            .enumerate()
-            .map(|(bucket, hi)| format!("({hi}, {bucket})"))
-            .collect();
-        for chunk in rows.chunks(500) {
-            manager
-                .get_connection()
-                .execute_unprepared(&format!(
-                    "INSERT INTO attr_sketch_bounds (hi, bucket) VALUES {}",
-                    chunk.join(", ")
-                ))
-                .await?;
-        }
+        insert_sketch_bounds(manager, "attr_sketch_bounds").await?;
         let script = backfill();
         Ddl {
             sqlite: &script,

@@ -109,3 +109,24 @@ pub async fn create_summed_rollup_from(
     .run(manager)
     .await
 }
+
+/// Fills `table` (`hi BIGINT, bucket BIGINT`) with the latency sketch's buckets
+/// (`crate::sketch::bounds`): each bucket's inclusive upper bound and its number, the
+/// helper a backfill joins each distinct latency to.
+pub async fn insert_sketch_bounds(manager: &SchemaManager<'_>, table: &str) -> Result<(), DbErr> {
+    let rows: Vec<String> = crate::sketch::bounds()
+        .iter()
+        .enumerate()
+        .map(|(bucket, hi)| format!("({hi}, {bucket})"))
+        .collect();
+    for chunk in rows.chunks(500) {
+        manager
+            .get_connection()
+            .execute_unprepared(&format!(
+                "INSERT INTO {table} (hi, bucket) VALUES {}",
+                chunk.join(", ")
+            ))
+            .await?;
+    }
+    Ok(())
+}

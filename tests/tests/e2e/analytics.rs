@@ -792,6 +792,38 @@ async fn filters_and_event_counts_hold_the_long_tail_of_an_overflowed_project(ba
     assert_eq!(count(users).await, Some(1));
 }
 
+/// Every row of the latency sketch `table` keyed by `column`, as text in order: the
+/// project by name (`-` in a table of every project together, `per_project` false),
+/// the day, the value, the chunk and its counts.
+pub(crate) async fn sketch_rows(
+    db: &sea_orm::DatabaseConnection,
+    table: &str,
+    column: &str,
+    per_project: bool,
+) -> Vec<String> {
+    use sea_orm::{ConnectionTrait, Statement};
+    let counts: Vec<String> = migration::sketch::COUNT_COLUMNS
+        .iter()
+        .map(|c| format!("CAST({c} AS TEXT)"))
+        .collect();
+    // By name: a project id's type differs between the engines.
+    let project = if per_project {
+        "(SELECT name FROM projects WHERE id = project_id)"
+    } else {
+        "'-'"
+    };
+    let sql = format!(
+        "SELECT {project} || '|' || CAST(day AS TEXT) || '|' || {column} || '|' || CAST(chunk AS TEXT) || '|' || {} FROM {table} ORDER BY 1",
+        counts.join(" || ',' || ")
+    );
+    db.query_all_raw(Statement::from_string(db.get_database_backend(), sql))
+        .await
+        .expect("a sketch's rows")
+        .into_iter()
+        .map(|r| r.try_get_by_index::<String>(0).expect("a row"))
+        .collect()
+}
+
 /// Undoes a migration that only created `tables` (dropped in that order) and runs the
 /// migrations again, so that it backfills them afresh from what is stored.
 pub(crate) async fn run_again(db: &sea_orm::DatabaseConnection, version: &str, tables: &[&str]) {
@@ -967,32 +999,8 @@ async fn endpoint_percentiles_come_from_the_endpoint_sketches_and_the_long_tail_
 
     // Migration 000019 undone and run again: its backfill from the events (with the
     // endpoints each project admitted) equals, row for row, what the hook kept.
-    use sea_orm::{ConnectionTrait, Statement};
     let db = &app.state.db;
-    let counts: Vec<String> = migration::sketch::COUNT_COLUMNS
-        .iter()
-        .map(|c| format!("CAST({c} AS TEXT)"))
-        .collect();
-    let dump = |table: &'static str, project: bool| {
-        // The project as a or b: its id's type differs between the engines.
-        let project = if project {
-            "CASE WHEN project_id = (SELECT id FROM projects WHERE name = 'long-tail') THEN 'b' ELSE 'a' END"
-        } else {
-            "'-'"
-        };
-        let sql = format!(
-            "SELECT {project} || '|' || CAST(day AS TEXT) || '|' || endpoint || '|' || CAST(chunk AS TEXT) || '|' || {} FROM {table} ORDER BY 1",
-            counts.join(" || ',' || ")
-        );
-        async move {
-            db.query_all_raw(Statement::from_string(db.get_database_backend(), sql))
-                .await
-                .expect("a sketch's rows")
-                .into_iter()
-                .map(|r| r.try_get_by_index::<String>(0).expect("a row"))
-                .collect::<Vec<_>>()
-        }
-    };
+    let dump = |table: &'static str, project: bool| sketch_rows(db, table, "endpoint", project);
     let tables = [
         ("usage_latency_endpoint_day_chunks", true),
         ("usage_latency_endpoint_global_day_chunks", false),

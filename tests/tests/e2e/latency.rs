@@ -326,31 +326,9 @@ async fn user_and_source_percentiles_come_from_their_sketches_and_the_long_tail_
 
     // Migration 000022 undone and run again: its backfill from the events (with the
     // users each project admitted) equals, row for row, what the hook kept.
-    use sea_orm::{ConnectionTrait, Statement};
     let db = &app.state.db;
-    let counts: Vec<String> = migration::sketch::COUNT_COLUMNS
-        .iter()
-        .map(|c| format!("CAST({c} AS TEXT)"))
-        .collect();
     let dump = |table: &'static str, column: &'static str, project: bool| {
-        // The project by name: its id's type differs between the engines.
-        let project = if project {
-            "(SELECT name FROM projects WHERE id = project_id)"
-        } else {
-            "'-'"
-        };
-        let sql = format!(
-            "SELECT {project} || '|' || CAST(day AS TEXT) || '|' || {column} || '|' || CAST(chunk AS TEXT) || '|' || {} FROM {table} ORDER BY 1",
-            counts.join(" || ',' || ")
-        );
-        async move {
-            db.query_all_raw(Statement::from_string(db.get_database_backend(), sql))
-                .await
-                .expect("a sketch's rows")
-                .into_iter()
-                .map(|r| r.try_get_by_index::<String>(0).expect("a row"))
-                .collect::<Vec<_>>()
-        }
+        crate::analytics::sketch_rows(db, table, column, project)
     };
     let tables = [
         ("usage_latency_user_day_chunks", "end_user", true),
