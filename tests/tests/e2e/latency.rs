@@ -32,6 +32,7 @@ enum By {
     User,
     Source,
     Project,
+    Model,
 }
 
 impl By {
@@ -40,6 +41,7 @@ impl By {
             By::User => "USER",
             By::Source => "SOURCE",
             By::Project => "PROJECT",
+            By::Model => "MODEL",
         }
     }
 
@@ -48,13 +50,15 @@ impl By {
             By::User => "user",
             By::Source => "source",
             By::Project => "projectId",
+            By::Model => "model",
         }
     }
 }
 
 /// The breakdown of `filter` (its range `from`..`to` added) by `by`, each group's p50
 /// and p95 against the exact nearest-rank ones of the events `keep` selects: within
-/// 1 % plus half a millisecond when `within`, else equal. Returns how many percentiles
+/// 1 % plus half a millisecond when `within`, else equal, and its event count against
+/// theirs. Returns how many percentiles
 /// were not exact, how many latencies the groups held, and the groups.
 #[allow(clippy::too_many_arguments)]
 async fn check(
@@ -72,7 +76,7 @@ async fn check(
     let r = app
         .admin(
             &format!(
-                "query($f: UsageFilter) {{ costBreakdown(filter: $f, groupBy: [{}]) {{ user source projectId latencyP50Ms latencyP95Ms }} }}",
+                "query($f: UsageFilter) {{ costBreakdown(filter: $f, groupBy: [{}]) {{ user source projectId model latencyP50Ms latencyP95Ms totals {{ events }} }} }}",
                 by.name()
             ),
             json!({"f": filter}),
@@ -90,6 +94,7 @@ async fn check(
             By::User => e.user,
             By::Source => Some(e.source),
             By::Project => Some(projects[e.project].as_str()),
+            By::Model => Some("gpt-4o"),
         };
         let mut v: Vec<i64> = events
             .iter()
@@ -98,6 +103,8 @@ async fn check(
             .collect();
         v.sort_unstable();
         counted += v.len();
+        // Every event has a latency: the group's events are those latencies.
+        assert_eq!(g["totals"]["events"], v.len(), "{key:?} ({filter}): events");
         for (got, p) in [(&g["latencyP50Ms"], 50), (&g["latencyP95Ms"], 95)] {
             let (got, want) = (got.as_i64().expect("a percentile"), nearest_rank(&v, p));
             if within {
@@ -320,6 +327,38 @@ async fn user_and_source_percentiles_come_from_their_sketches_and_the_long_tail_
         json!({"sources": ["API"], "users": ["u1"]}),
         By::User,
         |e| e.source == "API" && e.user == Some("u1"),
+        false,
+    )
+    .await;
+
+    // A source filter naming every source of the range is no filter: by model, the
+    // model sketches answer (not exact). Naming one of the two sources, it is one:
+    // source and model together, raw events answer, exactly.
+    let (inexact, counted, groups) = check(
+        app,
+        events,
+        projects,
+        range,
+        json!({"sources": ["API", "IMPORT"]}),
+        By::Model,
+        all,
+        true,
+    )
+    .await;
+    assert_eq!(groups, ["gpt-4o"]);
+    assert!(counted > 50_000, "{counted} latencies");
+    assert!(
+        inexact > 0,
+        "every percentile was exact: no sketch answered"
+    );
+    check(
+        app,
+        events,
+        projects,
+        range,
+        json!({"sources": ["IMPORT", "OTLP"]}),
+        By::Model,
+        |e| e.source == "IMPORT",
         false,
     )
     .await;

@@ -29,6 +29,8 @@ pub(super) async fn latency_counts(
     dims: &[Dimension],
     reported: i64,
 ) -> Result<BTreeMap<Vec<Option<String>>, LatencyCounts>> {
+    let pruned = without_redundant_sources(conn, filter).await?;
+    let filter = pruned.as_ref().unwrap_or(filter);
     let only = |allowed: &[Dimension]| dims.iter().all(|d| allowed.contains(d));
     let project = asks(filter, dims, Dimension::Project);
     let no_attrs =

@@ -448,6 +448,8 @@ pub(crate) async fn tracked_sums_of(
     slot: Option<i64>,
     need: Need,
 ) -> Result<Vec<Sums>> {
+    let pruned = without_redundant_sources(conn, filter).await?;
+    let filter = pruned.as_ref().unwrap_or(filter);
     let mut tiers = tiers(filter, dims, slot);
     if tiers.iter().any(|t| t.attr().is_some()) && !long_tail_safe(conn, filter).await? {
         tiers = vec![Table::Raw];
@@ -459,6 +461,65 @@ pub(crate) async fn tracked_sums_of(
     Ok(sums_from(conn, filter, dims, slot, &[Table::Raw], need)
         .await?
         .unwrap_or_default())
+}
+
+/// The filter without its source filter when that keeps every event of the range
+/// anyway: every source with events on the range's UTC days (in the filter's projects
+/// and providers; `usage_rollup_source_days`) is one it names. There are three sources
+/// and a ledger often records through one, so "source API" there is no filter, and
+/// the rollups and sketches without the source answer it instead of raw events. Exact:
+/// the range lies within those days, and the other filters only narrow the events
+/// whose sources were looked at. `None`: the filter stays as it is.
+pub(super) async fn without_redundant_sources(
+    conn: &impl ConnectionTrait,
+    filter: &UsageFilter,
+) -> Result<Option<UsageFilter>> {
+    if filter.sources.is_empty() {
+        return Ok(None);
+    }
+    let day = rollup::SOURCE_DAYS.unit;
+    let mut q = Sql::new(
+        conn.get_database_backend(),
+        &format!(
+            "SELECT DISTINCT source FROM {} WHERE 1 = 1",
+            rollup::SOURCE_DAYS.table
+        ),
+    );
+    if let Some(from) = filter.from.map(time::to_micros) {
+        let m = q.param(from.div_euclid(day) * day);
+        q.push(&format!(" AND day >= {m}"));
+    }
+    if let Some(to) = filter.to.map(time::to_micros) {
+        let m = q.param(to);
+        q.push(&format!(" AND day < {m}"));
+    }
+    filter_in(
+        &mut q,
+        "project_id",
+        filter.projects.iter().map(|p| Value::from(p.0)),
+    );
+    filter_in(
+        &mut q,
+        "provider",
+        filter
+            .providers
+            .iter()
+            .map(|p| Value::from(p.as_str().to_owned())),
+    );
+    let rows = conn
+        .query_all_raw(q.statement())
+        .await
+        .context("reading the sources of a range")?;
+    for r in rows {
+        let source: String = r.try_get_by_index(0).context("reading a source")?;
+        if !filter.sources.iter().any(|s| s.as_str() == source) {
+            return Ok(None);
+        }
+    }
+    Ok(Some(UsageFilter {
+        sources: Vec::new(),
+        ..filter.clone()
+    }))
 }
 
 /// Whether the attribute rollups hold every event of the filter's endpoints and end
