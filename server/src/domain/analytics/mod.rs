@@ -493,19 +493,7 @@ pub(super) async fn without_redundant_sources(
         let m = q.param(to);
         q.push(&format!(" AND day < {m}"));
     }
-    filter_in(
-        &mut q,
-        "project_id",
-        filter.projects.iter().map(|p| Value::from(p.0)),
-    );
-    filter_in(
-        &mut q,
-        "provider",
-        filter
-            .providers
-            .iter()
-            .map(|p| Value::from(p.as_str().to_owned())),
-    );
+    project_provider_filters(&mut q, filter);
     let rows = conn
         .query_all_raw(q.statement())
         .await
@@ -666,6 +654,17 @@ fn part_filters(q: &mut Sql, filter: &UsageFilter, part: &Part) {
 /// The filter's projects, providers and models, on tables that have the columns
 /// `project_id`, `provider` and `model` or are read only when none is filtered by.
 fn key_filters(q: &mut Sql, filter: &UsageFilter) {
+    project_provider_filters(q, filter);
+    filter_in(
+        q,
+        "model",
+        filter.models.iter().map(|m| Value::from(m.clone())),
+    );
+}
+
+/// The filter's projects and providers, on tables that have `project_id` and
+/// `provider`.
+fn project_provider_filters(q: &mut Sql, filter: &UsageFilter) {
     filter_in(
         q,
         "project_id",
@@ -678,11 +677,6 @@ fn key_filters(q: &mut Sql, filter: &UsageFilter) {
             .providers
             .iter()
             .map(|p| Value::from(p.as_str().to_owned())),
-    );
-    filter_in(
-        q,
-        "model",
-        filter.models.iter().map(|m| Value::from(m.clone())),
     );
 }
 
