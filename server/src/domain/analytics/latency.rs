@@ -22,15 +22,14 @@ pub const EXACT_PERCENTILES_UP_TO: i64 = 20_000;
 /// and the raw edges (bucketed the same way) with signs, as sums are. By endpoint or
 /// end user, a sketch part that reads a project's long tail (the `' other'` row) with
 /// events, or a filter on a value some overflowed project never admitted, reads raw
-/// events instead, as the rollups do.
+/// events instead, as the rollups do. The caller has dropped a redundant source filter
+/// (`without_redundant_sources`), as it did for the sums.
 pub(super) async fn latency_counts(
     conn: &impl ConnectionTrait,
     filter: &UsageFilter,
     dims: &[Dimension],
     reported: i64,
 ) -> Result<BTreeMap<Vec<Option<String>>, LatencyCounts>> {
-    let pruned = without_redundant_sources(conn, filter).await?;
-    let filter = pruned.as_ref().unwrap_or(filter);
     let only = |allowed: &[Dimension]| dims.iter().all(|d| allowed.contains(d));
     let project = asks(filter, dims, Dimension::Project);
     let no_attrs =

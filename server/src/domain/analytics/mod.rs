@@ -449,7 +449,18 @@ pub(crate) async fn tracked_sums_of(
     need: Need,
 ) -> Result<Vec<Sums>> {
     let pruned = without_redundant_sources(conn, filter).await?;
-    let filter = pruned.as_ref().unwrap_or(filter);
+    pruned_sums_of(conn, pruned.as_ref().unwrap_or(filter), dims, slot, need).await
+}
+
+/// [`tracked_sums_of`] for a filter whose redundant source filter is already dropped
+/// ([`without_redundant_sources`]), so a caller that reads more than sums prunes once.
+async fn pruned_sums_of(
+    conn: &impl ConnectionTrait,
+    filter: &UsageFilter,
+    dims: &[Dimension],
+    slot: Option<i64>,
+    need: Need,
+) -> Result<Vec<Sums>> {
     let mut tiers = tiers(filter, dims, slot);
     if tiers.iter().any(|t| t.attr().is_some()) && !long_tail_safe(conn, filter).await? {
         tiers = vec![Table::Raw];
@@ -470,7 +481,7 @@ pub(crate) async fn tracked_sums_of(
 /// the rollups and sketches without the source answer it instead of raw events. Exact:
 /// the range lies within those days, and the other filters only narrow the events
 /// whose sources were looked at. `None`: the filter stays as it is.
-pub(super) async fn without_redundant_sources(
+async fn without_redundant_sources(
     conn: &impl ConnectionTrait,
     filter: &UsageFilter,
 ) -> Result<Option<UsageFilter>> {
@@ -1120,7 +1131,11 @@ pub async fn breakdown(
     if view == View::Tracked {
         principal.require(Scope::Read)?;
         let filter = filter.authorized(principal)?;
-        for (keys, _, m) in tracked_sums_of(conn, &filter, dims, None, need).await? {
+        // Sums and percentiles read the same filter: its sources are pruned once.
+        let filter = without_redundant_sources(conn, &filter)
+            .await?
+            .unwrap_or(filter);
+        for (keys, _, m) in pruned_sums_of(conn, &filter, dims, None, need).await? {
             groups.entry(keys).or_default().0.add(&m);
         }
         if with_percentiles {
