@@ -52,9 +52,12 @@ export function loading(): HTMLElement {
 export function empty(text: string): HTMLElement {
   return h("p", { class: "state empty" }, text);
 }
+/** What an error says: its message, or the thrown value as text. */
+export function messageOf(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
 export function failure(e: unknown): HTMLElement {
-  const message = e instanceof Error ? e.message : String(e);
-  return h("p", { class: "state error", role: "alert" }, `Error: ${message}`);
+  return h("p", { class: "state error", role: "alert" }, `Error: ${messageOf(e)}`);
 }
 
 /** Runs `load` into `box`, with a loading state first and an error state on failure. */

@@ -293,7 +293,7 @@ async fn filters_list_what_the_caller_can_see(app: TestApp) {
 }
 
 /// Nearest-rank percentile of sorted values.
-fn nearest_rank(sorted: &[i64], p: usize) -> i64 {
+pub(crate) fn nearest_rank(sorted: &[i64], p: usize) -> i64 {
     let rank = (sorted.len() * p).div_ceil(100).max(1);
     sorted[rank - 1]
 }

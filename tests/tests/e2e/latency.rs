@@ -1,6 +1,7 @@
 //! `latency`: percentiles by end user and by source from their sketches (migration
 //! 000022), and from raw events where a project's long tail hides the values asked.
 
+use crate::analytics::nearest_rank;
 use aispend_e2e::{Backend, TestApp, backend_tests, spawn_app_with};
 use serde_json::{Value, json};
 
@@ -12,12 +13,6 @@ struct Ev {
     user: Option<&'static str>,
     source: &'static str,
     ms: i64,
-}
-
-/// Nearest-rank percentile of sorted values.
-fn nearest_rank(sorted: &[i64], p: usize) -> i64 {
-    let rank = (sorted.len() * p).div_ceil(100).max(1);
-    sorted[rank - 1]
 }
 
 fn time(t: i64) -> String {
@@ -55,71 +50,84 @@ impl By {
     }
 }
 
-/// The breakdown of `filter` (its range `from`..`to` added) by `by`, each group's p50
-/// and p95 against the exact nearest-rank ones of the events `keep` selects: within
-/// 1 % plus half a millisecond when `within`, else equal, and its event count against
-/// theirs. Returns how many percentiles
-/// were not exact, how many latencies the groups held, and the groups.
-#[allow(clippy::too_many_arguments)]
-async fn check(
-    app: &TestApp,
-    events: &[Ev],
-    projects: &[String],
-    (from, to): (i64, i64),
-    mut filter: Value,
-    by: By,
-    keep: impl Fn(&Ev) -> bool,
-    within: bool,
-) -> (usize, usize, Vec<String>) {
-    filter["from"] = json!(time(from));
-    filter["to"] = json!(time(to));
-    let r = app
-        .admin(
-            &format!(
-                "query($f: UsageFilter) {{ costBreakdown(filter: $f, groupBy: [{}]) {{ user source projectId model latencyP50Ms latencyP95Ms totals {{ events }} }} }}",
-                by.name()
-            ),
-            json!({"f": filter}),
-        )
-        .await;
-    let groups = r.data()["costBreakdown"]
-        .as_array()
-        .expect("groups")
-        .clone();
-    let (mut inexact, mut counted, mut names) = (0, 0, vec![]);
-    for g in &groups {
-        let key = g[by.field()].as_str();
-        names.push(key.unwrap_or("-").to_owned());
-        let group = |e: &Ev| match by {
-            By::User => e.user,
-            By::Source => Some(e.source),
-            By::Project => Some(projects[e.project].as_str()),
-            By::Model => Some("gpt-4o"),
-        };
-        let mut v: Vec<i64> = events
-            .iter()
-            .filter(|e| e.at >= from && e.at < to && keep(e) && group(e) == key)
-            .map(|e| e.ms)
-            .collect();
-        v.sort_unstable();
-        counted += v.len();
-        // Every event has a latency: the group's events are those latencies.
-        assert_eq!(g["totals"]["events"], v.len(), "{key:?} ({filter}): events");
-        for (got, p) in [(&g["latencyP50Ms"], 50), (&g["latencyP95Ms"], 95)] {
-            let (got, want) = (got.as_i64().expect("a percentile"), nearest_rank(&v, p));
-            if within {
-                assert!(
-                    (got - want).abs() as f64 <= 0.01 * want as f64 + 0.5,
-                    "{key:?} p{p} ({filter}): {got} against the exact {want}"
-                );
-            } else {
-                assert_eq!(got, want, "{key:?} p{p} ({filter}): exact");
+/// The server with its generated events, their projects' ids (by index) and the range
+/// every question asks about.
+struct Seeded<'a> {
+    app: &'a TestApp,
+    events: &'a [Ev],
+    projects: &'a [String],
+    range: (i64, i64),
+}
+
+impl Seeded<'_> {
+    /// The breakdown of `filter` (the range added) by `by`, each group's p50 and p95
+    /// against the exact nearest-rank ones of the events `keep` selects: within 1 %
+    /// plus half a millisecond when `within`, else equal, and its event count against
+    /// theirs. Returns how many percentiles were not exact, how many latencies the
+    /// groups held, and the groups.
+    async fn check(
+        &self,
+        mut filter: Value,
+        by: By,
+        keep: impl Fn(&Ev) -> bool,
+        within: bool,
+    ) -> (usize, usize, Vec<String>) {
+        let Seeded {
+            app,
+            events,
+            projects,
+            range: (from, to),
+        } = *self;
+        filter["from"] = json!(time(from));
+        filter["to"] = json!(time(to));
+        let r = app
+            .admin(
+                &format!(
+                    "query($f: UsageFilter) {{ costBreakdown(filter: $f, groupBy: [{}]) {{ user source projectId model latencyP50Ms latencyP95Ms totals {{ events }} }} }}",
+                    by.name()
+                ),
+                json!({"f": filter}),
+            )
+            .await;
+        let groups = r.data()["costBreakdown"]
+            .as_array()
+            .expect("groups")
+            .clone();
+        let (mut inexact, mut counted, mut names) = (0, 0, vec![]);
+        for g in &groups {
+            let key = g[by.field()].as_str();
+            names.push(key.unwrap_or("-").to_owned());
+            let group = |e: &Ev| match by {
+                By::User => e.user,
+                By::Source => Some(e.source),
+                By::Project => Some(projects[e.project].as_str()),
+                By::Model => Some("gpt-4o"),
+            };
+            let mut v: Vec<i64> = events
+                .iter()
+                .filter(|e| e.at >= from && e.at < to && keep(e) && group(e) == key)
+                .map(|e| e.ms)
+                .collect();
+            v.sort_unstable();
+            counted += v.len();
+            // Every event has a latency: the group's events are those latencies.
+            assert_eq!(g["totals"]["events"], v.len(), "{key:?} ({filter}): events");
+            for (got, p) in [(&g["latencyP50Ms"], 50), (&g["latencyP95Ms"], 95)] {
+                let (got, want) = (got.as_i64().expect("a percentile"), nearest_rank(&v, p));
+                if within {
+                    assert!(
+                        (got - want).abs() as f64 <= 0.01 * want as f64 + 0.5,
+                        "{key:?} p{p} ({filter}): {got} against the exact {want}"
+                    );
+                } else {
+                    assert_eq!(got, want, "{key:?} p{p} ({filter}): exact");
+                }
+                inexact += usize::from(got != want);
             }
-            inexact += usize::from(got != want);
         }
+        names.sort();
+        (inexact, counted, names)
     }
-    names.sort();
-    (inexact, counted, names)
 }
 
 /// Percentiles by end user and by source above `EXACT_PERCENTILES_UP_TO` latencies
@@ -212,22 +220,24 @@ async fn user_and_source_percentiles_come_from_their_sketches_and_the_long_tail_
         base + 17 * 60 + 23,
         base + 2 * 86_400 + 23 * 3600 + 43 * 60 + 11,
     );
-    let (app, events, projects) = (&app, &events[..], &projects[..]);
+    let seeded = Seeded {
+        app: &app,
+        events: &events,
+        projects: &projects,
+        range,
+    };
     let all = |_: &Ev| true;
 
     // Project 0 never overflowed: its users (and its events without one) come from the
     // per-project sketch.
-    let (inexact, counted, groups) = check(
-        app,
-        events,
-        projects,
-        range,
-        json!({"projects": [projects[0]]}),
-        By::User,
-        |e| e.project == 0,
-        true,
-    )
-    .await;
+    let (inexact, counted, groups) = seeded
+        .check(
+            json!({"projects": [projects[0]]}),
+            By::User,
+            |e| e.project == 0,
+            true,
+        )
+        .await;
     assert_eq!(groups, ["-", "u1", "u2", "u3"]);
     assert!(counted > 20_000, "{counted} latencies");
     assert!(
@@ -236,17 +246,14 @@ async fn user_and_source_percentiles_come_from_their_sketches_and_the_long_tail_
     );
     // u1, admitted in both projects, across every project: the sketch of every
     // project together.
-    let (inexact, counted, groups) = check(
-        app,
-        events,
-        projects,
-        range,
-        json!({"users": ["u1"]}),
-        By::User,
-        |e| e.user == Some("u1"),
-        true,
-    )
-    .await;
+    let (inexact, counted, groups) = seeded
+        .check(
+            json!({"users": ["u1"]}),
+            By::User,
+            |e| e.user == Some("u1"),
+            true,
+        )
+        .await;
     assert_eq!(groups, ["u1"]);
     assert!(counted > 20_000, "{counted} latencies of u1");
     assert!(
@@ -255,45 +262,22 @@ async fn user_and_source_percentiles_come_from_their_sketches_and_the_long_tail_
     );
     // Every user of every project: project 1's long tail is in the other bucket, so raw
     // events answer, exactly, with "tail" apart.
-    let (_, counted, groups) = check(
-        app,
-        events,
-        projects,
-        range,
-        json!({}),
-        By::User,
-        all,
-        false,
-    )
-    .await;
+    let (_, counted, groups) = seeded.check(json!({}), By::User, all, false).await;
     assert_eq!(groups, ["-", "tail", "u1", "u2", "u3"]);
     assert!(counted > 20_000);
     // A filter naming the user project 1 never admitted, with u2: raw events, exactly.
-    let (_, _, groups) = check(
-        app,
-        events,
-        projects,
-        range,
-        json!({"users": ["u2", "tail"]}),
-        By::User,
-        |e| matches!(e.user, Some("u2" | "tail")),
-        false,
-    )
-    .await;
+    let (_, _, groups) = seeded
+        .check(
+            json!({"users": ["u2", "tail"]}),
+            By::User,
+            |e| matches!(e.user, Some("u2" | "tail")),
+            false,
+        )
+        .await;
     assert_eq!(groups, ["tail", "u2"]);
 
     // By source, every project: the sketch of every project together.
-    let (inexact, counted, groups) = check(
-        app,
-        events,
-        projects,
-        range,
-        json!({}),
-        By::Source,
-        all,
-        true,
-    )
-    .await;
+    let (inexact, counted, groups) = seeded.check(json!({}), By::Source, all, true).await;
     assert_eq!(groups, ["API", "IMPORT"]);
     assert!(counted > 50_000, "{counted} latencies");
     assert!(
@@ -301,17 +285,14 @@ async fn user_and_source_percentiles_come_from_their_sketches_and_the_long_tail_
         "every percentile was exact: no sketch answered"
     );
     // The imported events by project: the per-project source sketch.
-    let (inexact, counted, groups) = check(
-        app,
-        events,
-        projects,
-        range,
-        json!({"sources": ["IMPORT"]}),
-        By::Project,
-        |e| e.source == "IMPORT",
-        true,
-    )
-    .await;
+    let (inexact, counted, groups) = seeded
+        .check(
+            json!({"sources": ["IMPORT"]}),
+            By::Project,
+            |e| e.source == "IMPORT",
+            true,
+        )
+        .await;
     assert_eq!(groups.len(), 2);
     assert!(counted > 20_000, "{counted} imported latencies");
     assert!(
@@ -319,49 +300,35 @@ async fn user_and_source_percentiles_come_from_their_sketches_and_the_long_tail_
         "every percentile was exact: no sketch answered"
     );
     // One source and one user together: no sketch keeps both, so raw events, exactly.
-    check(
-        app,
-        events,
-        projects,
-        range,
-        json!({"sources": ["API"], "users": ["u1"]}),
-        By::User,
-        |e| e.source == "API" && e.user == Some("u1"),
-        false,
-    )
-    .await;
+    seeded
+        .check(
+            json!({"sources": ["API"], "users": ["u1"]}),
+            By::User,
+            |e| e.source == "API" && e.user == Some("u1"),
+            false,
+        )
+        .await;
 
     // A source filter naming every source of the range is no filter: by model, the
     // model sketches answer (not exact). Naming one of the two sources, it is one:
     // source and model together, raw events answer, exactly.
-    let (inexact, counted, groups) = check(
-        app,
-        events,
-        projects,
-        range,
-        json!({"sources": ["API", "IMPORT"]}),
-        By::Model,
-        all,
-        true,
-    )
-    .await;
+    let (inexact, counted, groups) = seeded
+        .check(json!({"sources": ["API", "IMPORT"]}), By::Model, all, true)
+        .await;
     assert_eq!(groups, ["gpt-4o"]);
     assert!(counted > 50_000, "{counted} latencies");
     assert!(
         inexact > 0,
         "every percentile was exact: no sketch answered"
     );
-    check(
-        app,
-        events,
-        projects,
-        range,
-        json!({"sources": ["IMPORT", "OTLP"]}),
-        By::Model,
-        |e| e.source == "IMPORT",
-        false,
-    )
-    .await;
+    seeded
+        .check(
+            json!({"sources": ["IMPORT", "OTLP"]}),
+            By::Model,
+            |e| e.source == "IMPORT",
+            false,
+        )
+        .await;
 
     // Migration 000022 undone and run again: its backfill from the events (with the
     // users each project admitted) equals, row for row, what the hook kept.

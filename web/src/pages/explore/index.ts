@@ -3,7 +3,7 @@
 import { graphql, request, storedToken } from "../../graphql.ts";
 import { range } from "../../range.ts";
 import { projectName, serverNow, type Session } from "../../session.ts";
-import { field, fill, h, int, money, select, shareBar, table, when } from "../../ui.ts";
+import { field, fill, h, int, messageOf, money, select, shareBar, table, when } from "../../ui.ts";
 
 const Filters = graphql(`
   query ExploreFilters { filters { providers models endpoints projects users } }
@@ -148,8 +148,7 @@ export function render(root: HTMLElement, s: Session): void {
             }
           },
           (e: unknown) => {
-            const message = e instanceof Error ? e.message : String(e);
-            for (const c of cells.values()) for (const el of [c.p50, c.p95]) settle(el, "error", "latency-error", message);
+            for (const c of cells.values()) for (const el of [c.p50, c.p95]) settle(el, "error", "latency-error", messageOf(e));
           },
         );
         const cols = groupBy.map((d) => ({

@@ -12,7 +12,7 @@ import {
 import { graphql, isConnected, onConnected, request, subscribe } from "../../graphql.ts";
 import { range, RANGES } from "../../range.ts";
 import { projectName, serverNow, type Session } from "../../session.ts";
-import { field, fill, h, money, select, shareBar, table, turns, when, ZONES, empty } from "../../ui.ts";
+import { empty, failure, field, fill, h, messageOf, money, select, shareBar, table, turns, when, ZONES } from "../../ui.ts";
 
 Chart.register(BarController, BarElement, CategoryScale, LinearScale, Tooltip, Legend);
 
@@ -160,7 +160,7 @@ export function render(root: HTMLElement, s: Session): () => void {
       today.replaceChildren(money(r.today.totals.costUsd, "today-total"));
       setMonth(r.month.totals.costUsd);
     } catch (e) {
-      if (current()) today.replaceChildren(String(e instanceof Error ? e.message : e));
+      if (current()) today.replaceChildren(messageOf(e));
     }
   };
 
@@ -262,7 +262,7 @@ export function render(root: HTMLElement, s: Session): () => void {
       await loadTops(filter, view);
     } catch (e) {
       if (!current()) return;
-      chartState.replaceChildren(h("p", { class: "state error", role: "alert" }, `Error: ${e instanceof Error ? e.message : e}`));
+      chartState.replaceChildren(failure(e));
     }
   };
 

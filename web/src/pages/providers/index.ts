@@ -3,7 +3,7 @@
 // subscriptions), each with its plugin's help text.
 import { graphql, request } from "../../graphql.ts";
 import { projectName, serverNow, type Session } from "../../session.ts";
-import { failure, field, fill, h, int, money, select, table, when, ymd } from "../../ui.ts";
+import { failure, field, fill, h, int, messageOf, money, select, table, when, ymd } from "../../ui.ts";
 
 const Data = graphql(`
   query Providers {
@@ -189,7 +189,7 @@ export function render(root: HTMLElement, s: Session): void {
 }
 
 function alertError(e: unknown): void {
-  alert(e instanceof Error ? e.message : String(e));
+  alert(messageOf(e));
 }
 
 function projectSelect(s: Session): HTMLSelectElement {
