@@ -24,11 +24,16 @@ export function storeToken(token: string | null): void {
   open = false;
 }
 
-/** A GraphQL error, with the server's code when it gave one. */
+/**
+ * A GraphQL error, with the server's code when it gave one and, for invalid input, the
+ * field it names and what it says about that field.
+ */
 export class ApiError extends Error {
   constructor(
     message: string,
     readonly code?: string,
+    readonly field?: string,
+    readonly detail?: string,
   ) {
     super(message);
   }
@@ -47,7 +52,7 @@ export async function request<R, V>(
     },
     body: JSON.stringify({ query: print(doc), variables: variables ?? {} }),
   });
-  let body: { data?: R; errors?: { message: string; extensions?: { code?: string } }[] };
+  let body: { data?: R; errors?: { message: string; extensions?: { code?: string; field?: string; errors?: { message?: string }[] } }[] };
   try {
     body = await response.json();
   } catch {
@@ -55,7 +60,7 @@ export async function request<R, V>(
   }
   if (body.errors?.length) {
     const e = body.errors[0];
-    throw new ApiError(e.message, e.extensions?.code);
+    throw new ApiError(e.message, e.extensions?.code, e.extensions?.field, e.extensions?.errors?.[0]?.message);
   }
   if (!body.data) throw new ApiError(`the server answered ${response.status} without data`);
   return body.data;

@@ -399,12 +399,42 @@ fn p50(mut v: Vec<Duration>) -> Duration {
     v[v.len() / 2]
 }
 
+/// Sends `op` as the page does, for timing: `true` when the server declined a
+/// percentile request for the raw latencies it would read (`maxRawLatencies`, which
+/// Explore's `ExploreLatency` sets; the page then says why), panics on any other
+/// GraphQL error.
+async fn post_timed(
+    client: &reqwest::Client,
+    url: &str,
+    docs: &BTreeMap<String, String>,
+    op: &str,
+    variables: &Value,
+) -> bool {
+    let query = docs.get(op).expect("a dashboard query");
+    let r: Value = client
+        .post(url)
+        .bearer_auth(crate::common::TOKEN)
+        .json(&json!({"query": query, "variables": variables}))
+        .send()
+        .await
+        .expect("a response")
+        .json()
+        .await
+        .expect("JSON");
+    match r.get("errors") {
+        None => false,
+        Some(e) if e[0]["extensions"]["field"] == "maxRawLatencies" => true,
+        Some(_) => panic!("GraphQL errors: {r}"),
+    }
+}
+
 /// A first run slower than this is the request's only run.
 const SLOW: Duration = Duration::from_secs(1);
 
 /// Times every request of every page `runs` times (after one untimed run; a request
 /// whose first run took more than [`SLOW`] only that once); prints per page how many
-/// requests, the median and the slowest p50, and every request above 100 ms. Returns
+/// requests, the median and the slowest p50, every request above 100 ms and every
+/// percentile request the server declined for its raw latencies. Returns
 /// the slowest p50. `only`: that page's requests alone.
 pub async fn run(client: &reqwest::Client, url: &str, runs: usize, only: Option<&str>) -> Duration {
     let docs = documents();
@@ -429,9 +459,12 @@ pub async fn run(client: &reqwest::Client, url: &str, runs: usize, only: Option<
         "the dashboard sends queries this bench does not time: {missing:?}"
     );
     let mut results: Vec<(&Request, Duration)> = Vec::new();
+    let mut declined: Vec<&Request> = Vec::new();
     for r in &requests {
         let t = Instant::now();
-        send(client, url, &docs, r.op, &r.variables).await;
+        if post_timed(client, url, &docs, r.op, &r.variables).await {
+            declined.push(r);
+        }
         let first = t.elapsed();
         // A request far over the page budget is timed once: its first run says enough.
         if first > SLOW {
@@ -441,7 +474,7 @@ pub async fn run(client: &reqwest::Client, url: &str, runs: usize, only: Option<
         let mut times = Vec::with_capacity(runs);
         for _ in 0..runs {
             let t = Instant::now();
-            send(client, url, &docs, r.op, &r.variables).await;
+            post_timed(client, url, &docs, r.op, &r.variables).await;
             times.push(t.elapsed());
         }
         results.push((r, p50(times)));
@@ -486,6 +519,12 @@ pub async fn run(client: &reqwest::Client, url: &str, runs: usize, only: Option<
             r.page,
             r.op,
             r.label
+        );
+    }
+    for r in declined {
+        println!(
+            "  declined (maxRawLatencies): {} {} {}",
+            r.page, r.op, r.label
         );
     }
     results.iter().map(|(_, d)| *d).max().unwrap_or_default()

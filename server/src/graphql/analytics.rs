@@ -8,7 +8,7 @@ use super::scalars::Timestamp;
 use super::usage::UsageFilterInput;
 use crate::domain::Error;
 use crate::domain::analytics::{
-    self, Basis, Dimension, Group, Measure, Measures, Need, TrendBucket, View,
+    self, Basis, Dimension, Group, Measure, Measures, Need, RawLatencyLimit, TrendBucket, View,
 };
 use crate::domain::calendar::{self, Granularity};
 use crate::domain::insights;
@@ -384,20 +384,36 @@ impl AnalyticsQuery {
     }
 
     /// Cost by one or more dimensions at once, dearest first.
+    ///
+    /// `maxRawLatencies`: when `latencyP50Ms` or `latencyP95Ms` is asked for and no
+    /// latency sketch keeps the grouping and filter (see `latencyP50Ms`), the
+    /// percentiles are computed from every raw event of the range that reported a
+    /// latency. With this set, a breakdown whose range holds more such events than it
+    /// says fails at once with `INVALID_INPUT` naming `maxRawLatencies` (and the count)
+    /// instead of reading them: a caller with a time budget, like the dashboard, gets
+    /// an answer it can show. Unset: no limit.
     async fn cost_breakdown(
         &self,
         ctx: &Context<'_>,
         filter: Option<UsageFilterInput>,
         group_by: Vec<DimensionGql>,
         #[graphql(default)] view: ViewGql,
+        max_raw_latencies: Option<i32>,
     ) -> async_graphql::Result<Vec<GroupGql>> {
         let state = ctx.state()?;
         let filter = filter.unwrap_or_default().parse().gql()?;
+        let limit = match max_raw_latencies {
+            Some(n) if n < 0 => {
+                return Err(Error::invalid("maxRawLatencies", "give zero or more")).gql();
+            }
+            n => RawLatencyLimit(n.map(i64::from)),
+        };
         let dims: Vec<Dimension> = group_by.into_iter().map(Into::into).collect();
         let look = ctx.look_ahead();
         // The mean comes with the sums; only percentiles read every event's latency.
-        let with_percentiles =
-            look.field("latencyP50Ms").exists() || look.field("latencyP95Ms").exists();
+        let percentiles = (look.field("latencyP50Ms").exists()
+            || look.field("latencyP95Ms").exists())
+        .then_some(limit);
         let mut need = need_of([look.field("totals")]);
         if look.field("latencyAvgMs").exists() {
             need = need.with(Measure::Latency);
@@ -409,7 +425,7 @@ impl AnalyticsQuery {
             view.into(),
             &dims,
             need,
-            with_percentiles,
+            percentiles,
         )
         .await
         .gql()?

@@ -379,7 +379,7 @@ async fn grouped(
         View::Tracked,
         &[dim],
         cost_requests_tokens().with(Measure::Latency),
-        false,
+        None,
     )
     .await?;
     let items: Vec<Value> = groups

@@ -330,6 +330,70 @@ async fn user_and_source_percentiles_come_from_their_sketches_and_the_long_tail_
         )
         .await;
 
+    // maxRawLatencies: a question the sketches answer is answered whatever the limit
+    // (the raw edges are not counted); one that would read every raw latency of the
+    // range is declined when they are more than the limit, with the field and the
+    // count named, and answered exactly up to it.
+    let limited = |filter: Value, by: By, max: Option<i64>| {
+        let mut filter = filter;
+        filter["from"] = json!(time(range.0));
+        filter["to"] = json!(time(range.1));
+        let query = format!(
+            "query($f: UsageFilter, $max: Int) {{ costBreakdown(filter: $f, groupBy: [{}], maxRawLatencies: $max) {{ user source latencyP50Ms latencyP95Ms }} }}",
+            by.name()
+        );
+        let app = &app;
+        async move { app.admin(&query, json!({"f": filter, "max": max})).await }
+    };
+    let u1 = json!({"users": ["u1"]});
+    let sketched = limited(u1.clone(), By::User, Some(0)).await;
+    assert_eq!(
+        sketched.data(),
+        limited(u1, By::User, None).await.data(),
+        "the sketch answers under any limit"
+    );
+    assert!(sketched.data()["costBreakdown"][0]["latencyP95Ms"].is_i64());
+    let (from, to) = range;
+    let mut raw: Vec<i64> = events
+        .iter()
+        .filter(|e| e.at >= from && e.at < to && e.source == "API" && e.user == Some("u1"))
+        .map(|e| e.ms)
+        .collect();
+    raw.sort_unstable();
+    let n = raw.len() as i64;
+    assert!(n > 100, "{n} raw latencies");
+    let both = json!({"sources": ["API"], "users": ["u1"]});
+    let r = limited(both.clone(), By::User, Some(n - 1)).await;
+    assert_eq!(
+        (r.code(), r.field()),
+        (
+            "INVALID_INPUT".to_owned(),
+            Some("maxRawLatencies".to_owned())
+        )
+    );
+    let message = r.errors()[0]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        message.contains(&format!("would read {n} latencies, more than {}", n - 1)),
+        "the count is named: {message}"
+    );
+    let r = limited(both, By::User, Some(n)).await;
+    assert_eq!(
+        (
+            &r.data()["costBreakdown"][0]["latencyP50Ms"],
+            &r.data()["costBreakdown"][0]["latencyP95Ms"]
+        ),
+        (
+            &json!(nearest_rank(&raw, 50)),
+            &json!(nearest_rank(&raw, 95))
+        ),
+        "up to the limit, exact from the raw events"
+    );
+    let r = limited(json!({}), By::Source, Some(-1)).await;
+    assert_eq!(r.field().as_deref(), Some("maxRawLatencies"), "{}", r.body);
+
     // Migration 000022 undone and run again: its backfill from the events (with the
     // users each project admitted) equals, row for row, what the hook kept.
     let db = &app.state.db;

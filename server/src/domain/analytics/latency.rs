@@ -15,6 +15,28 @@ pub(super) type LatencyCounts = Vec<(i64, i64)>;
 /// only.
 pub const EXACT_PERCENTILES_UP_TO: i64 = 20_000;
 
+/// How many raw events' latencies a breakdown's percentiles may read when no latency
+/// sketch answers its grouping and filter (`None`: as many as the range holds). Past
+/// it the breakdown fails at once, naming `maxRawLatencies`, instead of reading them:
+/// a caller with a time budget (the dashboard) gets an answer it can show.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RawLatencyLimit(pub Option<i64>);
+
+impl RawLatencyLimit {
+    /// `Ok` when `reported` raw latencies may be read.
+    fn check(self, reported: i64) -> Result<()> {
+        match self.0 {
+            Some(max) if reported > max => Err(Error::invalid(
+                "maxRawLatencies",
+                format!(
+                    "no latency sketch keeps this grouping and filter, and percentiles from the raw events would read {reported} latencies, more than {max}: narrow the range, or group and filter by provider, model and project only, or by one of endpoint, end user and source with the project"
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// Each group's latencies as (milliseconds, count): every distinct latency of the raw
 /// events when `reported` (how many events in the range reported one) is at most
 /// [`EXACT_PERCENTILES_UP_TO`] or the sketches cannot answer, else each sketch
@@ -23,12 +45,15 @@ pub const EXACT_PERCENTILES_UP_TO: i64 = 20_000;
 /// end user, a sketch part that reads a project's long tail (the `' other'` row) with
 /// events, or a filter on a value some overflowed project never admitted, reads raw
 /// events instead, as the rollups do. The caller has dropped a redundant source filter
-/// (`without_redundant_sources`), as it did for the sums.
+/// (`without_redundant_sources`), as it did for the sums. Reading every raw latency
+/// of the range fails when `limit` does not allow `reported` of them (raw events read
+/// at a sketch answer's edges are not counted).
 pub(super) async fn latency_counts(
     conn: &impl ConnectionTrait,
     filter: &UsageFilter,
     dims: &[Dimension],
     reported: i64,
+    limit: RawLatencyLimit,
 ) -> Result<BTreeMap<Vec<Option<String>>, LatencyCounts>> {
     let only = |allowed: &[Dimension]| dims.iter().all(|d| allowed.contains(d));
     let project = asks(filter, dims, Dimension::Project);
@@ -85,6 +110,7 @@ pub(super) async fn latency_counts(
             return Ok(counts);
         }
     }
+    limit.check(reported)?;
     let raw = Part {
         table: Table::Raw,
         lo: from,

@@ -41,6 +41,7 @@ mod tables;
 
 pub use filters::{Filters, filters};
 pub use latency::EXACT_PERCENTILES_UP_TO;
+pub use latency::RawLatencyLimit;
 use latency::{LatencyCounts, latency_counts, percentiles};
 pub use logs::{LogSort, MAX_LOG_PAGE, cost_split, logs};
 use tables::{Part, Table, split, tiers};
@@ -1108,8 +1109,9 @@ pub struct Group {
 
 /// Groups of a filter by one or more dimensions, dearest first, of the tracked
 /// measures `need` names (the others zero). The average latency comes with the sums
-/// when `need` has the latency; `with_percentiles` also reads the latency sketches (or
-/// the events' latencies) for the median and 95th percentile.
+/// when `need` has the latency; `with_percentiles`, when given, also reads the latency
+/// sketches (or up to its limit of the events' latencies) for the median and 95th
+/// percentile.
 pub async fn breakdown(
     conn: &impl ConnectionTrait,
     principal: &Principal,
@@ -1117,9 +1119,9 @@ pub async fn breakdown(
     view: View,
     dims: &[Dimension],
     need: Need,
-    with_percentiles: bool,
+    with_percentiles: Option<RawLatencyLimit>,
 ) -> Result<Vec<Group>> {
-    let need = if with_percentiles {
+    let need = if with_percentiles.is_some() {
         need.with(Measure::Latency)
     } else {
         need
@@ -1138,12 +1140,12 @@ pub async fn breakdown(
         for (keys, _, m) in pruned_sums_of(conn, &filter, dims, None, need).await? {
             groups.entry(keys).or_default().0.add(&m);
         }
-        if with_percentiles {
+        if let Some(limit) = with_percentiles {
             let reported = groups
                 .values()
                 .fold(0_i128, |n, (m, _)| n.saturating_add(m.latency_count));
             let reported = clamp_i64(reported);
-            for (keys, latencies) in latency_counts(conn, &filter, dims, reported).await? {
+            for (keys, latencies) in latency_counts(conn, &filter, dims, reported, limit).await? {
                 groups.entry(keys).or_default().1 = latencies;
             }
         }

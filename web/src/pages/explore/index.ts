@@ -1,6 +1,6 @@
 // Explore: a breakdown by any dimensions under the full usage filter, sortable, with
 // latency percentiles; the event log with pagination; export links of the same filter.
-import { graphql, request, storedToken } from "../../graphql.ts";
+import { ApiError, graphql, request, storedToken } from "../../graphql.ts";
 import { range } from "../../range.ts";
 import { projectName, serverNow, type Session } from "../../session.ts";
 import { field, fill, h, int, messageOf, money, select, shareBar, table, when } from "../../ui.ts";
@@ -19,11 +19,13 @@ const Breakdown = graphql(`
 `);
 
 // Percentiles come in a request of their own: the sums show at once, and p50/p95 fill
-// in when they arrive (a grouping the latency sketches do not keep reads every latency
-// of the range, which can take seconds on a large ledger).
+// in when they arrive. A grouping the latency sketches do not keep is answered from
+// the range's raw latencies, up to 20,000 of them (about 200 ms of reading on a
+// ten-million-event ledger, BENCHMARKS.md); past that the server declines at once,
+// naming maxRawLatencies, and the page says why instead of waiting for seconds.
 const Latency = graphql(`
   query ExploreLatency($filter: UsageFilter!, $groupBy: [BreakdownDimension!]!) {
-    costBreakdown(filter: $filter, groupBy: $groupBy) {
+    costBreakdown(filter: $filter, groupBy: $groupBy, maxRawLatencies: 20000) {
       provider model endpoint projectId source user latencyP50Ms latencyP95Ms
     }
   }
@@ -130,6 +132,7 @@ export function render(root: HTMLElement, s: Session): void {
           return c[which];
         };
         const ms = (g: Keyed, which: "p50" | "p95") => latency.get(groupKey(g))?.[which] ?? -1;
+        const latencyNote = h("div", {});
         const settle = (el: HTMLElement, text: string, testid: string, title: string | null) => {
           el.textContent = text;
           el.removeAttribute("aria-busy");
@@ -148,7 +151,11 @@ export function render(root: HTMLElement, s: Session): void {
             }
           },
           (e: unknown) => {
-            for (const c of cells.values()) for (const el of [c.p50, c.p95]) settle(el, "error", "latency-error", messageOf(e));
+            // Declined for the raw latencies it would read: not an error, a limit.
+            const limit = e instanceof ApiError && e.field === "maxRawLatencies" ? (e.detail ?? e.message) : null;
+            for (const c of cells.values())
+              for (const el of [c.p50, c.p95]) settle(el, limit ? "n/a" : "error", limit ? "latency-limited" : "latency-error", messageOf(e));
+            if (limit) latencyNote.replaceChildren(h("p", { class: "muted", role: "status", "data-testid": "latency-note" }, `p50/p95 not computed: ${limit}`));
           },
         );
         const cols = groupBy.map((d) => ({
@@ -175,6 +182,7 @@ export function render(root: HTMLElement, s: Session): void {
             "breakdown-table",
             "No usage matches this filter.",
           ),
+          latencyNote,
         );
       });
       const cursors: (string | null)[] = [null];
