@@ -207,14 +207,17 @@ async fn the_official_exporter_records_a_genai_span(app: TestApp) {
 async fn a_json_body_is_recorded_and_a_retry_stores_nothing_new(app: TestApp) {
     let project = app.create_project("p").await;
     let token = app.create_token(Some(&project), &["INGEST"]).await;
+    // One clock read for both span times: two reads a millisecond apart (a busy
+    // machine preempting the test between them) made the duration 1,251 ms.
+    let now = aispend_e2e::now().timestamp_nanos_opt().unwrap();
     let body = json!({"resourceSpans": [{
         "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "search"}}]},
         "scopeSpans": [{"spans": [{
             "traceId": "5b8efff798038103d269b633813fc60c",
             "spanId": "eee19b7ec3c1b174",
             "name": "chat",
-            "startTimeUnixNano": (aispend_e2e::now().timestamp_nanos_opt().unwrap() - 3_000_000_000).to_string(),
-            "endTimeUnixNano": (aispend_e2e::now().timestamp_nanos_opt().unwrap() - 1_750_000_000).to_string(),
+            "startTimeUnixNano": (now - 3_000_000_000).to_string(),
+            "endTimeUnixNano": (now - 1_750_000_000).to_string(),
             "attributes": [
                 {"key": "gen_ai.system", "value": {"stringValue": "openai"}},
                 {"key": "gen_ai.request.model", "value": {"stringValue": "gpt-4o-mini"}},
