@@ -10,7 +10,7 @@
 //! dashboard has and this list does not name fails the bench, so a new page cannot go
 //! untimed.
 
-use crate::common::gql_data;
+use crate::common::{gql_answer, gql_data};
 use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
 use serde_json::{Value, json};
@@ -411,16 +411,12 @@ async fn post_timed(
     variables: &Value,
 ) -> bool {
     let query = docs.get(op).expect("a dashboard query");
-    let r: Value = client
-        .post(url)
-        .bearer_auth(crate::common::TOKEN)
-        .json(&json!({"query": query, "variables": variables}))
-        .send()
-        .await
-        .expect("a response")
-        .json()
-        .await
-        .expect("JSON");
+    let r = gql_answer(
+        client,
+        url,
+        &json!({"query": query, "variables": variables}),
+    )
+    .await;
     match r.get("errors") {
         None => false,
         Some(e) if e[0]["extensions"]["field"] == "maxRawLatencies" => true,

@@ -127,9 +127,9 @@ pub fn client() -> reqwest::Client {
         .expect("a client")
 }
 
-/// Posts a GraphQL body as the admin; panics on GraphQL errors; returns the answer.
-pub async fn gql(client: &reqwest::Client, url: &str, body: &Value) -> Value {
-    let r: Value = client
+/// Posts a GraphQL body as the admin; returns the answer, errors and all.
+pub async fn gql_answer(client: &reqwest::Client, url: &str, body: &Value) -> Value {
+    client
         .post(url)
         .bearer_auth(TOKEN)
         .json(body)
@@ -138,7 +138,12 @@ pub async fn gql(client: &reqwest::Client, url: &str, body: &Value) -> Value {
         .expect("a response")
         .json()
         .await
-        .expect("JSON");
+        .expect("JSON")
+}
+
+/// Posts a GraphQL body as the admin; panics on GraphQL errors; returns the answer.
+pub async fn gql(client: &reqwest::Client, url: &str, body: &Value) -> Value {
+    let r = gql_answer(client, url, body).await;
     assert!(r.get("errors").is_none(), "GraphQL errors: {r}");
     r
 }
