@@ -38,6 +38,7 @@ mod m20261207_000020_endpoint_global_weeks;
 mod m20261207_000021_endpoint_global_hours;
 mod m20261208_000022_user_source_latency_sketches;
 mod m20261208_000023_end_user_index;
+mod m20261209_000024_model_endpoint_indexes;
 pub mod sketch;
 mod sql;
 
@@ -95,6 +96,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000021_endpoint_global_hours::Migration),
             Box::new(m20261208_000022_user_source_latency_sketches::Migration),
             Box::new(m20261208_000023_end_user_index::Migration),
+            Box::new(m20261209_000024_model_endpoint_indexes::Migration),
         ]
     }
 }
