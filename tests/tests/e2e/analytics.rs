@@ -298,6 +298,27 @@ pub(crate) fn nearest_rank(sorted: &[i64], p: usize) -> i64 {
     sorted[rank - 1]
 }
 
+/// A breakdown group's `latencyP50Ms` and `latencyP95Ms` against the exact
+/// nearest-rank ones of its `sorted` latencies: within 1 % plus half a millisecond
+/// when `within` (a sketch's guarantee), else equal. `what` names the group and the
+/// question in a failure. Returns how many of the two were not exact.
+pub(crate) fn check_percentiles(group: &Value, sorted: &[i64], within: bool, what: &str) -> usize {
+    let mut inexact = 0;
+    for (got, p) in [(&group["latencyP50Ms"], 50), (&group["latencyP95Ms"], 95)] {
+        let (got, want) = (got.as_i64().expect("a percentile"), nearest_rank(sorted, p));
+        if within {
+            assert!(
+                (got - want).abs() as f64 <= 0.01 * want as f64 + 0.5,
+                "{what} p{p}: {got} against the exact {want}"
+            );
+        } else {
+            assert_eq!(got, want, "{what} p{p}: exact");
+        }
+        inexact += usize::from(got != want);
+    }
+    inexact
+}
+
 /// Above `EXACT_PERCENTILES_UP_TO` latencies in the range, p50 and p95 come from the
 /// latency sketches (whole days, hours at the edges, raw events inside the edge
 /// hours): each within 1 % of the exact value plus half a millisecond, as the schema
@@ -952,18 +973,7 @@ async fn endpoint_percentiles_come_from_the_endpoint_sketches_and_the_long_tail_
                     .collect();
                 v.sort_unstable();
                 counted += v.len();
-                for (got, p) in [(&g["latencyP50Ms"], 50), (&g["latencyP95Ms"], 95)] {
-                    let (got, want) = (got.as_i64().expect("a percentile"), nearest_rank(&v, p));
-                    if within {
-                        assert!(
-                            (got - want).abs() as f64 <= 0.01 * want as f64 + 0.5,
-                            "{endpoint:?} p{p} ({filter}): {got} against the exact {want}"
-                        );
-                    } else {
-                        assert_eq!(got, want, "{endpoint:?} p{p} ({filter}): exact");
-                    }
-                    inexact += usize::from(got != want);
-                }
+                inexact += check_percentiles(g, &v, within, &format!("{endpoint:?} ({filter})"));
             }
             (inexact, counted, groups.len())
         }

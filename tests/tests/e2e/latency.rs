@@ -1,7 +1,7 @@
 //! `latency`: percentiles by end user and by source from their sketches (migration
 //! 000022), and from raw events where a project's long tail hides the values asked.
 
-use crate::analytics::nearest_rank;
+use crate::analytics::check_percentiles;
 use aispend_e2e::{Backend, TestApp, backend_tests, spawn_app_with};
 use serde_json::{Value, json};
 
@@ -60,6 +60,22 @@ struct Seeded<'a> {
 }
 
 impl Seeded<'_> {
+    /// The breakdown of `filter` (the range added) by `by`, with each group's keys,
+    /// percentiles and event count; `max`: its `maxRawLatencies`.
+    async fn ask(&self, mut filter: Value, by: By, max: Option<i64>) -> aispend_e2e::Gql {
+        filter["from"] = json!(time(self.range.0));
+        filter["to"] = json!(time(self.range.1));
+        self.app
+            .admin(
+                &format!(
+                    "query($f: UsageFilter, $max: Int) {{ costBreakdown(filter: $f, groupBy: [{}], maxRawLatencies: $max) {{ user source projectId model latencyP50Ms latencyP95Ms totals {{ events }} }} }}",
+                    by.name()
+                ),
+                json!({"f": filter, "max": max}),
+            )
+            .await
+    }
+
     /// The breakdown of `filter` (the range added) by `by`, each group's p50 and p95
     /// against the exact nearest-rank ones of the events `keep` selects: within 1 %
     /// plus half a millisecond when `within`, else equal, and its event count against
@@ -67,28 +83,18 @@ impl Seeded<'_> {
     /// groups held, and the groups.
     async fn check(
         &self,
-        mut filter: Value,
+        filter: Value,
         by: By,
         keep: impl Fn(&Ev) -> bool,
         within: bool,
     ) -> (usize, usize, Vec<String>) {
         let Seeded {
-            app,
             events,
             projects,
             range: (from, to),
+            ..
         } = *self;
-        filter["from"] = json!(time(from));
-        filter["to"] = json!(time(to));
-        let r = app
-            .admin(
-                &format!(
-                    "query($f: UsageFilter) {{ costBreakdown(filter: $f, groupBy: [{}]) {{ user source projectId model latencyP50Ms latencyP95Ms totals {{ events }} }} }}",
-                    by.name()
-                ),
-                json!({"f": filter}),
-            )
-            .await;
+        let r = self.ask(filter.clone(), by, None).await;
         let groups = r.data()["costBreakdown"]
             .as_array()
             .expect("groups")
@@ -112,18 +118,7 @@ impl Seeded<'_> {
             counted += v.len();
             // Every event has a latency: the group's events are those latencies.
             assert_eq!(g["totals"]["events"], v.len(), "{key:?} ({filter}): events");
-            for (got, p) in [(&g["latencyP50Ms"], 50), (&g["latencyP95Ms"], 95)] {
-                let (got, want) = (got.as_i64().expect("a percentile"), nearest_rank(&v, p));
-                if within {
-                    assert!(
-                        (got - want).abs() as f64 <= 0.01 * want as f64 + 0.5,
-                        "{key:?} p{p} ({filter}): {got} against the exact {want}"
-                    );
-                } else {
-                    assert_eq!(got, want, "{key:?} p{p} ({filter}): exact");
-                }
-                inexact += usize::from(got != want);
-            }
+            inexact += check_percentiles(g, &v, within, &format!("{key:?} ({filter})"));
         }
         names.sort();
         (inexact, counted, names)
@@ -300,9 +295,10 @@ async fn user_and_source_percentiles_come_from_their_sketches_and_the_long_tail_
         "every percentile was exact: no sketch answered"
     );
     // One source and one user together: no sketch keeps both, so raw events, exactly.
-    seeded
+    let both = json!({"sources": ["API"], "users": ["u1"]});
+    let (_, raw, _) = seeded
         .check(
-            json!({"sources": ["API"], "users": ["u1"]}),
+            both.clone(),
             By::User,
             |e| e.source == "API" && e.user == Some("u1"),
             false,
@@ -334,36 +330,17 @@ async fn user_and_source_percentiles_come_from_their_sketches_and_the_long_tail_
     // (the raw edges are not counted); one that would read every raw latency of the
     // range is declined when they are more than the limit, with the field and the
     // count named, and answered exactly up to it.
-    let limited = |filter: Value, by: By, max: Option<i64>| {
-        let mut filter = filter;
-        filter["from"] = json!(time(range.0));
-        filter["to"] = json!(time(range.1));
-        let query = format!(
-            "query($f: UsageFilter, $max: Int) {{ costBreakdown(filter: $f, groupBy: [{}], maxRawLatencies: $max) {{ user source latencyP50Ms latencyP95Ms }} }}",
-            by.name()
-        );
-        let app = &app;
-        async move { app.admin(&query, json!({"f": filter, "max": max})).await }
-    };
     let u1 = json!({"users": ["u1"]});
-    let sketched = limited(u1.clone(), By::User, Some(0)).await;
+    let sketched = seeded.ask(u1.clone(), By::User, Some(0)).await;
     assert_eq!(
         sketched.data(),
-        limited(u1, By::User, None).await.data(),
+        seeded.ask(u1, By::User, None).await.data(),
         "the sketch answers under any limit"
     );
     assert!(sketched.data()["costBreakdown"][0]["latencyP95Ms"].is_i64());
-    let (from, to) = range;
-    let mut raw: Vec<i64> = events
-        .iter()
-        .filter(|e| e.at >= from && e.at < to && e.source == "API" && e.user == Some("u1"))
-        .map(|e| e.ms)
-        .collect();
-    raw.sort_unstable();
-    let n = raw.len() as i64;
+    let n = raw as i64;
     assert!(n > 100, "{n} raw latencies");
-    let both = json!({"sources": ["API"], "users": ["u1"]});
-    let r = limited(both.clone(), By::User, Some(n - 1)).await;
+    let r = seeded.ask(both.clone(), By::User, Some(n - 1)).await;
     assert_eq!(
         (r.code(), r.field()),
         (
@@ -379,19 +356,13 @@ async fn user_and_source_percentiles_come_from_their_sketches_and_the_long_tail_
         message.contains(&format!("would read {n} latencies, more than {}", n - 1)),
         "the count is named: {message}"
     );
-    let r = limited(both, By::User, Some(n)).await;
+    // Up to the limit, the answer checked exact above.
     assert_eq!(
-        (
-            &r.data()["costBreakdown"][0]["latencyP50Ms"],
-            &r.data()["costBreakdown"][0]["latencyP95Ms"]
-        ),
-        (
-            &json!(nearest_rank(&raw, 50)),
-            &json!(nearest_rank(&raw, 95))
-        ),
+        seeded.ask(both.clone(), By::User, Some(n)).await.data(),
+        seeded.ask(both, By::User, None).await.data(),
         "up to the limit, exact from the raw events"
     );
-    let r = limited(json!({}), By::Source, Some(-1)).await;
+    let r = seeded.ask(json!({}), By::Source, Some(-1)).await;
     assert_eq!(r.field().as_deref(), Some("maxRawLatencies"), "{}", r.body);
 
     // Migration 000022 undone and run again: its backfill from the events (with the
