@@ -39,6 +39,7 @@ mod m20261207_000021_endpoint_global_hours;
 mod m20261208_000022_user_source_latency_sketches;
 mod m20261208_000023_end_user_index;
 mod m20261209_000024_model_endpoint_indexes;
+mod m20261210_000025_unfolded_events;
 pub mod sketch;
 mod sql;
 
@@ -97,6 +98,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261208_000022_user_source_latency_sketches::Migration),
             Box::new(m20261208_000023_end_user_index::Migration),
             Box::new(m20261209_000024_model_endpoint_indexes::Migration),
+            Box::new(m20261210_000025_unfolded_events::Migration),
         ]
     }
 }

@@ -342,6 +342,17 @@ pub struct LimitSettings {
         default_value_t = crate::domain::usage::ingest::DEFAULT_PG_WRITERS
     )]
     pub ingest_writers: usize,
+
+    /// How long the rollup folder waits between folds, in milliseconds (`0`: it folds
+    /// right after each ingest commits). Answers are exact either way; a longer wait
+    /// folds fewer, larger batches while events wait unfolded.
+    #[arg(
+        long,
+        env = "AISPEND_FOLD_INTERVAL_MS",
+        global = true,
+        default_value_t = 0
+    )]
+    pub fold_interval_ms: u64,
 }
 
 /// How a secret setting appears in `Debug` output.
@@ -585,6 +596,7 @@ impl Default for LimitSettings {
             graphql_introspection: true,
             rollup_distinct_values: crate::domain::rollup::DEFAULT_DISTINCT_VALUES,
             ingest_writers: crate::domain::usage::ingest::DEFAULT_PG_WRITERS,
+            fold_interval_ms: 0,
         }
     }
 }

@@ -91,6 +91,10 @@ struct Background {
     /// How often anomaly watches are checked.
     anomaly_check: Duration,
     attempts: u32,
+    /// The rollup hook, whose unfolded events the folder adds to the rollups.
+    rollups: Arc<crate::domain::rollup::RollupHook>,
+    /// How long the folder waits between folds (zero: it folds after each commit).
+    fold_interval: Duration,
 }
 
 impl Application {
@@ -134,11 +138,16 @@ impl Application {
         // first: their hook takes the ledger lock (shared: ingest transactions run
         // together, a budget change runs alone), which a budget change must see before
         // anything else of the transaction.
-        let rollups: Arc<dyn crate::domain::usage::ingest::LedgerHook> = Arc::new(
-            crate::domain::rollup::RollupHook::new(settings.limits.rollup_distinct_values),
-        );
+        let rollups = Arc::new(crate::domain::rollup::RollupHook::new(
+            settings.limits.rollup_distinct_values,
+        ));
         let metrics = Arc::new(crate::metrics::Metrics::new());
-        let hooks = vec![budgets.hook(), rollups, live.hook(), metrics.hook()];
+        let hooks = vec![
+            budgets.hook(),
+            rollups.clone() as Arc<dyn crate::domain::usage::ingest::LedgerHook>,
+            live.hook(),
+            metrics.hook(),
+        ];
         let ledger = Arc::new(Ledger::new(
             db.clone(),
             prices.clone(),
@@ -240,6 +249,8 @@ impl Application {
                 alerts_fired,
                 anomaly_check: Duration::from_millis(settings.alerts.anomaly_check_ms.max(10)),
                 attempts,
+                rollups,
+                fold_interval: Duration::from_millis(settings.limits.fold_interval_ms),
             },
         })
     }
@@ -307,6 +318,8 @@ impl Background {
             alerts_fired,
             anomaly_check,
             attempts,
+            rollups,
+            fold_interval,
         } = self;
         let workers = jobs.start();
         let mut tasks = vec![
@@ -320,6 +333,11 @@ impl Background {
             ),
         ];
         tasks.extend(crate::db::spawn_checkpointer(&state.db));
+        tasks.push(crate::domain::rollup::fold::spawn(
+            state.db.clone(),
+            rollups,
+            (fold_interval > Duration::ZERO).then_some(fold_interval),
+        ));
         tasks.extend(jobs::sync::spawn(sync, sync_queue, attempts));
         tasks.extend(jobs::prices::spawn(
             price_sync,

@@ -332,6 +332,30 @@ impl Gql {
 }
 
 impl TestApp {
+    /// Waits until the server's folder has added every stored event to the rollups
+    /// (`usage_unfolded` empty), for a test that reads rollup tables directly. Answers
+    /// never need this: they add the unfolded events themselves.
+    pub async fn folded(&self) {
+        use sea_orm::ConnectionTrait;
+        let db = &self.state.db;
+        wait_until(
+            "the folder to fold every event",
+            std::time::Duration::from_secs(30),
+            || async {
+                let row = db
+                    .query_one_raw(sea_orm::Statement::from_string(
+                        db.get_database_backend(),
+                        "SELECT COUNT(*) FROM usage_unfolded",
+                    ))
+                    .await
+                    .expect("counting unfolded events")
+                    .expect("a count");
+                row.try_get_by_index::<i64>(0).expect("a count") == 0
+            },
+        )
+        .await;
+    }
+
     /// Starts a second server process on the same database (a replica): its own
     /// listener and data directory, the same database URL and operator token.
     pub async fn spawn_peer(&self) -> TestApp {

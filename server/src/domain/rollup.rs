@@ -28,9 +28,16 @@
 //! admits, so two transactions never admit past the limit.
 //!
 //! Why they are exact: [`RollupHook`] is a ledger hook, so it runs inside the very
-//! transaction that inserts or re-prices events, with exactly the changed events, and
-//! adds their deltas with `INSERT … ON CONFLICT DO UPDATE`. A rollup row therefore
-//! always equals the `GROUP BY` of its events; a failure rolls both back.
+//! transaction that inserts or re-prices events, with exactly the changed events. An
+//! insert admits the new events' endpoints and end users there and records their ids
+//! as unfolded (`usage_unfolded`); the folder ([`fold`]) later adds them to every
+//! rollup and sketch with `INSERT … ON CONFLICT DO UPDATE`, deleting their ids in the
+//! same transaction, in batches of thousands. Every rollup or sketch read adds the
+//! unfolded events of its range in the same statement (`analytics/tables.rs`), so a
+//! rollup row plus its range's unfolded events always equals the `GROUP BY` of its
+//! events, at any moment and in any snapshot; a failure rolls back the fold with its
+//! deletions. Re-pricing, under the folder's lock, folds the unfolded events it changes
+//! with their new cost and adds only the cost's delta for the others.
 //!
 //! Why they never overflow: each measure `x` is stored as two columns, `x` in
 //! `[0, 10^9)` and `x_hi`, the value being `x_hi × 10^9 + x` (see
@@ -47,12 +54,15 @@ use crate::domain::ids::ProjectId;
 use crate::domain::json_rows::{self, Kind};
 use crate::domain::money::Wide;
 use crate::domain::usage::UsageEvent;
-use crate::domain::usage::ingest::{LedgerChange, LedgerHook};
+use crate::domain::usage::ingest::{LedgerChange, LedgerHook, Repriced};
 use futures::future::BoxFuture;
 use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, Statement, Value};
 use serde_json::Value as Json;
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+use tokio::sync::Notify;
+
+pub mod fold;
 
 /// Microseconds in a UTC day and hour.
 pub const DAY: i64 = 86_400_000_000;
@@ -794,11 +804,14 @@ type SketchKey<'e> = (Key<'e>, i64);
 /// The bucket counts of one sketch row.
 type Chunk = [i64; migration::sketch::CHUNK as usize];
 
-/// The ledger hook that keeps the rollups.
+/// The ledger hook that keeps the rollups: it admits new events' values and leaves
+/// the events unfolded for [`fold`], and keeps re-pricing exact.
 pub struct RollupHook {
     /// How many endpoints and how many end users each project's rollups keep apart.
     distinct_values: usize,
     known: Mutex<KnownValues>,
+    /// Told after every commit that left events unfolded: wakes the folder.
+    unfolded: Arc<Notify>,
 }
 
 impl RollupHook {
@@ -807,7 +820,142 @@ impl RollupHook {
         RollupHook {
             distinct_values,
             known: Mutex::new(KnownValues::default()),
+            unfolded: Arc::new(Notify::new()),
         }
+    }
+
+    /// Adds `events`, none of them in a rollup yet, to every rollup and sketch. Their
+    /// values were admitted when they were inserted, so a value not admitted by now
+    /// goes to [`OTHER`].
+    async fn fold_events(&self, txn: &DatabaseTransaction, events: &[UsageEvent]) -> Result<()> {
+        let admitted = Admitted::load(txn, events.iter(), None, &self.known).await?;
+        self.upsert(txn, LedgerChange::Inserted(events), &admitted)
+            .await
+    }
+
+    /// Re-pricing: the changed events still unfolded are folded with their new cost
+    /// (their ids deleted here, under the folder's lock, so the folder cannot fold them
+    /// too); the others' rows move by the cost's delta.
+    async fn reprice(&self, txn: &DatabaseTransaction, changed: &[Repriced]) -> Result<()> {
+        fold::lock(txn).await?;
+        let ids: Vec<i64> = changed.iter().map(|r| r.event.id.0).collect();
+        let unfolded = fold::take(txn, &ids).await?;
+        let (fresh, folded): (Vec<&Repriced>, Vec<&Repriced>) = changed
+            .iter()
+            .partition(|r| unfolded.contains(&r.event.id.0));
+        if !fresh.is_empty() {
+            let events: Vec<UsageEvent> = fresh.iter().map(|r| r.event.clone()).collect();
+            self.fold_events(txn, &events).await?;
+        }
+        if !folded.is_empty() {
+            let folded: Vec<Repriced> = folded.into_iter().cloned().collect();
+            let admitted =
+                Admitted::load(txn, folded.iter().map(|r| &r.event), None, &self.known).await?;
+            self.upsert(txn, LedgerChange::Repriced(&folded), &admitted)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Adds a change to every rollup (and, for new events, every sketch): new events
+    /// whole, re-priced ones by their cost's delta.
+    async fn upsert<'a>(
+        &self,
+        txn: &DatabaseTransaction,
+        change: LedgerChange<'a>,
+        admitted: &Admitted,
+    ) -> Result<()> {
+        let mut deltas: Vec<BTreeMap<Key, Delta>> = vec![BTreeMap::new(); ALL.len()];
+        let mut add = |e: &'a UsageEvent, d: Delta| -> Result<()> {
+            for (rollup, rows) in ALL.iter().zip(deltas.iter_mut()) {
+                rows.entry(rollup.key(e, admitted)).or_default().add(&d)?;
+            }
+            Ok(())
+        };
+        // Latencies per sketch row (see `SketchKey`).
+        let mut sketches: Vec<BTreeMap<SketchKey, Chunk>> = vec![BTreeMap::new(); SKETCHES.len()];
+        match change {
+            LedgerChange::Inserted(events) => {
+                let bounds = sketch_bounds();
+                for e in events {
+                    add(e, Delta::of(e))?;
+                    if let Some(ms) = e.latency_ms {
+                        let b = migration::sketch::bucket(bounds, ms);
+                        let (chunk, k) = (
+                            b.div_euclid(migration::sketch::CHUNK),
+                            b.rem_euclid(migration::sketch::CHUNK) as usize,
+                        );
+                        for (sketch, rows) in SKETCHES.iter().zip(sketches.iter_mut()) {
+                            let key = (sketch.row_keys().key(e, admitted), chunk);
+                            rows.entry(key).or_default()[k] += 1;
+                        }
+                    }
+                }
+            }
+            LedgerChange::Repriced(changed) => {
+                for r in changed {
+                    let before = r.previous_cost;
+                    let after = r.event.cost;
+                    let mut d = Delta::default();
+                    d.0[0] = after.map(|c| c.nanos()).unwrap_or(0)
+                        - before.map(|c| c.nanos()).unwrap_or(0);
+                    d.0[9] = i128::from(after.is_none()) - i128::from(before.is_none());
+                    if d != Delta::default() {
+                        add(&r.event, d)?;
+                    }
+                }
+            }
+        }
+        let mut writes: Vec<Upsert> = vec![];
+        for (rollup, rows) in ALL.iter().zip(deltas) {
+            let rows = rows
+                .into_iter()
+                .map(|((at, project, provider, model, attr), d)| {
+                    let mut row = vec![Json::from(at)];
+                    row.extend(project.map(|p| json_rows::uuid(p.0)));
+                    row.extend(provider.map(Json::from));
+                    row.extend(model.map(Json::from));
+                    row.extend(attr.map(Json::from));
+                    wide_measures(&mut row, &d)?;
+                    Ok(row)
+                })
+                .collect::<Result<Vec<_>>>()?;
+            writes.push(Upsert::new(
+                rollup.table,
+                &rollup.key_columns(),
+                &COLUMNS,
+                true,
+                rows,
+            ));
+        }
+        // Latencies never change on re-pricing: only inserts move the sketches.
+        if matches!(change, LedgerChange::Inserted(_)) {
+            for (sketch, rows) in SKETCHES.iter().zip(sketches) {
+                let rows = rows
+                    .into_iter()
+                    .map(|(((at, project, provider, model, attr), chunk), counts)| {
+                        let mut row = vec![Json::from(at)];
+                        row.extend(project.map(|p| json_rows::uuid(p.0)));
+                        row.extend(provider.map(Json::from));
+                        row.extend(model.map(Json::from));
+                        row.extend(attr.map(Json::from));
+                        row.push(Json::from(chunk));
+                        // A sketch bucket counts events: it cannot get near
+                        // `i64::MAX`.
+                        row.extend(counts.map(Json::from));
+                        row
+                    })
+                    .collect();
+                writes.push(Upsert::new(
+                    sketch.table,
+                    &sketch.key_columns(),
+                    &migration::sketch::COUNT_COLUMNS,
+                    false,
+                    rows,
+                ));
+            }
+        }
+        write_all(txn, writes).await
     }
 }
 
@@ -822,108 +970,24 @@ impl LedgerHook for RollupHook {
         change: LedgerChange<'a>,
     ) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
-            let admitted = match &change {
-                LedgerChange::Inserted(events) => {
-                    Admitted::load(txn, events.iter(), Some(self.distinct_values), &self.known)
-                        .await?
-                }
-                LedgerChange::Repriced(changed) => {
-                    Admitted::load(txn, changed.iter().map(|r| &r.event), None, &self.known).await?
-                }
-            };
-            let mut deltas: Vec<BTreeMap<Key, Delta>> = vec![BTreeMap::new(); ALL.len()];
-            let mut add = |e: &'a UsageEvent, d: Delta| -> Result<()> {
-                for (rollup, rows) in ALL.iter().zip(deltas.iter_mut()) {
-                    rows.entry(rollup.key(e, &admitted)).or_default().add(&d)?;
-                }
-                Ok(())
-            };
-            // Latencies per sketch row (see `SketchKey`).
-            let mut sketches: Vec<BTreeMap<SketchKey, Chunk>> =
-                vec![BTreeMap::new(); SKETCHES.len()];
             match change {
                 LedgerChange::Inserted(events) => {
-                    let bounds = sketch_bounds();
-                    for e in events {
-                        add(e, Delta::of(e))?;
-                        if let Some(ms) = e.latency_ms {
-                            let b = migration::sketch::bucket(bounds, ms);
-                            let (chunk, k) = (
-                                b.div_euclid(migration::sketch::CHUNK),
-                                b.rem_euclid(migration::sketch::CHUNK) as usize,
-                            );
-                            for (sketch, rows) in SKETCHES.iter().zip(sketches.iter_mut()) {
-                                let key = (sketch.row_keys().key(e, &admitted), chunk);
-                                rows.entry(key).or_default()[k] += 1;
-                            }
-                        }
-                    }
+                    // Admitted now, in the ingest transaction, so the folder and every
+                    // reader find each value decided with its event.
+                    Admitted::load(txn, events.iter(), Some(self.distinct_values), &self.known)
+                        .await?;
+                    let ids: Vec<i64> = events.iter().map(|e| e.id.0).collect();
+                    fold::mark(txn, &ids).await
                 }
-                LedgerChange::Repriced(changed) => {
-                    for r in changed {
-                        let before = r.previous_cost;
-                        let after = r.event.cost;
-                        let mut d = Delta::default();
-                        d.0[0] = after.map(|c| c.nanos()).unwrap_or(0)
-                            - before.map(|c| c.nanos()).unwrap_or(0);
-                        d.0[9] = i128::from(after.is_none()) - i128::from(before.is_none());
-                        if d != Delta::default() {
-                            add(&r.event, d)?;
-                        }
-                    }
-                }
+                LedgerChange::Repriced(changed) => self.reprice(txn, changed).await,
             }
-            let mut writes: Vec<Upsert> = vec![];
-            for (rollup, rows) in ALL.iter().zip(deltas) {
-                let rows = rows
-                    .into_iter()
-                    .map(|((at, project, provider, model, attr), d)| {
-                        let mut row = vec![Json::from(at)];
-                        row.extend(project.map(|p| json_rows::uuid(p.0)));
-                        row.extend(provider.map(Json::from));
-                        row.extend(model.map(Json::from));
-                        row.extend(attr.map(Json::from));
-                        wide_measures(&mut row, &d)?;
-                        Ok(row)
-                    })
-                    .collect::<Result<Vec<_>>>()?;
-                writes.push(Upsert::new(
-                    rollup.table,
-                    &rollup.key_columns(),
-                    &COLUMNS,
-                    true,
-                    rows,
-                ));
-            }
-            // Latencies never change on re-pricing: only inserts move the sketches.
-            if matches!(change, LedgerChange::Inserted(_)) {
-                for (sketch, rows) in SKETCHES.iter().zip(sketches) {
-                    let rows = rows
-                        .into_iter()
-                        .map(|(((at, project, provider, model, attr), chunk), counts)| {
-                            let mut row = vec![Json::from(at)];
-                            row.extend(project.map(|p| json_rows::uuid(p.0)));
-                            row.extend(provider.map(Json::from));
-                            row.extend(model.map(Json::from));
-                            row.extend(attr.map(Json::from));
-                            row.push(Json::from(chunk));
-                            // A sketch bucket counts events: it cannot get near
-                            // `i64::MAX`.
-                            row.extend(counts.map(Json::from));
-                            row
-                        })
-                        .collect();
-                    writes.push(Upsert::new(
-                        sketch.table,
-                        &sketch.key_columns(),
-                        &migration::sketch::COUNT_COLUMNS,
-                        false,
-                        rows,
-                    ));
-                }
-            }
-            write_all(txn, writes).await
         })
+    }
+
+    fn committed(&self, change: LedgerChange<'_>) {
+        if matches!(change, LedgerChange::Inserted(events) if !events.is_empty()) {
+            self.unfolded.notify_one();
+        }
     }
 }
 

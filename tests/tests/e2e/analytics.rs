@@ -626,6 +626,7 @@ async fn endpoint_breakdowns_over_weeks_equal_sums_of_the_events(app: TestApp) {
     // Migration 000020 undone and run again: its backfill from the daily rollup equals,
     // row for row, what the hook kept.
     use sea_orm::ConnectionTrait;
+    app.folded().await;
     let db = &app.state.db;
     let measures: Vec<String> = aispend::domain::rollup::COLUMNS
         .iter()
@@ -1009,6 +1010,7 @@ async fn endpoint_percentiles_come_from_the_endpoint_sketches_and_the_long_tail_
 
     // Migration 000019 undone and run again: its backfill from the events (with the
     // endpoints each project admitted) equals, row for row, what the hook kept.
+    app.folded().await;
     let db = &app.state.db;
     let dump = |table: &'static str, project: bool| sketch_rows(db, table, "endpoint", project);
     let tables = [
@@ -1240,6 +1242,7 @@ async fn attribute_rollups_equal_the_group_by_and_the_long_tail_reads_raw_events
             );
         }
     };
+    app.folded().await;
     check_tables(true).await;
 
     let check = |events: Vec<Attributed>, seed: u64| {
@@ -1376,6 +1379,7 @@ async fn attribute_rollups_equal_the_group_by_and_the_long_tail_reads_raw_events
             e
         })
         .collect();
+    app.folded().await;
     check_tables(true).await;
     check(repriced.clone(), 2).await;
 
@@ -1448,6 +1452,7 @@ async fn attribute_rollups_equal_the_group_by_and_the_long_tail_reads_raw_events
         10,
         "five users in each project"
     );
+    app.folded().await;
     check_tables(false).await;
     check(repriced, 3).await;
 }
@@ -1671,6 +1676,7 @@ async fn rollup_answers_equal_sums_of_the_events_for_random_ranges(app: TestApp)
     // every project together from the per-project ones, row for row what the hook kept
     // through the ingest and the re-pricing.
     use sea_orm::{ConnectionTrait, Statement};
+    app.folded().await;
     let db = &app.state.db;
     let tables = [
         ("usage_rollup_global_hours", "hour, provider"),

@@ -367,6 +367,7 @@ async fn user_and_source_percentiles_come_from_their_sketches_and_the_long_tail_
 
     // Migration 000022 undone and run again: its backfill from the events (with the
     // users each project admitted) equals, row for row, what the hook kept.
+    app.folded().await;
     let db = &app.state.db;
     let dump = |table: &'static str, column: &'static str, project: bool| {
         crate::analytics::sketch_rows(db, table, column, project)

@@ -15,6 +15,7 @@ mod cross_process;
 mod dashboard;
 mod docs;
 mod examples;
+mod fold;
 mod health;
 mod hostile;
 mod idempotency;

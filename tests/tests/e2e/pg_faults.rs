@@ -418,7 +418,8 @@ async fn postgresql_stopped_under_load_and_started_again() {
         assert_eq!(*n, 1, "{key} stored {n} times");
     }
 
-    // Rollups equal the GROUP BY of the events.
+    // Rollups equal the GROUP BY of the events, once the folder has folded them all.
+    app.folded().await;
     let sums = |sql: String| {
         let app = app.clone();
         async move {

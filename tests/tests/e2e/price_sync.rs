@@ -111,6 +111,7 @@ async fn event(app: &TestApp, id: &Value) -> Value {
 /// Cost and unpriced count per (provider, model): from the events, and from each
 /// rollup that has a model.
 async fn assert_rollups_equal_group_by(app: &TestApp) {
+    app.folded().await;
     let db = &app.state.db;
     let backend = db.get_database_backend();
     let query = |sql: &str| Statement::from_string(backend, sql.to_owned());

@@ -1,12 +1,15 @@
 //! The values the pickers offer (`filters`): the distinct providers, models,
 //! endpoints, end users and projects of the events the caller can see, read from the
 //! rollups instead of the events. A rollup row is written only with the events it
-//! holds and never removed, so the distinct keys of a rollup are the distinct values
-//! of the events. Endpoints and end users are read from the values each project
+//! holds and never removed, so the distinct keys of a rollup and of the events not
+//! folded into it yet are the distinct values of the events. Endpoints and end users are read from the values each project
 //! admitted (`usage_rollup_values`, see `rollup`); a project whose long tail overflowed
 //! has values that no rollup names, which are read from its raw events.
 
 use super::*;
+
+/// The condition on `usage_events` that keeps the events no rollup counts yet.
+const UNFOLDED: &str = "id IN (SELECT id FROM usage_unfolded)";
 
 /// What exists, for pickers.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -44,10 +47,15 @@ pub async fn filters(conn: &impl ConnectionTrait, principal: &Principal) -> Resu
     } else {
         rollup::DAYS.table
     };
+    // With the unfolded events' (see `rollup::fold`), in the same statement.
     let mut q = Sql::new(
         backend,
         &format!("SELECT DISTINCT provider, model FROM {table} WHERE 1 = 1"),
     );
+    filter_in(&mut q, "project_id", visible());
+    q.push(&format!(
+        " UNION SELECT provider, model FROM usage_events WHERE {UNFOLDED}"
+    ));
     filter_in(&mut q, "project_id", visible());
     let (mut providers, mut models) = (BTreeSet::new(), BTreeSet::new());
     for r in rows(q, "listing providers and models").await? {
@@ -61,6 +69,10 @@ pub async fn filters(conn: &impl ConnectionTrait, principal: &Principal) -> Resu
             rollup::PROVIDER_DAYS.table
         ),
     );
+    filter_in(&mut q, "project_id", visible());
+    q.push(&format!(
+        " UNION SELECT project_id FROM usage_events WHERE {UNFOLDED}"
+    ));
     filter_in(&mut q, "project_id", visible());
     let mut projects = BTreeSet::new();
     for r in rows(q, "listing projects").await? {

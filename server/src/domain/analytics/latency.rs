@@ -1,7 +1,7 @@
 //! Latency percentiles: exact from raw events for few latencies, else merged from the
 //! latency sketches (see `rollup::SKETCHES`) with raw events at the edges.
 
-use super::tables::{Part, Table, asks, odd_values, split};
+use super::tables::{Part, Table, asks, odd_values, split, unfolded_twin};
 use super::*;
 
 /// Latencies of a group as (milliseconds, how many events had it).
@@ -138,43 +138,31 @@ async fn read_latencies(
     for &p in parts {
         // One row per group and distinct latency (or bucket) with its count: the
         // memory and the transfer grow with the distinct values, not with the events.
-        let mut q = Sql::new(conn.get_database_backend(), "SELECT ");
-        let mut select: Vec<String> = dims.iter().map(|d| d.column().to_owned()).collect();
-        let (value, counts) = if p.table == Table::Raw {
-            ("latency_ms", "COUNT(*)".to_owned())
-        } else {
-            let sums: Vec<String> = migration::sketch::COUNT_COLUMNS
-                .iter()
-                // Counts of events: far from `i64::MAX`, read as integers on both
-                // engines (PostgreSQL's SUM of a BIGINT is a NUMERIC).
-                .map(|c| format!("CAST(SUM({c}) AS BIGINT)"))
-                .collect();
-            ("chunk", sums.join(", "))
-        };
-        select.push(value.to_owned());
-        let group = select.join(", ");
-        select.push(counts);
-        q.push(&select.join(", "));
-        q.push(&format!(" FROM {} WHERE 1 = 1", p.table.name()));
-        if p.table == Table::Raw {
-            q.push(" AND latency_ms IS NOT NULL");
+        // A sketch part reads the unfolded events of its range in the same statement.
+        let mut q = Sql::new(conn.get_database_backend(), "");
+        select_latencies(&mut q, filter, dims, &p);
+        if let Some(twin) = unfolded_twin(&p) {
+            q.push(" UNION ALL ");
+            select_latencies(&mut q, filter, dims, &twin);
         }
-        part_filters(&mut q, filter, &p);
-        q.push(&format!(" GROUP BY {group}"));
         for r in conn
             .query_all_raw(q.statement())
             .await
             .context("reading latencies")?
         {
-            let keys = stored_keys(key_values(&r, 0, dims)?, dims, p.table);
+            let raw = r
+                .try_get_by_index::<i64>(0)
+                .context("reading a latency row's kind")?
+                == 1;
+            let keys = stored_keys(key_values(&r, 1, dims)?, dims, p.table);
             let v: i64 = r
-                .try_get_by_index(dims.len())
+                .try_get_by_index(dims.len() + 1)
                 .context("reading a latency")?;
-            if p.table != Table::Raw {
+            if !raw {
                 // A sketch row: chunk `v`, bucket `v·CHUNK + k` in column `k`.
                 let mut counts = Vec::new();
                 for k in 0..migration::sketch::CHUNK {
-                    let n = sum(&r, dims.len() + 1 + k as usize)?.unwrap_or(0);
+                    let n = sum(&r, dims.len() + 2 + k as usize)?.unwrap_or(0);
                     if n != 0 {
                         counts.push((v * migration::sketch::CHUNK + k, n));
                     }
@@ -189,7 +177,7 @@ async fn read_latencies(
                 continue;
             }
             let group = merged.entry(keys).or_default();
-            let n = sum(&r, dims.len() + 1)?.unwrap_or(0);
+            let n = sum(&r, dims.len() + 2)?.unwrap_or(0);
             let at = if bucketed {
                 migration::sketch::bucket(bounds, v)
             } else {
@@ -218,6 +206,39 @@ async fn read_latencies(
             })
             .collect(),
     ))
+}
+
+/// Appends the `SELECT` of one part's latencies: first `1` for raw events, then the
+/// group keys, each distinct latency and its count (the other count columns NULL, so
+/// the rows line up with a sketch's); or `0` for a sketch, the keys, each chunk and its
+/// bucket counts.
+fn select_latencies(q: &mut Sql, filter: &UsageFilter, dims: &[Dimension], p: &Part) {
+    let raw = p.table.is_raw();
+    let mut select: Vec<String> = vec![format!("CAST({} AS BIGINT)", i64::from(raw))];
+    select.extend(dims.iter().map(|d| d.column().to_owned()));
+    let (value, counts) = if raw {
+        let mut counts = vec!["COUNT(*)".to_owned()];
+        counts.resize(migration::sketch::COUNT_COLUMNS.len(), "NULL".to_owned());
+        ("latency_ms", counts.join(", "))
+    } else {
+        let sums: Vec<String> = migration::sketch::COUNT_COLUMNS
+            .iter()
+            // Counts of events: far from `i64::MAX`, read as integers on both
+            // engines (PostgreSQL's SUM of a BIGINT is a NUMERIC).
+            .map(|c| format!("CAST(SUM({c}) AS BIGINT)"))
+            .collect();
+        ("chunk", sums.join(", "))
+    };
+    select.push(value.to_owned());
+    let group = select[1..].join(", ");
+    select.push(counts);
+    q.push(&format!("SELECT {}", select.join(", ")));
+    q.push(&format!(" FROM {} WHERE 1 = 1", p.table.name()));
+    if raw {
+        q.push(" AND latency_ms IS NOT NULL");
+    }
+    part_filters(q, filter, p);
+    q.push(&format!(" GROUP BY {group}"));
 }
 
 /// Nearest-rank percentiles of latencies given as (value, how many events had it).

@@ -44,7 +44,7 @@ pub use latency::EXACT_PERCENTILES_UP_TO;
 pub use latency::RawLatencyLimit;
 use latency::{LatencyCounts, latency_counts, percentiles};
 pub use logs::{LogSort, MAX_LOG_PAGE, cost_split, logs};
-use tables::{Part, Table, split, tiers};
+use tables::{Part, Table, split, tiers, unfolded_twin};
 
 /// Which numbers to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -506,6 +506,17 @@ async fn without_redundant_sources(
         q.push(&format!(" AND day < {m}"));
     }
     project_provider_filters(&mut q, filter);
+    // And those of the events no rollup counts yet, in the same statement.
+    q.push(" UNION SELECT source FROM usage_events WHERE id IN (SELECT id FROM usage_unfolded)");
+    if let Some(from) = filter.from.map(time::to_micros) {
+        let m = q.param(from.div_euclid(day) * day);
+        q.push(&format!(" AND occurred_at >= {m}"));
+    }
+    if let Some(to) = filter.to.map(time::to_micros) {
+        let m = q.param(to);
+        q.push(&format!(" AND occurred_at < {m}"));
+    }
+    project_provider_filters(&mut q, filter);
     let rows = conn
         .query_all_raw(q.statement())
         .await
@@ -600,7 +611,9 @@ async fn sums_from(
     ))
 }
 
-/// The sums of one part (its table, within its bounds; its sign is the caller's).
+/// The sums of one part (its table, within its bounds; its sign is the caller's). A
+/// rollup part adds the unfolded events of its range (see [`unfolded_twin`]) in the
+/// same statement: one snapshot, so each event is counted by exactly one of the two.
 async fn read_sums(
     conn: &impl ConnectionTrait,
     filter: &UsageFilter,
@@ -610,18 +623,11 @@ async fn read_sums(
     need: Need,
 ) -> Result<Vec<Sums>> {
     let table = part.table;
-    let mut q = Sql::new(conn.get_database_backend(), "SELECT ");
-    let mut select: Vec<String> = dims.iter().map(|d| d.column().to_owned()).collect();
-    if let Some(s) = slot {
-        select.push(format!("{} / {s}", table.time()));
-    }
-    let group = select.join(", ");
-    select.push(table.measures(need));
-    q.push(&select.join(", "));
-    q.push(&format!(" FROM {} WHERE 1 = 1", table.name()));
-    part_filters(&mut q, filter, part);
-    if !group.is_empty() {
-        q.push(&format!(" GROUP BY {group}"));
+    let mut q = Sql::new(conn.get_database_backend(), "");
+    select_sums(&mut q, filter, part, dims, slot, need);
+    if let Some(twin) = unfolded_twin(part) {
+        q.push(" UNION ALL ");
+        select_sums(&mut q, filter, &twin, dims, slot, need);
     }
     let rows = conn
         .query_all_raw(q.statement())
@@ -631,6 +637,8 @@ async fn read_sums(
     rows.iter()
         .filter(|r| n > 0 || has_events(r, need))
         .map(|r| {
+            // Raw events never hold `''` for an endpoint or end user, so the twin's
+            // rows come through unchanged.
             let keys = stored_keys(key_values(r, 0, dims)?, dims, table);
             let at = match slot {
                 Some(s) => Some(
@@ -645,11 +653,38 @@ async fn read_sums(
         .collect()
 }
 
+/// Appends the `SELECT` of one part's sums per group (and slot).
+fn select_sums(
+    q: &mut Sql,
+    filter: &UsageFilter,
+    part: &Part,
+    dims: &[Dimension],
+    slot: Option<i64>,
+    need: Need,
+) {
+    let table = part.table;
+    let mut select: Vec<String> = dims.iter().map(|d| d.column().to_owned()).collect();
+    if let Some(s) = slot {
+        select.push(format!("{} / {s}", table.time()));
+    }
+    let group = select.join(", ");
+    select.push(table.measures(need));
+    q.push(&format!("SELECT {}", select.join(", ")));
+    q.push(&format!(" FROM {} WHERE 1 = 1", table.name()));
+    part_filters(q, filter, part);
+    if !group.is_empty() {
+        q.push(&format!(" GROUP BY {group}"));
+    }
+}
+
 /// The conditions of a part's read: its time bounds, the filter's projects, providers
 /// and models (`tiers` reads a table without the project, provider or model only when
 /// it is neither asked for nor filtered by) and the attribute filters its table can
 /// apply.
 fn part_filters(q: &mut Sql, filter: &UsageFilter, part: &Part) {
+    if part.table == Table::Unfolded {
+        q.push(" AND id IN (SELECT id FROM usage_unfolded)");
+    }
     let time = part.table.time();
     if let Some(lo) = part.lo {
         let m = q.param(lo);
@@ -696,7 +731,7 @@ fn project_provider_filters(q: &mut Sql, filter: &UsageFilter) {
 /// them, an attribute rollup its own (`tiers` reads one only for a filter on its
 /// attribute alone).
 fn attr_filters(q: &mut Sql, filter: &UsageFilter, table: Table) {
-    let applies = |column: &str| table == Table::Raw || table.attr() == Some(column);
+    let applies = |column: &str| table.is_raw() || table.attr() == Some(column);
     if applies("endpoint") {
         filter_in(
             q,

@@ -9,6 +9,9 @@ use super::*;
 pub(super) enum Table {
     /// `usage_events`.
     Raw,
+    /// The events of `usage_events` no rollup or sketch counts yet (their ids are in
+    /// `usage_unfolded`, see `rollup::fold`): read beside every rollup or sketch part.
+    Unfolded,
     /// `usage_rollup_days` (UTC day, project, provider, model).
     Days,
     /// `usage_rollup_provider_days` (UTC day, project, provider).
@@ -78,7 +81,7 @@ pub(super) enum Table {
 impl Table {
     pub(super) fn rollup(self) -> Option<rollup::Rollup> {
         match self {
-            Table::Raw => None,
+            Table::Raw | Table::Unfolded => None,
             Table::Days => Some(rollup::DAYS),
             Table::ProviderDays => Some(rollup::PROVIDER_DAYS),
             Table::GlobalDays => Some(rollup::GLOBAL_DAYS),
@@ -133,6 +136,11 @@ impl Table {
         }
     }
 
+    /// Whether the table is the events themselves (all of them, or the unfolded ones).
+    pub(super) fn is_raw(self) -> bool {
+        matches!(self, Table::Raw | Table::Unfolded)
+    }
+
     pub(super) fn name(self) -> &'static str {
         match (self.rollup(), self.sketch()) {
             (Some(r), _) => r.table,
@@ -163,7 +171,7 @@ impl Table {
     pub(super) fn measures(self, need: Need) -> String {
         let columns = need.columns().map(|i| rollup::COLUMNS[i]);
         match self {
-            Table::Raw => wide_sums(&columns.map(per_event).collect::<Vec<_>>()),
+            Table::Raw | Table::Unfolded => wide_sums(&columns.map(per_event).collect::<Vec<_>>()),
             _ => columns
                 .map(|c| format!("SUM({c}_hi), SUM({c})"))
                 .collect::<Vec<_>>()
@@ -267,6 +275,16 @@ pub(super) fn tiers(filter: &UsageFilter, dims: &[Dimension], slot: Option<i64>)
     }
     tiers.push(Table::Raw);
     tiers
+}
+
+/// What must be read beside a rollup or sketch part, in the same statement: the
+/// unfolded events of its range, with its sign (`None` for raw events, which hold every
+/// event already).
+pub(super) fn unfolded_twin(part: &Part) -> Option<Part> {
+    (!part.table.is_raw()).then_some(Part {
+        table: Table::Unfolded,
+        ..*part
+    })
 }
 
 /// One piece of a range read from one table, added or subtracted.

@@ -1,0 +1,298 @@
+//! `fold`: events are folded into the rollups and sketches after their commit
+//! (`rollup::fold`). Every answer counts the events still unfolded exactly, folding
+//! them changes no answer, and re-pricing folded and unfolded events alike leaves the
+//! rollups equal to the `GROUP BY` of the events.
+
+use aispend::domain::rollup::RollupHook;
+use aispend::domain::rollup::fold;
+use aispend_e2e::{Backend, TestApp, backend_tests, spawn_app_with};
+use rand::{Rng, SeedableRng};
+use sea_orm::{ConnectionTrait, Statement};
+use serde_json::{Value, json};
+
+/// 2026-03-01T00:00:00Z.
+const BASE: i64 = 1_772_323_200;
+
+fn time(t: i64) -> String {
+    chrono::DateTime::from_timestamp(t, 0)
+        .expect("a time")
+        .to_rfc3339()
+}
+
+async fn unfolded(app: &TestApp) -> i64 {
+    let db = &app.state.db;
+    db.query_one_raw(Statement::from_string(
+        db.get_database_backend(),
+        "SELECT COUNT(*) FROM usage_unfolded",
+    ))
+    .await
+    .expect("a count")
+    .expect("a row")
+    .try_get_by_index(0)
+    .expect("a number")
+}
+
+/// Folds every unfolded event here, as the server's folder would; returns how many.
+async fn fold_now(app: &TestApp) -> usize {
+    fold::fold_all(&app.state.db, &RollupHook::new(1000))
+        .await
+        .expect("a fold")
+}
+
+/// Records `n` events over three days from `BASE` in batches (keys `{tag}-{i}`):
+/// two projects, three models (one of acme's, unpriced), endpoints, end users, two
+/// sources, latencies. Returns how many were acme's.
+async fn record(app: &TestApp, projects: &[String], tag: &str, n: usize, seed: u64) -> usize {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut acme = 0;
+    let inputs: Vec<Value> = (0..n)
+        .map(|i| {
+            let (provider, model) = match rng.random_range(0..3) {
+                0 => ("openai", "gpt-4o"),
+                1 => ("anthropic", "claude-sonnet-4-5"),
+                _ => ("acme", "acme-x"),
+            };
+            acme += usize::from(provider == "acme");
+            let mut e = json!({
+                "projectId": projects[i % projects.len()],
+                "provider": provider,
+                "model": model,
+                "inputTokens": rng.random_range(1..5_000),
+                "outputTokens": rng.random_range(1..2_000),
+                "latencyMs": (20.0 * 1000f64.powf(rng.random::<f64>())).round() as i64,
+                "occurredAt": time(BASE + rng.random_range(0..3 * 86_400)),
+                "idempotencyKey": format!("{tag}-{i}"),
+            });
+            if i % 5 != 0 {
+                e["endpoint"] = json!(format!("e{}", rng.random_range(0..4)));
+            }
+            if i % 7 != 0 {
+                e["user"] = json!(format!("u{}", rng.random_range(0..5)));
+            }
+            e
+        })
+        .collect();
+    for (k, chunk) in inputs.chunks(5_000).enumerate() {
+        let (mutation, field, stored) = if k % 2 == 1 {
+            (
+                "mutation($i: [UsageInput!]!) { importUsage(inputs: $i) { imported } }",
+                "importUsage",
+                "imported",
+            )
+        } else {
+            (
+                "mutation($i: [UsageInput!]!) { recordUsageBatch(inputs: $i) { accepted } }",
+                "recordUsageBatch",
+                "accepted",
+            )
+        };
+        let r = app.admin(mutation, json!({"i": chunk})).await;
+        assert_eq!(r.data()[field][stored], chunk.len(), "{}", r.data());
+    }
+    acme
+}
+
+/// The questions whose answers must not depend on what is folded: every grouping a
+/// rollup or sketch answers (with percentiles, over more latencies than are computed
+/// exactly), trends by day and by hour in Berlin, the pickers, all over a range with
+/// unaligned edges.
+async fn answers(app: &TestApp) -> Vec<Value> {
+    let filter = json!({
+        "from": time(BASE + 17 * 60 + 23),
+        "to": time(BASE + 2 * 86_400 + 23 * 3600 + 43 * 60 + 11),
+    });
+    let mut out = vec![];
+    for group in [
+        "MODEL",
+        "PROVIDER",
+        "PROJECT",
+        "ENDPOINT",
+        "USER",
+        "SOURCE",
+        "PROJECT, MODEL",
+    ] {
+        let r = app
+            .admin(
+                &format!(
+                    "query($f: UsageFilter) {{ costBreakdown(filter: $f, groupBy: [{group}]) {{ provider model projectId endpoint user source latencyP50Ms latencyP95Ms totals {{ costUsd events requests inputTokens unpricedEvents }} }} }}"
+                ),
+                json!({"f": filter}),
+            )
+            .await;
+        out.push(r.data()["costBreakdown"].clone());
+    }
+    let mut one_endpoint = filter.clone();
+    one_endpoint["endpoints"] = json!(["e1"]);
+    for q in [
+        "query($f: UsageFilter) { costSummary(filter: $f) { totals { costUsd events unpricedEvents } } }",
+        "query($f: UsageFilter!) { costTrend(filter: $f, granularity: DAY) { start totals { costUsd events } } }",
+        "query($f: UsageFilter!) { costTrend(filter: $f, granularity: HOUR, timezone: \"Europe/Berlin\") { start totals { costUsd events } } }",
+    ] {
+        for f in [&filter, &one_endpoint] {
+            out.push(app.admin(q, json!({"f": f})).await.data().clone());
+        }
+    }
+    out.push(
+        app.admin(
+            "{ filters { providers models endpoints users projects } }",
+            json!({}),
+        )
+        .await
+        .data()
+        .clone(),
+    );
+    out
+}
+
+/// The events' count and cost (nano-dollars) per model, exactly.
+async fn group_by_model(app: &TestApp) -> Vec<(String, i64, i64)> {
+    let db = &app.state.db;
+    db.query_all_raw(Statement::from_string(
+        db.get_database_backend(),
+        "SELECT model, CAST(COUNT(*) AS BIGINT), CAST(COALESCE(SUM(cost_nanos), 0) AS BIGINT) \
+         FROM usage_events GROUP BY model ORDER BY model",
+    ))
+    .await
+    .expect("the events' sums")
+    .into_iter()
+    .map(|r| {
+        (
+            r.try_get_by_index(0).expect("a model"),
+            r.try_get_by_index(1).expect("a count"),
+            r.try_get_by_index(2).expect("a cost"),
+        )
+    })
+    .collect()
+}
+
+/// The same from each rollup that keeps the model.
+async fn rollups_by_model(app: &TestApp) -> Vec<Vec<(String, i64, i64)>> {
+    let db = &app.state.db;
+    let mut out = vec![];
+    for table in [
+        "usage_rollup_days",
+        "usage_rollup_global_days",
+        "usage_rollup_model_hours",
+        "usage_rollup_global_model_hours",
+        "usage_rollup_endpoint_days",
+        "usage_rollup_endpoint_global_weeks",
+    ] {
+        out.push(
+            db.query_all_raw(Statement::from_string(
+                db.get_database_backend(),
+                format!(
+                    "SELECT model, CAST(SUM(events_hi * 1000000000 + events) AS BIGINT), \
+                     CAST(SUM(cost_nanos_hi * 1000000000 + cost_nanos) AS BIGINT) \
+                     FROM {table} GROUP BY model ORDER BY model"
+                ),
+            ))
+            .await
+            .expect("a rollup's sums")
+            .into_iter()
+            .map(|r| {
+                (
+                    r.try_get_by_index(0).expect("a model"),
+                    r.try_get_by_index(1).expect("a count"),
+                    r.try_get_by_index(2).expect("a cost"),
+                )
+            })
+            .collect(),
+        );
+    }
+    out
+}
+
+/// With the server's folder idle (an hour between folds), every answer reads the
+/// unfolded events: the same answers as once they are folded, percentiles included.
+/// Then half the events folded and half not, a price for acme re-prices both kinds;
+/// the answers and the rollups stay exact.
+async fn answers_count_unfolded_events_and_folding_changes_none(backend: Backend) {
+    let app = spawn_app_with(backend, |s| s.limits.fold_interval_ms = 3_600_000).await;
+    let projects = [app.create_project("a").await, app.create_project("b").await];
+    let first = 24_000;
+    let acme_first = record(&app, &projects, "first", first, 1).await;
+    assert_eq!(unfolded(&app).await, first as i64, "nothing folded yet");
+    assert!(
+        rollups_by_model(&app).await.iter().all(Vec::is_empty),
+        "the rollups hold nothing yet"
+    );
+    let before = answers(&app).await;
+    let latencies = before[7]["costSummary"]["totals"]["events"]
+        .as_i64()
+        .unwrap_or(0);
+    assert!(
+        latencies > aispend::domain::analytics::EXACT_PERCENTILES_UP_TO,
+        "the range holds more latencies than are computed exactly, so the sketches (and \
+         their unfolded twins) answer the percentiles: {latencies}"
+    );
+    assert_eq!(fold_now(&app).await, first);
+    assert_eq!(unfolded(&app).await, 0);
+    let after = answers(&app).await;
+    for (i, (b, a)) in before.iter().zip(&after).enumerate() {
+        assert_eq!(b, a, "answer {i}: unfolded and folded differ");
+    }
+    let exact = group_by_model(&app).await;
+    for rollup in rollups_by_model(&app).await {
+        assert_eq!(rollup, exact, "a rollup against the events, after the fold");
+    }
+
+    // More events, left unfolded; acme gets a price: its events of both kinds are
+    // re-priced, the folded ones by their cost's delta, the unfolded ones folded whole.
+    let second = 6_000;
+    let acme_second = record(&app, &projects, "second", second, 2).await;
+    assert_eq!(unfolded(&app).await, second as i64);
+    let unpriced = |a: &[Value]| a[7]["costSummary"]["totals"]["unpricedEvents"].clone();
+    let mixed = answers(&app).await;
+    assert!(unpriced(&mixed).as_i64().unwrap_or(0) > 0);
+    app.admin(
+        r#"mutation { upsertPrice(input: {provider: "acme", model: "acme-x", standard: {input: "1000", output: "2000"}}) { id } }"#,
+        json!({}),
+    )
+    .await
+    .data();
+    assert!(acme_first > 0 && acme_second > 0);
+    // Every acme event of the second batch was unfolded: re-pricing folded them.
+    let repriced_unfolded = second as i64 - unfolded(&app).await;
+    assert_eq!(
+        repriced_unfolded, acme_second as i64,
+        "re-pricing folds the unfolded events it prices"
+    );
+    let repriced = answers(&app).await;
+    assert_eq!(unpriced(&repriced), json!(0), "{:?}", repriced[7]);
+    let folded = fold_now(&app).await;
+    assert_eq!(folded as i64, second as i64 - repriced_unfolded);
+    assert_eq!(unfolded(&app).await, 0);
+    let after = answers(&app).await;
+    for (i, (r, a)) in repriced.iter().zip(&after).enumerate() {
+        assert_eq!(r, a, "answer {i}: before and after the last fold");
+    }
+    let exact = group_by_model(&app).await;
+    assert_eq!(
+        exact.iter().map(|(_, n, _)| n).sum::<i64>(),
+        (first + second) as i64
+    );
+    for rollup in rollups_by_model(&app).await {
+        assert_eq!(
+            rollup, exact,
+            "a rollup against the events after re-pricing"
+        );
+    }
+}
+
+/// The folder of a running server folds what ingest leaves, within seconds, without
+/// being asked.
+async fn the_server_folds_by_itself(backend: Backend) {
+    let app = spawn_app_with(backend, |_| {}).await;
+    let projects = [app.create_project("a").await];
+    record(&app, &projects, "auto", 1_000, 3).await;
+    app.folded().await;
+    let exact = group_by_model(&app).await;
+    for rollup in rollups_by_model(&app).await {
+        assert_eq!(rollup, exact);
+    }
+}
+
+backend_tests!(
+    answers_count_unfolded_events_and_folding_changes_none,
+    the_server_folds_by_itself
+);
