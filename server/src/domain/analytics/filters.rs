@@ -8,9 +8,6 @@
 
 use super::*;
 
-/// The condition on `usage_events` that keeps the events no rollup counts yet.
-const UNFOLDED: &str = "id IN (SELECT id FROM usage_unfolded)";
-
 /// What exists, for pickers.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Filters {
@@ -54,7 +51,8 @@ pub async fn filters(conn: &impl ConnectionTrait, principal: &Principal) -> Resu
     );
     filter_in(&mut q, "project_id", visible());
     q.push(&format!(
-        " UNION SELECT provider, model FROM usage_events WHERE {UNFOLDED}"
+        " UNION SELECT provider, model FROM {} WHERE 1 = 1",
+        super::tables::unfolded_events(backend)
     ));
     filter_in(&mut q, "project_id", visible());
     let (mut providers, mut models) = (BTreeSet::new(), BTreeSet::new());
@@ -71,7 +69,8 @@ pub async fn filters(conn: &impl ConnectionTrait, principal: &Principal) -> Resu
     );
     filter_in(&mut q, "project_id", visible());
     q.push(&format!(
-        " UNION SELECT project_id FROM usage_events WHERE {UNFOLDED}"
+        " UNION SELECT project_id FROM {} WHERE 1 = 1",
+        super::tables::unfolded_events(backend)
     ));
     filter_in(&mut q, "project_id", visible());
     let mut projects = BTreeSet::new();

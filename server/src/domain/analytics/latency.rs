@@ -233,7 +233,10 @@ fn select_latencies(q: &mut Sql, filter: &UsageFilter, dims: &[Dimension], p: &P
     let group = select[1..].join(", ");
     select.push(counts);
     q.push(&format!("SELECT {}", select.join(", ")));
-    q.push(&format!(" FROM {} WHERE 1 = 1", p.table.name()));
+    q.push(&format!(
+        " FROM {} WHERE 1 = 1",
+        p.table.source(q.backend())
+    ));
     if raw {
         q.push(" AND latency_ms IS NOT NULL");
     }

@@ -507,7 +507,10 @@ async fn without_redundant_sources(
     }
     project_provider_filters(&mut q, filter);
     // And those of the events no rollup counts yet, in the same statement.
-    q.push(" UNION SELECT source FROM usage_events WHERE id IN (SELECT id FROM usage_unfolded)");
+    q.push(&format!(
+        " UNION SELECT source FROM {} WHERE 1 = 1",
+        tables::unfolded_events(q.backend())
+    ));
     if let Some(from) = filter.from.map(time::to_micros) {
         let m = q.param(from.div_euclid(day) * day);
         q.push(&format!(" AND occurred_at >= {m}"));
@@ -670,7 +673,7 @@ fn select_sums(
     let group = select.join(", ");
     select.push(table.measures(need));
     q.push(&format!("SELECT {}", select.join(", ")));
-    q.push(&format!(" FROM {} WHERE 1 = 1", table.name()));
+    q.push(&format!(" FROM {} WHERE 1 = 1", table.source(q.backend())));
     part_filters(q, filter, part);
     if !group.is_empty() {
         q.push(&format!(" GROUP BY {group}"));
@@ -682,9 +685,6 @@ fn select_sums(
 /// it is neither asked for nor filtered by) and the attribute filters its table can
 /// apply.
 fn part_filters(q: &mut Sql, filter: &UsageFilter, part: &Part) {
-    if part.table == Table::Unfolded {
-        q.push(" AND id IN (SELECT id FROM usage_unfolded)");
-    }
     let time = part.table.time();
     if let Some(lo) = part.lo {
         let m = q.param(lo);

@@ -3,6 +3,7 @@
 //! edges (see [`tiers`] and [`split`]).
 
 use super::*;
+use sea_orm::DbBackend;
 
 /// Which table answers a piece of a tracked query.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,6 +142,15 @@ impl Table {
         matches!(self, Table::Raw | Table::Unfolded)
     }
 
+    /// What a read of the table selects from (`FROM …`): its name, or for the
+    /// unfolded events [`unfolded_events`].
+    pub(super) fn source(self, backend: DbBackend) -> &'static str {
+        match self {
+            Table::Unfolded => unfolded_events(backend),
+            _ => self.name(),
+        }
+    }
+
     pub(super) fn name(self) -> &'static str {
         match (self.rollup(), self.sketch()) {
             (Some(r), _) => r.table,
@@ -275,6 +285,19 @@ pub(super) fn tiers(filter: &UsageFilter, dims: &[Dimension], slot: Option<i64>)
     }
     tiers.push(Table::Raw);
     tiers
+}
+
+/// The events no rollup or sketch counts yet, as a `FROM` clause whose columns are the
+/// events' (`id` aside). Driven by the short list of ids, each event found by its
+/// primary key: on SQLite `CROSS JOIN` fixes that order, which its planner would
+/// otherwise trade for an index range of the events (a month of one end user).
+pub(super) fn unfolded_events(backend: DbBackend) -> &'static str {
+    match backend {
+        DbBackend::Sqlite => {
+            "usage_unfolded CROSS JOIN usage_events ON usage_events.id = usage_unfolded.id"
+        }
+        _ => "usage_unfolded JOIN usage_events ON usage_events.id = usage_unfolded.id",
+    }
 }
 
 /// What must be read beside a rollup or sketch part, in the same statement: the
