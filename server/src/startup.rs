@@ -337,6 +337,7 @@ impl Background {
             state.db.clone(),
             rollups,
             (fold_interval > Duration::ZERO).then_some(fold_interval),
+            state.ledger.writer().write_gate(),
         ));
         tasks.extend(jobs::sync::spawn(sync, sync_queue, attempts));
         tasks.extend(jobs::prices::spawn(

@@ -166,6 +166,26 @@ pub async fn fold_all(db: &DatabaseConnection, hook: &RollupHook) -> Result<usiz
     }
 }
 
+/// Folds every unfolded event committed by now, on SQLite holding `gate` (the ingest
+/// writer's, see `IngestWriter::write_gate`) for each batch; returns how many.
+async fn fold_in_turn(
+    db: &DatabaseConnection,
+    hook: &RollupHook,
+    gate: &tokio::sync::Mutex<()>,
+) -> Result<usize> {
+    let mut total = 0;
+    loop {
+        let _turn = match db.get_database_backend() {
+            DbBackend::Sqlite => Some(gate.lock().await),
+            _ => None,
+        };
+        match fold_batch(db, hook).await? {
+            0 => return Ok(total),
+            n => total += n,
+        }
+    }
+}
+
 /// Runs the folder of this process. With no `interval` it folds whenever an ingest of
 /// this process commits, and every [`FOLD_EVERY`] otherwise; with one, every
 /// `interval`.
@@ -173,6 +193,7 @@ pub fn spawn(
     db: DatabaseConnection,
     hook: Arc<RollupHook>,
     interval: Option<Duration>,
+    gate: Arc<tokio::sync::Mutex<()>>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let woken = hook.unfolded.clone();
@@ -184,7 +205,7 @@ pub fn spawn(
                     () = tokio::time::sleep(FOLD_EVERY) => {}
                 },
             }
-            if let Err(e) = fold_all(&db, &hook).await {
+            if let Err(e) = fold_in_turn(&db, &hook, &gate).await {
                 tracing::warn!(error = %e, "could not fold events into the rollups; retrying");
                 tokio::time::sleep(FOLD_EVERY).await;
             }

@@ -486,6 +486,10 @@ pub struct IngestWriter {
     /// PostgreSQL: the bulk writers' queue.
     bulk: Option<mpsc::Sender<Job>>,
     stored: broadcast::Sender<Arc<[UsageEvent]>>,
+    /// SQLite: held by the grouping writer for each transaction and by the rollup
+    /// folder for each fold, so the two take the one write lock in turn (first come,
+    /// first served) instead of polling for it in SQLite's busy handler.
+    gate: Arc<Mutex<()>>,
 }
 
 impl IngestWriter {
@@ -493,6 +497,7 @@ impl IngestWriter {
     /// on PostgreSQL, `pg_writers` more for requests of [`BULK_ROWS`] or more.
     pub fn start(db: DatabaseConnection, hooks: Hooks, pg_writers: usize) -> IngestWriter {
         let (stored, _) = broadcast::channel(1024);
+        let gate = Arc::new(Mutex::new(()));
         let lane = |writers: usize| {
             let (jobs, rx) = mpsc::channel(1024);
             let rx = Arc::new(Mutex::new(rx));
@@ -502,6 +507,7 @@ impl IngestWriter {
                     hooks.clone(),
                     rx.clone(),
                     stored.clone(),
+                    gate.clone(),
                 ));
             }
             jobs
@@ -509,7 +515,18 @@ impl IngestWriter {
         let jobs = lane(1);
         let bulk = (db.get_database_backend() == DbBackend::Postgres && pg_writers > 0)
             .then(|| lane(pg_writers));
-        IngestWriter { jobs, bulk, stored }
+        IngestWriter {
+            jobs,
+            bulk,
+            stored,
+            gate,
+        }
+    }
+
+    /// The SQLite write gate (see the field): whoever else writes often in this
+    /// process (the rollup folder) holds it for each transaction.
+    pub fn write_gate(&self) -> Arc<Mutex<()>> {
+        self.gate.clone()
     }
 
     /// Stores priced events; one call is one atomic unit.
@@ -543,7 +560,12 @@ async fn write_group(
     db: &DatabaseConnection,
     hooks: &Hooks,
     rows: &[&PricedUsage],
+    gate: &Mutex<()>,
 ) -> Result<Vec<Recorded>> {
+    let _turn = match db.get_database_backend() {
+        DbBackend::Sqlite => Some(gate.lock().await),
+        _ => None,
+    };
     let txn = db
         .begin_with_options(TransactionOptions {
             sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
@@ -590,10 +612,11 @@ async fn run_writer(
     hooks: Hooks,
     rx: Arc<Mutex<mpsc::Receiver<Job>>>,
     stored: broadcast::Sender<Arc<[UsageEvent]>>,
+    gate: Arc<Mutex<()>>,
 ) {
     while let Some(mut jobs) = next_group(&rx).await {
         let all: Vec<&PricedUsage> = jobs.iter().flat_map(|j| j.rows.iter()).collect();
-        match write_group(&db, &hooks, &all).await {
+        match write_group(&db, &hooks, &all, &gate).await {
             Ok(mut recorded) => {
                 publish(&stored, &recorded);
                 for job in jobs.into_iter().rev() {
@@ -630,7 +653,7 @@ async fn run_writer(
                 tracing::warn!(error = %e, jobs = jobs.len(), "group ingest failed; retrying each request alone");
                 for job in jobs {
                     let rows: Vec<&PricedUsage> = job.rows.iter().collect();
-                    let result = write_group(&db, &hooks, &rows).await;
+                    let result = write_group(&db, &hooks, &rows, &gate).await;
                     if let Ok(recorded) = &result {
                         publish(&stored, recorded);
                     }
