@@ -332,6 +332,26 @@ impl Gql {
 }
 
 impl TestApp {
+    /// Stores `inputs` as the operator, through `importUsage` when `imported` (source
+    /// `IMPORT`) or `recordUsageBatch` (source `API`), and checks every one was stored.
+    pub async fn store_batch(&self, inputs: &[Value], imported: bool) {
+        let (mutation, field, stored) = if imported {
+            (
+                "mutation($i: [UsageInput!]!) { importUsage(inputs: $i) { imported } }",
+                "importUsage",
+                "imported",
+            )
+        } else {
+            (
+                "mutation($i: [UsageInput!]!) { recordUsageBatch(inputs: $i) { accepted } }",
+                "recordUsageBatch",
+                "accepted",
+            )
+        };
+        let r = self.admin(mutation, serde_json::json!({"i": inputs})).await;
+        assert_eq!(r.data()[field][stored], inputs.len(), "{}", r.data());
+    }
+
     /// Waits until the server's folder has added every stored event to the rollups
     /// (`usage_unfolded` empty), for a test that reads rollup tables directly. Answers
     /// never need this: they add the unfolded events themselves.

@@ -194,21 +194,7 @@ async fn user_and_source_percentiles_come_from_their_sketches_and_the_long_tail_
             .collect();
         let import = chunk.iter().all(|e| e.source == "IMPORT");
         assert!(import || chunk.iter().all(|e| e.source == "API"));
-        let (mutation, field, stored) = if import {
-            (
-                "mutation($i: [UsageInput!]!) { importUsage(inputs: $i) { imported } }",
-                "importUsage",
-                "imported",
-            )
-        } else {
-            (
-                "mutation($i: [UsageInput!]!) { recordUsageBatch(inputs: $i) { accepted } }",
-                "recordUsageBatch",
-                "accepted",
-            )
-        };
-        let r = app.admin(mutation, json!({"i": inputs})).await;
-        assert_eq!(r.data()[field][stored], chunk.len(), "{}", r.data());
+        app.store_batch(&inputs, import).await;
     }
     // Unaligned edges: 00:17:23 on the first day to 23:43:11 on the third.
     let range = (
