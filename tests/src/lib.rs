@@ -356,24 +356,27 @@ impl TestApp {
     /// (`usage_unfolded` empty), for a test that reads rollup tables directly. Answers
     /// never need this: they add the unfolded events themselves.
     pub async fn folded(&self) {
-        use sea_orm::ConnectionTrait;
-        let db = &self.state.db;
         wait_until(
             "the folder to fold every event",
             std::time::Duration::from_secs(30),
-            || async {
-                let row = db
-                    .query_one_raw(sea_orm::Statement::from_string(
-                        db.get_database_backend(),
-                        "SELECT COUNT(*) FROM usage_unfolded",
-                    ))
-                    .await
-                    .expect("counting unfolded events")
-                    .expect("a count");
-                row.try_get_by_index::<i64>(0).expect("a count") == 0
-            },
+            || async { self.unfolded().await == 0 },
         )
         .await;
+    }
+
+    /// How many stored events the rollups do not count yet (`usage_unfolded`).
+    pub async fn unfolded(&self) -> i64 {
+        use sea_orm::ConnectionTrait;
+        let db = &self.state.db;
+        db.query_one_raw(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            "SELECT COUNT(*) FROM usage_unfolded",
+        ))
+        .await
+        .expect("counting unfolded events")
+        .expect("a count")
+        .try_get_by_index(0)
+        .expect("a count")
     }
 
     /// Starts a second server process on the same database (a replica): its own

@@ -829,8 +829,7 @@ impl RollupHook {
     /// goes to [`OTHER`].
     async fn fold_events(&self, txn: &DatabaseTransaction, events: &[UsageEvent]) -> Result<()> {
         let admitted = Admitted::load(txn, events.iter(), None, &self.known).await?;
-        self.upsert(txn, LedgerChange::Inserted(events), &admitted)
-            .await
+        upsert(txn, LedgerChange::Inserted(events), &admitted).await
     }
 
     /// Re-pricing: the changed events still unfolded are folded with their new cost
@@ -840,123 +839,121 @@ impl RollupHook {
         fold::lock(txn).await?;
         let ids: Vec<i64> = changed.iter().map(|r| r.event.id.0).collect();
         let unfolded = fold::take(txn, &ids).await?;
+        let admitted =
+            Admitted::load(txn, changed.iter().map(|r| &r.event), None, &self.known).await?;
         let (fresh, folded): (Vec<&Repriced>, Vec<&Repriced>) = changed
             .iter()
             .partition(|r| unfolded.contains(&r.event.id.0));
         if !fresh.is_empty() {
             let events: Vec<UsageEvent> = fresh.iter().map(|r| r.event.clone()).collect();
-            self.fold_events(txn, &events).await?;
+            upsert(txn, LedgerChange::Inserted(&events), &admitted).await?;
         }
         if !folded.is_empty() {
             let folded: Vec<Repriced> = folded.into_iter().cloned().collect();
-            let admitted =
-                Admitted::load(txn, folded.iter().map(|r| &r.event), None, &self.known).await?;
-            self.upsert(txn, LedgerChange::Repriced(&folded), &admitted)
-                .await?;
+            upsert(txn, LedgerChange::Repriced(&folded), &admitted).await?;
         }
         Ok(())
     }
+}
 
-    /// Adds a change to every rollup (and, for new events, every sketch): new events
-    /// whole, re-priced ones by their cost's delta.
-    async fn upsert<'a>(
-        &self,
-        txn: &DatabaseTransaction,
-        change: LedgerChange<'a>,
-        admitted: &Admitted,
-    ) -> Result<()> {
-        let mut deltas: Vec<BTreeMap<Key, Delta>> = vec![BTreeMap::new(); ALL.len()];
-        let mut add = |e: &'a UsageEvent, d: Delta| -> Result<()> {
-            for (rollup, rows) in ALL.iter().zip(deltas.iter_mut()) {
-                rows.entry(rollup.key(e, admitted)).or_default().add(&d)?;
-            }
-            Ok(())
-        };
-        // Latencies per sketch row (see `SketchKey`).
-        let mut sketches: Vec<BTreeMap<SketchKey, Chunk>> = vec![BTreeMap::new(); SKETCHES.len()];
-        match change {
-            LedgerChange::Inserted(events) => {
-                let bounds = sketch_bounds();
-                for e in events {
-                    add(e, Delta::of(e))?;
-                    if let Some(ms) = e.latency_ms {
-                        let b = migration::sketch::bucket(bounds, ms);
-                        let (chunk, k) = (
-                            b.div_euclid(migration::sketch::CHUNK),
-                            b.rem_euclid(migration::sketch::CHUNK) as usize,
-                        );
-                        for (sketch, rows) in SKETCHES.iter().zip(sketches.iter_mut()) {
-                            let key = (sketch.row_keys().key(e, admitted), chunk);
-                            rows.entry(key).or_default()[k] += 1;
-                        }
-                    }
-                }
-            }
-            LedgerChange::Repriced(changed) => {
-                for r in changed {
-                    let before = r.previous_cost;
-                    let after = r.event.cost;
-                    let mut d = Delta::default();
-                    d.0[0] = after.map(|c| c.nanos()).unwrap_or(0)
-                        - before.map(|c| c.nanos()).unwrap_or(0);
-                    d.0[9] = i128::from(after.is_none()) - i128::from(before.is_none());
-                    if d != Delta::default() {
-                        add(&r.event, d)?;
+/// Adds a change to every rollup (and, for new events, every sketch): new events
+/// whole, re-priced ones by their cost's delta.
+async fn upsert<'a>(
+    txn: &DatabaseTransaction,
+    change: LedgerChange<'a>,
+    admitted: &Admitted,
+) -> Result<()> {
+    let mut deltas: Vec<BTreeMap<Key, Delta>> = vec![BTreeMap::new(); ALL.len()];
+    let mut add = |e: &'a UsageEvent, d: Delta| -> Result<()> {
+        for (rollup, rows) in ALL.iter().zip(deltas.iter_mut()) {
+            rows.entry(rollup.key(e, admitted)).or_default().add(&d)?;
+        }
+        Ok(())
+    };
+    // Latencies per sketch row (see `SketchKey`).
+    let mut sketches: Vec<BTreeMap<SketchKey, Chunk>> = vec![BTreeMap::new(); SKETCHES.len()];
+    match change {
+        LedgerChange::Inserted(events) => {
+            let bounds = sketch_bounds();
+            for e in events {
+                add(e, Delta::of(e))?;
+                if let Some(ms) = e.latency_ms {
+                    let b = migration::sketch::bucket(bounds, ms);
+                    let (chunk, k) = (
+                        b.div_euclid(migration::sketch::CHUNK),
+                        b.rem_euclid(migration::sketch::CHUNK) as usize,
+                    );
+                    for (sketch, rows) in SKETCHES.iter().zip(sketches.iter_mut()) {
+                        let key = (sketch.row_keys().key(e, admitted), chunk);
+                        rows.entry(key).or_default()[k] += 1;
                     }
                 }
             }
         }
-        let mut writes: Vec<Upsert> = vec![];
-        for (rollup, rows) in ALL.iter().zip(deltas) {
+        LedgerChange::Repriced(changed) => {
+            for r in changed {
+                let before = r.previous_cost;
+                let after = r.event.cost;
+                let mut d = Delta::default();
+                d.0[0] =
+                    after.map(|c| c.nanos()).unwrap_or(0) - before.map(|c| c.nanos()).unwrap_or(0);
+                d.0[9] = i128::from(after.is_none()) - i128::from(before.is_none());
+                if d != Delta::default() {
+                    add(&r.event, d)?;
+                }
+            }
+        }
+    }
+    let mut writes: Vec<Upsert> = vec![];
+    for (rollup, rows) in ALL.iter().zip(deltas) {
+        let rows = rows
+            .into_iter()
+            .map(|((at, project, provider, model, attr), d)| {
+                let mut row = vec![Json::from(at)];
+                row.extend(project.map(|p| json_rows::uuid(p.0)));
+                row.extend(provider.map(Json::from));
+                row.extend(model.map(Json::from));
+                row.extend(attr.map(Json::from));
+                wide_measures(&mut row, &d)?;
+                Ok(row)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        writes.push(Upsert::new(
+            rollup.table,
+            &rollup.key_columns(),
+            &COLUMNS,
+            true,
+            rows,
+        ));
+    }
+    // Latencies never change on re-pricing: only inserts move the sketches.
+    if matches!(change, LedgerChange::Inserted(_)) {
+        for (sketch, rows) in SKETCHES.iter().zip(sketches) {
             let rows = rows
                 .into_iter()
-                .map(|((at, project, provider, model, attr), d)| {
+                .map(|(((at, project, provider, model, attr), chunk), counts)| {
                     let mut row = vec![Json::from(at)];
                     row.extend(project.map(|p| json_rows::uuid(p.0)));
                     row.extend(provider.map(Json::from));
                     row.extend(model.map(Json::from));
                     row.extend(attr.map(Json::from));
-                    wide_measures(&mut row, &d)?;
-                    Ok(row)
+                    row.push(Json::from(chunk));
+                    // A sketch bucket counts events: it cannot get near
+                    // `i64::MAX`.
+                    row.extend(counts.map(Json::from));
+                    row
                 })
-                .collect::<Result<Vec<_>>>()?;
+                .collect();
             writes.push(Upsert::new(
-                rollup.table,
-                &rollup.key_columns(),
-                &COLUMNS,
-                true,
+                sketch.table,
+                &sketch.key_columns(),
+                &migration::sketch::COUNT_COLUMNS,
+                false,
                 rows,
             ));
         }
-        // Latencies never change on re-pricing: only inserts move the sketches.
-        if matches!(change, LedgerChange::Inserted(_)) {
-            for (sketch, rows) in SKETCHES.iter().zip(sketches) {
-                let rows = rows
-                    .into_iter()
-                    .map(|(((at, project, provider, model, attr), chunk), counts)| {
-                        let mut row = vec![Json::from(at)];
-                        row.extend(project.map(|p| json_rows::uuid(p.0)));
-                        row.extend(provider.map(Json::from));
-                        row.extend(model.map(Json::from));
-                        row.extend(attr.map(Json::from));
-                        row.push(Json::from(chunk));
-                        // A sketch bucket counts events: it cannot get near
-                        // `i64::MAX`.
-                        row.extend(counts.map(Json::from));
-                        row
-                    })
-                    .collect();
-                writes.push(Upsert::new(
-                    sketch.table,
-                    &sketch.key_columns(),
-                    &migration::sketch::COUNT_COLUMNS,
-                    false,
-                    rows,
-                ));
-            }
-        }
-        write_all(txn, writes).await
     }
+    write_all(txn, writes).await
 }
 
 impl LedgerHook for RollupHook {

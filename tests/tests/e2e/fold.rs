@@ -19,24 +19,16 @@ fn time(t: i64) -> String {
         .to_rfc3339()
 }
 
-async fn unfolded(app: &TestApp) -> i64 {
-    let db = &app.state.db;
-    db.query_one_raw(Statement::from_string(
-        db.get_database_backend(),
-        "SELECT COUNT(*) FROM usage_unfolded",
-    ))
-    .await
-    .expect("a count")
-    .expect("a row")
-    .try_get_by_index(0)
-    .expect("a number")
-}
-
-/// Folds every unfolded event here, as the server's folder would; returns how many.
+/// Folds every unfolded event here, as the server's folder would (taking turns with
+/// its ingest writer on SQLite); returns how many.
 async fn fold_now(app: &TestApp) -> usize {
-    fold::fold_all(&app.state.db, &RollupHook::new(1000))
-        .await
-        .expect("a fold")
+    fold::fold_all(
+        &app.state.db,
+        &RollupHook::new(1000),
+        &app.state.ledger.writer().write_gate(),
+    )
+    .await
+    .expect("a fold")
 }
 
 /// Records `n` events over three days from `BASE` in batches (keys `{tag}-{i}`):
@@ -197,7 +189,7 @@ async fn answers_count_unfolded_events_and_folding_changes_none(backend: Backend
     let projects = [app.create_project("a").await, app.create_project("b").await];
     let first = 24_000;
     let acme_first = record(&app, &projects, "first", first, 1).await;
-    assert_eq!(unfolded(&app).await, first as i64, "nothing folded yet");
+    assert_eq!(app.unfolded().await, first as i64, "nothing folded yet");
     assert!(
         rollups_by_model(&app).await.iter().all(Vec::is_empty),
         "the rollups hold nothing yet"
@@ -212,7 +204,7 @@ async fn answers_count_unfolded_events_and_folding_changes_none(backend: Backend
          their unfolded twins) answer the percentiles: {latencies}"
     );
     assert_eq!(fold_now(&app).await, first);
-    assert_eq!(unfolded(&app).await, 0);
+    assert_eq!(app.unfolded().await, 0);
     let after = answers(&app).await;
     for (i, (b, a)) in before.iter().zip(&after).enumerate() {
         assert_eq!(b, a, "answer {i}: unfolded and folded differ");
@@ -226,7 +218,7 @@ async fn answers_count_unfolded_events_and_folding_changes_none(backend: Backend
     // re-priced, the folded ones by their cost's delta, the unfolded ones folded whole.
     let second = 6_000;
     let acme_second = record(&app, &projects, "second", second, 2).await;
-    assert_eq!(unfolded(&app).await, second as i64);
+    assert_eq!(app.unfolded().await, second as i64);
     let unpriced = |a: &[Value]| a[7]["costSummary"]["totals"]["unpricedEvents"].clone();
     let mixed = answers(&app).await;
     assert!(unpriced(&mixed).as_i64().unwrap_or(0) > 0);
@@ -238,7 +230,7 @@ async fn answers_count_unfolded_events_and_folding_changes_none(backend: Backend
     .data();
     assert!(acme_first > 0 && acme_second > 0);
     // Every acme event of the second batch was unfolded: re-pricing folded them.
-    let repriced_unfolded = second as i64 - unfolded(&app).await;
+    let repriced_unfolded = second as i64 - app.unfolded().await;
     assert_eq!(
         repriced_unfolded, acme_second as i64,
         "re-pricing folds the unfolded events it prices"
@@ -247,7 +239,7 @@ async fn answers_count_unfolded_events_and_folding_changes_none(backend: Backend
     assert_eq!(unpriced(&repriced), json!(0), "{:?}", repriced[7]);
     let folded = fold_now(&app).await;
     assert_eq!(folded as i64, second as i64 - repriced_unfolded);
-    assert_eq!(unfolded(&app).await, 0);
+    assert_eq!(app.unfolded().await, 0);
     let after = answers(&app).await;
     for (i, (r, a)) in repriced.iter().zip(&after).enumerate() {
         assert_eq!(r, a, "answer {i}: before and after the last fold");

@@ -2,9 +2,10 @@
 //! endpoints, end users and projects of the events the caller can see, read from the
 //! rollups instead of the events. A rollup row is written only with the events it
 //! holds and never removed, so the distinct keys of a rollup and of the events not
-//! folded into it yet are the distinct values of the events. Endpoints and end users are read from the values each project
-//! admitted (`usage_rollup_values`, see `rollup`); a project whose long tail overflowed
-//! has values that no rollup names, which are read from its raw events.
+//! folded into it yet are the distinct values of the events. Endpoints and end users
+//! are read from the values each project admitted (`usage_rollup_values`, see
+//! `rollup`); a project whose long tail overflowed has values that no rollup names,
+//! which are read from its raw events.
 
 use super::*;
 

@@ -490,36 +490,31 @@ async fn without_redundant_sources(
         return Ok(None);
     }
     let day = rollup::SOURCE_DAYS.unit;
-    let mut q = Sql::new(
-        conn.get_database_backend(),
-        &format!(
-            "SELECT DISTINCT source FROM {} WHERE 1 = 1",
-            rollup::SOURCE_DAYS.table
-        ),
-    );
-    if let Some(from) = filter.from.map(time::to_micros) {
-        let m = q.param(from.div_euclid(day) * day);
-        q.push(&format!(" AND day >= {m}"));
+    let backend = conn.get_database_backend();
+    let mut q = Sql::new(backend, "");
+    // The rollup's sources, and those of the events it does not count yet, in the
+    // same statement.
+    for (i, (from_clause, time)) in [
+        (rollup::SOURCE_DAYS.table, "day"),
+        (tables::unfolded_events(backend), "occurred_at"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        if i > 0 {
+            q.push(" UNION ");
+        }
+        q.push(&format!("SELECT source FROM {from_clause} WHERE 1 = 1"));
+        if let Some(from) = filter.from.map(time::to_micros) {
+            let m = q.param(from.div_euclid(day) * day);
+            q.push(&format!(" AND {time} >= {m}"));
+        }
+        if let Some(to) = filter.to.map(time::to_micros) {
+            let m = q.param(to);
+            q.push(&format!(" AND {time} < {m}"));
+        }
+        project_provider_filters(&mut q, filter);
     }
-    if let Some(to) = filter.to.map(time::to_micros) {
-        let m = q.param(to);
-        q.push(&format!(" AND day < {m}"));
-    }
-    project_provider_filters(&mut q, filter);
-    // And those of the events no rollup counts yet, in the same statement.
-    q.push(&format!(
-        " UNION SELECT source FROM {} WHERE 1 = 1",
-        tables::unfolded_events(q.backend())
-    ));
-    if let Some(from) = filter.from.map(time::to_micros) {
-        let m = q.param(from.div_euclid(day) * day);
-        q.push(&format!(" AND occurred_at >= {m}"));
-    }
-    if let Some(to) = filter.to.map(time::to_micros) {
-        let m = q.param(to);
-        q.push(&format!(" AND occurred_at < {m}"));
-    }
-    project_provider_filters(&mut q, filter);
     let rows = conn
         .query_all_raw(q.statement())
         .await

@@ -115,7 +115,7 @@ pub(super) async fn take(txn: &DatabaseTransaction, ids: &[i64]) -> Result<HashS
 
 /// Folds one batch of at most [`fold_batch_size`] unfolded events in one transaction;
 /// returns how many it folded (0: none was left).
-pub async fn fold_batch(db: &DatabaseConnection, hook: &RollupHook) -> Result<usize> {
+async fn fold_batch(db: &DatabaseConnection, hook: &RollupHook) -> Result<usize> {
     let txn = db
         .begin_with_options(TransactionOptions {
             sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
@@ -140,8 +140,6 @@ pub async fn fold_batch(db: &DatabaseConnection, hook: &RollupHook) -> Result<us
         txn.commit().await.context("ending a fold")?;
         return Ok(0);
     }
-    let mut ids: Vec<i64> = ids.into_iter().collect();
-    ids.sort_unstable();
     let events = usage_event::Entity::find()
         .filter(usage_event::Column::Id.is_in(ids.iter().copied()))
         .all(&txn)
@@ -165,20 +163,9 @@ pub async fn fold_batch(db: &DatabaseConnection, hook: &RollupHook) -> Result<us
     Ok(events.len())
 }
 
-/// Folds every unfolded event committed by now; returns how many.
-pub async fn fold_all(db: &DatabaseConnection, hook: &RollupHook) -> Result<usize> {
-    let mut total = 0;
-    loop {
-        match fold_batch(db, hook).await? {
-            0 => return Ok(total),
-            n => total += n,
-        }
-    }
-}
-
-/// Folds every unfolded event committed by now, on SQLite holding `gate` (the ingest
-/// writer's, see `IngestWriter::write_gate`) for each batch; returns how many.
-async fn fold_in_turn(
+/// Folds every unfolded event committed by now; returns how many. On SQLite it holds
+/// `gate` (the ingest writer's, see `IngestWriter::write_gate`) for each batch.
+pub async fn fold_all(
     db: &DatabaseConnection,
     hook: &RollupHook,
     gate: &tokio::sync::Mutex<()>,
@@ -215,7 +202,7 @@ pub fn spawn(
                     () = tokio::time::sleep(FOLD_EVERY) => {}
                 },
             }
-            if let Err(e) = fold_in_turn(&db, &hook, &gate).await {
+            if let Err(e) = fold_all(&db, &hook, &gate).await {
                 tracing::warn!(error = %e, "could not fold events into the rollups; retrying");
                 tokio::time::sleep(FOLD_EVERY).await;
             }
