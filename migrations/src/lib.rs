@@ -40,6 +40,7 @@ mod m20261208_000022_user_source_latency_sketches;
 mod m20261208_000023_end_user_index;
 mod m20261209_000024_model_endpoint_indexes;
 mod m20261210_000025_unfolded_events;
+mod m20261211_000026_user_global_provider;
 pub mod sketch;
 mod sql;
 
@@ -99,6 +100,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261208_000023_end_user_index::Migration),
             Box::new(m20261209_000024_model_endpoint_indexes::Migration),
             Box::new(m20261210_000025_unfolded_events::Migration),
+            Box::new(m20261211_000026_user_global_provider::Migration),
         ]
     }
 }

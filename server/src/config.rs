@@ -344,8 +344,9 @@ pub struct LimitSettings {
     pub ingest_writers: usize,
 
     /// How long the rollup folder waits between folds, in milliseconds (`0`: it folds
-    /// right after each ingest commits). Answers are exact either way; a longer wait
-    /// folds fewer, larger batches while events wait unfolded.
+    /// after ingest commits, resting three times as long as its last fold took, at
+    /// most 2 s). Answers are exact either way; a longer wait folds fewer, larger
+    /// batches while events wait unfolded.
     #[arg(
         long,
         env = "AISPEND_FOLD_INTERVAL_MS",

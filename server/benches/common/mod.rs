@@ -84,7 +84,14 @@ pub fn start_server(data_dir: &Path, env: &[(&str, String)]) -> Server {
         .env("AISPEND_DATA_DIR", data_dir)
         .env("AISPEND_LISTEN", "127.0.0.1:0")
         .env("AISPEND_ADMIN_TOKEN", TOKEN)
-        .env("AISPEND_LOG", "warn,aispend::startup=info")
+        .env(
+            "AISPEND_LOG",
+            // AISPEND_BENCH_LOG adds directives; its lines are written to
+            // AISPEND_BENCH_LOG_FILE (default: dropped).
+            std::env::var("AISPEND_BENCH_LOG")
+                .map(|d| format!("warn,aispend::startup=info,{d}"))
+                .unwrap_or_else(|_| "warn,aispend::startup=info".to_owned()),
+        )
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
     for (k, v) in env {
@@ -105,10 +112,21 @@ pub fn start_server(data_dir: &Path, env: &[(&str, String)]) -> Server {
                 .to_owned();
         }
     };
+    let mut log = std::env::var_os("AISPEND_BENCH_LOG_FILE").and_then(|path| {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .ok()
+    });
     std::thread::spawn(move || {
         for line in lines.map_while(Result::ok) {
             if line.contains("WARN") || line.contains("ERROR") {
                 eprintln!("server: {line}");
+            }
+            if let Some(file) = log.as_mut() {
+                use std::io::Write;
+                let _ = writeln!(file, "{line}");
             }
         }
     });

@@ -10,8 +10,8 @@
 //! `usage_rollup_endpoint_global_weeks`; per UTC hour without the model,
 //! `usage_rollup_endpoint_hours`, and the same with every project together,
 //! `usage_rollup_endpoint_global_hours`), by end user and by source (per UTC day and hour,
-//! project and provider), and by end user per UTC day alone, every project and
-//! provider together (`usage_rollup_user_global_days`). The coarser the table, the
+//! project and provider), and by end user per UTC day and provider, every project
+//! together (`usage_rollup_user_global_days`). The coarser the table, the
 //! fewer rows a question reads; analytics pick the smallest one that has every
 //! dimension asked for or filtered by. Latency sketches ([`SKETCHES`]: per UTC day or
 //! hour, project, provider and model, the daily one also with every project together;
@@ -59,6 +59,7 @@ use futures::future::BoxFuture;
 use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, Statement, Value};
 use serde_json::Value as Json;
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;
 
@@ -152,7 +153,7 @@ pub struct Rollup {
     pub unit: i64,
     /// Whether it has `project_id`.
     pub project: bool,
-    /// Whether it has `provider` (only `USER_GLOBAL_DAYS` leaves it out).
+    /// Whether it has `provider`.
     pub provider: bool,
     /// Whether it has `model`.
     pub model: bool,
@@ -299,14 +300,14 @@ pub const ENDPOINT_GLOBAL_HOURS: Rollup = Rollup {
     attr: Some("endpoint"),
 };
 
-/// Per UTC day and end user, every project and provider together: an operator's
-/// breakdown by end user.
+/// Per UTC day, provider and end user, every project together: an operator's
+/// breakdown by end user (and provider).
 pub const USER_GLOBAL_DAYS: Rollup = Rollup {
     table: "usage_rollup_user_global_days",
     time: "day",
     unit: DAY,
     project: false,
-    provider: false,
+    provider: true,
     model: false,
     attr: Some("end_user"),
 };
@@ -812,6 +813,9 @@ pub struct RollupHook {
     known: Mutex<KnownValues>,
     /// Told after every commit that left events unfolded: wakes the folder.
     unfolded: Arc<Notify>,
+    /// Events this process's commits left unfolded since the folder last started: a
+    /// full batch of them ends the folder's rest (see `fold::spawn`).
+    pending: AtomicUsize,
 }
 
 impl RollupHook {
@@ -821,6 +825,7 @@ impl RollupHook {
             distinct_values,
             known: Mutex::new(KnownValues::default()),
             unfolded: Arc::new(Notify::new()),
+            pending: AtomicUsize::new(0),
         }
     }
 
@@ -982,7 +987,10 @@ impl LedgerHook for RollupHook {
     }
 
     fn committed(&self, change: LedgerChange<'_>) {
-        if matches!(change, LedgerChange::Inserted(events) if !events.is_empty()) {
+        if let LedgerChange::Inserted(events) = change
+            && !events.is_empty()
+        {
+            self.pending.fetch_add(events.len(), Ordering::Relaxed);
             self.unfolded.notify_one();
         }
     }

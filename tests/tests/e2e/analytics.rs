@@ -1150,23 +1150,17 @@ async fn attribute_rollups_equal_the_group_by_and_the_long_tail_reads_raw_events
     );
     // Each table against the GROUP BY of the events, the long tail mapped to ' other'.
     let check_tables = |expect_other: bool| async move {
-        for (table, column, by_provider) in [
-            ("usage_rollup_endpoint_days", "endpoint", true),
-            ("usage_rollup_endpoint_hours", "endpoint", true),
-            ("usage_rollup_endpoint_global_days", "endpoint", true),
-            ("usage_rollup_endpoint_global_hours", "endpoint", true),
-            ("usage_rollup_user_days", "end_user", true),
-            ("usage_rollup_user_hours", "end_user", true),
-            ("usage_rollup_user_global_days", "end_user", false),
-            ("usage_rollup_source_days", "source", true),
-            ("usage_rollup_source_hours", "source", true),
+        for (table, column) in [
+            ("usage_rollup_endpoint_days", "endpoint"),
+            ("usage_rollup_endpoint_hours", "endpoint"),
+            ("usage_rollup_endpoint_global_days", "endpoint"),
+            ("usage_rollup_endpoint_global_hours", "endpoint"),
+            ("usage_rollup_user_days", "end_user"),
+            ("usage_rollup_user_hours", "end_user"),
+            ("usage_rollup_user_global_days", "end_user"),
+            ("usage_rollup_source_days", "source"),
+            ("usage_rollup_source_hours", "source"),
         ] {
-            // A table without the provider is compared with every provider together.
-            let (event_provider, provider, group) = if by_provider {
-                ("e.provider", "provider", "1, 2")
-            } else {
-                ("''", "''", "2")
-            };
             let stored = if column == "source" {
                 "e.source".to_owned()
             } else {
@@ -1191,17 +1185,17 @@ async fn attribute_rollups_equal_the_group_by_and_the_long_tail_reads_raw_events
             };
             let expected = read(
                 db.query_all_raw(query(format!(
-                    "SELECT {event_provider}, {stored}, CAST(COUNT(*) AS BIGINT), CAST(COALESCE(SUM(e.cost_nanos), 0) AS BIGINT), \
-                     CAST(COALESCE(SUM(e.latency_ms), 0) AS BIGINT) FROM usage_events e GROUP BY {group} ORDER BY 1, 2"
+                    "SELECT e.provider, {stored}, CAST(COUNT(*) AS BIGINT), CAST(COALESCE(SUM(e.cost_nanos), 0) AS BIGINT), \
+                     CAST(COALESCE(SUM(e.latency_ms), 0) AS BIGINT) FROM usage_events e GROUP BY 1, 2 ORDER BY 1, 2"
                 )))
                 .await
                 .expect("events"),
             );
             let got = read(
                 db.query_all_raw(query(format!(
-                    "SELECT {provider}, {column}, CAST(SUM(events_hi * 1000000000 + events) AS BIGINT), \
+                    "SELECT provider, {column}, CAST(SUM(events_hi * 1000000000 + events) AS BIGINT), \
                      CAST(SUM(cost_nanos_hi * 1000000000 + cost_nanos) AS BIGINT), \
-                     CAST(SUM(latency_sum_hi * 1000000000 + latency_sum) AS BIGINT) FROM {table} GROUP BY {group} ORDER BY 1, 2"
+                     CAST(SUM(latency_sum_hi * 1000000000 + latency_sum) AS BIGINT) FROM {table} GROUP BY 1, 2 ORDER BY 1, 2"
                 )))
                 .await
                 .expect("rollup"),
@@ -1430,23 +1424,24 @@ async fn attribute_rollups_equal_the_group_by_and_the_long_tail_reads_raw_events
             db.execute_raw(query(sql.clone())).await.expect(&sql);
         }
     }
-    // Migrations 000015, 000020 and 000021 undone and run again, as they would run
-    // after 000010 on a ledger that upgrades: they sum the rollups with every project
-    // together from the per-project ones 000010 has just rebuilt (with the values
-    // that backfill admitted).
+    // Migrations 000015, 000020, 000021 and 000026 undone and run again, as they would
+    // run after 000010 on a ledger that upgrades: they sum the rollups with every
+    // project together from the per-project ones 000010 has just rebuilt (with the
+    // values that backfill admitted).
     for sql in [
         "DROP TABLE usage_rollup_endpoint_global_hours",
         "DROP TABLE usage_rollup_endpoint_global_weeks",
         "DROP TABLE usage_rollup_user_global_days",
         "DROP TABLE usage_rollup_endpoint_global_days",
         "DELETE FROM seaql_migrations WHERE version IN ('m20261205_000015_global_attribute_rollups', \
-         'm20261207_000020_endpoint_global_weeks', 'm20261207_000021_endpoint_global_hours')",
+         'm20261207_000020_endpoint_global_weeks', 'm20261207_000021_endpoint_global_hours', \
+         'm20261211_000026_user_global_provider')",
     ] {
         db.execute_raw(query(sql.to_owned())).await.expect(sql);
     }
     aispend::db::migrate(db)
         .await
-        .expect("migrations 000015, 000020 and 000021 again");
+        .expect("migrations 000015, 000020, 000021 and 000026 again");
     assert_eq!(
         admitted("end_user").await.len(),
         10,

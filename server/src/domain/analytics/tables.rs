@@ -42,7 +42,7 @@ pub(super) enum Table {
     /// `usage_rollup_endpoint_global_days` (UTC day, provider, model, endpoint; every
     /// project).
     EndpointGlobalDays,
-    /// `usage_rollup_user_global_days` (UTC day, end user; every project and provider).
+    /// `usage_rollup_user_global_days` (UTC day, provider, end user; every project).
     UserGlobalDays,
     /// `usage_rollup_endpoint_global_weeks` (week, provider, model, endpoint; every
     /// project).
@@ -224,9 +224,8 @@ pub(super) fn odd_values(filter: &UsageFilter) -> bool {
 /// question about one event attribute (endpoint, end user or source, grouped or
 /// filtered by) reads that attribute's rollups: by endpoint per day with the model
 /// (every project together unless a project is asked for; the edges of a question
-/// with the model come from raw events), by end user per day every project and provider
-/// together when neither is asked for nor filtered by. One about two attributes reads
-/// raw events.
+/// with the model come from raw events), by end user per day every project together
+/// unless a project is asked for. One about two attributes reads raw events.
 pub(super) fn tiers(filter: &UsageFilter, dims: &[Dimension], slot: Option<i64>) -> Vec<Table> {
     let mut tiers = Vec::new();
     let fits = |unit: i64| slot.is_none_or(|s| s % unit == 0);
@@ -264,9 +263,7 @@ pub(super) fn tiers(filter: &UsageFilter, dims: &[Dimension], slot: Option<i64>)
                 (Table::EndpointGlobalDays, Table::EndpointGlobalHours)
             }
             Dimension::Endpoint => (Table::EndpointDays, Table::EndpointHours),
-            Dimension::User if !asked(Dimension::Provider) && !with_project => {
-                (Table::UserGlobalDays, Table::UserHours)
-            }
+            Dimension::User if !with_project => (Table::UserGlobalDays, Table::UserHours),
             Dimension::User => (Table::UserDays, Table::UserHours),
             _ => (Table::SourceDays, Table::SourceHours),
         };
@@ -529,7 +526,7 @@ mod tests {
         assert_eq!(
             tiers(&none, &[Dimension::User], None),
             [Table::UserGlobalDays, Table::UserHours, Table::Raw],
-            "by end user alone: every project and provider together"
+            "by end user alone: every project together"
         );
         assert_eq!(
             tiers(&none, &[Dimension::User, Dimension::Project], None),
@@ -538,7 +535,8 @@ mod tests {
         );
         assert_eq!(
             tiers(&none, &[Dimension::User, Dimension::Provider], None),
-            [Table::UserDays, Table::UserHours, Table::Raw]
+            [Table::UserGlobalDays, Table::UserHours, Table::Raw],
+            "by end user and provider across projects: every project together"
         );
         let by_user_and_provider = UsageFilter {
             users: vec!["u1".into()],
@@ -548,7 +546,12 @@ mod tests {
         assert_eq!(
             tiers(&by_user_and_provider, &[Dimension::Project], None),
             [Table::UserDays, Table::UserHours, Table::Raw],
-            "a provider filter needs a table that has the provider"
+            "a project asked for needs a table that has the project"
+        );
+        assert_eq!(
+            tiers(&by_user_and_provider, &[], None),
+            [Table::UserGlobalDays, Table::UserHours, Table::Raw],
+            "a provider filter: every project together keeps the provider"
         );
         assert_eq!(
             tiers(&none, &[Dimension::Source], Some(rollup::HOUR)),
