@@ -1065,20 +1065,20 @@ impl Upsert {
 }
 
 /// Runs the upserts of one change. PostgreSQL: all of them in one statement, as
-/// data-modifying `WITH` parts, each table's rows in one parameter (one round trip; a
-/// table without rows gets an empty array, so the text never changes). SQLite: each
+/// data-modifying `WITH` parts, each table's rows in an array parameter per column (one
+/// round trip; a table without rows gets empty arrays, so the text never changes). SQLite: each
 /// table's rows bound as `VALUES` lists (see [`json_rows`]).
 async fn write_all(txn: &DatabaseTransaction, writes: Vec<Upsert>) -> Result<()> {
     let backend = txn.get_database_backend();
     if backend == DbBackend::Postgres {
         let mut parts = Vec::with_capacity(writes.len());
-        let mut params = Vec::with_capacity(writes.len());
+        let mut params = Vec::new();
         for (i, w) in writes.into_iter().enumerate() {
             parts.push(format!(
                 "w{i} AS ({})",
-                json_rows::pg_insert(&w.head, &w.kinds, &w.tail, i + 1)
+                json_rows::pg_insert(&w.head, &w.kinds, &w.tail, params.len() + 1)
             ));
-            params.push(json_rows::pg_param(w.rows));
+            params.extend(json_rows::pg_params(&w.kinds, &w.rows)?);
         }
         let sql = format!("WITH {} SELECT 1", parts.join(", "));
         txn.execute_raw(Statement::from_sql_and_values(backend, sql, params))

@@ -240,7 +240,88 @@ async fn rest_ingest_refuses_hostile_bodies(app: TestApp) {
     assert_eq!(app.event_count().await, before, "the ledger is unchanged");
 }
 
+/// Text that means something inside a PostgreSQL array literal (quotes, backslashes,
+/// braces, commas, the word NULL, spaces) or is just unusual (unicode) is
+/// stored as sent: the events, the rollups and the values kept apart hold it exactly.
+async fn text_with_array_literal_characters_is_stored_as_sent(app: TestApp) {
+    let p = app.create_project("odd-text").await;
+    let odd = [
+        r#"a\b{c}"d",e"#,
+        "NULL",
+        "inner  spaces",
+        r#"{"json": [1, 2]}"#,
+        "résumé-摘要 👋",
+        r"\",
+    ];
+    for (i, text) in odd.iter().enumerate() {
+        app.record(json!({
+            "projectId": p, "provider": "openai", "model": "gpt-4o",
+            "endpoint": text, "user": text, "metadata": {"note": text},
+            "inputTokens": 100 + i, "outputTokens": 1, "latencyMs": 200,
+            "occurredAt": "2026-03-01T10:00:00Z"
+        }))
+        .await;
+    }
+    let events = app
+        .admin(
+            "{ usageEvents(first: 20) { edges { node { endpoint user metadata inputTokens } } } }",
+            json!({}),
+        )
+        .await;
+    let mut stored: Vec<(String, String, String, i64)> = events.data()["usageEvents"]["edges"]
+        .as_array()
+        .expect("edges")
+        .iter()
+        .map(|e| {
+            let n = &e["node"];
+            (
+                n["endpoint"].as_str().unwrap_or_default().to_owned(),
+                n["user"].as_str().unwrap_or_default().to_owned(),
+                n["metadata"]["note"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+                n["inputTokens"].as_i64().unwrap_or_default(),
+            )
+        })
+        .collect();
+    stored.sort_by_key(|s| s.3);
+    let sent: Vec<(String, String, String, i64)> = odd
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.to_string(), t.to_string(), t.to_string(), 100 + i as i64))
+        .collect();
+    assert_eq!(stored, sent, "the events hold the text as sent");
+    // The rollups by endpoint and by end user (each value kept apart) answer with the
+    // same text, one row each.
+    app.folded().await;
+    for (dim, field) in [("ENDPOINT", "endpoint"), ("USER", "user")] {
+        let r = app
+            .admin(
+                &format!(
+                    "query($f: UsageFilter) {{ costBreakdown(filter: $f, groupBy: [{dim}]) {{ {field} totals {{ requests }} }} }}"
+                ),
+                json!({"f": {"from": "2026-03-01T00:00:00Z", "to": "2026-03-02T00:00:00Z"}}),
+            )
+            .await;
+        let mut got: Vec<String> = r.data()["costBreakdown"]
+            .as_array()
+            .expect("rows")
+            .iter()
+            .map(|row| {
+                assert_eq!(row["totals"]["requests"], json!(1), "{row}");
+                row[field].as_str().unwrap_or_default().to_owned()
+            })
+            .collect();
+        got.sort();
+        let mut want: Vec<String> = odd.iter().map(|t| t.to_string()).collect();
+        want.sort();
+        assert_eq!(got, want, "costBreakdown by {dim}");
+    }
+}
+
 db_tests!(
     graphql_ingest_refuses_hostile_bodies,
-    rest_ingest_refuses_hostile_bodies
+    rest_ingest_refuses_hostile_bodies,
+    text_with_array_literal_characters_is_stored_as_sent
 );
