@@ -913,12 +913,8 @@ async fn upsert<'a>(
     for (rollup, rows) in ALL.iter().zip(deltas) {
         let rows = rows
             .into_iter()
-            .map(|((at, project, provider, model, attr), d)| {
-                let mut row = vec![Json::from(at)];
-                row.extend(project.map(|p| json_rows::uuid(p.0)));
-                row.extend(provider.map(Json::from));
-                row.extend(model.map(Json::from));
-                row.extend(attr.map(Json::from));
+            .map(|(key, d)| {
+                let mut row = key_row(&key);
                 wide_measures(&mut row, &d)?;
                 Ok(row)
             })
@@ -936,12 +932,8 @@ async fn upsert<'a>(
         for (sketch, rows) in SKETCHES.iter().zip(sketches) {
             let rows = rows
                 .into_iter()
-                .map(|(((at, project, provider, model, attr), chunk), counts)| {
-                    let mut row = vec![Json::from(at)];
-                    row.extend(project.map(|p| json_rows::uuid(p.0)));
-                    row.extend(provider.map(Json::from));
-                    row.extend(model.map(Json::from));
-                    row.extend(attr.map(Json::from));
+                .map(|((key, chunk), counts)| {
+                    let mut row = key_row(&key);
                     row.push(Json::from(chunk));
                     // A sketch bucket counts events: it cannot get near
                     // `i64::MAX`.
@@ -994,6 +986,18 @@ impl LedgerHook for RollupHook {
             self.unfolded.notify_one();
         }
     }
+}
+
+/// The key columns of a rollup or sketch row, in the order of
+/// [`Rollup::key_columns`]: the unit's start, then the project, provider, model and
+/// attribute the table has.
+fn key_row(&(at, project, provider, model, attr): &Key) -> Vec<Json> {
+    let mut row = vec![Json::from(at)];
+    row.extend(project.map(|p| json_rows::uuid(p.0)));
+    row.extend(provider.map(Json::from));
+    row.extend(model.map(Json::from));
+    row.extend(attr.map(Json::from));
+    row
 }
 
 /// Appends every measure of `d` to a row, each as its `(hi, lo)` parts.
@@ -1065,9 +1069,9 @@ impl Upsert {
 }
 
 /// Runs the upserts of one change. PostgreSQL: all of them in one statement, as
-/// data-modifying `WITH` parts, each table's rows in an array parameter per column (one
-/// round trip; a table without rows gets empty arrays, so the text never changes). SQLite: each
-/// table's rows bound as `VALUES` lists (see [`json_rows`]).
+/// data-modifying `WITH` parts, each table's rows in an array parameter per column
+/// (one round trip; a table without rows gets empty arrays, so the text never
+/// changes). SQLite: each table's rows bound as `VALUES` lists (see [`json_rows`]).
 async fn write_all(txn: &DatabaseTransaction, writes: Vec<Upsert>) -> Result<()> {
     let backend = txn.get_database_backend();
     if backend == DbBackend::Postgres {

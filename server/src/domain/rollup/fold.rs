@@ -24,6 +24,7 @@ use super::RollupHook;
 use crate::domain::error::{Context, Error, Result};
 use crate::domain::json_rows::{self, Kind};
 use crate::domain::usage::UsageEvent;
+use crate::domain::usage::ingest::sqlite_turn;
 use crate::entity::usage_event;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, EntityTrait,
@@ -115,9 +116,9 @@ pub(super) async fn take(txn: &DatabaseTransaction, ids: &[i64]) -> Result<HashS
     deleted(txn, Statement::from_sql_and_values(backend, sql, [list])).await
 }
 
-/// Folds one batch of at most [`fold_batch_size`] unfolded events in one transaction;
-/// returns how many it folded (0: none was left).
-async fn fold_batch(db: &DatabaseConnection, hook: &RollupHook) -> Result<usize> {
+/// Folds one batch of at most `limit` ([`fold_batch_size`]) unfolded events in one
+/// transaction; returns how many it folded (0: none was left).
+async fn fold_batch(db: &DatabaseConnection, hook: &RollupHook, limit: usize) -> Result<usize> {
     let txn = db
         .begin_with_options(TransactionOptions {
             sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
@@ -125,7 +126,7 @@ async fn fold_batch(db: &DatabaseConnection, hook: &RollupHook) -> Result<usize>
         })
         .await
         .context("starting a fold")?;
-    let started = std::time::Instant::now();
+    let started = Instant::now();
     lock(&txn).await?;
     let backend = txn.get_database_backend();
     let ids = deleted(
@@ -133,8 +134,7 @@ async fn fold_batch(db: &DatabaseConnection, hook: &RollupHook) -> Result<usize>
         Statement::from_string(
             backend,
             format!(
-                "DELETE FROM usage_unfolded WHERE id IN (SELECT id FROM usage_unfolded ORDER BY id LIMIT {}) RETURNING id",
-                fold_batch_size(backend)
+                "DELETE FROM usage_unfolded WHERE id IN (SELECT id FROM usage_unfolded ORDER BY id LIMIT {limit}) RETURNING id"
             ),
         ),
     )
@@ -185,18 +185,16 @@ pub async fn fold_all(
     hook: &RollupHook,
     gate: &tokio::sync::Mutex<()>,
 ) -> Result<usize> {
+    let limit = fold_batch_size(db.get_database_backend());
     let mut total = 0;
     loop {
-        let _turn = match db.get_database_backend() {
-            DbBackend::Sqlite => Some(gate.lock().await),
-            _ => None,
-        };
+        let _turn = sqlite_turn(db, gate).await;
         // A batch short of full took every event listed when it started: those
         // listed since are the next call's, or this loop would chase a steady stream
         // of single calls in folds of a few events each.
-        let n = fold_batch(db, hook).await?;
+        let n = fold_batch(db, hook, limit).await?;
         total += n;
-        if n < fold_batch_size(db.get_database_backend()) {
+        if n < limit {
             return Ok(total);
         }
     }

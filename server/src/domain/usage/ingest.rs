@@ -556,16 +556,25 @@ impl IngestWriter {
     }
 }
 
+/// On SQLite, waits for `gate` (see [`IngestWriter::write_gate`]) and holds it until
+/// the guard drops; on PostgreSQL, which runs writers side by side, takes nothing.
+pub async fn sqlite_turn<'a>(
+    db: &DatabaseConnection,
+    gate: &'a Mutex<()>,
+) -> Option<tokio::sync::MutexGuard<'a, ()>> {
+    match db.get_database_backend() {
+        DbBackend::Sqlite => Some(gate.lock().await),
+        _ => None,
+    }
+}
+
 async fn write_group(
     db: &DatabaseConnection,
     hooks: &Hooks,
     rows: &[&PricedUsage],
     gate: &Mutex<()>,
 ) -> Result<Vec<Recorded>> {
-    let _turn = match db.get_database_backend() {
-        DbBackend::Sqlite => Some(gate.lock().await),
-        _ => None,
-    };
+    let _turn = sqlite_turn(db, gate).await;
     let txn = db
         .begin_with_options(TransactionOptions {
             sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
