@@ -41,6 +41,7 @@ mod m20261208_000023_end_user_index;
 mod m20261209_000024_model_endpoint_indexes;
 mod m20261210_000025_unfolded_events;
 mod m20261211_000026_user_global_provider;
+mod m20261212_000027_latency_weeks;
 pub mod sketch;
 mod sql;
 
@@ -101,6 +102,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261209_000024_model_endpoint_indexes::Migration),
             Box::new(m20261210_000025_unfolded_events::Migration),
             Box::new(m20261211_000026_user_global_provider::Migration),
+            Box::new(m20261212_000027_latency_weeks::Migration),
         ]
     }
 }

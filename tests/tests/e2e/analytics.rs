@@ -414,6 +414,42 @@ async fn percentiles_of_many_events_come_from_the_sketches_within_one_percent(ap
             "every percentile was exact: the sketches did not answer"
         );
     }
+    // Three weeks before the events to a time inside their last day, for the project:
+    // one week of the weekly sketch holds them all (2026-02-26 to 2026-03-05, weeks
+    // start on the epoch's Thursday), and the days and hours after the range's end
+    // are subtracted from it.
+    let wide = (base - 21 * 86_400 + 5 * 3600 + 17 * 60 + 23, to);
+    let answer = ask(wide.0, wide.1, json!([project])).await;
+    let mut counted = 0;
+    for g in &answer {
+        let model = g["model"].as_str().expect("a model");
+        let (p50, p95, n) = exact(wide.0, wide.1, model);
+        counted += n;
+        for (got, want) in [(&g["latencyP50Ms"], p50), (&g["latencyP95Ms"], p95)] {
+            let got = got.as_i64().expect("a percentile");
+            assert!(
+                (got - want).abs() as f64 <= 0.01 * want as f64 + 0.5,
+                "{model} over weeks: {got} against the exact {want}"
+            );
+        }
+    }
+    assert!(counted > 20_000, "the range holds {counted} latencies");
+    // Without the weekly sketch's rows the same question loses every latency: the week
+    // answered it.
+    app.folded().await;
+    let db = &app.state.db;
+    sea_orm::ConnectionTrait::execute_unprepared(db, "DELETE FROM usage_latency_week_chunks")
+        .await
+        .expect("emptying the weekly sketch");
+    let again = ask(wide.0, wide.1, json!([project])).await;
+    assert_eq!(again.len(), answer.len(), "the sums still answer");
+    for g in again {
+        assert_eq!(
+            (g["latencyP50Ms"].as_i64(), g["latencyP95Ms"].as_i64()),
+            (None, None),
+            "{g}: answered without the weekly sketch"
+        );
+    }
     // Six hours: fewer than 20,000 latencies, so exact.
     let (from, to) = (base + 86_400 + 600, base + 86_400 + 6 * 3600 + 600);
     for g in ask(from, to, json!(null)).await {
@@ -1212,6 +1248,7 @@ async fn attribute_rollups_equal_the_group_by_and_the_long_tail_reads_raw_events
         let all_counts = migration::sketch::COUNT_COLUMNS.join(" + ");
         for table in [
             "usage_latency_day_chunks",
+            "usage_latency_week_chunks",
             "usage_latency_hour_chunks",
             "usage_latency_global_day_chunks",
         ] {
@@ -1233,6 +1270,36 @@ async fn attribute_rollups_equal_the_group_by_and_the_long_tail_reads_raw_events
                 .await,
                 n("SELECT CAST(COUNT(latency_ms) AS BIGINT) FROM usage_events".into()).await,
                 "{table}"
+            );
+        }
+        // The weekly sketch holds each week's daily rows summed, bucket by bucket.
+        let week = 7 * 86_400_000_000_i64;
+        let columns = migration::sketch::COUNT_COLUMNS.join(", ");
+        let sums: Vec<String> = migration::sketch::COUNT_COLUMNS
+            .iter()
+            .map(|c| format!("CAST(SUM({c}) AS BIGINT)"))
+            .collect();
+        let weeks = "SELECT week, project_id, provider, model, chunk, ".to_owned()
+            + &columns
+            + " FROM usage_latency_week_chunks";
+        let days = format!(
+            "SELECT day - ((day % {week}) + {week}) % {week}, project_id, provider, model, chunk, {} \
+             FROM usage_latency_day_chunks GROUP BY day - ((day % {week}) + {week}) % {week}, project_id, provider, model, chunk",
+            sums.join(", ")
+        );
+        for (a, b) in [(&weeks, &days), (&days, &weeks)] {
+            let differing = db
+                .query_one_raw(query(format!(
+                    "SELECT CAST(COUNT(*) AS BIGINT) FROM ({a} EXCEPT {b}) d"
+                )))
+                .await
+                .expect("the weekly sketch against the daily one")
+                .expect("a row")
+                .try_get_by_index::<i64>(0)
+                .expect("a count");
+            assert_eq!(
+                differing, 0,
+                "weekly sketch rows that differ from the days'"
             );
         }
     };
@@ -1424,24 +1491,26 @@ async fn attribute_rollups_equal_the_group_by_and_the_long_tail_reads_raw_events
             db.execute_raw(query(sql.clone())).await.expect(&sql);
         }
     }
-    // Migrations 000015, 000020, 000021 and 000026 undone and run again, as they would
-    // run after 000010 on a ledger that upgrades: they sum the rollups with every
-    // project together from the per-project ones 000010 has just rebuilt (with the
-    // values that backfill admitted).
+    // Migrations 000015, 000020, 000021, 000026 and 000027 undone and run again, as
+    // they would run after 000010 and 000017 on a ledger that upgrades: they sum the
+    // rollups with every project together from the per-project ones 000010 has just
+    // rebuilt (with the values that backfill admitted), and the weekly sketch from the
+    // daily one 000017 has.
     for sql in [
+        "DROP TABLE usage_latency_week_chunks",
         "DROP TABLE usage_rollup_endpoint_global_hours",
         "DROP TABLE usage_rollup_endpoint_global_weeks",
         "DROP TABLE usage_rollup_user_global_days",
         "DROP TABLE usage_rollup_endpoint_global_days",
         "DELETE FROM seaql_migrations WHERE version IN ('m20261205_000015_global_attribute_rollups', \
          'm20261207_000020_endpoint_global_weeks', 'm20261207_000021_endpoint_global_hours', \
-         'm20261211_000026_user_global_provider')",
+         'm20261211_000026_user_global_provider', 'm20261212_000027_latency_weeks')",
     ] {
         db.execute_raw(query(sql.to_owned())).await.expect(sql);
     }
     aispend::db::migrate(db)
         .await
-        .expect("migrations 000015, 000020, 000021 and 000026 again");
+        .expect("migrations 000015, 000020, 000021, 000026 and 000027 again");
     assert_eq!(
         admitted("end_user").await.len(),
         10,

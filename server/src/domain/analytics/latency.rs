@@ -3,6 +3,7 @@
 
 use super::tables::{Part, Table, asks, odd_values, split, unfolded_twin};
 use super::*;
+use sea_orm::DbBackend;
 
 /// Latencies of a group as (milliseconds, how many events had it).
 pub(super) type LatencyCounts = Vec<(i64, i64)>;
@@ -77,12 +78,17 @@ pub(super) async fn latency_counts(
     let tiers = if reported <= EXACT_PERCENTILES_UP_TO {
         None
     } else if only(&[Dimension::Provider, Dimension::Model, Dimension::Project]) && no_attrs {
-        let days = if project {
-            Table::LatencyDays
+        // Per project, whole weeks first: a week holds about as many rows as a day.
+        Some(if project {
+            vec![
+                Table::LatencyWeeks,
+                Table::LatencyDays,
+                Table::LatencyHours,
+                Table::Raw,
+            ]
         } else {
-            Table::LatencyGlobalDays
-        };
-        Some(vec![days, Table::LatencyHours, Table::Raw])
+            vec![Table::LatencyGlobalDays, Table::LatencyHours, Table::Raw]
+        })
     } else if let Some(a) = attr
         && !odd_values(filter)
         && long_tail_safe(conn, filter).await?
@@ -221,11 +227,19 @@ fn select_latencies(q: &mut Sql, filter: &UsageFilter, dims: &[Dimension], p: &P
         counts.resize(migration::sketch::COUNT_COLUMNS.len(), "NULL".to_owned());
         ("latency_ms", counts.join(", "))
     } else {
+        // Counts of events, read as integers on both engines. PostgreSQL sums them as
+        // doubles: its SUM of a BIGINT accumulates a NUMERIC, and a month by project
+        // and model sums 32 columns of tens of thousands of rows (see BENCHMARKS.md,
+        // "A weekly latency sketch"). A double adds whole numbers exactly while every
+        // partial sum stays below 2^53, and no ledger holds 2^53 (9 × 10^15) events.
         let sums: Vec<String> = migration::sketch::COUNT_COLUMNS
             .iter()
-            // Counts of events: far from `i64::MAX`, read as integers on both
-            // engines (PostgreSQL's SUM of a BIGINT is a NUMERIC).
-            .map(|c| format!("CAST(SUM({c}) AS BIGINT)"))
+            .map(|c| match q.backend() {
+                DbBackend::Postgres => {
+                    format!("CAST(SUM(CAST({c} AS DOUBLE PRECISION)) AS BIGINT)")
+                }
+                _ => format!("CAST(SUM({c}) AS BIGINT)"),
+            })
             .collect();
         ("chunk", sums.join(", "))
     };

@@ -53,6 +53,9 @@ pub(super) enum Table {
     /// `usage_latency_day_chunks` (latency sketches per UTC day, project, provider,
     /// model).
     LatencyDays,
+    /// `usage_latency_week_chunks` (latency sketches per week, project, provider,
+    /// model).
+    LatencyWeeks,
     /// `usage_latency_hour_chunks` (latency sketches per UTC hour, project, provider,
     /// model).
     LatencyHours,
@@ -101,6 +104,7 @@ impl Table {
             Table::EndpointGlobalWeeks => Some(rollup::ENDPOINT_GLOBAL_WEEKS),
             Table::EndpointGlobalHours => Some(rollup::ENDPOINT_GLOBAL_HOURS),
             Table::LatencyDays
+            | Table::LatencyWeeks
             | Table::LatencyHours
             | Table::LatencyGlobalDays
             | Table::LatencyEndpointDays
@@ -115,6 +119,7 @@ impl Table {
     pub(super) fn sketch(self) -> Option<rollup::Sketch> {
         match self {
             Table::LatencyDays => Some(rollup::LATENCY_DAYS),
+            Table::LatencyWeeks => Some(rollup::LATENCY_WEEKS),
             Table::LatencyHours => Some(rollup::LATENCY_HOURS),
             Table::LatencyGlobalDays => Some(rollup::LATENCY_GLOBAL_DAYS),
             Table::LatencyEndpointDays => Some(rollup::LATENCY_ENDPOINT_DAYS),
