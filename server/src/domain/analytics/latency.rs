@@ -41,7 +41,7 @@ impl RawLatencyLimit {
 /// Each group's latencies as (milliseconds, count): every distinct latency of the raw
 /// events when `reported` (how many events in the range reported one) is at most
 /// [`EXACT_PERCENTILES_UP_TO`] or the sketches cannot answer, else each sketch
-/// bucket's representative with its count, merged from the day (and hour) sketches
+/// bucket's representative with its count, merged from the week, day (and hour) sketches
 /// and the raw edges (bucketed the same way) with signs, as sums are. By endpoint or
 /// end user, a sketch part that reads a project's long tail (the `' other'` row) with
 /// events, or a filter on a value some overflowed project never admitted, reads raw
