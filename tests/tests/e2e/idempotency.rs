@@ -73,6 +73,58 @@ async fn a_key_repeated_inside_one_batch_is_stored_once(app: TestApp) {
     assert_eq!(app.event_count().await, 1);
 }
 
+/// A batch large enough for PostgreSQL's plain insert (from 256 events), holding keys
+/// an earlier batch stored and one key twice: the plain insert meets the unique index
+/// and the batch is stored through `ON CONFLICT`, only its new keys, once.
+async fn a_large_batch_with_stored_and_repeated_keys_stores_only_the_new_ones(app: TestApp) {
+    let project = app.create_project("p").await;
+    let input = |i: usize, tokens: usize| json!({"projectId": project, "provider": "openai", "model": "gpt-4o", "inputTokens": tokens, "idempotencyKey": format!("k{i:03}")});
+    let batch = |inputs: Vec<serde_json::Value>| {
+        app.admin(
+            "mutation($i: [UsageInput!]!) { recordUsageBatch(inputs: $i) { accepted duplicates results { duplicate event { id inputTokens } } } }",
+            json!({"i": inputs}),
+        )
+    };
+    let first = batch((0..300).map(|i| input(i, i + 1)).collect()).await;
+    let first = &first.data()["recordUsageBatch"];
+    assert_eq!(
+        (first["accepted"].as_i64(), first["duplicates"].as_i64()),
+        (Some(300), Some(0))
+    );
+    // Keys 200..299 are stored already (sent again with other tokens), 300..499 are
+    // new, and 450 comes twice.
+    let mut inputs: Vec<serde_json::Value> = (200..500)
+        .map(|i| input(i, if i < 300 { 999_999 } else { i + 1 }))
+        .collect();
+    inputs.push(input(450, 999_999));
+    let second = batch(inputs).await;
+    let second = &second.data()["recordUsageBatch"];
+    assert_eq!(
+        (second["accepted"].as_i64(), second["duplicates"].as_i64()),
+        (Some(200), Some(101))
+    );
+    let results = second["results"].as_array().unwrap();
+    assert_eq!(results[0]["duplicate"], true);
+    assert_eq!(
+        results[0]["event"]["id"], first["results"][200]["event"]["id"],
+        "a stored key returns the event stored first"
+    );
+    assert_eq!(results[0]["event"]["inputTokens"], 201);
+    assert_eq!(results[100]["duplicate"], false);
+    assert_eq!(results[300]["duplicate"], true);
+    assert_eq!(results[300]["event"]["id"], results[250]["event"]["id"]);
+    assert_eq!(app.event_count().await, 500);
+    let totals = app
+        .admin(
+            "{ costSummary(view: TRACKED) { totals { requests inputTokens } } }",
+            json!({}),
+        )
+        .await;
+    let totals = &totals.data()["costSummary"]["totals"];
+    assert_eq!(totals["requests"], 500, "every key counted once");
+    assert_eq!(totals["inputTokens"], (1..=500).sum::<usize>());
+}
+
 /// `POST /api/usage` with an optional `Idempotency-Key` header; status, header
 /// `Idempotent-Replayed`, body.
 async fn post_usage(
@@ -159,5 +211,6 @@ db_tests!(
     fifty_identical_concurrent_requests_store_one_event,
     the_same_key_in_two_projects_is_two_events,
     a_key_repeated_inside_one_batch_is_stored_once,
+    a_large_batch_with_stored_and_repeated_keys_stores_only_the_new_ones,
     a_retried_rest_post_is_counted_once,
 );

@@ -17,7 +17,8 @@
 //! each row its id first (SQLite: after `MAX(id)` inside an `IMMEDIATE` transaction;
 //! PostgreSQL: from the identity sequence) makes "which input became which row" exact,
 //! and lets the unique index on `(project_id, idempotency_key)` alone decide what is a
-//! duplicate — also when 50 identical requests arrive at once.
+//! duplicate — also when 50 identical requests arrive at once. On PostgreSQL a large
+//! group tries a plain insert first (see [`insert_all_or_nothing`]).
 
 use super::input::{NewUsage, ParseContext, RawUsage};
 use super::{CostSource, UsageEvent, UsageSource};
@@ -34,7 +35,7 @@ use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, EntityTrait,
-    QueryFilter, SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
+    QueryFilter, SqlErr, SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
 };
 use serde_json::Value as Json;
 use std::collections::{HashMap, HashSet};
@@ -262,7 +263,10 @@ async fn reserve_ids(conn: &impl ConnectionTrait, n: usize) -> Result<Vec<i64>> 
             let rows = conn
                 .query_all_raw(Statement::from_sql_and_values(
                     backend,
-                    "SELECT nextval(pg_get_serial_sequence('usage_events', 'id')) AS id FROM generate_series(1, $1)",
+                    // The sequence is looked up once: `pg_get_serial_sequence` in the
+                    // select list runs for every row (10,000 ids: 39 ms against 5 ms).
+                    "WITH s AS MATERIALIZED (SELECT pg_get_serial_sequence('usage_events', 'id')::regclass AS seq) \
+                     SELECT nextval(s.seq) AS id FROM s, generate_series(1, $1)",
                     [(n as i64).into()],
                 ))
                 .await
@@ -319,21 +323,59 @@ fn to_event(row: &PricedUsage, id: i64, received_at: DateTime<Utc>) -> UsageEven
     }
 }
 
+/// PostgreSQL, groups of [`BULK_ROWS`] or more: inserts every row in a savepoint with
+/// a plain `INSERT` and reports true, or, when an idempotency key is already stored
+/// (by an earlier request, a concurrent one that committed first, or twice in these
+/// rows), undoes it and reports false; the caller then inserts with `ON CONFLICT DO
+/// NOTHING`. Most batches carry new keys only, and a plain insert costs less than
+/// `ON CONFLICT DO NOTHING`, which checks every key before it inserts the row (10,000
+/// events: about 205 against 245 ms). The unique index alone still decides.
+async fn insert_all_or_nothing(
+    txn: &DatabaseTransaction,
+    head: &str,
+    kinds: &[Kind],
+    params: Vec<sea_orm::Value>,
+) -> Result<bool> {
+    let savepoint = txn
+        .begin()
+        .await
+        .context("starting the insert of usage events")?;
+    let insert = Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        json_rows::pg_insert(head, kinds, "", 1),
+        params,
+    );
+    match savepoint.execute_raw(insert).await {
+        Ok(_) => {
+            savepoint.commit().await.context("inserting usage events")?;
+            Ok(true)
+        }
+        Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
+            savepoint
+                .rollback()
+                .await
+                .context("undoing an insert of usage events")?;
+            Ok(false)
+        }
+        Err(e) => Err(e).context("inserting usage events"),
+    }
+}
+
 /// Inserts events inside the caller's transaction and reports, per input, the stored
 /// event and whether it was a duplicate. On SQLite the transaction must be
 /// `IMMEDIATE` (it reserves ids from `MAX(id)`).
 pub async fn insert_events(
-    conn: &impl ConnectionTrait,
+    txn: &DatabaseTransaction,
     rows: &[&PricedUsage],
 ) -> Result<Vec<Recorded>> {
     if rows.is_empty() {
         return Ok(vec![]);
     }
-    let ids = reserve_ids(conn, rows.len()).await?;
+    let ids = reserve_ids(txn, rows.len()).await?;
     let received_at = time::now();
     let received = time::to_micros(received_at);
     let mut inserted: HashSet<i64> = HashSet::with_capacity(rows.len());
-    let backend = conn.get_database_backend();
+    let backend = txn.get_database_backend();
     let names: Vec<&str> = EVENT_COLUMNS.iter().map(|(c, _)| *c).collect();
     let kinds: Vec<Kind> = EVENT_COLUMNS.iter().map(|(_, k)| *k).collect();
     let head = format!("usage_events ({})", names.join(", "));
@@ -384,14 +426,27 @@ pub async fn insert_events(
             ]
         })
         .collect();
-    for stmt in json_rows::insert(
-        backend,
-        &head,
-        &kinds,
-        values,
-        "ON CONFLICT (project_id, idempotency_key) DO NOTHING RETURNING id",
-    )? {
-        for r in conn
+    const ON_CONFLICT: &str = "ON CONFLICT (project_id, idempotency_key) DO NOTHING RETURNING id";
+    let statements = if backend == DbBackend::Postgres {
+        let params = json_rows::pg_params(&kinds, &values)?;
+        // A savepoint costs two round trips: worth it for large groups only.
+        if rows.len() >= BULK_ROWS
+            && insert_all_or_nothing(txn, &head, &kinds, params.clone()).await?
+        {
+            inserted.extend(&ids);
+            vec![]
+        } else {
+            vec![Statement::from_sql_and_values(
+                backend,
+                json_rows::pg_insert(&head, &kinds, ON_CONFLICT, 1),
+                params,
+            )]
+        }
+    } else {
+        json_rows::insert(backend, &head, &kinds, values, ON_CONFLICT)?
+    };
+    for stmt in statements {
+        for r in txn
             .query_all_raw(stmt)
             .await
             .context("inserting usage events")?
@@ -421,7 +476,7 @@ pub async fn insert_events(
             let found = usage_event::Entity::find()
                 .filter(Column::ProjectId.eq(project.0))
                 .filter(Column::IdempotencyKey.is_in(keys.iter().cloned()))
-                .all(conn)
+                .all(txn)
                 .await
                 .context("reading events that already had these idempotency keys")?;
             for m in found {
