@@ -553,23 +553,27 @@ impl IngestWriter {
     pub fn start(db: DatabaseConnection, hooks: Hooks, pg_writers: usize) -> IngestWriter {
         let (stored, _) = broadcast::channel(1024);
         let gate = Arc::new(Mutex::new(()));
-        let lane = |writers: usize| {
+        let postgres = db.get_database_backend() == DbBackend::Postgres;
+        let lane = |writers: usize, pipelined: bool| {
             let (jobs, rx) = mpsc::channel(1024);
-            let rx = Arc::new(Mutex::new(rx));
+            let lane = Lane {
+                db: db.clone(),
+                hooks: hooks.clone(),
+                rx: Arc::new(Mutex::new(rx)),
+                stored: stored.clone(),
+                gate: gate.clone(),
+            };
             for _ in 0..writers {
-                tokio::spawn(run_writer(
-                    db.clone(),
-                    hooks.clone(),
-                    rx.clone(),
-                    stored.clone(),
-                    gate.clone(),
-                ));
+                if pipelined {
+                    tokio::spawn(run_pipelined_writer(lane.clone()));
+                } else {
+                    tokio::spawn(run_writer(lane.clone()));
+                }
             }
             jobs
         };
-        let jobs = lane(1);
-        let bulk = (db.get_database_backend() == DbBackend::Postgres && pg_writers > 0)
-            .then(|| lane(pg_writers));
+        let jobs = lane(1, postgres);
+        let bulk = (postgres && pg_writers > 0).then(|| lane(pg_writers, false));
         IngestWriter {
             jobs,
             bulk,
@@ -623,13 +627,19 @@ pub async fn sqlite_turn<'a>(
     }
 }
 
-async fn write_group(
+/// A group's transaction with its events written and the hooks applied, not yet
+/// committed.
+struct Prepared {
+    txn: DatabaseTransaction,
+    recorded: Vec<Recorded>,
+    fresh: Vec<UsageEvent>,
+}
+
+async fn prepare_group(
     db: &DatabaseConnection,
     hooks: &Hooks,
     rows: &[&PricedUsage],
-    gate: &Mutex<()>,
-) -> Result<Vec<Recorded>> {
-    let _turn = sqlite_turn(db, gate).await;
+) -> Result<Prepared> {
     let txn = db
         .begin_with_options(TransactionOptions {
             sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
@@ -646,11 +656,35 @@ async fn write_group(
     if !fresh.is_empty() {
         apply_hooks(hooks, &txn, LedgerChange::Inserted(&fresh)).await?;
     }
+    Ok(Prepared {
+        txn,
+        recorded,
+        fresh,
+    })
+}
+
+async fn commit_group(hooks: &Hooks, prepared: Prepared) -> Result<Vec<Recorded>> {
+    let Prepared {
+        txn,
+        recorded,
+        fresh,
+    } = prepared;
     txn.commit().await.context("committing usage events")?;
     if !fresh.is_empty() {
         committed_hooks(hooks, LedgerChange::Inserted(&fresh));
     }
     Ok(recorded)
+}
+
+async fn write_group(
+    db: &DatabaseConnection,
+    hooks: &Hooks,
+    rows: &[&PricedUsage],
+    gate: &Mutex<()>,
+) -> Result<Vec<Recorded>> {
+    let _turn = sqlite_turn(db, gate).await;
+    let prepared = prepare_group(db, hooks, rows).await?;
+    commit_group(hooks, prepared).await
 }
 
 /// Takes the next group: the first job to arrive and whatever queued behind it.
@@ -671,58 +705,104 @@ async fn next_group(rx: &Mutex<mpsc::Receiver<Job>>) -> Option<Vec<Job>> {
     Some(jobs)
 }
 
-async fn run_writer(
+/// What a writer task works with.
+#[derive(Clone)]
+struct Lane {
     db: DatabaseConnection,
     hooks: Hooks,
     rx: Arc<Mutex<mpsc::Receiver<Job>>>,
     stored: broadcast::Sender<Arc<[UsageEvent]>>,
     gate: Arc<Mutex<()>>,
-) {
-    while let Some(mut jobs) = next_group(&rx).await {
+}
+
+/// Writes groups one after the other, each committed before the next begins.
+async fn run_writer(lane: Lane) {
+    while let Some(jobs) = next_group(&lane.rx).await {
         let all: Vec<&PricedUsage> = jobs.iter().flat_map(|j| j.rows.iter()).collect();
-        match write_group(&db, &hooks, &all, &gate).await {
-            Ok(mut recorded) => {
-                publish(&stored, &recorded);
-                for job in jobs.into_iter().rev() {
-                    let mine = recorded.split_off(recorded.len() - job.rows.len());
-                    let _ = job.reply.send(Ok(mine));
+        let result = write_group(&lane.db, &lane.hooks, &all, &lane.gate).await;
+        drop(all);
+        settle(&lane, jobs, result).await;
+    }
+}
+
+/// PostgreSQL's grouping writer: while one group's `COMMIT` waits for the WAL to be
+/// flushed, the next group is already written in a transaction of its own (the
+/// `COMMIT` took 0.3–0.5 ms of a single-call group's 3 ms in PostgreSQL's log). Commits stay in
+/// order: a group commits only after the one before it has, so live updates and the
+/// folder see the groups as they were taken; at most one commit is in flight.
+async fn run_pipelined_writer(lane: Lane) {
+    let mut in_flight: Option<tokio::task::JoinHandle<()>> = None;
+    while let Some(jobs) = next_group(&lane.rx).await {
+        let all: Vec<&PricedUsage> = jobs.iter().flat_map(|j| j.rows.iter()).collect();
+        let prepared = prepare_group(&lane.db, &lane.hooks, &all).await;
+        drop(all);
+        if let Some(previous) = in_flight.take()
+            && let Err(e) = previous.await
+        {
+            tracing::error!(error = %e, "an ingest commit task failed");
+        }
+        match prepared {
+            Ok(prepared) => {
+                let lane = lane.clone();
+                in_flight = Some(tokio::spawn(async move {
+                    let result = commit_group(&lane.hooks, prepared).await;
+                    settle(&lane, jobs, result).await;
+                }));
+            }
+            Err(e) => settle(&lane, jobs, Err(e)).await,
+        }
+    }
+    if let Some(previous) = in_flight
+        && let Err(e) = previous.await
+    {
+        tracing::error!(error = %e, "an ingest commit task failed");
+    }
+}
+
+/// Answers a group's requests with what became of it.
+async fn settle(lane: &Lane, mut jobs: Vec<Job>, result: Result<Vec<Recorded>>) {
+    match result {
+        Ok(mut recorded) => {
+            publish(&lane.stored, &recorded);
+            for job in jobs.into_iter().rev() {
+                let mine = recorded.split_off(recorded.len() - job.rows.len());
+                let _ = job.reply.send(Ok(mine));
+            }
+        }
+        Err(e @ Error::Unavailable { .. }) => {
+            // The database is unreachable: retrying each request alone would only
+            // queue them behind more acquire timeouts. Fail this group and every
+            // request that arrived while it waited, so none waits past one
+            // acquire timeout; they may all be retried.
+            let reason = e.to_string();
+            let _ = jobs.remove(0).reply.send(Err(e));
+            // Not `lock().await`: another writer of the lane may hold the queue
+            // while it waits for a job, and these answers must not wait for one.
+            // That writer then takes what queued and fails it the same way.
+            if let Ok(mut rx) = lane.rx.try_lock() {
+                while let Ok(job) = rx.try_recv() {
+                    jobs.push(job);
                 }
             }
-            Err(e @ Error::Unavailable { .. }) => {
-                // The database is unreachable: retrying each request alone would only
-                // queue them behind more acquire timeouts. Fail this group and every
-                // request that arrived while it waited, so none waits past one
-                // acquire timeout; they may all be retried.
-                let reason = e.to_string();
-                let _ = jobs.remove(0).reply.send(Err(e));
-                // Not `lock().await`: another writer of the lane may hold the queue
-                // while it waits for a job, and these answers must not wait for one.
-                // That writer then takes what queued and fails it the same way.
-                if let Ok(mut rx) = rx.try_lock() {
-                    while let Ok(job) = rx.try_recv() {
-                        jobs.push(job);
-                    }
-                }
-                for job in jobs {
-                    let _ = job.reply.send(Err(Error::Unavailable {
-                        context: "storing usage events",
-                        source: anyhow::anyhow!(reason.clone()),
-                    }));
-                }
+            for job in jobs {
+                let _ = job.reply.send(Err(Error::Unavailable {
+                    context: "storing usage events",
+                    source: anyhow::anyhow!(reason.clone()),
+                }));
             }
-            Err(e) if jobs.len() == 1 => {
-                let _ = jobs.remove(0).reply.send(Err(e));
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, jobs = jobs.len(), "group ingest failed; retrying each request alone");
-                for job in jobs {
-                    let rows: Vec<&PricedUsage> = job.rows.iter().collect();
-                    let result = write_group(&db, &hooks, &rows, &gate).await;
-                    if let Ok(recorded) = &result {
-                        publish(&stored, recorded);
-                    }
-                    let _ = job.reply.send(result);
+        }
+        Err(e) if jobs.len() == 1 => {
+            let _ = jobs.remove(0).reply.send(Err(e));
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, jobs = jobs.len(), "group ingest failed; retrying each request alone");
+            for job in jobs {
+                let rows: Vec<&PricedUsage> = job.rows.iter().collect();
+                let result = write_group(&lane.db, &lane.hooks, &rows, &lane.gate).await;
+                if let Ok(recorded) = &result {
+                    publish(&lane.stored, recorded);
                 }
+                let _ = job.reply.send(result);
             }
         }
     }
