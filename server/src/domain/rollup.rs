@@ -656,12 +656,16 @@ impl Admitted {
             // An overflowed project admits nothing more: its unknown values are
             // [`OTHER`] without asking the database.
             if !unknown.is_empty() && !overflowed {
-                if backend == DbBackend::Postgres {
+                if backend == DbBackend::Postgres && admit.is_some() {
                     // Ingest runs concurrently on PostgreSQL: one transaction at a
                     // time decides a project's values of a column (held to its end,
                     // taken in key order), so two never admit past the limit or put
                     // one value both apart and in [`OTHER`]. The reads below are
                     // statements of their own: they see what the last holder committed.
+                    // A reader that admits nothing (the folder, re-pricing) takes no
+                    // lock: its events committed, so each of their values was decided
+                    // by then, and it would otherwise hold every ingest admitting
+                    // that project's new values for the length of a fold.
                     txn.execute_raw(Statement::from_sql_and_values(
                         backend,
                         "SELECT pg_advisory_xact_lock($1, hashtext($2 || $3))",
@@ -770,7 +774,7 @@ impl Admitted {
 
 /// The class of the PostgreSQL advisory locks (two `int4` keys: this and a hash of
 /// project and column) under which values are admitted ("aisp" in ASCII).
-const ADMISSION_LOCK: i32 = 0x6169_7370;
+pub const ADMISSION_LOCK: i32 = 0x6169_7370;
 
 /// The endpoints and end users this process has seen admitted, and the projects it
 /// has seen overflow, per column. Both only grow in the database, so what is here

@@ -274,3 +274,98 @@ backend_tests!(
     answers_count_unfolded_events_and_folding_changes_none,
     the_server_folds_by_itself
 );
+
+/// PostgreSQL: an ingest admitting a project's new endpoints or end users holds that
+/// project's admission lock to its commit. The folder only reads values, each decided
+/// when its event committed, so it takes no such lock: a fold neither waits for an
+/// ingest admitting values nor holds one up for the length of the fold.
+async fn a_fold_does_not_wait_for_values_being_admitted() {
+    use aispend::domain::rollup::ADMISSION_LOCK;
+    use sea_orm::TransactionTrait;
+    let app = spawn_app_with(Backend::Postgres, |s| s.limits.fold_interval_ms = 3_600_000).await;
+    let project = app.create_project("a").await;
+    let event = |key: &str, user: &str| json!({"projectId": project, "provider": "openai", "model": "gpt-4o", "inputTokens": 1000, "endpoint": "chat", "user": user, "idempotencyKey": key});
+    app.store_batch(&[event("k1", "u-1")], false).await;
+
+    // Another transaction holds the project's admission locks, as an ingest admitting
+    // new values does until it commits.
+    let db = &app.state.db;
+    let holder = db.begin().await.expect("a transaction");
+    let simple = uuid::Uuid::parse_str(&project)
+        .expect("a project id")
+        .simple()
+        .to_string();
+    for column in ["endpoint", "end_user"] {
+        holder
+            .execute_raw(Statement::from_sql_and_values(
+                sea_orm::DbBackend::Postgres,
+                "SELECT pg_advisory_xact_lock($1, hashtext($2 || $3))",
+                [ADMISSION_LOCK.into(), simple.clone().into(), column.into()],
+            ))
+            .await
+            .expect("the admission lock");
+    }
+    // The lock is the one ingest takes: a new end user waits for it.
+    let waiting = tokio::spawn(
+        app.client
+            .post(format!("{}/graphql", app.base_url))
+            .bearer_auth(&app.admin_token)
+            .json(&json!({
+                "query": "mutation($i: [UsageInput!]!) { recordUsageBatch(inputs: $i) { accepted } }",
+                "variables": {"i": [event("k2", "u-2")]},
+            }))
+            .send(),
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(
+        !waiting.is_finished(),
+        "ingest of a new end user waits for the lock"
+    );
+
+    let folded = tokio::time::timeout(std::time::Duration::from_secs(10), fold_now(&app))
+        .await
+        .expect("the fold does not wait for the admission lock");
+    assert_eq!(folded, 1, "the committed event, not the waiting one");
+
+    holder.rollback().await.expect("releasing the locks");
+    let stored: Value = waiting
+        .await
+        .expect("the waiting ingest")
+        .expect("a response")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(
+        stored["data"]["recordUsageBatch"]["accepted"], 1,
+        "{stored}"
+    );
+    assert_eq!(fold_now(&app).await, 1);
+    let users = app
+        .admin(
+            "{ costBreakdown(groupBy: [USER], view: TRACKED) { user totals { requests } } }",
+            json!({}),
+        )
+        .await;
+    let mut users: Vec<(String, i64)> = users.data()["costBreakdown"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|r| {
+            (
+                r["user"].as_str().unwrap_or("").to_owned(),
+                r["totals"]["requests"].as_i64().unwrap_or(0),
+            )
+        })
+        .collect();
+    users.sort();
+    assert_eq!(users, [("u-1".to_owned(), 1), ("u-2".to_owned(), 1)]);
+}
+
+mod admission {
+    mod postgres {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn a_fold_does_not_wait_for_values_being_admitted() {
+            super::super::a_fold_does_not_wait_for_values_being_admitted().await
+        }
+    }
+}
