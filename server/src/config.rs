@@ -339,7 +339,7 @@ pub struct LimitSettings {
         long,
         env = "AISPEND_INGEST_WRITERS",
         global = true,
-        default_value_t = crate::domain::usage::ingest::DEFAULT_PG_WRITERS
+        default_value_t = crate::domain::usage::writer::DEFAULT_PG_WRITERS
     )]
     pub ingest_writers: usize,
 
@@ -596,7 +596,7 @@ impl Default for LimitSettings {
             rate_limit_per_token: None,
             graphql_introspection: true,
             rollup_distinct_values: crate::domain::rollup::DEFAULT_DISTINCT_VALUES,
-            ingest_writers: crate::domain::usage::ingest::DEFAULT_PG_WRITERS,
+            ingest_writers: crate::domain::usage::writer::DEFAULT_PG_WRITERS,
             fold_interval_ms: 0,
         }
     }

@@ -24,7 +24,7 @@ use super::RollupHook;
 use crate::domain::error::{Context, Error, Result};
 use crate::domain::json_rows::{self, Kind};
 use crate::domain::usage::UsageEvent;
-use crate::domain::usage::ingest::sqlite_turn;
+use crate::domain::usage::writer::sqlite_turn;
 use crate::entity::usage_event;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, EntityTrait,

@@ -6,6 +6,7 @@ pub mod input;
 pub mod normalize;
 pub mod otlp;
 pub mod query;
+pub mod writer;
 
 use crate::domain::error::{Error, Result};
 use crate::domain::ids::{PriceId, ProjectId, UsageEventId};
