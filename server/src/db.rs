@@ -4,7 +4,10 @@ use crate::config::DatabaseTarget;
 use anyhow::Context;
 use migration::{Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
-use sea_orm::{ConnectOptions, Database, DatabaseConnection};
+use sea_orm::{
+    ConnectOptions, Database, DatabaseConnection, DbErr, SqliteTransactionMode, TransactionOptions,
+    TransactionTrait,
+};
 use std::time::Duration;
 
 /// How long a request waits for a pooled PostgreSQL connection (including opening a
@@ -100,4 +103,15 @@ pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
     Migrator::up(db, None)
         .await
         .context("migrating the database")
+}
+
+/// Starts a transaction that writes. On SQLite it is `BEGIN IMMEDIATE`: it takes the
+/// write lock first, where a deferred transaction that reads before it writes can
+/// fail to upgrade its lock once another has written. On PostgreSQL, a plain `BEGIN`.
+pub async fn begin_write<C: TransactionTrait>(db: &C) -> Result<C::Transaction, DbErr> {
+    db.begin_with_options(TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..Default::default()
+    })
+    .await
 }

@@ -30,7 +30,7 @@ use rust_decimal::{Decimal, RoundingStrategy};
 use sea_orm::ActiveValue::Set;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    QueryOrder,
 };
 
 /// Longest watch name.
@@ -541,11 +541,7 @@ pub async fn check_all(db: &DatabaseConnection) -> Result<Vec<Alert>> {
         for a in found.iter().filter(|a| w.subjects.contains(&a.subject)) {
             // The alert and its targets commit together (the dispatcher must never
             // see one without the other); IMMEDIATE takes SQLite's write lock first.
-            let txn = db
-                .begin_with_options(TransactionOptions {
-                    sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-                    ..Default::default()
-                })
+            let txn = crate::db::begin_write(db)
                 .await
                 .context("starting an anomaly alert")?;
             let alert = alert::fire(&txn, new_alert(&w, a)).await?;

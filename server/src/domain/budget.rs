@@ -37,7 +37,7 @@ use sea_orm::sea_query::Condition;
 use sea_orm::{
     ActiveValue::{NotSet, Set},
     ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
-    QueryFilter, QueryOrder, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    QueryFilter, QueryOrder,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -859,13 +859,6 @@ pub struct Budgets {
     fired: AtomicBool,
 }
 
-fn begin_options() -> TransactionOptions {
-    TransactionOptions {
-        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-        ..Default::default()
-    }
-}
-
 fn cache_poisoned() -> Error {
     Error::internal("reading the budget cache", anyhow::anyhow!("poisoned lock"))
 }
@@ -965,8 +958,7 @@ impl Budgets {
         authorize_scope(principal, &mut spec.scope)?;
         ensure_projects(db, &spec.scope.projects).await?;
         let now = time::now();
-        let txn = db
-            .begin_with_options(begin_options())
+        let txn = crate::db::begin_write(db)
             .await
             .context("starting a budget transaction")?;
         counter::bump_generation(&txn).await?;
@@ -1001,8 +993,7 @@ impl Budgets {
         authorize_scope(principal, &mut spec.scope)?;
         ensure_projects(db, &spec.scope.projects).await?;
         let now = time::now();
-        let txn = db
-            .begin_with_options(begin_options())
+        let txn = crate::db::begin_write(db)
             .await
             .context("starting a budget transaction")?;
         counter::bump_generation(&txn).await?;
@@ -1040,8 +1031,7 @@ impl Budgets {
             .await?
             .ok_or(Error::NotFound { what: "budget" })?;
         authorize_manage(principal, &existing)?;
-        let txn = db
-            .begin_with_options(begin_options())
+        let txn = crate::db::begin_write(db)
             .await
             .context("starting a budget transaction")?;
         counter::bump_generation(&txn).await?;

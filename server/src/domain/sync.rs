@@ -43,7 +43,7 @@ use futures::future::BoxFuture;
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, SqlErr, Statement, TransactionTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, SqlErr, Statement,
 };
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -544,12 +544,9 @@ pub async fn request_run(
 /// A transaction that reads, then writes: on SQLite it takes the write lock first
 /// (`BEGIN IMMEDIATE`), so the busy handler waits instead of failing the upgrade.
 async fn write_txn(db: &DatabaseConnection) -> Result<sea_orm::DatabaseTransaction> {
-    db.begin_with_options(sea_orm::TransactionOptions {
-        sqlite_transaction_mode: Some(sea_orm::SqliteTransactionMode::Immediate),
-        ..Default::default()
-    })
-    .await
-    .context("starting a sync transaction")
+    crate::db::begin_write(db)
+        .await
+        .context("starting a sync transaction")
 }
 
 /// Serialises the join-or-queue of one credential's runs. SQLite's `BEGIN IMMEDIATE`

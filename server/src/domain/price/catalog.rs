@@ -204,11 +204,7 @@ async fn write_builtin<C: sea_orm::TransactionTrait>(
 
     let source = PriceSource::Builtin;
     // IMMEDIATE on SQLite: read, then write, without another writer in between.
-    let txn = db
-        .begin_with_options(sea_orm::TransactionOptions {
-            sqlite_transaction_mode: Some(sea_orm::SqliteTransactionMode::Immediate),
-            ..Default::default()
-        })
+    let txn = crate::db::begin_write(db)
         .await
         .context("starting to write the built-in catalog")?;
     let stored: HashMap<(String, String, i64), super::Price> = price::Entity::find()

@@ -553,11 +553,7 @@ where
     // IMMEDIATE on SQLite: this transaction reads, then writes; a deferred one fails
     // with "database is locked" when another connection (the ingest writer, a job
     // worker) commits in between.
-    let txn = db
-        .begin_with_options(sea_orm::TransactionOptions {
-            sqlite_transaction_mode: Some(sea_orm::SqliteTransactionMode::Immediate),
-            ..Default::default()
-        })
+    let txn = crate::db::begin_write(db)
         .await
         .context("starting a price import")?;
     let mut report = ImportReport::default();

@@ -28,7 +28,7 @@ use crate::domain::usage::writer::sqlite_turn;
 use crate::entity::usage_event;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, EntityTrait,
-    QueryFilter, SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait, Value,
+    QueryFilter, Statement, Value,
 };
 use serde_json::Value as Json;
 use std::collections::HashSet;
@@ -119,11 +119,7 @@ pub(super) async fn take(txn: &DatabaseTransaction, ids: &[i64]) -> Result<HashS
 /// Folds one batch of at most `limit` ([`fold_batch_size`]) unfolded events in one
 /// transaction; returns how many it folded (0: none was left).
 async fn fold_batch(db: &DatabaseConnection, hook: &RollupHook, limit: usize) -> Result<usize> {
-    let txn = db
-        .begin_with_options(TransactionOptions {
-            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-            ..Default::default()
-        })
+    let txn = crate::db::begin_write(db)
         .await
         .context("starting a fold")?;
     let started = Instant::now();

@@ -18,8 +18,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Condition, Expr, ExprTrait, Func};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, Order,
-    QueryFilter, QueryOrder, QuerySelect, SqliteTransactionMode, TransactionOptions,
-    TransactionTrait,
+    QueryFilter, QueryOrder, QuerySelect,
 };
 
 /// Which usage to look at. Empty lists mean "any"; `from` is inclusive, `to` exclusive.
@@ -489,11 +488,7 @@ async fn reprice_where(
     let mut changed = 0;
     let mut last_id = 0_i64;
     loop {
-        let txn = db
-            .begin_with_options(TransactionOptions {
-                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-                ..Default::default()
-            })
+        let txn = crate::db::begin_write(db)
             .await
             .context("starting a re-pricing transaction")?;
         let rows = usage_event::Entity::find()

@@ -17,10 +17,7 @@ use super::ingest::{
     Hooks, LedgerChange, PricedUsage, Recorded, apply_hooks, committed_hooks, insert_events,
 };
 use crate::domain::error::{Context, Error, Result};
-use sea_orm::{
-    DatabaseConnection, DatabaseTransaction, DbBackend, SqliteTransactionMode, TransactionOptions,
-    TransactionTrait,
-};
+use sea_orm::{DatabaseConnection, DatabaseTransaction, DbBackend};
 use std::sync::Arc;
 use tokio::sync::{Mutex, broadcast, mpsc, oneshot};
 
@@ -147,11 +144,7 @@ async fn prepare_group(
     hooks: &Hooks,
     rows: &[&PricedUsage],
 ) -> Result<Prepared> {
-    let txn = db
-        .begin_with_options(TransactionOptions {
-            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-            ..Default::default()
-        })
+    let txn = crate::db::begin_write(db)
         .await
         .context("starting an ingest transaction")?;
     let recorded = insert_events(&txn, rows).await?;

@@ -18,8 +18,7 @@ use rust_decimal::Decimal;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect, SqliteTransactionMode, Statement, TransactionOptions,
-    TransactionTrait,
+    QueryFilter, QueryOrder, QuerySelect, Statement,
 };
 use std::collections::{HashMap, HashSet};
 
@@ -78,11 +77,7 @@ pub async fn apply(
     now: DateTime<Utc>,
 ) -> Result<(Vec<SourceState>, Vec<Provider>)> {
     let mut touched: Vec<Provider> = vec![];
-    let txn = db
-        .begin_with_options(TransactionOptions {
-            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-            ..Default::default()
-        })
+    let txn = crate::db::begin_write(db)
         .await
         .context("starting a price sync")?;
     if txn.get_database_backend() == DbBackend::Postgres {
