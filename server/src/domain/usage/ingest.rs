@@ -417,24 +417,23 @@ pub async fn insert_events(
             ]
         })
         .collect();
-    const ON_CONFLICT: &str = "ON CONFLICT (project_id, idempotency_key) DO NOTHING RETURNING id";
-    let statements = if backend == DbBackend::Postgres {
-        let params = json_rows::pg_params(&kinds, &values)?;
-        // A savepoint costs two round trips: worth it for large groups only.
-        if rows.len() >= BULK_ROWS
-            && insert_all_or_nothing(txn, &head, &kinds, params.clone()).await?
-        {
-            inserted.extend(&ids);
-            vec![]
-        } else {
-            vec![Statement::from_sql_and_values(
-                backend,
-                json_rows::pg_insert(&head, &kinds, ON_CONFLICT, 1),
-                params,
-            )]
-        }
+    // A savepoint costs two round trips: worth it for large groups only. When a key
+    // was stored already (rare), the rows are bound again for `ON CONFLICT`.
+    let all_new = backend == DbBackend::Postgres
+        && rows.len() >= BULK_ROWS
+        && insert_all_or_nothing(txn, &head, &kinds, json_rows::pg_params(&kinds, &values)?)
+            .await?;
+    let statements = if all_new {
+        inserted.extend(&ids);
+        vec![]
     } else {
-        json_rows::insert(backend, &head, &kinds, values, ON_CONFLICT)?
+        json_rows::insert(
+            backend,
+            &head,
+            &kinds,
+            values,
+            "ON CONFLICT (project_id, idempotency_key) DO NOTHING RETURNING id",
+        )?
     };
     for stmt in statements {
         for r in txn

@@ -237,11 +237,7 @@ async fn run_pipelined_writer(lane: Lane) {
         let all: Vec<&PricedUsage> = jobs.iter().flat_map(|j| j.rows.iter()).collect();
         let prepared = prepare_group(&lane.db, &lane.hooks, &all).await;
         drop(all);
-        if let Some(previous) = in_flight.take()
-            && let Err(e) = previous.await
-        {
-            tracing::error!(error = %e, "an ingest commit task failed");
-        }
+        committed(in_flight.take()).await;
         match prepared {
             Ok(prepared) => {
                 let lane = lane.clone();
@@ -253,8 +249,13 @@ async fn run_pipelined_writer(lane: Lane) {
             Err(e) => settle(&lane, jobs, Err(e)).await,
         }
     }
-    if let Some(previous) = in_flight
-        && let Err(e) = previous.await
+    committed(in_flight).await;
+}
+
+/// Waits for the commit task in flight, if any.
+async fn committed(task: Option<tokio::task::JoinHandle<()>>) {
+    if let Some(task) = task
+        && let Err(e) = task.await
     {
         tracing::error!(error = %e, "an ingest commit task failed");
     }
