@@ -42,6 +42,7 @@ mod m20261209_000024_model_endpoint_indexes;
 mod m20261210_000025_unfolded_events;
 mod m20261211_000026_user_global_provider;
 mod m20261212_000027_latency_weeks;
+mod m20261213_000028_rollup_fillfactor;
 pub mod sketch;
 mod sql;
 
@@ -103,6 +104,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261210_000025_unfolded_events::Migration),
             Box::new(m20261211_000026_user_global_provider::Migration),
             Box::new(m20261212_000027_latency_weeks::Migration),
+            Box::new(m20261213_000028_rollup_fillfactor::Migration),
         ]
     }
 }

@@ -361,6 +361,45 @@ async fn a_fold_does_not_wait_for_values_being_admitted() {
     assert_eq!(users, [("u-1".to_owned(), 1), ("u-2".to_owned(), 1)]);
 }
 
+/// Every rollup and sketch the folder upserts leaves room on its pages for the next
+/// versions of its rows (migration 000028), so that the folds' updates of the current
+/// hour's and day's rows are heap-only on PostgreSQL; a table added later without it
+/// fails here.
+async fn every_folded_table_leaves_room_for_updates() {
+    use aispend::domain::rollup::{ALL, SKETCHES};
+    let app = spawn_app_with(Backend::Postgres, |_| {}).await;
+    let tables: Vec<&str> = ALL
+        .iter()
+        .map(|r| r.table)
+        .chain(SKETCHES.iter().map(|s| s.table))
+        .collect();
+    assert_eq!(tables.len(), 27);
+    for table in tables {
+        let row = app
+            .state
+            .db
+            .query_one_raw(Statement::from_sql_and_values(
+                sea_orm::DbBackend::Postgres,
+                "SELECT array_to_string(reloptions, ',') AS options FROM pg_class WHERE relname = $1 AND relkind = 'r'",
+                [table.into()],
+            ))
+            .await
+            .expect("pg_class")
+            .unwrap_or_else(|| panic!("{table} exists"));
+        let options: Option<String> = row.try_get("", "options").expect("options");
+        assert_eq!(options.as_deref(), Some("fillfactor=70"), "{table}");
+    }
+}
+
+mod room {
+    mod postgres {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn every_folded_table_leaves_room_for_updates() {
+            super::super::every_folded_table_leaves_room_for_updates().await
+        }
+    }
+}
+
 mod admission {
     mod postgres {
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
