@@ -145,6 +145,33 @@ async fn one_request_cannot_run_thousands_of_analytics(app: TestApp) {
     assert_eq!(response.status(), 400);
     let body: Value = response.json().await.unwrap();
     assert!(body.to_string().contains("at most 10 operations"), "{body}");
+
+    // An empty batch is refused; a batch after leading whitespace is a batch.
+    let send = |body: &'static str| {
+        app.client
+            .post(format!("{}/graphql", app.base_url))
+            .bearer_auth(&app.admin_token)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let response = send(" [ ] ").await.unwrap();
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["errors"][0]["extensions"]["code"], "INVALID_INPUT");
+    assert!(
+        body.to_string().contains("at least one operation"),
+        "{body}"
+    );
+    let response = send("\n [{\"query\": \"{ version }\"}, {\"query\": \"{ projects { id } }\"}]")
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    let answers = body.as_array().expect("one answer per operation");
+    assert_eq!(answers.len(), 2, "{body}");
+    assert!(answers[0]["data"]["version"].is_string(), "{body}");
+    assert!(answers[1]["data"]["projects"].is_array(), "{body}");
 }
 
 async fn extreme_dates_are_refused_not_a_crash(app: TestApp) {
