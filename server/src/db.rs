@@ -105,6 +105,21 @@ pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
         .context("migrating the database")
 }
 
+/// PostgreSQL: the rest of `txn` runs its prepared statements with generic plans,
+/// made once per connection, instead of planning each execution for its parameters
+/// (the default for a statement's first five executions on a connection, and the
+/// pool spreads executions over many connections). For the large array-parameter
+/// statements of a fold or a batch that planning cost more than their parameters did:
+/// see BENCHMARKS.md, "Generic plans for the fold and for batches". SQLite: nothing.
+pub async fn generic_plans(txn: &sea_orm::DatabaseTransaction) -> Result<(), DbErr> {
+    use sea_orm::ConnectionTrait;
+    if txn.get_database_backend() == sea_orm::DbBackend::Postgres {
+        txn.execute_unprepared("SET LOCAL plan_cache_mode = force_generic_plan")
+            .await?;
+    }
+    Ok(())
+}
+
 /// Starts a transaction that writes. On SQLite it is `BEGIN IMMEDIATE`: it takes the
 /// write lock first, where a deferred transaction that reads before it writes can
 /// fail to upgrade its lock once another has written. On PostgreSQL, a plain `BEGIN`.

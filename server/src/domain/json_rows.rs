@@ -6,8 +6,11 @@
 //! `Parse` round trip each time and, once the statement cache is full, a `Close` one
 //! too) and a table is written in one statement whatever the number of rows. Arrays
 //! rather than one `jsonb` array of rows: PostgreSQL reads them for less (an upsert of
-//! 16,000 sketch rows: 228–239 ms against 292–325 ms, BENCHMARKS.md). The rows are
-//! still built as JSON values, which name each cell's kind for both engines.
+//! 16,000 sketch rows: 228–239 ms against 292–325 ms, BENCHMARKS.md). A column that is
+//! never `NULL` ([`Kind::IntNotNull`], [`Kind::TextNotNull`]) travels as a binary array,
+//! which PostgreSQL reads without parsing; one that may be `NULL` as an array literal,
+//! because the ORM binds arrays only of values that are all present. The rows are still
+//! built as JSON values, which name each cell's kind for both engines.
 //!
 //! SQLite runs in-process, where preparing costs little and reading JSON back costs
 //! more than binding (measured: 3–7 times slower per row), so there the rows are bound
@@ -28,6 +31,11 @@ pub enum Kind {
     Text,
     /// A UUID written by [`uuid`] (32 hex digits).
     Uuid,
+    /// A JSON integer, never `null`. PostgreSQL receives the column as a binary
+    /// `int8[]`, which it reads for less than an array literal.
+    IntNotNull,
+    /// A JSON string, never `null`: a binary `text[]` on PostgreSQL.
+    TextNotNull,
 }
 
 /// An id (a project's, a budget's) as a [`Kind::Uuid`] value.
@@ -56,8 +64,8 @@ fn pg_select(kinds: &[Kind], first: usize) -> String {
         .enumerate()
         .map(|(i, kind)| {
             let ty = match kind {
-                Kind::Int => "int8",
-                Kind::Text => "text",
+                Kind::Int | Kind::IntNotNull => "int8",
+                Kind::Text | Kind::TextNotNull => "text",
                 Kind::Uuid => "uuid",
             };
             format!("${}::{ty}[]", first + i)
@@ -66,15 +74,37 @@ fn pg_select(kinds: &[Kind], first: usize) -> String {
     format!("SELECT * FROM unnest({})", arrays.join(", "))
 }
 
-/// PostgreSQL: the parameters holding `rows`, one array literal per column.
+/// One column's array on its way to PostgreSQL.
+enum Column {
+    /// An array literal (`{1,NULL,3}`), for columns that may hold `NULL`: the ORM binds
+    /// arrays only of values that are all present.
+    Literal(String),
+    /// The values of a [`Kind::IntNotNull`] column, bound as a binary `int8[]`.
+    Ints(Vec<i64>),
+    /// The values of a [`Kind::TextNotNull`] column, bound as a binary `text[]`.
+    Texts(Vec<String>),
+}
+
+/// PostgreSQL: the parameters holding `rows`, one array per column. Whether a
+/// column's array is binary depends on its kind only, never on the rows, so a
+/// statement's parameters always have the same types.
 pub fn pg_params(kinds: &[Kind], rows: &[Vec<Json>]) -> Result<Vec<Value>> {
-    let mut columns: Vec<String> = vec![String::from("{"); kinds.len()];
+    let mut columns: Vec<Column> = kinds
+        .iter()
+        .map(|kind| match kind {
+            Kind::IntNotNull => Column::Ints(Vec::with_capacity(rows.len())),
+            Kind::TextNotNull => Column::Texts(Vec::with_capacity(rows.len())),
+            _ => Column::Literal(String::from("{")),
+        })
+        .collect();
     for (r, row) in rows.iter().enumerate() {
         if r == 1 {
             // Sized from the first row, so that a large array is not copied each time
             // it outgrows its buffer (fresh pages the kernel zeroes, for 10,000 rows).
             for c in &mut columns {
-                c.reserve((c.len() + 1) * (rows.len() + rows.len() / 4));
+                if let Column::Literal(c) = c {
+                    c.reserve((c.len() + 1) * (rows.len() + rows.len() / 4));
+                }
             }
         }
         if row.len() != kinds.len() {
@@ -84,17 +114,33 @@ pub fn pg_params(kinds: &[Kind], rows: &[Vec<Json>]) -> Result<Vec<Value>> {
             ));
         }
         for ((cell, kind), out) in row.iter().zip(kinds).zip(columns.iter_mut()) {
-            if r > 0 {
-                out.push(',');
+            let wrong = || {
+                Error::internal(
+                    "binding rows",
+                    anyhow::anyhow!("{cell} is not a {kind:?} value"),
+                )
+            };
+            match out {
+                Column::Ints(values) => values.push(cell.as_i64().ok_or_else(wrong)?),
+                Column::Texts(values) => values.push(cell.as_str().ok_or_else(wrong)?.to_owned()),
+                Column::Literal(out) => {
+                    if r > 0 {
+                        out.push(',');
+                    }
+                    push_element(out, cell, *kind)?;
+                }
             }
-            push_element(out, cell, *kind)?;
         }
     }
     Ok(columns
         .into_iter()
-        .map(|mut c| {
-            c.push('}');
-            Value::from(c)
+        .map(|c| match c {
+            Column::Literal(mut c) => {
+                c.push('}');
+                Value::from(c)
+            }
+            Column::Ints(values) => Value::from(values),
+            Column::Texts(values) => Value::from(values),
         })
         .collect())
 }
@@ -103,9 +149,11 @@ pub fn pg_params(kinds: &[Kind], rows: &[Vec<Json>]) -> Result<Vec<Value>> {
 /// `"` and `\` escaped.
 fn push_element(out: &mut String, cell: &Json, kind: Kind) -> Result<()> {
     match (kind, cell) {
-        (_, Json::Null) => out.push_str("NULL"),
-        (Kind::Int, Json::Number(n)) if n.is_i64() => out.push_str(&n.to_string()),
-        (Kind::Text | Kind::Uuid, Json::String(s)) => {
+        (Kind::Int | Kind::Text | Kind::Uuid, Json::Null) => out.push_str("NULL"),
+        (Kind::Int | Kind::IntNotNull, Json::Number(n)) if n.is_i64() => {
+            out.push_str(&n.to_string())
+        }
+        (Kind::Text | Kind::TextNotNull | Kind::Uuid, Json::String(s)) => {
             out.push('"');
             for c in s.chars() {
                 if c == '"' || c == '\\' {
@@ -209,9 +257,11 @@ fn bound(cell: &Json, kind: Kind) -> Result<Value> {
     };
     Ok(match (kind, cell) {
         (Kind::Int, Json::Null) => Value::BigInt(None),
-        (Kind::Int, Json::Number(n)) => Value::from(n.as_i64().ok_or_else(wrong)?),
+        (Kind::Int | Kind::IntNotNull, Json::Number(n)) => {
+            Value::from(n.as_i64().ok_or_else(wrong)?)
+        }
         (Kind::Text, Json::Null) => Value::String(None),
-        (Kind::Text, Json::String(s)) => Value::from(s.clone()),
+        (Kind::Text | Kind::TextNotNull, Json::String(s)) => Value::from(s.clone()),
         (Kind::Uuid, Json::String(s)) => {
             Value::from(uuid::Uuid::parse_str(s).map_err(|_| wrong())?)
         }
@@ -268,6 +318,49 @@ mod tests {
         // A value of the wrong kind is an error, not a malformed literal.
         assert!(pg_params(&[Kind::Int], &[vec![Json::from("1")]]).is_err());
         assert!(pg_params(&[Kind::Int], &[vec![Json::from(1.5)]]).is_err());
+    }
+
+    #[test]
+    fn postgres_gets_binary_arrays_for_columns_never_null() {
+        let kinds = [Kind::IntNotNull, Kind::TextNotNull, Kind::Int];
+        assert_eq!(
+            pg_select(&kinds, 1),
+            "SELECT * FROM unnest($1::int8[], $2::text[], $3::int8[])"
+        );
+        let rows = vec![
+            vec![Json::from(1), Json::from(r#"a"b\c"#), Json::Null],
+            vec![Json::from(-2), Json::from("NULL"), Json::from(5)],
+        ];
+        assert_eq!(
+            pg_params(&kinds, &rows).unwrap(),
+            vec![
+                Value::from(vec![1i64, -2]),
+                Value::from(vec![r#"a"b\c"#.to_owned(), "NULL".to_owned()]),
+                Value::from("{NULL,5}"),
+            ]
+        );
+        // The kind decides, not the rows: one row makes the same types.
+        let one = pg_params(&kinds, &rows[1..]).unwrap();
+        assert_eq!(one[0], Value::from(vec![-2i64]));
+        // Such a column refuses NULL and values of another kind, on both engines.
+        for bad in [Json::Null, Json::from("1"), Json::from(1.5)] {
+            assert!(
+                pg_params(&kinds[..1], &[vec![bad.clone()]]).is_err(),
+                "{bad}"
+            );
+            assert!(
+                insert(
+                    DbBackend::Sqlite,
+                    "t (n, m)",
+                    &[Kind::Int, Kind::IntNotNull],
+                    vec![vec![Json::from(1), bad.clone()]],
+                    ""
+                )
+                .is_err(),
+                "{bad}"
+            );
+        }
+        assert!(pg_params(&kinds[1..2], &[vec![Json::Null]]).is_err());
     }
 
     #[test]

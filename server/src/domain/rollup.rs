@@ -407,7 +407,7 @@ impl Sketch {
     /// project, provider, model and attribute it has, then the chunk.
     pub fn key_columns(&self) -> Vec<(&'static str, Kind)> {
         let mut keys = self.row_keys().key_columns();
-        keys.push(("chunk", Kind::Int));
+        keys.push(("chunk", Kind::IntNotNull));
         keys
     }
 }
@@ -555,17 +555,17 @@ impl Rollup {
     /// Its key columns and their kinds, in the order of its primary key: the time,
     /// then the project, provider, model and attribute it has.
     pub fn key_columns(&self) -> Vec<(&'static str, Kind)> {
-        let mut keys = vec![(self.time, Kind::Int)];
+        let mut keys = vec![(self.time, Kind::IntNotNull)];
         if self.project {
             keys.push(("project_id", Kind::Uuid));
         }
         if self.provider {
-            keys.push(("provider", Kind::Text));
+            keys.push(("provider", Kind::TextNotNull));
         }
         if self.model {
-            keys.push(("model", Kind::Text));
+            keys.push(("model", Kind::TextNotNull));
         }
-        keys.extend(self.attr.map(|a| (a, Kind::Text)));
+        keys.extend(self.attr.map(|a| (a, Kind::TextNotNull)));
         keys
     }
 }
@@ -1070,7 +1070,7 @@ impl Upsert {
                 .map(|c| format!("{c} = {table}.{c} + excluded.{c}"))
                 .collect()
         };
-        kinds.resize(all.len(), Kind::Int);
+        kinds.resize(all.len(), Kind::IntNotNull);
         Upsert {
             head: format!("{table} ({})", all.join(", ")),
             kinds,

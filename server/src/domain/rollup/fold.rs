@@ -76,7 +76,7 @@ pub(super) async fn mark(txn: &DatabaseTransaction, ids: &[i64]) -> Result<()> {
     for stmt in json_rows::insert(
         txn.get_database_backend(),
         "usage_unfolded (id)",
-        &[Kind::Int],
+        &[Kind::IntNotNull],
         rows,
         "",
     )? {
@@ -124,6 +124,9 @@ async fn fold_batch(db: &DatabaseConnection, hook: &RollupHook, limit: usize) ->
         .context("starting a fold")?;
     let started = Instant::now();
     lock(&txn).await?;
+    crate::db::generic_plans(&txn)
+        .await
+        .context("planning a fold")?;
     let backend = txn.get_database_backend();
     let ids = deleted(
         &txn,

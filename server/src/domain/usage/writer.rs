@@ -147,6 +147,11 @@ async fn prepare_group(
     let txn = crate::db::begin_write(db)
         .await
         .context("starting an ingest transaction")?;
+    if rows.len() >= BULK_ROWS {
+        crate::db::generic_plans(&txn)
+            .await
+            .context("starting an ingest transaction")?;
+    }
     let recorded = insert_events(&txn, rows).await?;
     let fresh: Vec<UsageEvent> = recorded
         .iter()
