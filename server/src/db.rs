@@ -5,8 +5,8 @@ use anyhow::Context;
 use migration::{Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
-    ConnectOptions, Database, DatabaseConnection, DbErr, SqliteTransactionMode, TransactionOptions,
-    TransactionTrait,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
+    DbErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 use std::time::Duration;
 
@@ -111,9 +111,8 @@ pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
 /// pool spreads executions over many connections). For the large array-parameter
 /// statements of a fold or a batch that planning cost more than their parameters did:
 /// see BENCHMARKS.md, "Generic plans for the fold and for batches". SQLite: nothing.
-pub async fn generic_plans(txn: &sea_orm::DatabaseTransaction) -> Result<(), DbErr> {
-    use sea_orm::ConnectionTrait;
-    if txn.get_database_backend() == sea_orm::DbBackend::Postgres {
+pub async fn generic_plans(txn: &DatabaseTransaction) -> Result<(), DbErr> {
+    if txn.get_database_backend() == DbBackend::Postgres {
         txn.execute_unprepared("SET LOCAL plan_cache_mode = force_generic_plan")
             .await?;
     }

@@ -114,12 +114,7 @@ pub fn pg_params(kinds: &[Kind], rows: &[Vec<Json>]) -> Result<Vec<Value>> {
             ));
         }
         for ((cell, kind), out) in row.iter().zip(kinds).zip(columns.iter_mut()) {
-            let wrong = || {
-                Error::internal(
-                    "binding rows",
-                    anyhow::anyhow!("{cell} is not a {kind:?} value"),
-                )
-            };
+            let wrong = || not_a(cell, *kind);
             match out {
                 Column::Ints(values) => values.push(cell.as_i64().ok_or_else(wrong)?),
                 Column::Texts(values) => values.push(cell.as_str().ok_or_else(wrong)?.to_owned()),
@@ -163,12 +158,7 @@ fn push_element(out: &mut String, cell: &Json, kind: Kind) -> Result<()> {
             }
             out.push('"');
         }
-        _ => {
-            return Err(Error::internal(
-                "binding rows",
-                anyhow::anyhow!("{cell} is not a {kind:?} value"),
-            ));
-        }
+        _ => return Err(not_a(cell, kind)),
     }
     Ok(())
 }
@@ -247,14 +237,17 @@ fn sqlite_insert(head: &str, columns: usize, shape: usize, tail: &str) -> String
     format!("INSERT INTO {head} SELECT * FROM (VALUES {tuples}) WHERE column1 IS NOT NULL {tail}")
 }
 
+/// A cell that does not hold a value of its column's kind (a bug in the caller).
+fn not_a(cell: &Json, kind: Kind) -> Error {
+    Error::internal(
+        "binding rows",
+        anyhow::anyhow!("{cell} is not a {kind:?} value"),
+    )
+}
+
 /// A JSON cell as the value SQLite binds (UUIDs as the ORM stores them).
 fn bound(cell: &Json, kind: Kind) -> Result<Value> {
-    let wrong = || {
-        Error::internal(
-            "binding rows",
-            anyhow::anyhow!("{cell} is not a {kind:?} value"),
-        )
-    };
+    let wrong = || not_a(cell, kind);
     Ok(match (kind, cell) {
         (Kind::Int, Json::Null) => Value::BigInt(None),
         (Kind::Int | Kind::IntNotNull, Json::Number(n)) => {
